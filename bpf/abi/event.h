@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Events from the BPF programs to eimad, over the "events" ring buffer, and the counters
+ * the programs keep. Defined once, here; consumed by src/agent/event_source.cpp.
+ * Event kinds and counter indexes are stable: never renumber, only append.
+ */
+#ifndef EIMA_ABI_EVENT_H
+#define EIMA_ABI_EVENT_H
+
+#ifdef __bpf__
+/* vmlinux.h provides __u8 .. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* Bytes reserved for a path. The path is built backwards from the end of this buffer
+ * (components are found leaf first); path_off says where it starts. A longer path is
+ * reported with EIMA_EVF_PATH_TRUNCATED and measured as a violation by the agent. */
+#define EIMA_PATH_BUF 4096
+#define EIMA_COMM_LEN 16
+
+enum eima_event_kind {
+	EIMA_EV_FILE = 1,      /* a file to measure (exec, mmap/mprotect PROT_EXEC, open) */
+};
+
+enum eima_event_flags {
+	EIMA_EVF_PATH_TRUNCATED = 1u << 0, /* deeper than the walker's bound or > PATH_BUF */
+	EIMA_EVF_NO_PATH = 1u << 1,        /* the file had no name we could read */
+	EIMA_EVF_INTERPRETER = 1u << 2,    /* found as the exec's ELF interpreter (ld.so) */
+};
+
+/* Identity of one version of a file. cookie changes whenever content may have: it mixes
+ * i_version, ctime, mtime and size, so a rewrite is measured again. */
+struct eima_file_id {
+	__u64 dev;             /* kernel dev_t: MAJOR << 20 | MINOR */
+	__u64 ino;
+	__u64 cookie;
+	__u32 generation;      /* i_generation, for open_by_handle_at */
+	__u32 pad;
+};
+
+struct eima_event {
+	__u32 kind;            /* enum eima_event_kind */
+	__u32 func;            /* enum eima_func: the hook that saw the file */
+	__u32 mask;            /* EIMA_MAY_* as the hook saw it */
+	__u32 rule_index;      /* the policy rule that said "measure" */
+	__u32 pcr;             /* pcr= of that rule, 0 for the agent's default */
+	__u32 template_id;     /* template= of that rule, 0 for the agent's default */
+	__u32 pid;             /* thread id */
+	__u32 tgid;            /* process id */
+	__u32 uid;
+	__u32 flags;           /* enum eima_event_flags */
+	__u64 mntns;           /* mount namespace inode: the container key */
+	__u64 pidns;
+	__u64 utsns;
+	__u64 cgroup_id;
+	__u64 ktime_ns;
+	struct eima_file_id file;
+	__u16 path_off;        /* path = path_buf + path_off, path_len bytes, no NUL */
+	__u16 path_len;
+	__u32 pad;
+	char comm[EIMA_COMM_LEN];
+	char path_buf[EIMA_PATH_BUF];
+};
+
+/* Key and value of the kernel's "measured" cache (LRU hash): a file version already
+ * reported for a mount namespace is not reported again. When the LRU evicts an entry the
+ * file is reported again and the agent's own cache absorbs it: never a lost measurement. */
+struct eima_measured_key {
+	__u64 mntns;
+	__u64 dev;
+	__u64 ino;
+};
+
+struct eima_measured_val {
+	__u64 cookie;
+};
+
+/* Per-CPU counters ("counters" map), exported by `eima status`. */
+enum eima_counter {
+	EIMA_CNT_HOOK_CALLS = 0,   /* hook invocations that looked at a file */
+	EIMA_CNT_POLICY_SKIP = 1,  /* excluded by policy */
+	EIMA_CNT_CACHE_HIT = 2,    /* already measured in this namespace */
+	EIMA_CNT_EVENTS = 3,       /* events submitted */
+	EIMA_CNT_DROPPED = 4,      /* ring buffer full: the agent logs one violation each */
+	EIMA_CNT_READ_ERRORS = 5,  /* a kernel read failed; the file is still reported */
+	EIMA_CNT_MAX = 8,
+};
+
+#endif /* EIMA_ABI_EVENT_H */

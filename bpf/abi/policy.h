@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The measurement policy as the BPF programs evaluate it: one array of compiled IMA
+ * policy rules. Written by src/policy (rule compiler), read by bpf/lib/policy.h.
+ * Defined once, here; C++ static_asserts and a test against the .bpf.o BTF keep both
+ * sides in step. Fixed-width fields, explicit padding, no pointers.
+ */
+#ifndef EIMA_ABI_POLICY_H
+#define EIMA_ABI_POLICY_H
+
+#ifdef __bpf__
+/* vmlinux.h provides __u8 .. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* Rules beyond this are rejected by the compiler (`eima policy check` says so): the
+ * kernel walks the array in a bounded loop. The kernel's own tcb policy has 13 rules. */
+#define EIMA_MAX_RULES 64
+
+/* Actions, as the kernel's ima_policy.c numbers them (MEASURE 0x1 ...). */
+enum eima_action {
+	EIMA_ACT_MEASURE = 0x0001,
+	EIMA_ACT_DONT_MEASURE = 0x0002,
+	EIMA_ACT_APPRAISE = 0x0004,
+	EIMA_ACT_DONT_APPRAISE = 0x0008,
+	EIMA_ACT_AUDIT = 0x0040,
+	EIMA_ACT_HASH = 0x0100,
+	EIMA_ACT_DONT_HASH = 0x0200,
+};
+
+/* Hook functions (IMA's func=). Stable numbers: they appear in events and logs. */
+enum eima_func {
+	EIMA_FUNC_NONE = 0,
+	EIMA_FUNC_FILE_CHECK = 1,
+	EIMA_FUNC_MMAP_CHECK = 2,
+	EIMA_FUNC_BPRM_CHECK = 3,
+	EIMA_FUNC_CREDS_CHECK = 4,
+	EIMA_FUNC_POST_SETATTR = 5,
+	EIMA_FUNC_MODULE_CHECK = 6,
+	EIMA_FUNC_FIRMWARE_CHECK = 7,
+	EIMA_FUNC_KEXEC_KERNEL_CHECK = 8,
+	EIMA_FUNC_KEXEC_INITRAMFS_CHECK = 9,
+	EIMA_FUNC_POLICY_CHECK = 10,
+	EIMA_FUNC_KEXEC_CMDLINE = 11,
+	EIMA_FUNC_KEY_CHECK = 12,
+	EIMA_FUNC_CRITICAL_DATA = 13,
+	EIMA_FUNC_SETXATTR_CHECK = 14,
+	EIMA_FUNC_MMAP_CHECK_REQPROT = 15,
+	EIMA_FUNC_MAX = 16,
+};
+
+/* MAY_* as in include/linux/fs.h */
+#define EIMA_MAY_EXEC 0x01
+#define EIMA_MAY_WRITE 0x02
+#define EIMA_MAY_READ 0x04
+#define EIMA_MAY_APPEND 0x08
+
+/* Which conditions a rule carries (rule.conditions). */
+enum eima_cond {
+	EIMA_COND_FUNC = 1u << 0,
+	EIMA_COND_MASK = 1u << 1,
+	EIMA_COND_INMASK = 1u << 2,   /* mask=^MAY_X: any of the bits, not all */
+	EIMA_COND_FSMAGIC = 1u << 3,
+	EIMA_COND_FSUUID = 1u << 4,
+	EIMA_COND_FSNAME = 1u << 5,
+	EIMA_COND_UID = 1u << 6,
+	EIMA_COND_EUID = 1u << 7,
+	EIMA_COND_GID = 1u << 8,
+	EIMA_COND_EGID = 1u << 9,
+	EIMA_COND_FOWNER = 1u << 10,
+	EIMA_COND_FGROUP = 1u << 11,
+	EIMA_COND_CONTAINER = 1u << 12,
+};
+
+/* Comparison for uid=/uid</uid> and friends. */
+enum eima_cmp {
+	EIMA_CMP_EQ = 0,
+	EIMA_CMP_LT = 1,
+	EIMA_CMP_GT = 2,
+};
+
+/* container= scope. A named container is matched as "any container" in the kernel and
+ * narrowed by the agent, which alone knows names (the kernel sees namespace inodes). */
+enum eima_container_scope {
+	EIMA_SCOPE_ANY = 0,        /* no container= condition */
+	EIMA_SCOPE_HOST = 1,       /* container=host */
+	EIMA_SCOPE_CONTAINERS = 2, /* container=* or container=ID */
+};
+
+struct eima_id_cond {
+	__u32 value;
+	__u8 cmp;                  /* enum eima_cmp */
+	__u8 pad[3];
+};
+
+struct eima_rule {
+	__u32 action;              /* enum eima_action */
+	__u32 conditions;          /* enum eima_cond bits */
+	__u32 func;                /* enum eima_func */
+	__u32 mask;                /* EIMA_MAY_* */
+	__u64 fsmagic;
+	__u8 fsuuid[16];
+	char fsname[32];           /* NUL-padded */
+	struct eima_id_cond uid, euid, gid, egid, fowner, fgroup;
+	__u32 container_scope;     /* enum eima_container_scope */
+	__u32 pcr;                 /* pcr= or 0 for the default */
+	__u32 template_id;         /* enum eima_template or 0 for the default */
+	__u32 rule_index;          /* index in the source policy, reported in events */
+};
+
+/* Templates (template=), numbered for events. */
+enum eima_template {
+	EIMA_TEMPLATE_DEFAULT = 0,
+	EIMA_TEMPLATE_IMA = 1,
+	EIMA_TEMPLATE_IMA_NG = 2,
+	EIMA_TEMPLATE_IMA_SIG = 3,
+	EIMA_TEMPLATE_IMA_BUF = 4,
+};
+
+/* The whole compiled policy, one element of an ARRAY map ("policy"). */
+struct eima_policy {
+	__u32 nr_rules;
+	__u32 pad;
+	struct eima_rule rules[EIMA_MAX_RULES];
+};
+
+#endif /* EIMA_ABI_POLICY_H */
