@@ -13,10 +13,12 @@
 #include <linux/types.h>
 #endif
 
-/* Bytes reserved for a path. The path is built backwards from the end of this buffer
- * (components are found leaf first); path_off says where it starts. A longer path is
- * reported with EIMA_EVF_PATH_TRUNCATED and measured as a violation by the agent. */
-#define EIMA_PATH_BUF 4096
+/* Bytes reserved for a path: PATH_MAX plus room for one more component, so the BPF
+ * verifier can prove every write in bounds with a mask (see bpf/lib/file_path.h). Paths
+ * are at most EIMA_PATH_MAX bytes; a longer one keeps its tail, is flagged
+ * EIMA_EVF_PATH_TRUNCATED, and eimad records a violation. */
+#define EIMA_PATH_MAX 4096
+#define EIMA_PATH_BUF (EIMA_PATH_MAX + 256)
 #define EIMA_COMM_LEN 16
 
 enum eima_event_kind {
@@ -37,6 +39,8 @@ struct eima_file_id {
 	__u64 cookie;
 	__u32 generation;      /* i_generation, for open_by_handle_at */
 	__u32 pad;
+	__u64 ctime_ns;        /* eimad compares these with fstat() of what it hashed */
+	__u64 size;
 };
 
 struct eima_event {

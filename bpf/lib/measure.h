@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What every measuring hook does, whichever mechanism fired it (BPF LSM or tracepoint):
+ * identify the file version, skip it when this mount namespace already measured it, ask
+ * the compiled IMA policy, and hand the file to eimad on the "events" ring buffer.
+ * Included by measure_lsm.bpf.c and measure_trace.bpf.c; nothing here attaches.
+ */
+#ifndef EIMA_BPF_MEASURE_H
+#define EIMA_BPF_MEASURE_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "abi/event.h"
+#include "abi/policy.h"
+#include "lib/file_path.h"
+#include "lib/policy_match.h"
+
+#ifndef PROT_EXEC
+#define PROT_EXEC 0x4
+#endif
+#ifndef VM_EXEC
+#define VM_EXEC 0x4
+#endif
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+
+/* Set by eimad before load. */
+const volatile __u64 host_mntns = 0;   /* init's mount namespace: "the host" */
+const volatile __u32 agent_tgid = 0;   /* eimad: its own opens are not FILE_CHECKed */
+const volatile __u32 wakeup_bytes = 256 * 1024; /* wake eimad once this much is queued */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct eima_policy);
+} policy SEC(".maps");
+
+/* 16 MiB: ~3,900 events. When it is full the event is dropped, counted in
+ * EIMA_CNT_DROPPED and the file is not marked measured, so eimad logs a violation for the
+ * drop and the next access reports the file again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+/* File versions already reported per mount namespace. LRU: an evicted entry only means
+ * the file is reported again, and eimad's own cache keeps the log free of duplicates. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct eima_measured_key);
+	__type(value, struct eima_measured_val);
+} measured SEC(".maps");
+
+/* Mount namespaces eimad has set up (container root held open). The first event of an
+ * unknown namespace wakes eimad at once, so it can reach the container's root while a
+ * process of it still lives; the rest are batched. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} known_mntns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EIMA_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+struct inode___pre611 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___pre66 {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 inode_ctime_ns(struct inode *inode)
+{
+	if (bpf_core_field_exists(inode->i_ctime_sec))
+		return BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ull +
+		       BPF_CORE_READ(inode, i_ctime_nsec);
+	if (bpf_core_field_exists(((struct inode___pre611 *)inode)->__i_ctime)) {
+		struct timespec64 t = BPF_CORE_READ((struct inode___pre611 *)inode, __i_ctime);
+		return t.tv_sec * 1000000000ull + t.tv_nsec;
+	}
+	struct timespec64 t = BPF_CORE_READ((struct inode___pre66 *)inode, i_ctime);
+	return t.tv_sec * 1000000000ull + t.tv_nsec;
+}
+
+static __always_inline void file_identity(struct inode *inode, struct eima_file_id *id)
+{
+	id->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	id->ino = BPF_CORE_READ(inode, i_ino);
+	id->generation = BPF_CORE_READ(inode, i_generation);
+	id->ctime_ns = inode_ctime_ns(inode);
+	id->size = BPF_CORE_READ(inode, i_size);
+	/* i_version moves on every content change where the filesystem keeps it; ctime and
+	 * size cover filesystems that do not. */
+	id->cookie = BPF_CORE_READ(inode, i_version.counter) * 0x9e3779b97f4a7c15ull ^
+		     id->ctime_ns ^ (id->size << 17);
+}
+
+/*
+ * The body of every hook. `file` is the file being executed or mapped; `func` and `mask`
+ * are as IMA would see them. Never blocks, never denies: measurement only.
+ */
+static __always_inline void measure_file(struct file *file, __u32 func, __u32 mask,
+					 bool reqprot_exec, __u32 flags)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct eima_measured_key key = {};
+	struct eima_measured_val *seen, val;
+	struct eima_file_id id = {};
+	struct eima_event *ev;
+	struct inode *inode;
+	__u32 zero = 0;
+
+	if (!file)
+		return;
+	count(EIMA_CNT_HOOK_CALLS);
+	inode = BPF_CORE_READ(file, f_inode);
+	if (!inode)
+		return;
+	file_identity(inode, &id);
+
+	key.mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	key.dev = id.dev;
+	key.ino = id.ino;
+	seen = bpf_map_lookup_elem(&measured, &key);
+	if (seen && seen->cookie == id.cookie) {
+		count(EIMA_CNT_CACHE_HIT);
+		return;
+	}
+
+	struct eima_policy *pol = bpf_map_lookup_elem(&policy, &zero);
+	struct eima_match m = {};
+
+	if (!pol)
+		return;
+	struct eima_access acc = {
+		.func = func,
+		.mask = mask,
+		.reqprot_exec = reqprot_exec,
+		.inode = inode,
+		.task = task,
+		.is_host = key.mntns == host_mntns,
+	};
+	if (!policy_match(pol, &acc, &m)) {
+		count(EIMA_CNT_POLICY_SKIP);
+		return;
+	}
+
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		/* Not marked measured: the next access reports it again. */
+		count(EIMA_CNT_DROPPED);
+		return;
+	}
+	ev->kind = EIMA_EV_FILE;
+	ev->func = func;
+	ev->mask = mask;
+	ev->rule_index = m.rule_index;
+	ev->pcr = m.pcr;
+	ev->template_id = m.template_id;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	ev->pid = (__u32)pid_tgid;
+	ev->tgid = pid_tgid >> 32;
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->flags = flags;
+	ev->mntns = key.mntns;
+	ev->pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+	ev->utsns = BPF_CORE_READ(task, nsproxy, uts_ns, ns.inum);
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->ktime_ns = bpf_ktime_get_ns();
+	ev->file = id;
+	ev->pad = 0;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	file_path(file, task, ev);
+
+	val.cookie = id.cookie;
+	bpf_map_update_elem(&measured, &key, &val, BPF_ANY);
+	count(EIMA_CNT_EVENTS);
+
+	__u64 wake = BPF_RB_NO_WAKEUP;
+	if (!bpf_map_lookup_elem(&known_mntns, &key.mntns) ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		wake = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(ev, wake);
+}
+
+#endif /* EIMA_BPF_MEASURE_H */
