@@ -66,6 +66,16 @@ struct {
 	__type(value, __u8);
 } known_mntns SEC(".maps");
 
+/* Events lost to a full ring buffer, per mount namespace, so eimad can log the
+ * violations into the list of the container that lost them. If this map is full too the
+ * loss is still counted in EIMA_CNT_DROPPED and logged against the host. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} dropped_by_mntns SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, EIMA_CNT_MAX);
@@ -168,6 +178,12 @@ static __always_inline void measure_file(struct file *file, __u32 func, __u32 ma
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		/* Not marked measured: the next access reports it again. */
+		__u64 one = 1, *n = bpf_map_lookup_elem(&dropped_by_mntns, &key.mntns);
+
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		else if (bpf_map_update_elem(&dropped_by_mntns, &key.mntns, &one, BPF_NOEXIST))
+			count(EIMA_CNT_DROPPED_UNATTRIBUTED);
 		count(EIMA_CNT_DROPPED);
 		return;
 	}

@@ -1,0 +1,627 @@
+#include "agent/agent.h"
+
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "agent/control_protocol.h"
+#include "agent/file_opener.h"
+#include "agent/policy_loader.h"
+
+namespace eima::agent {
+
+namespace fs = std::filesystem;
+
+// An event copied out of the ring buffer: the ring slot is released before we hash.
+struct Agent::PendingEvent {
+	eima_event head; // path_buf not used; see path
+	std::string path;
+};
+
+namespace {
+
+std::uint64_t ns_inode(const char *path)
+{
+	struct stat st;
+	return ::stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+std::string read_small_file(const std::string &path)
+{
+	std::ifstream in(path);
+	std::stringstream ss;
+	ss << in.rdbuf();
+	return ss.str();
+}
+
+// Name recorded for a file that could not be measured: its path when the kernel gave one.
+std::string event_path(const eima_event &head, const std::string &path)
+{
+	if (head.flags & EIMA_EVF_NO_PATH || path.empty())
+		return fmt::format("<dev {}:{} ino {}>", head.file.dev >> 20, head.file.dev & 0xfffff,
+				   head.file.ino);
+	return path;
+}
+
+} // namespace
+
+Agent::~Agent()
+{
+	if (ring_)
+		ring_buffer__free(static_cast<ring_buffer *>(ring_));
+	probe_.reset();     // detach first: no new events
+	extender_.reset();  // drains the TPM queue
+	swtpm_.reset();     // then the TPM goes
+}
+
+Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
+{
+	auto agent = std::unique_ptr<Agent>(new Agent());
+	agent->config_ = config;
+	std::error_code ec;
+	fs::create_directories(config.run_dir, ec);
+	if (ec)
+		return fail(ec.value(), "create run directory", config.run_dir);
+	fs::remove_all(fs::path(config.run_dir) / "containers", ec);
+
+	agent->host_mntns_ = ns_inode("/proc/1/ns/mnt");
+	if (!agent->host_mntns_)
+		return fail(errno, "stat", "/proc/1/ns/mnt");
+	int root = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return fail(errno, "open", "/");
+	agent->host_root_.reset(root);
+
+	if (auto r = agent->set_up_tpm(); !r)
+		return std::unexpected(r.error());
+	auto boot = agent->boot_aggregate_entry();
+	if (!boot)
+		return std::unexpected(boot.error());
+	agent->boot_aggregate_ = *boot;
+
+	std::vector<ima::HashAlgo> banks{ima::HashAlgo::sha1, ima::HashAlgo::sha256};
+	auto host = MeasurementList::create(config.run_dir + "/host", banks);
+	if (!host)
+		return std::unexpected(host.error());
+	agent->host_list_ = std::move(*host);
+	agent->append_host(agent->boot_aggregate_);
+
+	if (auto r = agent->set_up_probe(); !r)
+		return std::unexpected(r.error());
+	auto sock = listen_control(config.run_dir + "/eimad.sock");
+	if (!sock)
+		return std::unexpected(sock.error());
+	agent->control_fd_ = std::move(*sock);
+	agent->flush_all();
+	return agent;
+}
+
+Result<void> Agent::set_up_tpm()
+{
+	std::string choice = config_.tpm;
+	std::string tcti;
+	if (choice == "auto")
+		choice = ::access("/dev/tpmrm0", R_OK | W_OK) == 0 ? "device" : "swtpm";
+	if (choice == "none") {
+		tpm_description_ = "none";
+		return {};
+	}
+	if (choice == "swtpm") {
+		auto sw = tpm::Swtpm::start(config_.run_dir + "/tpm");
+		if (!sw)
+			return std::unexpected(sw.error());
+		swtpm_ = std::move(*sw);
+		tcti = swtpm_->tcti();
+		tpm_description_ = "swtpm (" + tcti + ")";
+	} else if (choice == "device" || choice.starts_with("device:")) {
+		std::string path = choice == "device" ? "/dev/tpmrm0" : choice.substr(7);
+		tcti = "device:" + path;
+		tpm_description_ = "device " + path;
+	} else {
+		return fail(EINVAL, "choose TPM", "--tpm " + choice);
+	}
+	auto t = tpm::Tpm::open(tcti);
+	if (!t)
+		return std::unexpected(t.error());
+	extender_ = std::make_unique<TpmExtender>(std::make_unique<tpm::Tpm>(std::move(*t)));
+	return {};
+}
+
+Result<ima::TemplateEntry> Agent::boot_aggregate_entry()
+{
+	// The kernel takes boot_aggregate from the bank of its hash algorithm, SHA-1 when
+	// there is no TPM the digest is zeros.
+	ima::HashAlgo algo = config_.template_name == "ima" ? ima::HashAlgo::sha1 : config_.hash;
+	Bytes digest(ima::digest_size(algo), 0);
+	if (extender_) {
+		std::vector<std::uint32_t> pcrs;
+		for (std::uint32_t i = 0; i < 10; ++i)
+			pcrs.push_back(i);
+		auto values = extender_->read_pcrs(algo, pcrs);
+		if (!values)
+			return std::unexpected(values.error());
+		std::vector<Bytes> ordered;
+		for (auto i : pcrs)
+			ordered.push_back((*values)[i]);
+		auto d = ima::compute_boot_aggregate(algo, ordered);
+		if (!d)
+			return std::unexpected(d.error());
+		digest = *d;
+	}
+	if (config_.template_name == "ima")
+		return ima::make_ima(digest, ima::boot_aggregate_name);
+	return ima::make_boot_aggregate(algo, digest, config_.template_name);
+}
+
+Result<void> Agent::set_up_probe()
+{
+	ProbeMode mode = ProbeMode::trace;
+	std::string lsm_reason = bpf_lsm_unavailable_reason();
+	if (config_.mode == "lsm" || (config_.mode == "auto" && lsm_reason.empty()))
+		mode = ProbeMode::lsm;
+	else if (config_.mode != "trace" && config_.mode != "auto")
+		return fail(EINVAL, "choose mode", "--mode " + config_.mode);
+
+	auto load_in = [&](ProbeMode m) -> Result<std::unique_ptr<MeasurementProbe>> {
+		auto pol = load_measure_policy(config_.policy, m);
+		if (!pol)
+			return std::unexpected(pol.error());
+		policy_unsupported_ = pol->unsupported;
+		policy_rules_ = pol->rules;
+		ProbeOptions opts{host_mntns_, static_cast<std::uint32_t>(::getpid()),
+				  pol->has_file_check};
+		return MeasurementProbe::load(m, opts, pol->compiled);
+	};
+	auto probe = load_in(mode);
+	if (!probe && mode == ProbeMode::lsm && config_.mode == "auto") {
+		// BPF LSM is listed but refused us (e.g. a sandbox): measure from tracepoints.
+		lsm_reason = "BPF LSM programs did not load: " + probe.error().message();
+		mode = ProbeMode::trace;
+		probe = load_in(mode);
+	}
+	if (!probe)
+		return std::unexpected(probe.error());
+	probe_ = std::move(*probe);
+	mode_reason_ = mode == ProbeMode::lsm
+			       ? "BPF LSM hooks (synchronous)"
+			       : "tracepoints (measurement only, after the fact): " +
+					 (lsm_reason.empty() ? std::string("requested") : lsm_reason);
+	ring_ = ring_buffer__new(probe_->events_fd(), &Agent::on_ring_event, this, nullptr);
+	if (!ring_)
+		return fail(errno, "create ring buffer reader", "events");
+	return {};
+}
+
+int Agent::on_ring_event(void *ctx, void *data, std::size_t size)
+{
+	auto *self = static_cast<Agent *>(ctx);
+	if (size < offsetof(eima_event, path_buf))
+		return 0;
+	auto *ev = static_cast<const eima_event *>(data);
+	PendingEvent p;
+	std::memcpy(&p.head, ev, offsetof(eima_event, path_buf));
+	std::size_t off = ev->path_off, len = ev->path_len;
+	if (off + len <= sizeof(ev->path_buf) && off + len + offsetof(eima_event, path_buf) <= size)
+		p.path.assign(ev->path_buf + off, len);
+	self->pending_.push_back(std::move(p));
+	return 0;
+}
+
+Container &Agent::container_for(const PendingEvent &ev)
+{
+	auto [it, fresh] = containers_.try_emplace(ev.head.mntns);
+	Container &c = it->second;
+	if (!fresh)
+		return c;
+	c.ns.mnt = ev.head.mntns;
+	c.ns.pid = ev.head.pidns;
+	c.ns.uts = ev.head.utsns;
+	c.cgroup_id = ev.head.cgroup_id;
+	int pid = static_cast<int>(ev.head.tgid);
+	std::optional<RuntimeContainerId> rid;
+	std::string cg = read_small_file("/proc/" + std::to_string(pid) + "/cgroup");
+	if (!cg.empty())
+		rid = container_id_from_cgroup(cg, config_.runc_state_dir);
+	c.runtime = rid ? rid->runtime : "";
+	c.id = container_name(rid, ev.head.mntns);
+	// Two namespaces cannot share a directory: a reused runtime id gets the namespace too.
+	for (auto &[ns, other] : containers_)
+		if (ns != ev.head.mntns && other.id == c.id)
+			c.id += "-" + std::to_string(ev.head.mntns);
+	if (auto root = open_process_root(pid)) {
+		// Only trust the root if the process is still in the namespace the event came from.
+		if (ns_inode(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str()) == ev.head.mntns)
+			c.root = std::move(*root);
+	}
+	auto list = MeasurementList::create(config_.run_dir + "/containers/" + c.id,
+					    {ima::HashAlgo::sha1, ima::HashAlgo::sha256});
+	if (list) {
+		c.list = std::move(*list);
+		(void)c.list->append(boot_aggregate_);
+	} else {
+		fmt::print(stderr, "eimad: container {}: {}\n", c.id, list.error().message());
+	}
+	probe_->mark_known(ev.head.mntns);
+	return c;
+}
+
+void Agent::handle_event(const PendingEvent &ev)
+{
+	++events_;
+	const eima_event &h = ev.head;
+	bool host = h.mntns == host_mntns_;
+	Container *c = host ? nullptr : &container_for(ev);
+	auto key = std::make_tuple(h.mntns, h.file.dev, h.file.ino, h.file.cookie);
+	if (measured_.contains(key))
+		return;
+
+	ima::HashAlgo algo = config_.template_name == "ima" ? ima::HashAlgo::sha1 : config_.hash;
+	if (h.template_id == EIMA_TEMPLATE_IMA)
+		algo = ima::HashAlgo::sha1;
+	Result<Bytes> digest = fail("measure", ev.path);
+	Bytes sig;
+	auto cache_key = std::make_tuple(h.file.dev, h.file.ino, h.file.cookie, int(algo));
+	if (h.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH)) {
+		digest = fail(ENAMETOOLONG, "measure", "path could not be read whole");
+	} else if (auto hit = digests_.find(cache_key);
+		   hit != digests_.end() && config_.template_name != "ima-sig") {
+		digest = hit->second;
+	} else {
+		// The process's own root first (alive: exactly its view), then the root its
+		// container had when eimad first saw it.
+		Result<UniqueFd> file = fail(ESRCH, "open", ev.path);
+		if (auto proot = open_process_root(static_cast<int>(h.tgid)))
+			file = open_measured_file(proot->get(), ev.path, h.file);
+		if (!file) {
+			int fallback = host ? host_root_.get() : (c->root ? c->root.get() : -1);
+			if (fallback >= 0)
+				file = open_measured_file(fallback, ev.path, h.file);
+		}
+		if (!file) {
+			digest = std::unexpected(file.error());
+		} else {
+			digest = ima::hash_file(algo, file->get(), ev.path);
+			if (digest)
+				digests_[cache_key] = *digest;
+			if (config_.template_name == "ima-sig" ||
+			    h.template_id == EIMA_TEMPLATE_IMA_SIG) {
+				std::uint8_t buf[8192];
+				ssize_t n = ::fgetxattr(file->get(), "security.ima", buf, sizeof(buf));
+				if (n > 0)
+					sig.assign(buf, buf + n);
+			}
+		}
+	}
+	if (digest) {
+		measured_.insert(key);
+	} else {
+		// Recorded as a violation now; the kernel forgets the file so that the next
+		// access tries again, and a later success is logged as a normal entry.
+		fmt::print(stderr, "eimad: violation: {}\n", digest.error().message());
+		probe_->forget({h.mntns, h.file.dev, h.file.ino});
+	}
+	record(c, ev, digest, sig);
+}
+
+void Agent::record(Container *c, const PendingEvent &ev, const Result<Bytes> &digest,
+		   const Bytes &sig)
+{
+	bool host = c == nullptr;
+	std::string tmpl = config_.template_name;
+	switch (ev.head.template_id) {
+	case EIMA_TEMPLATE_IMA: tmpl = "ima"; break;
+	case EIMA_TEMPLATE_IMA_NG: tmpl = "ima-ng"; break;
+	case EIMA_TEMPLATE_IMA_SIG: tmpl = "ima-sig"; break;
+	default: break;
+	}
+	ima::HashAlgo algo = tmpl == "ima" ? ima::HashAlgo::sha1 : config_.hash;
+	std::string path = event_path(ev.head, ev.path);
+
+	auto make = [&](const std::string &name, std::uint32_t pcr) -> Result<ima::TemplateEntry> {
+		if (!digest)
+			return ima::make_violation(tmpl, algo, name, pcr);
+		if (tmpl == "ima")
+			return ima::make_ima(*digest, name, pcr);
+		if (tmpl == "ima-sig")
+			return ima::make_ima_sig(algo, *digest, name, sig, pcr);
+		return ima::make_ima_ng(algo, *digest, name, pcr);
+	};
+	if (!digest)
+		++violations_;
+	std::uint32_t own_pcr = ev.head.pcr ? ev.head.pcr : ima::default_ima_pcr;
+	if (!host && c->list) {
+		if (auto e = make(path, own_pcr); e) {
+			if (auto r = c->list->append(*e); !r)
+				fmt::print(stderr, "eimad: {}: {}\n", c->id, r.error().message());
+		} else {
+			fmt::print(stderr, "eimad: {}: {}\n", c->id, e.error().message());
+		}
+	}
+	std::string host_name = host ? path : c->id + ":" + path;
+	std::uint32_t host_pcr = host ? (ev.head.pcr ? ev.head.pcr : config_.host_pcr)
+				      : config_.container_pcr;
+	if (auto e = make(host_name, host_pcr); e)
+		append_host(*e);
+	else
+		fmt::print(stderr, "eimad: host list: {}\n", e.error().message());
+}
+
+void Agent::append_host(const ima::TemplateEntry &entry)
+{
+	auto rec = host_list_->append(entry);
+	if (!rec) {
+		fmt::print(stderr, "eimad: host list: {}\n", rec.error().message());
+		return;
+	}
+	if (extender_)
+		extender_->submit(std::move(*rec));
+}
+
+void Agent::poll_drops()
+{
+	// Each event the kernel could not queue becomes one violation entry, in the list of
+	// the container that lost it (and the host list).
+	std::uint64_t key = 0, next;
+	std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;
+	int fd = probe_->dropped_fd();
+	void *prev = nullptr;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		std::uint64_t n = 0;
+		if (bpf_map_lookup_and_delete_elem(fd, &next, &n) == 0 ||
+		    bpf_map_lookup_elem(fd, &next, &n) == 0)
+			seen.emplace_back(next, n);
+		key = next;
+		prev = &key;
+	}
+	for (auto [mntns, n] : seen) {
+		// The count may still grow between lookup and delete; what we read is what we log.
+		PendingEvent ev{};
+		ev.head.mntns = mntns;
+		ev.head.flags = EIMA_EVF_NO_PATH;
+		ev.path = "<ring buffer overflow: event lost>";
+		Container *c = mntns == host_mntns_ ? nullptr : &containers_[mntns];
+		if (c && c->id.empty()) {
+			c->id = "mntns-" + std::to_string(mntns);
+			c->ns.mnt = mntns;
+			if (auto list = MeasurementList::create(config_.run_dir + "/containers/" + c->id,
+								{ima::HashAlgo::sha1, ima::HashAlgo::sha256})) {
+				c->list = std::move(*list);
+				(void)c->list->append(boot_aggregate_);
+			}
+		}
+		for (std::uint64_t i = 0; i < n; ++i) {
+			Result<Bytes> lost = fail(ENOBUFS, "measure", "event lost: ring buffer full");
+			ev.head.flags = 0;
+			record(c, ev, lost, {});
+		}
+		if (c)
+			c->dropped += n;
+	}
+	if (auto counters = probe_->counters()) {
+		std::uint64_t unattributed = (*counters)[EIMA_CNT_DROPPED_UNATTRIBUTED];
+		for (; unattributed_drops_ < unattributed; ++unattributed_drops_) {
+			PendingEvent ev{};
+			ev.head.mntns = host_mntns_;
+			ev.path = "<ring buffer overflow: event lost>";
+			record(nullptr, ev, fail(ENOBUFS, "measure", "event lost: ring buffer full"),
+			       {});
+		}
+	}
+}
+
+void Agent::flush_all()
+{
+	if (auto r = host_list_->flush(); !r)
+		fmt::print(stderr, "eimad: {}\n", r.error().message());
+	for (auto &[ns, c] : containers_)
+		if (c.list)
+			if (auto r = c.list->flush(); !r)
+				fmt::print(stderr, "eimad: {}\n", r.error().message());
+}
+
+void Agent::drain_ring()
+{
+	auto *rb = static_cast<ring_buffer *>(ring_);
+	ring_buffer__consume(rb);
+	for (std::size_t i = 0; i < pending_.size(); ++i)
+		handle_event(pending_[i]);
+	pending_.clear();
+	poll_drops();
+	flush_all();
+}
+
+Result<void> Agent::run()
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, nullptr);
+	UniqueFd sigfd(::signalfd(-1, &mask, SFD_CLOEXEC));
+	if (!sigfd)
+		return fail(errno, "signalfd");
+	// Events are batched in the kernel (no wakeup per event); this tick collects them.
+	UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+	itimerspec every{{0, 5'000'000}, {0, 5'000'000}};
+	::timerfd_settime(timer.get(), 0, &every, nullptr);
+	UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+	auto watch = [&](int fd) {
+		epoll_event e{};
+		e.events = EPOLLIN;
+		e.data.fd = fd;
+		::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e);
+	};
+	int ring_fd = ring_buffer__epoll_fd(static_cast<ring_buffer *>(ring_));
+	watch(sigfd.get());
+	watch(timer.get());
+	watch(ring_fd);
+	watch(control_fd_.get());
+	fmt::print(stderr, "eimad: measuring in {} mode ({}); TPM: {}; lists in {}\n",
+		   probe_mode_name(probe_->mode()), mode_reason_, tpm_description_, config_.run_dir);
+	for (auto &u : policy_unsupported_)
+		fmt::print(stderr, "eimad: policy: not honoured in this mode: {}\n", u);
+	// Readiness for scripts: the socket exists before we print this.
+	fmt::print("eimad: ready\n");
+	std::fflush(stdout);
+
+	for (;;) {
+		epoll_event evs[8];
+		int n = ::epoll_wait(ep.get(), evs, 8, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail(errno, "epoll_wait");
+		bool stop = false;
+		for (int i = 0; i < n; ++i) {
+			int fd = evs[i].data.fd;
+			if (fd == sigfd.get()) {
+				stop = true;
+			} else if (fd == timer.get()) {
+				std::uint64_t ticks;
+				(void)!::read(fd, &ticks, sizeof(ticks));
+			} else if (fd == control_fd_.get()) {
+				int client = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+				if (client >= 0) {
+					drain_ring(); // answers reflect every event so far
+					handle_control(client);
+					::close(client);
+				}
+			}
+		}
+		drain_ring();
+		if (stop)
+			break;
+	}
+	fmt::print(stderr, "eimad: stopping: {} events, {} violations, host list {} entries\n",
+		   events_, violations_, host_list_->entries());
+	return {};
+}
+
+void Agent::handle_control(int fd)
+{
+	auto req = read_message(fd);
+	nlohmann::json reply;
+	if (!req) {
+		reply = {{"error", req.error().message()}};
+	} else {
+		std::string cmd = req->value("cmd", "");
+		if (cmd == "status")
+			reply = status_json();
+		else if (cmd == "ps")
+			reply = ps_json();
+		else if (cmd == "pcrs")
+			reply = pcrs_json(*req);
+		else
+			reply = {{"error", "unknown command: " + cmd}};
+	}
+	(void)write_message(fd, reply);
+}
+
+nlohmann::json Agent::status_json() const
+{
+	nlohmann::json j;
+	j["mode"] = probe_mode_name(probe_->mode());
+	j["mode_reason"] = mode_reason_;
+	j["programs"] = probe_->programs();
+	j["tpm"] = tpm_description_;
+	j["hash"] = ima::hash_algo_name(config_.hash);
+	j["template"] = config_.template_name;
+	j["policy"] = config_.policy;
+	j["policy_rules"] = policy_rules_;
+	j["policy_unsupported"] = policy_unsupported_;
+	j["run_dir"] = config_.run_dir;
+	j["events"] = events_;
+	j["violations"] = violations_;
+	j["host_entries"] = host_list_->entries();
+	j["containers"] = containers_.size();
+	if (extender_) {
+		j["tpm_extended"] = extender_->extended();
+		j["tpm_failures"] = extender_->failures();
+		if (extender_->failures())
+			j["tpm_last_error"] = extender_->last_error();
+	}
+	if (auto c = probe_->counters()) {
+		static constexpr const char *names[] = {"hook_calls", "policy_skip", "cache_hit",
+							"events",     "dropped",     "read_errors",
+							"dropped_unattributed"};
+		for (std::size_t i = 0; i < std::size(names); ++i)
+			j["kernel"][names[i]] = (*c)[i];
+	}
+	return j;
+}
+
+nlohmann::json Agent::ps_json() const
+{
+	nlohmann::json arr = nlohmann::json::array();
+	for (auto &[ns, c] : containers_) {
+		arr.push_back({{"id", c.id},
+			       {"runtime", c.runtime},
+			       {"mntns", c.ns.mnt},
+			       {"pidns", c.ns.pid},
+			       {"utsns", c.ns.uts},
+			       {"cgroup_id", c.cgroup_id},
+			       {"entries", c.list ? c.list->entries() : 0},
+			       {"violations", c.list ? c.list->violations() : 0},
+			       {"dropped", c.dropped},
+			       {"log", c.list ? c.list->dir() : ""}});
+	}
+	return {{"containers", arr}};
+}
+
+nlohmann::json Agent::pcrs_json(const nlohmann::json &req)
+{
+	auto bank = ima::hash_algo_from_name(req.value("bank", "sha256"));
+	if (!bank)
+		return {{"error", "unknown bank: " + req.value("bank", "")}};
+	std::string id = req.value("container", "");
+	std::map<std::uint32_t, Bytes> values;
+	std::string source;
+	std::size_t entries = 0;
+	if (id.empty()) {
+		if (!extender_)
+			return {{"error", "eimad runs without a TPM (--tpm none)"}};
+		std::vector<std::uint32_t> pcrs;
+		for (std::uint32_t i = 0; i < 24; ++i)
+			pcrs.push_back(i);
+		auto v = extender_->read_pcrs(*bank, pcrs);
+		if (!v)
+			return {{"error", v.error().message()}};
+		values = *v;
+		source = "tpm";
+		entries = host_list_->entries();
+	} else {
+		const Container *found = nullptr;
+		for (auto &[ns, c] : containers_)
+			if (c.id == id)
+				found = &c;
+		if (!found || !found->list)
+			return {{"error", "no such container: " + id}};
+		// No vTPM per container yet: the values its list replays to.
+		values = found->list->replayed_pcrs(*bank);
+		source = "replay";
+		entries = found->list->entries();
+	}
+	nlohmann::json out = {{"bank", ima::hash_algo_name(*bank)},
+			      {"source", source},
+			      {"entries", entries}};
+	for (auto &[pcr, v] : values)
+		out["pcrs"][std::to_string(pcr)] = to_hex(v);
+	return out;
+}
+
+} // namespace eima::agent

@@ -1,0 +1,112 @@
+// eimad: measures what runs, per container, into IMA measurement lists and the TPM.
+//
+// One exec, end to end: BPF hook (policy and "already measured" checks in the kernel) ->
+// event on the ring buffer -> Agent::handle_event: the container, by mount namespace ->
+// open the file beneath that container's root, check it is the file the kernel saw ->
+// hash (cached per file version) -> append to the container's list and to the host list
+// -> queue the host entry for the TPM. A file that cannot be measured is a violation
+// entry, never a silent gap.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/container_identity.h"
+#include "agent/measurement_list.h"
+#include "agent/measurement_probe.h"
+#include "agent/tpm_extender.h"
+#include "common/error.h"
+#include "common/unique_fd.h"
+#include "ima/hash_algo.h"
+#include "tpm/swtpm.h"
+
+namespace eima::agent {
+
+struct AgentConfig {
+	std::string run_dir = "/run/eima";
+	std::string policy = "exec";      // a policy file, or a built-in name: exec, tcb
+	std::string mode = "auto";        // auto | lsm | trace
+	std::string tpm = "auto";         // auto | swtpm | device[:PATH] | none
+	ima::HashAlgo hash = ima::HashAlgo::sha256;
+	std::string template_name = "ima-ng"; // ima-ng | ima-sig | ima
+	std::uint32_t host_pcr = 10;      // host processes' entries in the host list
+	std::uint32_t container_pcr = 11; // containers' entries in the host list
+	std::string runc_state_dir = "/run/runc";
+};
+
+struct Container {
+	std::string id;
+	std::string runtime;              // docker, containerd, cri-o, podman, runc, "" (none)
+	NamespaceIds ns;
+	std::uint64_t cgroup_id = 0;
+	UniqueFd root;                    // O_PATH root as its processes see it
+	std::optional<MeasurementList> list;
+	std::uint64_t dropped = 0;        // events the kernel lost for it
+};
+
+class Agent {
+public:
+	static Result<std::unique_ptr<Agent>> start(const AgentConfig &config);
+	~Agent();
+
+	// Runs until SIGTERM or SIGINT, then drains the ring buffer and flushes the lists;
+	// the destructor detaches the programs, drains the TPM queue and stops swtpm.
+	Result<void> run();
+
+private:
+	Agent() = default;
+	struct PendingEvent;
+	static int on_ring_event(void *ctx, void *data, std::size_t size);
+
+	Result<void> set_up_tpm();
+	Result<void> set_up_probe();
+	Result<ima::TemplateEntry> boot_aggregate_entry();
+	Container &container_for(const PendingEvent &ev);
+	void handle_event(const PendingEvent &ev);
+	// c == nullptr: a host process.
+	void record(Container *c, const PendingEvent &ev, const Result<Bytes> &digest,
+		    const Bytes &signature);
+	void append_host(const ima::TemplateEntry &entry);
+	void poll_drops();
+	void flush_all();
+	void drain_ring();
+
+	void handle_control(int fd);
+	nlohmann::json status_json() const;
+	nlohmann::json ps_json() const;
+	nlohmann::json pcrs_json(const nlohmann::json &req);
+
+	AgentConfig config_;
+	std::unique_ptr<tpm::Swtpm> swtpm_;
+	std::unique_ptr<TpmExtender> extender_;
+	std::string tpm_description_ = "none";
+	std::unique_ptr<MeasurementProbe> probe_;
+	std::string mode_reason_;                     // why this mode was chosen
+	std::vector<std::string> policy_unsupported_; // rules this mode cannot honour
+	std::size_t policy_rules_ = 0;
+	std::uint64_t host_mntns_ = 0;
+	UniqueFd host_root_;
+	std::optional<MeasurementList> host_list_;
+	ima::TemplateEntry boot_aggregate_;
+	std::map<std::uint64_t, Container> containers_; // by mount namespace
+	// (mntns, dev, ino, cookie) already in a list: the kernel's LRU may report twice.
+	std::set<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t>> measured_;
+	// (dev, ino, cookie, algo) -> digest: one hash per file version, for every namespace.
+	std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, int>, Bytes> digests_;
+	std::vector<PendingEvent> pending_;
+	void *ring_ = nullptr;                        // struct ring_buffer*
+	UniqueFd control_fd_;
+	std::uint64_t events_ = 0, violations_ = 0, unattributed_drops_ = 0;
+};
+
+} // namespace eima::agent

@@ -1,0 +1,23 @@
+// eimad's control socket (RUN/eimad.sock, root only): one JSON object per line each way,
+// one request per connection. `eima` uses it for status, ps and pcrs, which need the
+// agent's live state or its TPM.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+namespace eima::agent {
+
+Result<UniqueFd> listen_control(const std::string &socket_path);
+// Reads one line (at most 1 MiB) and parses it.
+Result<nlohmann::json> read_message(int fd);
+Result<void> write_message(int fd, const nlohmann::json &msg);
+// Client side: connects to RUN/eimad.sock, sends req, returns the reply. A reply holding
+// "error" is returned as an Error.
+Result<nlohmann::json> control_request(const std::string &run_dir, const nlohmann::json &req);
+
+} // namespace eima::agent

@@ -1,0 +1,59 @@
+// One measurement list on disk, in the kernel's two formats side by side
+// (ascii_runtime_measurements, binary_runtime_measurements), as eimad keeps for the host
+// and for every container. Entries are appended in order and written at flush(), which
+// eimad calls at the end of every batch of events; the files are never rewritten.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/hex.h"
+#include "common/unique_fd.h"
+#include "ima/hash_algo.h"
+#include "ima/template_entry.h"
+
+namespace eima::agent {
+
+// Template hashes of one entry, per PCR bank, in the order of the list's banks: what is
+// extended into the TPM for it.
+struct ExtendRecord {
+	std::uint32_t pcr = 0;
+	std::vector<std::pair<ima::HashAlgo, Bytes>> digests;
+};
+
+class MeasurementList {
+public:
+	// Creates dir and empty list files in it (an existing list is replaced: a list
+	// describes one boot of the agent, like the kernel's).
+	static Result<MeasurementList> create(const std::string &dir, std::vector<ima::HashAlgo> banks);
+
+	MeasurementList(MeasurementList &&) = default;
+	MeasurementList &operator=(MeasurementList &&) = default;
+
+	// Appends an entry; returns what to extend for it.
+	Result<ExtendRecord> append(const ima::TemplateEntry &entry);
+	Result<void> flush();
+
+	std::size_t entries() const { return entries_; }
+	std::size_t violations() const { return violations_; }
+	const std::string &dir() const { return dir_; }
+	// PCR values the list replays to (from zero), per bank: what a TPM extended with
+	// exactly this list holds.
+	std::map<std::uint32_t, Bytes> replayed_pcrs(ima::HashAlgo bank) const;
+
+private:
+	MeasurementList() = default;
+	std::string dir_;
+	std::vector<ima::HashAlgo> banks_;
+	UniqueFd ascii_fd_, binary_fd_;
+	std::string ascii_pending_;
+	Bytes binary_pending_;
+	std::size_t entries_ = 0, violations_ = 0;
+	std::map<ima::HashAlgo, std::map<std::uint32_t, Bytes>> pcrs_;
+};
+
+} // namespace eima::agent

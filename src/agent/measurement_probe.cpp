@@ -1,0 +1,152 @@
+#include "agent/measurement_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "measure_lsm.skel.h"
+#include "measure_trace.skel.h"
+
+namespace eima::agent {
+
+std::string_view probe_mode_name(ProbeMode mode)
+{
+	return mode == ProbeMode::lsm ? "lsm" : "trace";
+}
+
+std::string bpf_lsm_unavailable_reason()
+{
+	std::ifstream in("/sys/kernel/security/lsm");
+	if (!in)
+		return "/sys/kernel/security/lsm is not readable (securityfs not mounted?)";
+	std::string lsms;
+	std::getline(in, lsms);
+	std::stringstream ss(lsms);
+	for (std::string name; std::getline(ss, name, ',');)
+		if (name == "bpf")
+			return {};
+	return "bpf is not in the active LSMs (" + lsms + "): boot with lsm=...,bpf";
+}
+
+namespace {
+
+// One implementation per skeleton type: both skeletons have the same maps by name.
+template <typename Skel, typename Ops>
+class SkeletonProbe final : public MeasurementProbe {
+public:
+	~SkeletonProbe() override
+	{
+		if (skel_)
+			Ops::destroy(skel_);
+	}
+
+	static Result<std::unique_ptr<MeasurementProbe>> load(ProbeMode mode, const ProbeOptions &opts,
+							      const eima_policy &policy)
+	{
+		auto probe = std::unique_ptr<SkeletonProbe>(new SkeletonProbe());
+		probe->mode_ = mode;
+		probe->skel_ = Ops::open();
+		if (!probe->skel_)
+			return fail(errno, "open BPF skeleton", std::string(probe_mode_name(mode)));
+		Skel *s = probe->skel_;
+		s->rodata->host_mntns = opts.host_mntns;
+		s->rodata->agent_tgid = opts.agent_tgid;
+		Ops::configure(s, opts);
+		if (int err = Ops::load(s))
+			return fail(-err, "load BPF programs",
+				    std::string(probe_mode_name(mode)) +
+					    " (the verifier log is on stderr)");
+		probe->events_fd_ = bpf_map__fd(s->maps.events);
+		probe->measured_fd_ = bpf_map__fd(s->maps.measured);
+		probe->known_mntns_fd_ = bpf_map__fd(s->maps.known_mntns);
+		probe->dropped_fd_ = bpf_map__fd(s->maps.dropped_by_mntns);
+		probe->counters_fd_ = bpf_map__fd(s->maps.counters);
+		probe->policy_fd_ = bpf_map__fd(s->maps.policy);
+		if (auto r = probe->set_policy(policy); !r)
+			return std::unexpected(r.error());
+		if (int err = Ops::attach(s))
+			return fail(-err, "attach BPF programs", std::string(probe_mode_name(mode)));
+		bpf_program *prog;
+		bpf_object__for_each_program(prog, s->obj) probe->programs_.push_back(
+			bpf_program__name(prog));
+		return std::unique_ptr<MeasurementProbe>(std::move(probe));
+	}
+
+private:
+	Skel *skel_ = nullptr;
+};
+
+struct LsmOps {
+	static measure_lsm_bpf *open() { return measure_lsm_bpf::open(); }
+	static void configure(measure_lsm_bpf *s, const ProbeOptions &o)
+	{
+		s->rodata->want_file_check = o.want_file_check;
+	}
+	static int load(measure_lsm_bpf *s) { return measure_lsm_bpf::load(s); }
+	static int attach(measure_lsm_bpf *s) { return measure_lsm_bpf::attach(s); }
+	static void destroy(measure_lsm_bpf *s) { measure_lsm_bpf::destroy(s); }
+};
+
+struct TraceOps {
+	static measure_trace_bpf *open() { return measure_trace_bpf::open(); }
+	static void configure(measure_trace_bpf *, const ProbeOptions &) {}
+	static int load(measure_trace_bpf *s) { return measure_trace_bpf::load(s); }
+	static int attach(measure_trace_bpf *s) { return measure_trace_bpf::attach(s); }
+	static void destroy(measure_trace_bpf *s) { measure_trace_bpf::destroy(s); }
+};
+
+} // namespace
+
+Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::load(ProbeMode mode,
+								  const ProbeOptions &opts,
+								  const eima_policy &policy)
+{
+	if (mode == ProbeMode::lsm)
+		return SkeletonProbe<measure_lsm_bpf, LsmOps>::load(mode, opts, policy);
+	return SkeletonProbe<measure_trace_bpf, TraceOps>::load(mode, opts, policy);
+}
+
+Result<std::vector<std::uint64_t>> MeasurementProbe::counters() const
+{
+	int ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0)
+		return fail(-ncpus, "count possible CPUs");
+	std::vector<std::uint64_t> totals(EIMA_CNT_MAX), per_cpu(ncpus);
+	for (std::uint32_t i = 0; i < EIMA_CNT_MAX; ++i) {
+		if (bpf_map_lookup_elem(counters_fd_, &i, per_cpu.data()))
+			return fail(errno, "read BPF map", "counters");
+		for (auto v : per_cpu)
+			totals[i] += v;
+	}
+	return totals;
+}
+
+Result<void> MeasurementProbe::set_policy(const eima_policy &policy)
+{
+	std::uint32_t zero = 0;
+	if (bpf_map_update_elem(policy_fd_, &zero, &policy, BPF_ANY))
+		return fail(errno, "write BPF map", "policy");
+	return {};
+}
+
+void MeasurementProbe::forget(const eima_measured_key &key)
+{
+	bpf_map_delete_elem(measured_fd_, &key);
+}
+
+void MeasurementProbe::mark_known(std::uint64_t mntns)
+{
+	std::uint8_t one = 1;
+	// Full map: the namespace keeps waking eimad at once, which is only slower.
+	bpf_map_update_elem(known_mntns_fd_, &mntns, &one, BPF_ANY);
+}
+
+void MeasurementProbe::forget_mntns(std::uint64_t mntns)
+{
+	bpf_map_delete_elem(known_mntns_fd_, &mntns);
+}
+
+} // namespace eima::agent

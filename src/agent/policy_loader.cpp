@@ -1,0 +1,42 @@
+#include "agent/policy_loader.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "policy/policy_check.h"
+
+namespace eima::agent {
+
+Result<LoadedPolicy> load_measure_policy(const std::string &spec, ProbeMode mode)
+{
+	auto kmode = mode == ProbeMode::lsm ? policy::KernelMode::lsm : policy::KernelMode::trace;
+	Result<policy::Policy> parsed = fail("load policy", spec);
+	std::ifstream in(spec);
+	if (in) {
+		std::stringstream ss;
+		ss << in.rdbuf();
+		parsed = policy::parse_policy(ss.str(), spec);
+	} else {
+		parsed = policy::builtin_policy(spec);
+		if (!parsed)
+			return fail(ENOENT, "load policy",
+				    spec + ": neither a readable file nor a built-in (exec, tcb)");
+	}
+	if (!parsed)
+		return std::unexpected(parsed.error());
+	LoadedPolicy out;
+	out.rules = parsed->rules.size();
+	for (auto &u : policy::unsupported_rules(*parsed, kmode))
+		out.unsupported.push_back(spec + ":" + std::to_string(u.line) + ": " + u.reason);
+	auto compiled = policy::compile_policy(*parsed, kmode);
+	if (!compiled)
+		return std::unexpected(compiled.error());
+	out.compiled = *compiled;
+	for (std::uint32_t i = 0; i < out.compiled.nr_rules; ++i)
+		if (out.compiled.rules[i].func == EIMA_FUNC_FILE_CHECK ||
+		    !(out.compiled.rules[i].conditions & EIMA_COND_FUNC))
+			out.has_file_check = true;
+	return out;
+}
+
+} // namespace eima::agent

@@ -1,0 +1,83 @@
+#include "agent/tpm_extender.h"
+
+namespace eima::agent {
+
+TpmExtender::TpmExtender(std::unique_ptr<tpm::Tpm> tpm) : tpm_(std::move(tpm))
+{
+	thread_ = std::thread([this] { loop(); });
+}
+
+TpmExtender::~TpmExtender()
+{
+	{
+		std::lock_guard lock(mu_);
+		stopping_ = true;
+	}
+	work_cv_.notify_all();
+	thread_.join();
+}
+
+void TpmExtender::submit(ExtendRecord rec)
+{
+	{
+		std::lock_guard lock(mu_);
+		queue_.push_back(std::move(rec));
+	}
+	work_cv_.notify_one();
+}
+
+void TpmExtender::loop()
+{
+	std::unique_lock lock(mu_);
+	for (;;) {
+		work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+		if (queue_.empty() && stopping_)
+			return;
+		ExtendRecord rec = std::move(queue_.front());
+		queue_.pop_front();
+		busy_ = true;
+		lock.unlock();
+		auto r = tpm_->extend(rec.pcr, rec.digests);
+		lock.lock();
+		busy_ = false;
+		if (r) {
+			++extended_;
+		} else {
+			// The list now replays to values the TPM does not hold: a verifier will
+			// reject it, which is the honest outcome. Counted and shown by eima status.
+			++failures_;
+			last_error_ = r.error().message();
+		}
+		if (queue_.empty())
+			idle_cv_.notify_all();
+	}
+}
+
+Result<std::map<std::uint32_t, Bytes>> TpmExtender::read_pcrs(ima::HashAlgo bank,
+							       const std::vector<std::uint32_t> &pcrs)
+{
+	std::unique_lock lock(mu_);
+	idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+	// Holding the lock keeps the extender thread from starting another extend meanwhile.
+	return tpm_->read_pcrs(bank, pcrs);
+}
+
+std::uint64_t TpmExtender::extended() const
+{
+	std::lock_guard lock(mu_);
+	return extended_;
+}
+
+std::uint64_t TpmExtender::failures() const
+{
+	std::lock_guard lock(mu_);
+	return failures_;
+}
+
+std::string TpmExtender::last_error() const
+{
+	std::lock_guard lock(mu_);
+	return last_error_;
+}
+
+} // namespace eima::agent

@@ -1,0 +1,45 @@
+// Extends the host list's entries into the TPM, in list order, on a thread of its own:
+// never on the exec path, and never blocking the event loop on a slow TPM. Reads of PCRs
+// go through here too, after everything queued before them has been extended, so a
+// `eima pcrs` answer always matches a prefix of the list that ends where the queue ended.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "agent/measurement_list.h"
+#include "tpm/tpm.h"
+
+namespace eima::agent {
+
+class TpmExtender {
+public:
+	explicit TpmExtender(std::unique_ptr<tpm::Tpm> tpm);
+	~TpmExtender(); // drains the queue, then stops
+
+	void submit(ExtendRecord rec);
+	// Waits until every record submitted so far is extended, then reads.
+	Result<std::map<std::uint32_t, Bytes>> read_pcrs(ima::HashAlgo bank,
+							  const std::vector<std::uint32_t> &pcrs);
+	std::uint64_t extended() const;
+	std::uint64_t failures() const;
+	std::string last_error() const;
+
+private:
+	void loop();
+	std::unique_ptr<tpm::Tpm> tpm_;
+	mutable std::mutex mu_;
+	std::condition_variable work_cv_, idle_cv_;
+	std::deque<ExtendRecord> queue_;
+	bool busy_ = false, stopping_ = false;
+	std::uint64_t extended_ = 0, failures_ = 0;
+	std::string last_error_;
+	std::thread thread_;
+};
+
+} // namespace eima::agent

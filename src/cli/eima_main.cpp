@@ -1,0 +1,307 @@
+// eima: the command line of eima. Talks to eimad over RUN/eimad.sock where live state or
+// the TPM is needed (status, ps, pcrs) and reads the list files directly otherwise.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/control_protocol.h"
+#include "attest/log_verifier.h"
+#include "ima/ascii_log.h"
+#include "ima/binary_log.h"
+#include "ima/replay.h"
+#include "policy/policy_check.h"
+
+namespace {
+
+using namespace eima;
+using nlohmann::json;
+
+int report(const Error &e)
+{
+	fmt::print(stderr, "eima: {}\n", e.message());
+	return 1;
+}
+
+Result<std::string> read_file(const std::string &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return fail(errno, "open", path);
+	std::stringstream ss;
+	ss << in.rdbuf();
+	return ss.str();
+}
+
+std::string list_dir(const std::string &run_dir, const std::string &container)
+{
+	return container.empty() ? run_dir + "/host" : run_dir + "/containers/" + container;
+}
+
+int cmd_status(const std::string &run_dir, bool as_json)
+{
+	auto r = agent::control_request(run_dir, {{"cmd", "status"}});
+	if (!r)
+		return report(r.error());
+	if (as_json) {
+		fmt::print("{}\n", r->dump(2));
+		return 0;
+	}
+	auto &s = *r;
+	fmt::print("mode:        {} — {}\n", s["mode"].get<std::string>(),
+		   s["mode_reason"].get<std::string>());
+	fmt::print("programs:    {}\n", fmt::join(s["programs"].get<std::vector<std::string>>(), ", "));
+	fmt::print("tpm:         {}\n", s["tpm"].get<std::string>());
+	fmt::print("policy:      {} ({} rules)\n", s["policy"].get<std::string>(),
+		   s["policy_rules"].get<std::size_t>());
+	for (auto &u : s["policy_unsupported"])
+		fmt::print("  not honoured: {}\n", u.get<std::string>());
+	fmt::print("template:    {} ({})\n", s["template"].get<std::string>(),
+		   s["hash"].get<std::string>());
+	fmt::print("events:      {} ({} violations)\n", s["events"].get<std::uint64_t>(),
+		   s["violations"].get<std::uint64_t>());
+	fmt::print("host list:   {} entries\n", s["host_entries"].get<std::size_t>());
+	fmt::print("containers:  {}\n", s["containers"].get<std::size_t>());
+	if (s.contains("kernel"))
+		fmt::print("kernel:      {}\n", s["kernel"].dump());
+	return 0;
+}
+
+int cmd_ps(const std::string &run_dir, bool as_json)
+{
+	auto r = agent::control_request(run_dir, {{"cmd", "ps"}});
+	if (!r)
+		return report(r.error());
+	if (as_json) {
+		fmt::print("{}\n", r->dump(2));
+		return 0;
+	}
+	fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10}\n", "ID", "RUNTIME",
+		   "MNTNS", "PIDNS", "UTSNS", "CGROUP", "ENTRIES", "VIOLATIONS");
+	for (auto &c : (*r)["containers"])
+		fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10}\n",
+			   c["id"].get<std::string>(),
+			   c["runtime"].get<std::string>().empty() ? "-" : c["runtime"].get<std::string>(),
+			   c["mntns"].get<std::uint64_t>(), c["pidns"].get<std::uint64_t>(),
+			   c["utsns"].get<std::uint64_t>(), c["cgroup_id"].get<std::uint64_t>(),
+			   c["entries"].get<std::size_t>(), c["violations"].get<std::size_t>());
+	return 0;
+}
+
+int cmd_log_show(const std::string &run_dir, const std::string &container, bool as_json)
+{
+	std::string dir = list_dir(run_dir, container);
+	if (!as_json) {
+		auto text = read_file(dir + "/ascii_runtime_measurements");
+		if (!text)
+			return report(text.error());
+		fmt::print("{}", *text);
+		return 0;
+	}
+	auto bytes = read_file(dir + "/binary_runtime_measurements");
+	if (!bytes)
+		return report(bytes.error());
+	auto log = ima::read_binary_log(
+		{reinterpret_cast<const std::uint8_t *>(bytes->data()), bytes->size()});
+	if (!log)
+		return report(log.error());
+	json out = json::array();
+	for (auto &e : log->entries) {
+		json j = {{"pcr", e.pcr},
+			  {"template", e.template_name},
+			  {"template_hash", to_hex(e.template_hash_sha1)},
+			  {"violation", ima::is_violation(e)}};
+		if (auto d = ima::file_digest(e)) {
+			j["digest"] = std::string(d->algo_name) + ":" + to_hex(d->digest);
+		}
+		if (auto n = ima::event_name(e))
+			j["path"] = std::string(*n);
+		out.push_back(j);
+	}
+	fmt::print("{}\n", out.dump(2));
+	return 0;
+}
+
+// --pcrs [ALGO,]FILE: evmctl's PCR file; the bank is named or told by the digest length.
+Result<std::pair<ima::HashAlgo, ima::PcrValues>> read_pcr_arg(const std::string &arg)
+{
+	std::string path = arg;
+	std::optional<ima::HashAlgo> bank;
+	if (auto comma = arg.find(','); comma != std::string::npos) {
+		bank = ima::hash_algo_from_name(arg.substr(0, comma));
+		if (!bank)
+			return fail("--pcrs", "unknown bank in " + arg);
+		path = arg.substr(comma + 1);
+	}
+	auto text = read_file(path);
+	if (!text)
+		return std::unexpected(text.error());
+	if (!bank) {
+		auto colon = text->find(':');
+		auto end = text->find('\n', colon);
+		std::size_t hexlen = colon == std::string::npos ? 0 : end - colon - 2;
+		for (auto a : ima::all_hash_algos)
+			if (ima::digest_size(a) * 2 == hexlen && !bank)
+				bank = a;
+		if (!bank)
+			return fail("--pcrs", path + ": cannot tell the bank; write ALGO,FILE");
+	}
+	auto values = ima::parse_pcr_file(*text, *bank);
+	if (!values) {
+		Error e = values.error();
+		e.context = path + ": " + e.context;
+		return std::unexpected(e);
+	}
+	return std::make_pair(*bank, *values);
+}
+
+int cmd_log_verify(const std::string &file, const std::vector<std::string> &pcr_args,
+		   bool as_json)
+{
+	auto bytes = read_file(file);
+	if (!bytes)
+		return report(bytes.error());
+	auto log = attest::read_any_log(*bytes, file);
+	if (!log)
+		return report(log.error());
+	std::map<ima::HashAlgo, ima::PcrValues> pcrs;
+	for (auto &arg : pcr_args) {
+		auto p = read_pcr_arg(arg);
+		if (!p)
+			return report(p.error());
+		pcrs[p->first] = p->second;
+	}
+	auto rep = attest::verify_log(*log, pcrs);
+	if (as_json) {
+		fmt::print("{}\n", rep.to_json().dump(2));
+	} else {
+		fmt::print("{}: {} entries, {} violations, {} template hash errors\n", file,
+			   rep.entries, rep.violations, rep.template_hash_errors.size());
+		for (auto &[i, why] : rep.template_hash_errors)
+			fmt::print("  entry {}: {}\n", i, why);
+		for (auto &[bank, list] : rep.pcr_mismatches)
+			fmt::print("  {}: PCRs {} do not match the replay\n", ima::hash_algo_name(bank),
+				   fmt::join(list, ","));
+		for (auto &[bank, i] : rep.early_match)
+			fmt::print("  {}: the PCRs already matched after entry {}: entries were "
+				   "appended\n",
+				   ima::hash_algo_name(bank), i);
+		if (rep.pcr_match)
+			fmt::print("PCRs: {}\n", *rep.pcr_match ? "match at the last entry" : "MISMATCH");
+	}
+	return rep.ok() ? 0 : 1;
+}
+
+int cmd_pcrs(const std::string &run_dir, const std::string &container, const std::string &bank,
+	     const std::string &format)
+{
+	json req = {{"cmd", "pcrs"}, {"bank", bank}};
+	if (!container.empty())
+		req["container"] = container;
+	auto r = agent::control_request(run_dir, req);
+	if (!r)
+		return report(r.error());
+	if (format == "json") {
+		fmt::print("{}\n", r->dump(2));
+		return 0;
+	}
+	auto algo = ima::hash_algo_from_name(bank);
+	ima::PcrValues values;
+	for (auto &[k, v] : (*r)["pcrs"].items()) {
+		auto bytes = from_hex(v.get<std::string>());
+		if (bytes)
+			values[static_cast<std::uint32_t>(std::stoul(k))] = *bytes;
+	}
+	fmt::print("{}", ima::format_pcr_file(values, *algo));
+	return 0;
+}
+
+int cmd_policy_check(const std::string &file, const std::string &mode, bool as_json)
+{
+	auto text = read_file(file);
+	if (!text)
+		return report(text.error());
+	auto check = policy::check_policy(*text, file,
+					  mode == "lsm" ? policy::KernelMode::lsm
+							: policy::KernelMode::trace);
+	json j = policy::check_report(check);
+	if (as_json) {
+		fmt::print("{}\n", j.dump(2));
+	} else {
+		for (auto &e : j["errors"])
+			fmt::print(stderr, "{}:{}: {} (token '{}')\n", file, e["line"].get<int>(),
+				   e["message"].get<std::string>(), e["token"].get<std::string>());
+		for (auto &u : j["unsupported"])
+			fmt::print("{}:{}: not honoured in {} mode: {}\n", file, u["line"].get<int>(),
+				   mode, u["reason"].get<std::string>());
+		fmt::print("{}: {} rules, {}\n", file, j["rules"].get<int>(),
+			   j["errors"].empty() ? "valid" : "INVALID");
+	}
+	return j["errors"].empty() ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	CLI::App app{"eima: per-container IMA measurement from eBPF"};
+	app.require_subcommand(1);
+	std::string run_dir = "/run/eima", container, bank = "sha256", format = "evmctl",
+		    policy_file, mode = "lsm";
+	bool as_json = false;
+
+	auto add_run_dir = [&](CLI::App *c) {
+		c->add_option("--run-dir", run_dir, "eimad's run directory (default /run/eima)");
+	};
+	auto *status = app.add_subcommand("status", "mode, TPM, policy and counters of eimad");
+	add_run_dir(status);
+	status->add_flag("--json", as_json);
+	auto *ps = app.add_subcommand("ps", "containers eimad has measured");
+	add_run_dir(ps);
+	ps->add_flag("--json", as_json);
+	auto *log = app.add_subcommand("log", "measurement lists");
+	log->require_subcommand(1);
+	auto *show = log->add_subcommand("show", "print a measurement list");
+	add_run_dir(show);
+	show->add_option("--container", container, "a container id (default: the host list)");
+	show->add_flag("--json", as_json);
+	std::vector<std::string> pcr_files;
+	std::string log_file;
+	auto *verify = log->add_subcommand("verify", "check a list's template hashes and replay");
+	verify->add_option("LOG", log_file, "ascii or binary list")->required();
+	verify->add_option("--pcrs", pcr_files, "[ALGO,]FILE of PCR-NN: HEX lines (repeatable)");
+	verify->add_flag("--json", as_json);
+	auto *pcrs = app.add_subcommand("pcrs", "PCR values matching a list");
+	add_run_dir(pcrs);
+	pcrs->add_option("--container", container, "a container id (default: the host TPM)");
+	pcrs->add_option("--bank", bank, "sha1 | sha256")
+		->check(CLI::IsMember({"sha1", "sha256", "sha384", "sha512"}));
+	pcrs->add_option("--format", format, "evmctl (PCR-NN: HEX lines) | json")
+		->check(CLI::IsMember({"evmctl", "json"}));
+	auto *pol = app.add_subcommand("policy", "IMA policies");
+	pol->require_subcommand(1);
+	auto *check = pol->add_subcommand("check", "validate an IMA policy");
+	check->add_option("FILE", policy_file)->required();
+	check->add_option("--mode", mode, "judge support for lsm (default) or trace mode")
+		->check(CLI::IsMember({"lsm", "trace"}));
+	check->add_flag("--json", as_json);
+	CLI11_PARSE(app, argc, argv);
+
+	if (*status)
+		return cmd_status(run_dir, as_json);
+	if (*ps)
+		return cmd_ps(run_dir, as_json);
+	if (*show)
+		return cmd_log_show(run_dir, container, as_json);
+	if (*verify)
+		return cmd_log_verify(log_file, pcr_files, as_json);
+	if (*pcrs)
+		return cmd_pcrs(run_dir, container, bank, format);
+	if (*check)
+		return cmd_policy_check(policy_file, mode, as_json);
+	return 1;
+}

@@ -1,0 +1,46 @@
+// eimad: the measuring agent. See src/agent/agent.h for the path of one event.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "agent/agent.h"
+
+int main(int argc, char **argv)
+{
+	using namespace eima;
+	agent::AgentConfig cfg;
+	std::string hash = "sha256";
+	bool foreground = false;
+
+	CLI::App app{"eimad: per-container IMA measurement from eBPF"};
+	app.add_option("--run-dir", cfg.run_dir, "where lists and the control socket live");
+	app.add_option("--policy", cfg.policy,
+		       "IMA policy file, or a built-in: exec (default), tcb");
+	app.add_option("--mode", cfg.mode, "auto | lsm | trace")
+		->check(CLI::IsMember({"auto", "lsm", "trace"}));
+	app.add_option("--tpm", cfg.tpm, "auto | swtpm | device[:PATH] | none");
+	app.add_option("--hash", hash, "file digest algorithm")
+		->check(CLI::IsMember({"sha1", "sha256", "sha384", "sha512"}));
+	app.add_option("--template", cfg.template_name, "ima-ng | ima-sig | ima")
+		->check(CLI::IsMember({"ima-ng", "ima-sig", "ima"}));
+	app.add_option("--host-pcr", cfg.host_pcr, "PCR of host processes' entries (default 10)")
+		->check(CLI::Range(0, 23));
+	app.add_option("--container-pcr", cfg.container_pcr,
+		       "PCR of containers' entries in the host list (default 11)")
+		->check(CLI::Range(0, 23));
+	app.add_flag("--foreground", foreground,
+		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
+	CLI11_PARSE(app, argc, argv);
+	cfg.hash = *ima::hash_algo_from_name(hash);
+
+	auto agent = agent::Agent::start(cfg);
+	if (!agent) {
+		fmt::print(stderr, "eimad: {}\n", agent.error().message());
+		return 1;
+	}
+	auto r = (*agent)->run();
+	if (!r) {
+		fmt::print(stderr, "eimad: {}\n", r.error().message());
+		return 1;
+	}
+	return 0;
+}

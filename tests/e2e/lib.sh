@@ -1,0 +1,76 @@
+# Shared by the end-to-end tests: assertions, a busybox container root filesystem,
+# starting and stopping eimad. Every test sources this, sets $BIN (the build dir's bin).
+set -uo pipefail
+
+PASSED=0
+FAILED=0
+FAILURES=()
+
+pass() { PASSED=$((PASSED + 1)); echo "  ok: $*"; }
+failed() { FAILED=$((FAILED + 1)); FAILURES+=("$*"); echo "  FAIL: $*"; }
+check() { # check "what" command...
+	local what=$1; shift
+	if "$@"; then pass "$what"; else failed "$what"; fi
+}
+check_eq() { # check_eq "what" expected actual
+	if [[ "$2" == "$3" ]]; then pass "$1"; else failed "$1: expected [$2], got [$3]"; fi
+}
+skip_test() { echo "SKIP: $*"; exit 77; }
+finish() {
+	echo "$PASSED passed, $FAILED failed"
+	for f in "${FAILURES[@]+"${FAILURES[@]}"}"; do echo "  failed: $f"; done
+	[[ $FAILED -eq 0 ]]
+}
+
+# make_rootfs DIR: busybox-static with a few applets, and two dynamically linked
+# binaries with their loader and libc copied in at the paths the loader expects.
+make_rootfs() {
+	local r=$1
+	mkdir -p "$r"/{bin,proc,tmp,lib64,lib/x86_64-linux-gnu}
+	cp /bin/busybox "$r/bin/busybox"
+	for a in sh true cat echo sleep ls test; do ln -sf busybox "$r/bin/$a"; done
+	cp -L /usr/bin/true "$r/bin/dyn-true"
+	cp -L /usr/bin/env "$r/bin/dyn-env"
+	cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/ld-linux-x86-64.so.2"
+	cp -L /lib/x86_64-linux-gnu/libc.so.6 "$r/lib/x86_64-linux-gnu/libc.so.6"
+}
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# start_eimad RUN_DIR LOG [eimad args...]: starts eimad, waits until it is ready.
+start_eimad() {
+	local run=$1 log=$2; shift 2
+	"$BIN/eimad" --run-dir "$run" "$@" >"$log.out" 2>"$log" &
+	EIMAD_PID=$!
+	for _ in $(seq 1 200); do
+		grep -q "eimad: ready" "$log.out" 2>/dev/null && return 0
+		kill -0 "$EIMAD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "eimad did not start:"; cat "$log" "$log.out"
+	return 1
+}
+
+# stop_eimad: SIGTERM, wait (bounded); returns eimad's exit status.
+stop_eimad() {
+	[[ -n "${EIMAD_PID:-}" ]] || return 0
+	kill -TERM "$EIMAD_PID" 2>/dev/null
+	local rc=0
+	for _ in $(seq 1 100); do
+		kill -0 "$EIMAD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$EIMAD_PID" 2>/dev/null; then
+		kill -KILL "$EIMAD_PID"; rc=124
+	fi
+	wait "$EIMAD_PID" 2>/dev/null || rc=${rc:-$?}
+	[[ $rc -eq 124 ]] || wait "$EIMAD_PID" 2>/dev/null
+	EIMAD_PID=
+	return $rc
+}
+
+# Waits until eimad has handled everything queued so far (a control request drains).
+settle() { "$BIN/eima" status --run-dir "$1" --json >/dev/null; }
+
+# list_paths FILE: "digest path" per entry of an ascii ima-ng list (boot_aggregate included)
+list_entries() { awk '{ d=$4; sub(/^[a-z0-9_]+:/, "", d); p=$5; for (i=6;i<=NF;i++) p=p" "$i; print d, p }' "$1"; }

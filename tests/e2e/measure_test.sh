@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# End to end: eimad measures containers and the host, in the mode given (trace natively,
+# lsm inside tests/vm/vmrun), into lists that the test checks against digests it computes
+# itself, and that evmctl accepts against PCRs read from the TPM.
+#
+#   measure_test.sh BIN_DIR trace|lsm
+BIN=$1
+MODE=$2
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+
+[[ $(id -u) -eq 0 ]] || skip_test "needs root (namespaces, BPF)"
+T=$(mktemp -d /tmp/eima-e2e.XXXXXX)
+RUN=$T/run
+cleanup() { stop_eimad >/dev/null 2>&1; rm -rf "$T"; }
+trap cleanup EXIT
+
+TPM=swtpm
+make_rootfs "$T/rootfs"
+echo "== eimad --mode $MODE --tpm $TPM"
+start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm "$TPM" || { failed "eimad starts"; finish; exit; }
+"$BIN/eima" status --run-dir "$RUN" --json > "$T/status.json"
+check_eq "status reports the mode" "$MODE" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mode"])' "$T/status.json")"
+
+echo "== a container (pivot_root, new mnt/pid/uts/ipc namespaces) runs binaries and libraries"
+"$BIN/eima-test-container" "$T/rootfs" -- /bin/sh -c \
+	'/bin/dyn-true && /bin/dyn-true && /bin/dyn-env /bin/true && touch /tmp/ready;
+	 while [ ! -e /tmp/go ]; do sleep 0.05; done; /bin/dyn-true' &
+cpid=$!
+for _ in $(seq 1 200); do [[ -e $T/rootfs/tmp/ready ]] && break; sleep 0.05; done
+settle "$RUN"
+"$BIN/eima" ps --run-dir "$RUN" --json > "$T/ps.json"
+cid=$(python3 -c '
+import json,sys
+cs=[c for c in json.load(open(sys.argv[1]))["containers"] if c["utsns"]]
+print(cs[-1]["id"] if cs else "")' "$T/ps.json")
+check "eima ps lists the container" test -n "$cid"
+clist=$RUN/containers/$cid/ascii_runtime_measurements
+
+r=$T/rootfs
+expected="$(printf '%s\n' \
+	"$(sha256_of $r/bin/busybox) /bin/busybox" \
+	"$(sha256_of $r/bin/dyn-true) /bin/dyn-true" \
+	"$(sha256_of $r/lib64/ld-linux-x86-64.so.2) /lib64/ld-linux-x86-64.so.2" \
+	"$(sha256_of $r/lib/x86_64-linux-gnu/libc.so.6) /lib/x86_64-linux-gnu/libc.so.6" \
+	"$(sha256_of $r/bin/dyn-env) /bin/dyn-env")"
+check_eq "the container's list starts with boot_aggregate" "boot_aggregate" \
+	"$(list_entries "$clist" | head -1 | cut -d' ' -f2)"
+check_eq "the container's list holds exactly its files, in order, with their digests" \
+	"$expected" "$(list_entries "$clist" | tail -n +2)"
+check "container entries are on PCR 10" \
+	test -z "$(awk '$1 != 10' "$clist")"
+host_view="$(awk -v p="$cid:" '$1 == 11 && index($5, p) == 1 { d=$4; sub(/^[a-z0-9_]+:/, "", d); print d, substr($5, length(p)+1) }' "$RUN/host/ascii_runtime_measurements")"
+check_eq "the host list holds them as <id>:<path> on PCR 11" "$expected" "$host_view"
+
+echo "== re-executing unchanged files adds nothing; new content adds an entry"
+printf 'eima-new-content-%s' "$RANDOM" >> "$r/bin/dyn-true"
+touch "$r/tmp/go"
+wait $cpid
+check_eq "the container exits cleanly" 0 $?
+settle "$RUN"
+expected2="$expected
+$(sha256_of $r/bin/dyn-true) /bin/dyn-true"
+check_eq "only the changed file was measured again" "$expected2" "$(list_entries "$clist" | tail -n +2)"
+
+echo "== host processes go to the host list only"
+cp -L /usr/bin/true "$T/host-true"
+printf 'eima-host-%s' "$RANDOM" >> "$T/host-true"
+"$T/host-true"
+settle "$RUN"
+check "host exec is in the host list, PCR 10, no prefix" \
+	grep -q "^10 [0-9a-f]* ima-ng sha256:$(sha256_of "$T/host-true") $T/host-true\$" \
+	"$RUN/host/ascii_runtime_measurements"
+check "host exec is in no container list" \
+	bash -c "! grep -rq '$T/host-true' '$RUN/containers'"
+
+echo "== evmctl accepts the host list against the TPM's PCRs"
+if command -v evmctl >/dev/null; then
+	# Every binary the check itself runs is measured once first, so the list is quiet.
+	for round in 1 2; do
+		"$BIN/eima" pcrs --run-dir "$RUN" --bank sha1 > "$T/pcrs.sha1"
+		"$BIN/eima" pcrs --run-dir "$RUN" --bank sha256 > "$T/pcrs.sha256"
+		settle "$RUN"
+		cp "$RUN/host/binary_runtime_measurements" "$T/host.bin"
+		evmctl ima_measurement --pcrs sha1,"$T/pcrs.sha1" --pcrs sha256,"$T/pcrs.sha256" \
+			"$T/host.bin" > "$T/evmctl.out" 2>&1
+		rc=$?
+	done
+	check_eq "evmctl ima_measurement validates the host list" 0 "$rc"
+	[[ $rc -eq 0 ]] || tail -5 "$T/evmctl.out"
+	# evmctl 1.4 stops at the first matching prefix: the replay must end at the last entry.
+	check "the list replays to the TPM's PCRs at its last entry" \
+		"$BIN/eima" log verify "$T/host.bin" --pcrs sha1,"$T/pcrs.sha1" --pcrs sha256,"$T/pcrs.sha256"
+else
+	failed "evmctl is not installed (scripts/setup.sh installs ima-evm-utils)"
+fi
+
+echo "== an unreadable file is a violation, never a silent gap"
+cp -L /usr/bin/true "$T/vanishing"
+printf 'eima-vanish-%s' "$RANDOM" >> "$T/vanishing"
+kill -STOP "$EIMAD_PID"
+"$T/vanishing"
+rm -f "$T/vanishing"
+kill -CONT "$EIMAD_PID"
+settle "$RUN"
+check "the vanished file is logged as a violation" \
+	grep -q "^10 0000000000000000000000000000000000000000 ima-ng sha256:0\{40\} $T/vanishing\$" \
+	"$RUN/host/ascii_runtime_measurements"
+
+echo "== eimad stops cleanly on SIGTERM"
+stop_eimad
+check_eq "eimad exits 0" 0 $?
+check "no swtpm left" bash -c "! pgrep -f 'swtpm.*$RUN' >/dev/null"
+check "no eima BPF program left" bash -c "! bpftool prog show 2>/dev/null | grep -q eima_"
+check "the host list ends with a complete line" bash -c "[[ \$(tail -c1 '$RUN/host/ascii_runtime_measurements' | xxd -p) == 0a ]]"
+finish
