@@ -1,0 +1,42 @@
+// `eima policy check`: every error, every rule eima cannot honour, and counts, for a
+// policy file, in one pass that does not stop at the first error.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/ima_policy.h"
+#include "policy/policy_compiler.h"
+
+namespace eima::policy {
+
+struct PolicyCheck {
+	std::string source;
+	KernelMode mode = KernelMode::lsm;
+	std::vector<PolicyRule> rules;           // the valid rules, in order
+	std::vector<PolicyError> errors;         // rules the kernel would refuse, and a policy
+						 // too large for the BPF array
+	std::vector<UnsupportedRule> unsupported; // valid rules `mode` cannot honour fully
+	std::size_t kernel_rules = 0;            // rules that go into the BPF array
+
+	bool valid() const { return errors.empty(); }
+};
+
+PolicyCheck check_policy(std::string_view text, std::string_view source,
+			 KernelMode mode = KernelMode::lsm);
+
+// {
+//   "source": "...", "mode": "lsm"|"trace", "valid": bool,
+//   "rules": N (valid rules; comments, blank lines and invalid rules excluded),
+//   "kernel_rules": N (rules compiled into the BPF array),
+//   "actions": {"measure": N, ...}, "funcs": {"BPRM_CHECK": N, ..., "NONE": rules without
+//   func=} (legacy spellings counted under the canonical name),
+//   "unsupported": [{"line", "rule_index", "reason", "compiled"}],
+//   "errors": [{"line", "token", "message"}]
+// }
+nlohmann::json check_report(const PolicyCheck &check);
+
+} // namespace eima::policy

@@ -1,0 +1,250 @@
+#include "policy/policy_compiler.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace eima::policy {
+
+namespace {
+
+// fsname[] in struct eima_rule holds 31 characters and a NUL.
+constexpr std::size_t fsname_max = sizeof(eima_rule{}.fsname) - 1;
+
+bool hook_observed(eima_func f, KernelMode mode)
+{
+	switch (f) {
+	case EIMA_FUNC_NONE:
+	case EIMA_FUNC_BPRM_CHECK:
+	case EIMA_FUNC_MMAP_CHECK:
+	case EIMA_FUNC_MMAP_CHECK_REQPROT:
+		return true;
+	case EIMA_FUNC_FILE_CHECK:
+		return mode == KernelMode::lsm;
+	default:
+		return false;
+	}
+}
+
+// Why `mode` cannot honour the rule at all; empty when it can.
+std::vector<std::string> blocking_reasons(const PolicyRule &r, KernelMode mode)
+{
+	std::vector<std::string> why;
+	switch (r.action) {
+	case EIMA_ACT_MEASURE:
+	case EIMA_ACT_DONT_MEASURE:
+		break;
+	case EIMA_ACT_APPRAISE:
+	case EIMA_ACT_DONT_APPRAISE:
+		why.push_back(std::string(action_name(r.action)) +
+			      ": appraisal is not enforced from IMA policies in this release");
+		break;
+	default:
+		why.push_back(std::string(action_name(r.action)) +
+			      ": not supported in this release");
+		break;
+	}
+	eima_func f = r.func.value_or(EIMA_FUNC_NONE);
+	if (!hook_observed(f, mode)) {
+		if (f == EIMA_FUNC_FILE_CHECK)
+			why.push_back("func=FILE_CHECK needs BPF LSM (in trace mode no tracepoint "
+				      "gives the opened file)");
+		else
+			why.push_back("func=" + std::string(func_name(f)) +
+				      ": eima does not observe this hook");
+	}
+	auto lsm = [&](std::string_view key, const std::optional<std::string> &v) {
+		if (v)
+			why.push_back(std::string(key) + "=" + *v +
+				      ": LSM labels are not evaluated by eima");
+	};
+	lsm("subj_user", r.subj_user);
+	lsm("subj_role", r.subj_role);
+	lsm("subj_type", r.subj_type);
+	lsm("obj_user", r.obj_user);
+	lsm("obj_role", r.obj_role);
+	lsm("obj_type", r.obj_type);
+	if (!r.keyrings.empty())
+		why.push_back("keyrings=: key measurement is not supported");
+	if (!r.label.empty())
+		why.push_back("label=: critical data measurement is not supported");
+	if (r.digest_type)
+		why.push_back("digest_type=" + *r.digest_type +
+			      ": fs-verity digests are not supported");
+	if (r.appraise_type || r.appraise_flag || !r.appraise_algos.empty())
+		why.push_back("appraise_type/appraise_flag/appraise_algos: appraisal options "
+			      "are not supported");
+	if (r.template_name && template_id(*r.template_name) == EIMA_TEMPLATE_DEFAULT)
+		why.push_back("template=" + *r.template_name +
+			      ": eima writes only ima, ima-ng, ima-sig and ima-buf");
+	if (r.pcr && *r.pcr == 0)
+		why.push_back("pcr=0: the BPF policy ABI uses 0 for \"the default PCR\"");
+	if (r.fsname && r.fsname->size() > fsname_max)
+		why.push_back("fsname=" + *r.fsname + ": longer than " +
+			      std::to_string(fsname_max) + " characters");
+	return why;
+}
+
+// What eima does less than the kernel for a rule it compiles.
+std::vector<std::string> partial_reasons(const PolicyRule &r, KernelMode mode)
+{
+	std::vector<std::string> why;
+	if (r.action != EIMA_ACT_MEASURE)
+		return why;
+	if (!r.func)
+		why.push_back(std::string("measure without func=: the kernel also measures "
+					  "modules, firmware, kexec images and policies") +
+			      (mode == KernelMode::trace ? " and opened files" : "") +
+			      "; eima measures only the hooks it observes");
+	if (r.permit_directio)
+		why.push_back("permit_directio: eima measures files opened with O_DIRECT too");
+	return why;
+}
+
+std::string join(const std::vector<std::string> &parts)
+{
+	std::string out;
+	for (auto &p : parts)
+		out += (out.empty() ? "" : "; ") + p;
+	return out;
+}
+
+eima_id_cond id_cond(const IdCondition &c)
+{
+	eima_id_cond out{};
+	out.value = c.value;
+	out.cmp = static_cast<__u8>(c.cmp);
+	return out;
+}
+
+} // namespace
+
+std::uint32_t template_id(std::string_view name)
+{
+	if (name == "ima")
+		return EIMA_TEMPLATE_IMA;
+	if (name == "ima-ng")
+		return EIMA_TEMPLATE_IMA_NG;
+	if (name == "ima-sig")
+		return EIMA_TEMPLATE_IMA_SIG;
+	if (name == "ima-buf")
+		return EIMA_TEMPLATE_IMA_BUF;
+	return EIMA_TEMPLATE_DEFAULT;
+}
+
+std::vector<UnsupportedRule> unsupported(const Policy &policy, KernelMode mode)
+{
+	std::vector<UnsupportedRule> out;
+	for (std::size_t i = 0; i < policy.rules.size(); ++i) {
+		const PolicyRule &r = policy.rules[i];
+		auto block = blocking_reasons(r, mode);
+		if (!block.empty()) {
+			std::string reason = join(block);
+			// Say what leaving the rule out does to the measurement list.
+			if (r.action == EIMA_ACT_MEASURE)
+				reason += " - left out: these accesses are not measured";
+			else if (r.action == EIMA_ACT_DONT_MEASURE)
+				reason += " - left out: eima measures what this rule would exclude";
+			out.push_back({r.line, i, std::move(reason), false});
+			continue;
+		}
+		auto partial = partial_reasons(r, mode);
+		if (!partial.empty())
+			out.push_back({r.line, i, join(partial), true});
+	}
+	return out;
+}
+
+bool honoured(const PolicyRule &rule, KernelMode mode)
+{
+	return blocking_reasons(rule, mode).empty();
+}
+
+bool compiles_to_kernel(const PolicyRule &rule, KernelMode mode)
+{
+	if (!honoured(rule, mode))
+		return false;
+	// The kernel would apply a named container's dont_measure to every container.
+	if (rule.action == EIMA_ACT_DONT_MEASURE && rule.container &&
+	    rule.container->kind == ContainerCondition::Kind::named)
+		return false;
+	return true;
+}
+
+bool has_named_containers(const Policy &policy)
+{
+	return std::any_of(policy.rules.begin(), policy.rules.end(), [](const PolicyRule &r) {
+		return r.container && r.container->kind == ContainerCondition::Kind::named;
+	});
+}
+
+eima_rule compile_rule(const PolicyRule &r, std::size_t rule_index)
+{
+	eima_rule out{};
+	out.action = r.action;
+	out.rule_index = static_cast<__u32>(rule_index);
+	__u32 c = 0;
+	if (r.func) {
+		c |= EIMA_COND_FUNC;
+		out.func = *r.func;
+	}
+	if (r.mask) {
+		c |= r.mask_any ? EIMA_COND_INMASK : EIMA_COND_MASK;
+		out.mask = *r.mask;
+	}
+	if (r.fsmagic) {
+		c |= EIMA_COND_FSMAGIC;
+		out.fsmagic = *r.fsmagic;
+	}
+	if (r.fsuuid) {
+		c |= EIMA_COND_FSUUID;
+		std::memcpy(out.fsuuid, r.fsuuid->data(), sizeof(out.fsuuid));
+	}
+	if (r.fsname) {
+		c |= EIMA_COND_FSNAME;
+		// Truncated only when unsupported() has already said so.
+		std::memcpy(out.fsname, r.fsname->data(), std::min(r.fsname->size(), fsname_max));
+	}
+	auto id = [&](const std::optional<IdCondition> &cond, __u32 bit, eima_id_cond &slot) {
+		if (cond) {
+			c |= bit;
+			slot = id_cond(*cond);
+		}
+	};
+	id(r.uid, EIMA_COND_UID, out.uid);
+	id(r.euid, EIMA_COND_EUID, out.euid);
+	id(r.gid, EIMA_COND_GID, out.gid);
+	id(r.egid, EIMA_COND_EGID, out.egid);
+	id(r.fowner, EIMA_COND_FOWNER, out.fowner);
+	id(r.fgroup, EIMA_COND_FGROUP, out.fgroup);
+	if (r.container) {
+		c |= EIMA_COND_CONTAINER;
+		out.container_scope = r.container->kind == ContainerCondition::Kind::host
+					  ? EIMA_SCOPE_HOST
+					  : EIMA_SCOPE_CONTAINERS;
+	}
+	out.pcr = r.pcr.value_or(0);
+	out.template_id = r.template_name ? template_id(*r.template_name)
+					  : std::uint32_t{EIMA_TEMPLATE_DEFAULT};
+	out.conditions = c;
+	return out;
+}
+
+Result<eima_policy> compile_policy(const Policy &policy, KernelMode mode)
+{
+	eima_policy out{};
+	for (std::size_t i = 0; i < policy.rules.size(); ++i) {
+		const PolicyRule &r = policy.rules[i];
+		if (!compiles_to_kernel(r, mode))
+			continue;
+		// The BPF walk is bounded by EIMA_MAX_RULES: refuse rather than drop rules.
+		if (out.nr_rules >= EIMA_MAX_RULES)
+			return fail("compile IMA policy: more than " +
+					std::to_string(EIMA_MAX_RULES) + " rules for the kernel in " +
+					std::string(mode_name(mode)) + " mode, first not fitting at",
+				    policy.source + ":" + std::to_string(r.line));
+		out.rules[out.nr_rules++] = compile_rule(r, i);
+	}
+	return out;
+}
+
+} // namespace eima::policy
