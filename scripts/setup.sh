@@ -11,7 +11,7 @@ packages=(
 	# TPM, IMA tooling used by tests and the demo
 	swtpm swtpm-tools tpm2-tools ima-evm-utils keyutils openssl xxd
 	# containers and the test VM
-	busybox-static runc qemu-system-x86 qemu-utils cpio kmod util-linux iproute2
+	busybox-static runc qemu-system-x86 qemu-utils cpio kmod util-linux iproute2 zstd
 	# benchmarks
 	hyperfine
 )
@@ -28,19 +28,34 @@ if ((${#missing[@]})); then
 fi
 
 # The guest kernel: Debian's newest 6.12 cloud flavour (BPF LSM, IMA, TPM TIS/CRB built in).
+# Kept beside it: its config (to check what is built in) and its modules under
+# $cache/lib/modules/VER with depmod's indexes, which the test VM loads with `modprobe -d
+# $cache` (overlayfs, veth, loop, vsock are modules in this flavour).
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${EIMA_VM_CACHE:-/var/cache/eima-vm}
 mkdir -p "$cache"
-if ! ls "$cache"/vmlinuz-6.12* >/dev/null 2>&1; then
+have=$(ls "$cache"/vmlinuz-6.12* 2>/dev/null | sort -V | tail -n1 || true)
+ver=${have##*/vmlinuz-}
+if [[ -z "$have" || ! -f "$cache/config-$ver" || ! -f "$cache/lib/modules/$ver/modules.dep" ]]; then
 	[[ -n "$(apt-cache search --names-only '^linux-image-6\.12\..*-cloud-amd64$' 2>/dev/null)" ]] ||
 		apt-get update -qq
-	pkg=$(apt-cache search --names-only '^linux-image-6\.12\..*-cloud-amd64$' |
-		awk '{print $1}' | grep -v -- '-dbg$' | grep -v unsigned | sort -V | tail -n1)
+	pkgs=$(apt-cache search --names-only '^linux-image-6\.12\..*-cloud-amd64$' |
+		awk '{print $1}' | grep -v -- '-dbg$' | grep -v unsigned | sort -V)
+	# Complete the kernel already cached if the archive still has it, else take the newest.
+	pkg=$(grep -Fx "linux-image-$ver" <<<"$pkgs" || tail -n1 <<<"$pkgs")
 	[[ -n "$pkg" ]] || { echo "setup: no linux-image-6.12.*-cloud-amd64 in the archive" >&2; exit 1; }
 	echo "setup: fetching guest kernel $pkg"
 	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
 	(cd "$tmp" && apt-get download -qq "$pkg" && dpkg -x ./*.deb root)
-	cp "$tmp"/root/boot/vmlinuz-* "$cache"/
+	ver=${pkg#linux-image-}
+	cp "$tmp/root/boot/vmlinuz-$ver" "$tmp/root/boot/config-$ver" "$cache"/
+	mods=$tmp/root/lib/modules/$ver
+	[[ -d "$mods" ]] || mods=$tmp/root/usr/lib/modules/$ver
+	mkdir -p "$cache/lib/modules"
+	rm -rf "$cache/lib/modules/$ver"
+	cp -a "$mods" "$cache/lib/modules/$ver"
+	depmod -b "$cache" "$ver"
 	rm -rf "$tmp"
 fi
 ls "$cache"/vmlinuz-6.12* | sort -V | tail -n1 > "$cache/current"

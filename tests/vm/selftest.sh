@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Self-test of the test VM (tests/vm/vmrun): boots the guest several times and checks the
+# kernel, the LSM list, exit status and output plumbing, the TPM, kernel IMA, timeouts,
+# boot-failure reporting and that a BPF LSM program loads, attaches and enforces.
+# Needs root and scripts/setup.sh. Prints "N passed, N failed" last; exits 1 on failure.
+# shellcheck disable=SC2016 # the single-quoted scripts expand in the guest
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+vmrun=$here/vmrun
+passed=0 failed=0
+work=$(mktemp -d /tmp/vmrun-selftest.XXXXXX)
+trap 'rm -rf -- "$work"' EXIT
+
+# run NAME -- vmrun args: runs vmrun, leaves stdout in $out, stderr in $err, status in $rc
+run() {
+	local t0=$SECONDS
+	"$vmrun" "$@" >"$work/out" 2>"$work/err"
+	rc=$?
+	out=$(<"$work/out") err=$(<"$work/err")
+	secs=$((SECONDS - t0))
+}
+pass() {
+	passed=$((passed + 1))
+	echo "ok   - $1 (${secs}s)"
+}
+fail() {
+	failed=$((failed + 1))
+	echo "FAIL - $1 (${secs}s): $2"
+	echo "       rc=$rc stdout: $(head -c 400 <<<"$out")"
+	echo "       stderr: $(tail -n 8 <<<"$err" | head -c 1200)"
+}
+
+# 1. The guest runs Debian's 6.12 kernel.
+run -- uname -r
+if [[ $rc == 0 && $out == 6.12.* ]]; then pass "uname -r is 6.12 ($out)"; else fail "uname -r" "want 6.12.*, rc 0"; fi
+
+# 2. BPF LSM is active (lsm= on the kernel command line took effect).
+run -- cat /sys/kernel/security/lsm
+if [[ $rc == 0 && ,$out, == *,bpf,* ]]; then pass "bpf in /sys/kernel/security/lsm ($out)"; else fail "lsm list" "want bpf in it"; fi
+
+# 3. Exit status, stdout and stderr come back separately and intact.
+run -- sh -c 'echo to-out; echo to-err >&2; exit 7'
+if [[ $rc == 7 && $out == to-out && $err == to-err ]]; then pass "exit 7, stdout and stderr apart"; else fail "exit status" "want rc 7, out to-out, err to-err"; fi
+run -- no-such-command-here
+if [[ $rc == 127 ]]; then pass "missing command gives 127"; else fail "missing command" "want 127"; fi
+
+# 4. --tpm: a TPM 2.0 in the guest that tpm2-tools can read through the resource manager.
+run --tpm -- sh -c 'test -c /dev/tpm0 && test -c /dev/tpmrm0 && tpm2_pcrread sha256:0 -T device:/dev/tpmrm0'
+if [[ $rc == 0 && $out =~ 0\ :\ 0x[0-9A-F]{64} ]]; then pass "--tpm: /dev/tpmrm0 and tpm2_pcrread"; else fail "--tpm" "want rc 0 and a sha256 PCR 0"; fi
+
+# 5. --append ima_policy=tcb: the guest kernel's own IMA measures (boot_aggregate first).
+run --append ima_policy=tcb -- sh -c 'f=/sys/kernel/security/ima/ascii_runtime_measurements; head -n1 $f; wc -l <$f'
+n=$(tail -n1 <<<"$out")
+if [[ $rc == 0 && $out == *boot_aggregate* && $n =~ ^[0-9]+$ ]] && ((n > 1)); then
+	pass "ima_policy=tcb: $n measurements"
+else
+	fail "ima_policy=tcb" "want boot_aggregate and more entries"
+fi
+
+# 6. The job's host cwd is the guest's cwd even under /tmp (hidden by the guest's tmpfs),
+#    EIMA_* variables come through, and the guest writes where the command writes.
+mkdir -p "$work/cwd"
+cd "$work/cwd" || exit 1
+EIMA_SELFTEST="a b'c" run -- sh -c 'pwd; echo "$EIMA_SELFTEST"; echo hi >written'
+cd - >/dev/null || exit 1
+if [[ $rc == 0 && $out == "$work/cwd"$'\n'"a b'c" && $(cat "$work/cwd/written" 2>/dev/null) == hi ]]; then
+	pass "cwd under /tmp, EIMA_* passed, writes reach the host"
+else
+	fail "cwd/env" "want the cwd, the variable and the file"
+fi
+
+# 7. --timeout: 124 and a message.
+run --timeout 5 -- sleep 120
+if [[ $rc == 124 && $err == *"timed out"* ]]; then pass "--timeout 5 gives 124"; else fail "--timeout" "want 124"; fi
+
+# 8. A guest that cannot boot: 125 and the console tail.
+run --append rdinit=/no-such-init -- true
+if [[ $rc == 125 && $err == *"Kernel panic"* ]]; then pass "boot failure gives 125 and the console"; else fail "boot failure" "want 125 and a panic in the console tail"; fi
+
+# 9. A BPF LSM program loads, attaches and denies in the guest (the host refuses to load it).
+secs=0
+if command -v clang-19 >/dev/null &&
+	clang-19 -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu \
+		-c "$here/lsm_smoke.bpf.c" -o "$work/lsm_smoke.bpf.o" 2>"$work/err"; then
+	run --bind "$work" -- sh -c "bpftool prog load '$work/lsm_smoke.bpf.o' /sys/fs/bpf/smoke &&
+		python3 '$here/lsm_smoke.py' /sys/fs/bpf/smoke"
+	if [[ $rc == 0 && $out == *"attached: socket(AF_VSOCK) errno 1"* ]]; then
+		pass "BPF LSM program loads and denies"
+	else
+		fail "BPF LSM smoke" "want load, EPERM while attached, none after"
+	fi
+else
+	rc=- out='' err=$(<"$work/err")
+	fail "BPF LSM smoke" "clang-19 could not build lsm_smoke.bpf.c"
+fi
+
+echo "$passed passed, $failed failed"
+((failed == 0))
