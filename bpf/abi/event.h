@@ -32,7 +32,7 @@ enum eima_event_flags {
 };
 
 /* Identity of one version of a file. cookie changes whenever content may have: it mixes
- * i_version, ctime, mtime and size, so a rewrite is measured again. */
+ * ctime and size, so a rewrite is measured again. */
 struct eima_file_id {
 	__u64 dev;             /* kernel dev_t: MAJOR << 20 | MINOR */
 	__u64 ino;

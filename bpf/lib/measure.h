@@ -101,9 +101,11 @@ struct inode___pre66 {
 
 static __always_inline __u64 inode_ctime_ns(struct inode *inode)
 {
+	/* Since 6.13 (multigrain timestamps) the top bit of i_ctime_nsec says "someone
+	 * looked" and flips on stat(): keep only the nanoseconds. */
 	if (bpf_core_field_exists(inode->i_ctime_sec))
 		return BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ull +
-		       BPF_CORE_READ(inode, i_ctime_nsec);
+		       (BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff);
 	if (bpf_core_field_exists(((struct inode___pre611 *)inode)->__i_ctime)) {
 		struct timespec64 t = BPF_CORE_READ((struct inode___pre611 *)inode, __i_ctime);
 		return t.tv_sec * 1000000000ull + t.tv_nsec;
@@ -119,10 +121,10 @@ static __always_inline void file_identity(struct inode *inode, struct eima_file_
 	id->generation = BPF_CORE_READ(inode, i_generation);
 	id->ctime_ns = inode_ctime_ns(inode);
 	id->size = BPF_CORE_READ(inode, i_size);
-	/* i_version moves on every content change where the filesystem keeps it; ctime and
-	 * size cover filesystems that do not. */
-	id->cookie = BPF_CORE_READ(inode, i_version.counter) * 0x9e3779b97f4a7c15ull ^
-		     id->ctime_ns ^ (id->size << 17);
+	/* ctime moves with every write (and every metadata change, which only costs a
+	 * re-measurement). Not i_version: ext4 bumps it when a read updates atime, which
+	 * would measure an unchanged file again. */
+	id->cookie = id->ctime_ns ^ (id->size * 0x9e3779b97f4a7c15ull);
 }
 
 /*

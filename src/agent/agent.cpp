@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -79,9 +80,13 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		return fail(ec.value(), "create run directory", config.run_dir);
 	fs::remove_all(fs::path(config.run_dir) / "containers", ec);
 
+	// The host is init's mount namespace. Where init's is hidden from us (a sandbox that
+	// runs eimad), our own stands in: eimad then runs in the host's namespace by design.
 	agent->host_mntns_ = ns_inode("/proc/1/ns/mnt");
 	if (!agent->host_mntns_)
-		return fail(errno, "stat", "/proc/1/ns/mnt");
+		agent->host_mntns_ = ns_inode("/proc/self/ns/mnt");
+	if (!agent->host_mntns_)
+		return fail(errno, "stat", "/proc/self/ns/mnt");
 	int root = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return fail(errno, "open", "/");
@@ -184,7 +189,7 @@ Result<void> Agent::set_up_probe()
 		policy_unsupported_ = pol->unsupported;
 		policy_rules_ = pol->rules;
 		ProbeOptions opts{host_mntns_, static_cast<std::uint32_t>(::getpid()),
-				  pol->has_file_check};
+				  pol->has_file_check, config_.ring_buffer_kb * 1024u};
 		return MeasurementProbe::load(m, opts, pol->compiled);
 	};
 	auto probe = load_in(mode);
@@ -393,7 +398,7 @@ void Agent::poll_drops()
 		PendingEvent ev{};
 		ev.head.mntns = mntns;
 		ev.head.flags = EIMA_EVF_NO_PATH;
-		ev.path = "<ring buffer overflow: event lost>";
+		ev.path = "<event-lost:ring-buffer-full>";
 		Container *c = mntns == host_mntns_ ? nullptr : &containers_[mntns];
 		if (c && c->id.empty()) {
 			c->id = "mntns-" + std::to_string(mntns);
@@ -417,7 +422,7 @@ void Agent::poll_drops()
 		for (; unattributed_drops_ < unattributed; ++unattributed_drops_) {
 			PendingEvent ev{};
 			ev.head.mntns = host_mntns_;
-			ev.path = "<ring buffer overflow: event lost>";
+			ev.path = "<event-lost:ring-buffer-full>";
 			record(nullptr, ev, fail(ENOBUFS, "measure", "event lost: ring buffer full"),
 			       {});
 		}

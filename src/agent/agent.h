@@ -42,6 +42,7 @@ struct AgentConfig {
 	std::uint32_t host_pcr = 10;      // host processes' entries in the host list
 	std::uint32_t container_pcr = 11; // containers' entries in the host list
 	std::string runc_state_dir = "/run/runc";
+	std::uint32_t ring_buffer_kb = 0; // 0: the BPF object's 16 MiB
 };
 
 struct Container {

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -33,6 +34,18 @@ std::string bpf_lsm_unavailable_reason()
 
 namespace {
 
+// Syscall tracepoints are attached by id, read from tracefs. Where nobody mounted it
+// (containers, minimal hosts) mount it: eimad is root and the mount is harmless.
+Result<void> ensure_tracefs()
+{
+	if (::access("/sys/kernel/tracing/events", F_OK) == 0 ||
+	    ::access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+		return {};
+	if (::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
+		return fail(errno, "mount tracefs", "/sys/kernel/tracing (syscall tracepoints need it)");
+	return {};
+}
+
 // One implementation per skeleton type: both skeletons have the same maps by name.
 template <typename Skel, typename Ops>
 class SkeletonProbe final : public MeasurementProbe {
@@ -55,6 +68,12 @@ public:
 		s->rodata->host_mntns = opts.host_mntns;
 		s->rodata->agent_tgid = opts.agent_tgid;
 		Ops::configure(s, opts);
+		// Wake eimad when a quarter of a small ring is used, so bursts do not overflow it.
+		if (opts.ring_bytes && opts.ring_bytes / 4 < s->rodata->wakeup_bytes)
+			s->rodata->wakeup_bytes = opts.ring_bytes / 4;
+		if (opts.ring_bytes)
+			if (int err = bpf_map__set_max_entries(s->maps.events, opts.ring_bytes))
+				return fail(-err, "size ring buffer", std::to_string(opts.ring_bytes));
 		if (int err = Ops::load(s))
 			return fail(-err, "load BPF programs",
 				    std::string(probe_mode_name(mode)) +
@@ -67,6 +86,9 @@ public:
 		probe->policy_fd_ = bpf_map__fd(s->maps.policy);
 		if (auto r = probe->set_policy(policy); !r)
 			return std::unexpected(r.error());
+		if (mode == ProbeMode::trace)
+			if (auto r = ensure_tracefs(); !r)
+				return std::unexpected(r.error());
 		if (int err = Ops::attach(s))
 			return fail(-err, "attach BPF programs", std::string(probe_mode_name(mode)));
 		bpf_program *prog;

@@ -21,6 +21,9 @@ struct ProbeOptions {
 	std::uint64_t host_mntns = 0;
 	std::uint32_t agent_tgid = 0;
 	bool want_file_check = false; // lsm only: attach file_open work (FILE_CHECK rules)
+	// Ring buffer size in bytes (a power of two, at least a page); 0 keeps the 16 MiB of
+	// the BPF object. Small rings make overflow testable.
+	std::uint32_t ring_bytes = 0;
 };
 
 // Why BPF LSM cannot be used here, or an empty string when it can be tried: "bpf" must be

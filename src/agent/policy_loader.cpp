@@ -3,7 +3,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "policy/policy_check.h"
+#include "policy/ima_policy.h"
+#include "policy/policy_compiler.h"
 
 namespace eima::agent {
 
@@ -26,7 +27,7 @@ Result<LoadedPolicy> load_measure_policy(const std::string &spec, ProbeMode mode
 		return std::unexpected(parsed.error());
 	LoadedPolicy out;
 	out.rules = parsed->rules.size();
-	for (auto &u : policy::unsupported_rules(*parsed, kmode))
+	for (auto &u : policy::unsupported(*parsed, kmode))
 		out.unsupported.push_back(spec + ":" + std::to_string(u.line) + ": " + u.reason);
 	auto compiled = policy::compile_policy(*parsed, kmode);
 	if (!compiled)

@@ -27,6 +27,12 @@ int main(int argc, char **argv)
 	app.add_option("--container-pcr", cfg.container_pcr,
 		       "PCR of containers' entries in the host list (default 11)")
 		->check(CLI::Range(0, 23));
+	app.add_option("--ring-buffer-kb", cfg.ring_buffer_kb,
+		       "kernel-to-agent ring buffer size (power of two; default 16384)")
+		->check([](const std::string &v) {
+			unsigned long n = std::stoul(v);
+			return n >= 4 && (n & (n - 1)) == 0 ? "" : "must be a power of two >= 4";
+		});
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);

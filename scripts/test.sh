@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, build, then every tier through CTest — unit tests (no
+# root), end-to-end tests on this host (trace mode, swtpm, evmctl), and kernel tests in
+# the QEMU guest (BPF LSM). Prints how many ran, passed, failed and were skipped.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${EIMA_BUILD_DIR:-$here/build}
+bash "$here/scripts/setup.sh"
+EIMA_BUILD_DIR=$build bash "$here/scripts/build.sh"
+cd "$build"
+set +e
+ctest --output-on-failure --timeout 900 "$@" 2>&1 | tee ctest.log
+rc=${PIPESTATUS[0]}
+set -e
+total=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#' ctest.log || true)
+skipped=$(grep -cE '\*\*\*Skipped|Not Run' ctest.log || true)
+failed=$(grep -cE '\*\*\*Failed|\*\*\*Timeout|\*\*\*Exception' ctest.log || true)
+passed=$((total - skipped - failed))
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+if ((skipped)); then
+	echo "skipped (and why):"
+	grep -E '\*\*\*Skipped|Not Run' ctest.log | sed 's/^/  /'
+fi
+exit "$rc"

@@ -1,0 +1,273 @@
+#include "tpm/swtpm.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string_view>
+#include <thread>
+
+#include "common/unique_fd.h"
+
+namespace eima::tpm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The executable `name` resolves to on PATH, found before fork so that a missing program is
+// a plain error and the child does nothing but exec.
+std::optional<std::string> find_program(const std::string &name)
+{
+	const char *path = std::getenv("PATH");
+	std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+	while (true) {
+		auto colon = dirs.find(':');
+		std::string dir(dirs.substr(0, colon));
+		if (dir.empty())
+			dir = ".";
+		std::string candidate = dir + "/" + name;
+		struct stat st;
+		if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+		    ::access(candidate.c_str(), X_OK) == 0)
+			return candidate;
+		if (colon == std::string_view::npos)
+			return std::nullopt;
+		dirs.remove_prefix(colon + 1);
+	}
+}
+
+// The last 600 bytes of a file (swtpm's stderr or log) for an error message.
+std::string file_tail(const std::string &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return {};
+	in.seekg(0, std::ios::end);
+	std::streamoff size = in.tellg();
+	std::streamoff from = size > 600 ? size - 600 : 0;
+	in.seekg(from);
+	std::string s(static_cast<std::size_t>(size - from), '\0');
+	in.read(s.data(), static_cast<std::streamsize>(s.size()));
+	while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+		s.pop_back();
+	for (auto &c : s)
+		if (c == '\n')
+			c = '|';
+	return s;
+}
+
+std::string tails(const std::string &state_dir)
+{
+	std::string out;
+	for (const char *name : {"swtpm.stderr", "swtpm.log"}) {
+		std::string t = file_tail(state_dir + "/" + name);
+		if (!t.empty())
+			out += std::string(out.empty() ? "" : "; ") + name + ": " + t;
+	}
+	return out.empty() ? "(no output)" : out;
+}
+
+// fork + exec with stdin from /dev/null and stdout+stderr appended to out_path. The child
+// closes every other descriptor (eimad's BPF and socket fds stay out of swtpm), gets a
+// process group of its own and SIGTERM when the starting thread dies.
+Result<pid_t> spawn(const std::string &program, std::vector<std::string> args,
+		    const std::string &out_path)
+{
+	UniqueFd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+	if (!out)
+		return fail(errno, "open", out_path);
+	UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+	if (!null)
+		return fail(errno, "open", "/dev/null");
+	std::vector<char *> argv;
+	for (auto &a : args)
+		argv.push_back(a.data());
+	argv.push_back(nullptr);
+	pid_t parent = ::getpid();
+	pid_t pid = ::fork();
+	if (pid < 0)
+		return fail(errno, "fork", program);
+	if (pid == 0) {
+		// Only async-signal-safe calls from here to exec.
+		::setpgid(0, 0);
+		::prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (::getppid() != parent) // the parent died before prctl took effect
+			::_exit(126);
+		::dup2(null.get(), 0);
+		::dup2(out.get(), 1);
+		::dup2(out.get(), 2);
+		::close_range(3, ~0u, 0);
+		::execv(program.c_str(), argv.data());
+		::_exit(127);
+	}
+	return pid;
+}
+
+// Waits for pid to exit until deadline; nullopt if it is still running then.
+std::optional<int> wait_until(pid_t pid, Clock::time_point deadline)
+{
+	for (;;) {
+		int status = 0;
+		pid_t r = ::waitpid(pid, &status, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return r == pid ? (WIFEXITED(status) ? WEXITSTATUS(status)
+							     : 128 + WTERMSIG(status))
+					: -1;
+		if (Clock::now() >= deadline)
+			return std::nullopt;
+		std::this_thread::sleep_for(std::chrono::milliseconds(5));
+	}
+}
+
+void terminate(pid_t pid)
+{
+	::kill(pid, SIGTERM);
+	if (!wait_until(pid, Clock::now() + std::chrono::seconds(3))) {
+		::kill(pid, SIGKILL);
+		::waitpid(pid, nullptr, 0);
+	}
+}
+
+bool can_connect(const std::string &path)
+{
+	UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	if (!fd)
+		return false;
+	sockaddr_un addr{};
+	addr.sun_family = AF_UNIX;
+	std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+	return ::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0;
+}
+
+// swtpm_setup names banks as the kernel does (sha1, sha256, sha384, sha512); it has no sm3.
+Result<std::string> bank_list(const std::vector<ima::HashAlgo> &banks)
+{
+	std::string out;
+	for (auto b : banks) {
+		if (b == ima::HashAlgo::sm3_256)
+			return fail(EINVAL, "start swtpm", "swtpm_setup cannot allocate an sm3_256 bank");
+		out += (out.empty() ? "" : ",") + std::string(ima::hash_algo_name(b));
+	}
+	if (out.empty())
+		return fail(EINVAL, "start swtpm", "no PCR bank asked for");
+	return out;
+}
+
+// Manufactures a TPM in state_dir with exactly the asked banks. swtpm_setup reads a
+// config file for certificate tools we do not use; an empty one keeps it from needing
+// /etc/swtpm_setup.conf or ~/.config (absent for unprivileged users).
+Result<void> manufacture(const std::string &state_dir, const SwtpmOptions &options,
+			 Clock::time_point deadline)
+{
+	auto banks = bank_list(options.banks);
+	if (!banks)
+		return std::unexpected(banks.error());
+	auto setup = find_program("swtpm_setup");
+	if (!setup)
+		return fail(ENOENT, "start swtpm",
+			    "swtpm_setup is not on PATH (Debian: apt-get install swtpm-tools)");
+	std::string conf = state_dir + "/swtpm_setup.conf";
+	if (!std::ofstream(conf))
+		return fail(errno, "create", conf);
+	std::string log = state_dir + "/swtpm.stderr";
+	auto pid = spawn(*setup,
+			 {"swtpm_setup", "--tpm2", "--tpmstate", state_dir, "--pcr-banks", *banks,
+			  "--config", conf},
+			 log);
+	if (!pid)
+		return std::unexpected(pid.error());
+	auto code = wait_until(*pid, deadline);
+	if (!code) {
+		terminate(*pid);
+		return fail(ETIMEDOUT, "swtpm_setup", state_dir + ": " + tails(state_dir));
+	}
+	if (*code != 0)
+		return fail("swtpm_setup", state_dir + ": exit " + std::to_string(*code) + ": " +
+					       tails(state_dir));
+	return {};
+}
+
+} // namespace
+
+Result<std::unique_ptr<Swtpm>> Swtpm::start(const std::string &state_dir,
+					    const SwtpmOptions &options)
+{
+	auto deadline = Clock::now() + options.start_timeout;
+	std::error_code ec;
+	std::filesystem::create_directories(state_dir, ec);
+	if (ec)
+		return fail(ec.value(), "create directory", state_dir);
+	::chmod(state_dir.c_str(), 0700); // the TPM's secrets (NV, seeds) live here
+
+	auto sw = std::unique_ptr<Swtpm>(new Swtpm());
+	sw->state_dir_ = state_dir;
+	sw->socket_ = state_dir + "/sock";
+	sw->ctrl_socket_ = sw->socket_ + ".ctrl"; // where the swtpm TCTI looks for it
+	if (sw->ctrl_socket_.size() >= sizeof(sockaddr_un::sun_path))
+		return fail(ENAMETOOLONG, "start swtpm",
+			    sw->ctrl_socket_ + " is longer than a Unix socket path may be");
+	auto swtpm = find_program("swtpm");
+	if (!swtpm)
+		return fail(ENOENT, "start swtpm",
+			    "swtpm is not on PATH (Debian: apt-get install swtpm)");
+
+	if (!std::filesystem::exists(state_dir + "/tpm2-00.permall", ec))
+		if (auto r = manufacture(state_dir, options, deadline); !r)
+			return std::unexpected(r.error());
+
+	// A socket left by a swtpm that was killed would make bind fail.
+	::unlink(sw->socket_.c_str());
+	::unlink(sw->ctrl_socket_.c_str());
+	std::string log = state_dir + "/swtpm.log";
+	::unlink(log.c_str());
+	auto pid = spawn(*swtpm,
+			 {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_dir,
+			  // PCRs start from zero with TPM2_Startup(CLEAR), as after a reboot.
+			  "--flags", "not-need-init,startup-clear",
+			  "--server", "type=unixio,path=" + sw->socket_,
+			  "--ctrl", "type=unixio,path=" + sw->ctrl_socket_,
+			  "--log", "file=" + log + ",level=1"},
+			 state_dir + "/swtpm.stderr");
+	if (!pid)
+		return std::unexpected(pid.error());
+	sw->pid_ = *pid;
+
+	// Ready when both sockets accept: swtpm binds them before serving.
+	while (!(can_connect(sw->ctrl_socket_) && can_connect(sw->socket_))) {
+		if (auto code = wait_until(sw->pid_, Clock::now())) {
+			sw->pid_ = -1;
+			return fail("start swtpm", "exited with " + std::to_string(*code) + ": " +
+							   tails(state_dir));
+		}
+		if (Clock::now() >= deadline)
+			return fail(ETIMEDOUT, "start swtpm",
+				    "sockets not up in time: " + tails(state_dir)); // ~Swtpm kills it
+		std::this_thread::sleep_for(std::chrono::milliseconds(5));
+	}
+	return sw;
+}
+
+void Swtpm::stop()
+{
+	if (pid_ <= 0)
+		return;
+	terminate(pid_);
+	pid_ = -1;
+	::unlink(socket_.c_str());
+	::unlink(ctrl_socket_.c_str());
+}
+
+Swtpm::~Swtpm() { stop(); }
+
+} // namespace eima::tpm

@@ -1,0 +1,387 @@
+#include "tpm/tpm.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace eima::tpm {
+
+namespace {
+
+TPM2_ALG_ID alg_id(ima::HashAlgo a)
+{
+	switch (a) {
+	case ima::HashAlgo::sha1: return TPM2_ALG_SHA1;
+	case ima::HashAlgo::sha256: return TPM2_ALG_SHA256;
+	case ima::HashAlgo::sha384: return TPM2_ALG_SHA384;
+	case ima::HashAlgo::sha512: return TPM2_ALG_SHA512;
+	case ima::HashAlgo::sm3_256: return TPM2_ALG_SM3_256;
+	}
+	return TPM2_ALG_ERROR;
+}
+
+std::string bank_name(ima::HashAlgo a) { return std::string(ima::hash_algo_name(a)); }
+
+// op is the ESYS call; context says on what ("PCR 10", the TCTI string).
+std::unexpected<Error> tss_fail(const char *op, TSS2_RC rc, const std::string &context = {})
+{
+	return fail(op, (context.empty() ? "" : context + ": ") + tss_error(rc));
+}
+
+// ESYS hands out outputs allocated with calloc; this frees them on every path.
+template <typename T>
+struct EsysPtr {
+	T *p = nullptr;
+	EsysPtr() = default;
+	EsysPtr(const EsysPtr &) = delete;
+	~EsysPtr() { Esys_Free(p); }
+	T **out() { return &p; }
+	T *operator->() const { return p; }
+};
+
+// Bitmap of PCRs for a TPMS_PCR_SELECTION of a PC client TPM (24 PCRs, 3 bytes).
+TPMS_PCR_SELECTION selection(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs)
+{
+	TPMS_PCR_SELECTION s{};
+	s.hash = alg_id(bank);
+	s.sizeofSelect = 3;
+	for (auto p : pcrs)
+		s.pcrSelect[p / 8] |= static_cast<BYTE>(1u << (p % 8));
+	return s;
+}
+
+// Sorted, without duplicates, every index 0..23; EINVAL otherwise.
+Result<std::vector<std::uint32_t>> pcr_list(const char *op, std::vector<std::uint32_t> pcrs)
+{
+	std::sort(pcrs.begin(), pcrs.end());
+	pcrs.erase(std::unique(pcrs.begin(), pcrs.end()), pcrs.end());
+	if (!pcrs.empty() && pcrs.back() > max_pcr)
+		return fail(EINVAL, op, "PCR " + std::to_string(pcrs.back()) + " (a TPM has 0..23)");
+	return pcrs;
+}
+
+// SubjectPublicKeyInfo PEM of a TPM ECC P-256 public key.
+Result<std::string> ecc_p256_pem(const TPMS_ECC_POINT &point)
+{
+	if (point.x.size != 32 || point.y.size != 32)
+		return fail("AK public to PEM", "ECC point is not P-256");
+	unsigned char pub[65];
+	pub[0] = 0x04; // uncompressed
+	std::memcpy(pub + 1, point.x.buffer, 32);
+	std::memcpy(pub + 33, point.y.buffer, 32);
+	char group[] = "prime256v1";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub)),
+		OSSL_PARAM_construct_end()};
+	std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+		EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr), EVP_PKEY_CTX_free);
+	EVP_PKEY *raw = nullptr;
+	if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0 ||
+	    EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		return fail("AK public to PEM", "OpenSSL rejects the ECC point");
+	std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(raw, EVP_PKEY_free);
+	std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+	if (!bio || PEM_write_bio_PUBKEY(bio.get(), key.get()) != 1)
+		return fail("AK public to PEM", "PEM_write_bio_PUBKEY");
+	char *data = nullptr;
+	long len = BIO_get_mem_data(bio.get(), &data);
+	return std::string(data, static_cast<std::size_t>(len));
+}
+
+// The AK template: restricted ECDSA P-256 signing key with SHA-256, no auth value, exempt
+// from dictionary-attack lockout (it has no auth to guess).
+TPM2B_PUBLIC ak_template()
+{
+	TPM2B_PUBLIC t{};
+	t.publicArea.type = TPM2_ALG_ECC;
+	t.publicArea.nameAlg = TPM2_ALG_SHA256;
+	t.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+					TPMA_OBJECT_SENSITIVEDATAORIGIN |
+					TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
+					TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
+	auto &ecc = t.publicArea.parameters.eccDetail;
+	ecc.symmetric.algorithm = TPM2_ALG_NULL;
+	ecc.scheme.scheme = TPM2_ALG_ECDSA;
+	ecc.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+	ecc.curveID = TPM2_ECC_NIST_P256;
+	ecc.kdf.scheme = TPM2_ALG_NULL;
+	return t;
+}
+
+} // namespace
+
+std::string tss_error(std::uint32_t rc)
+{
+	char hex[16];
+	std::snprintf(hex, sizeof(hex), "0x%x", rc);
+	return std::string(hex) + " (" + Tss2_RC_Decode(rc) + ")";
+}
+
+Bytes Quote::pcr_values_file() const
+{
+	Bytes out;
+	for (auto &[index, value] : pcrs) // std::map: ascending PCR order
+		out.insert(out.end(), value.begin(), value.end());
+	return out;
+}
+
+Result<Tpm> Tpm::open(const std::string &tcti)
+{
+	Tpm t;
+	TSS2_TCTI_CONTEXT *tctx = nullptr;
+	if (TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &tctx); rc != TSS2_RC_SUCCESS)
+		return tss_fail("Tss2_TctiLdr_Initialize", rc, "TCTI \"" + tcti + "\"");
+	t.tcti_ = tctx;
+	ESYS_CONTEXT *ectx = nullptr;
+	if (TSS2_RC rc = Esys_Initialize(&ectx, tctx, nullptr); rc != TSS2_RC_SUCCESS)
+		return tss_fail("Esys_Initialize", rc, tcti);
+	t.esys_ = ectx;
+	// A simulator (mssim, swtpm without startup-clear) needs TPM2_Startup; everything else
+	// was started by its firmware or swtpm and answers TPM2_RC_INITIALIZE. The kernel's
+	// resource manager does not pass Startup on, so devices are left alone.
+	if (!tcti.starts_with("device")) {
+		TSS2_RC rc = Esys_Startup(ectx, TPM2_SU_CLEAR);
+		if (rc != TSS2_RC_SUCCESS && rc != TPM2_RC_INITIALIZE)
+			return tss_fail("Esys_Startup", rc, tcti);
+	}
+	return t;
+}
+
+Tpm::Tpm(Tpm &&o) noexcept
+	: esys_(std::exchange(o.esys_, nullptr)), tcti_(std::exchange(o.tcti_, nullptr))
+{
+}
+
+Tpm &Tpm::operator=(Tpm &&o) noexcept
+{
+	if (this != &o) {
+		close();
+		esys_ = std::exchange(o.esys_, nullptr);
+		tcti_ = std::exchange(o.tcti_, nullptr);
+	}
+	return *this;
+}
+
+Tpm::~Tpm() { close(); }
+
+void Tpm::close()
+{
+	if (esys_) {
+		auto *e = static_cast<ESYS_CONTEXT *>(esys_);
+		Esys_Finalize(&e);
+		esys_ = nullptr;
+	}
+	if (tcti_) {
+		auto *t = static_cast<TSS2_TCTI_CONTEXT *>(tcti_);
+		Tss2_TctiLdr_Finalize(&t);
+		tcti_ = nullptr;
+	}
+}
+
+Result<void> Tpm::extend(std::uint32_t pcr,
+			 const std::vector<std::pair<ima::HashAlgo, Bytes>> &digests)
+{
+	std::string where = "PCR " + std::to_string(pcr);
+	if (pcr > max_pcr)
+		return fail(EINVAL, "Esys_PCR_Extend", where + " (a TPM has 0..23)");
+	if (digests.empty() || digests.size() > TPM2_NUM_PCR_BANKS)
+		return fail(EINVAL, "Esys_PCR_Extend",
+			    where + ": " + std::to_string(digests.size()) + " digests");
+	TPML_DIGEST_VALUES values{};
+	for (auto &[algo, d] : digests) {
+		if (d.size() != ima::digest_size(algo))
+			return fail(EINVAL, "Esys_PCR_Extend",
+				    where + ": " + bank_name(algo) + " digest of " +
+					    std::to_string(d.size()) + " bytes");
+		for (UINT32 i = 0; i < values.count; ++i)
+			if (values.digests[i].hashAlg == alg_id(algo))
+				return fail(EINVAL, "Esys_PCR_Extend",
+					    where + ": bank " + bank_name(algo) + " given twice");
+		auto &v = values.digests[values.count++];
+		v.hashAlg = alg_id(algo);
+		std::memcpy(&v.digest, d.data(), d.size());
+	}
+	TSS2_RC rc = Esys_PCR_Extend(static_cast<ESYS_CONTEXT *>(esys_), ESYS_TR_PCR0 + pcr,
+				     ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &values);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("Esys_PCR_Extend", rc, where);
+	return {};
+}
+
+Result<std::map<std::uint32_t, Bytes>> Tpm::read_pcrs(ima::HashAlgo bank,
+						      const std::vector<std::uint32_t> &pcrs)
+{
+	auto left = pcr_list("Esys_PCR_Read", pcrs);
+	if (!left)
+		return std::unexpected(left.error());
+	std::map<std::uint32_t, Bytes> out;
+	// Each round asks for every PCR still unread; the TPM answers some of them (at most 8)
+	// and says which in the returned selection. 24 rounds cover 24 PCRs even at one each.
+	for (int round = 0; !left->empty(); ++round) {
+		if (round == 24)
+			return fail("Esys_PCR_Read", bank_name(bank) + ": TPM keeps answering nothing");
+		TPML_PCR_SELECTION sel{};
+		sel.count = 1;
+		sel.pcrSelections[0] = selection(bank, *left);
+		UINT32 counter = 0;
+		EsysPtr<TPML_PCR_SELECTION> got;
+		EsysPtr<TPML_DIGEST> values;
+		TSS2_RC rc = Esys_PCR_Read(static_cast<ESYS_CONTEXT *>(esys_), ESYS_TR_NONE,
+					   ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, got.out(),
+					   values.out());
+		if (rc != TSS2_RC_SUCCESS)
+			return tss_fail("Esys_PCR_Read", rc, bank_name(bank));
+		// Digests come in ascending PCR order of the returned selection.
+		std::size_t vi = 0;
+		std::vector<std::uint32_t> still;
+		const TPMS_PCR_SELECTION *gs = nullptr;
+		for (UINT32 i = 0; i < got->count; ++i)
+			if (got->pcrSelections[i].hash == alg_id(bank))
+				gs = &got->pcrSelections[i];
+		for (auto p : *left) {
+			bool answered = gs && p / 8 < gs->sizeofSelect &&
+					(gs->pcrSelect[p / 8] & (1u << (p % 8)));
+			if (answered && vi < values->count) {
+				auto &d = values->digests[vi++];
+				out[p] = Bytes(d.buffer, d.buffer + d.size);
+			} else {
+				still.push_back(p);
+			}
+		}
+		if (still.size() == left->size())
+			return fail(ENOENT, "Esys_PCR_Read",
+				    "bank " + bank_name(bank) + " is not allocated in this TPM");
+		*left = std::move(still);
+	}
+	return out;
+}
+
+Result<std::vector<ima::HashAlgo>> Tpm::active_banks()
+{
+	TPMI_YES_NO more = TPM2_NO;
+	EsysPtr<TPMS_CAPABILITY_DATA> cap;
+	TSS2_RC rc = Esys_GetCapability(static_cast<ESYS_CONTEXT *>(esys_), ESYS_TR_NONE,
+					ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_PCRS, 0, 1, &more,
+					cap.out());
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("Esys_GetCapability", rc, "TPM2_CAP_PCRS");
+	std::vector<ima::HashAlgo> out;
+	const auto &assigned = cap->data.assignedPCR;
+	for (UINT32 i = 0; i < assigned.count && i < TPM2_NUM_PCR_BANKS; ++i) {
+		auto &s = assigned.pcrSelections[i];
+		bool any = false;
+		for (int b = 0; b < s.sizeofSelect && b < TPM2_PCR_SELECT_MAX; ++b)
+			any = any || s.pcrSelect[b] != 0;
+		for (auto a : ima::all_hash_algos)
+			if (any && alg_id(a) == s.hash)
+				out.push_back(a);
+	}
+	return out;
+}
+
+Result<Bytes> Tpm::boot_aggregate(ima::HashAlgo bank)
+{
+	std::vector<std::uint32_t> pcrs;
+	std::uint32_t last = bank == ima::HashAlgo::sha1 ? 7 : 9;
+	for (std::uint32_t i = 0; i <= last; ++i)
+		pcrs.push_back(i);
+	auto values = read_pcrs(bank, pcrs);
+	if (!values)
+		return std::unexpected(values.error());
+	Bytes concatenated;
+	for (auto &[index, value] : *values)
+		concatenated.insert(concatenated.end(), value.begin(), value.end());
+	return ima::digest(bank, concatenated);
+}
+
+Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
+			 std::span<const std::uint8_t> nonce)
+{
+	auto list = pcr_list("Esys_Quote", pcrs);
+	if (!list)
+		return std::unexpected(list.error());
+	if (list->empty())
+		return fail(EINVAL, "Esys_Quote", "no PCR selected");
+	TPM2B_DATA qualifying{};
+	if (nonce.size() > 64)
+		return fail(EINVAL, "Esys_Quote",
+			    "nonce of " + std::to_string(nonce.size()) + " bytes (at most 64)");
+	qualifying.size = static_cast<UINT16>(nonce.size());
+	std::memcpy(qualifying.buffer, nonce.data(), nonce.size());
+
+	auto *ctx = static_cast<ESYS_CONTEXT *>(esys_);
+	TPM2B_SENSITIVE_CREATE sensitive{};
+	TPM2B_PUBLIC tmpl = ak_template();
+	TPM2B_DATA outside{};
+	TPML_PCR_SELECTION creation_pcrs{};
+	ESYS_TR ak = ESYS_TR_NONE;
+	EsysPtr<TPM2B_PUBLIC> ak_pub;
+	EsysPtr<TPM2B_CREATION_DATA> creation_data;
+	EsysPtr<TPM2B_DIGEST> creation_hash;
+	EsysPtr<TPMT_TK_CREATION> creation_ticket;
+	TSS2_RC rc = Esys_CreatePrimary(ctx, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD,
+					ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl, &outside,
+					&creation_pcrs, &ak, ak_pub.out(), creation_data.out(),
+					creation_hash.out(), creation_ticket.out());
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("Esys_CreatePrimary", rc, "attestation key");
+	// Without a resource manager a transient object stays loaded until flushed, and three
+	// of them fill swtpm's slots (TPM_RC_OBJECT_MEMORY, 0x902).
+	struct Flush {
+		ESYS_CONTEXT *ctx;
+		ESYS_TR handle;
+		~Flush() { Esys_FlushContext(ctx, handle); }
+	} flush{ctx, ak};
+
+	TPMT_SIG_SCHEME scheme{};
+	scheme.scheme = TPM2_ALG_NULL; // the key's own: ECDSA with SHA-256
+	TPML_PCR_SELECTION sel{};
+	sel.count = 1;
+	sel.pcrSelections[0] = selection(bank, *list);
+	EsysPtr<TPM2B_ATTEST> attest;
+	EsysPtr<TPMT_SIGNATURE> signature;
+	rc = Esys_Quote(ctx, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying,
+			&scheme, &sel, attest.out(), signature.out());
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("Esys_Quote", rc, bank_name(bank));
+
+	Quote q;
+	q.bank = bank;
+	q.attest.assign(attest->attestationData, attest->attestationData + attest->size);
+	q.signature.resize(sizeof(TPMT_SIGNATURE));
+	std::size_t off = 0;
+	rc = Tss2_MU_TPMT_SIGNATURE_Marshal(signature.p, q.signature.data(), q.signature.size(),
+					    &off);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("Tss2_MU_TPMT_SIGNATURE_Marshal", rc);
+	q.signature.resize(off);
+	q.ak_public.resize(sizeof(TPM2B_PUBLIC));
+	off = 0;
+	rc = Tss2_MU_TPM2B_PUBLIC_Marshal(ak_pub.p, q.ak_public.data(), q.ak_public.size(), &off);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("Tss2_MU_TPM2B_PUBLIC_Marshal", rc);
+	q.ak_public.resize(off);
+	auto pem = ecc_p256_pem(ak_pub->publicArea.unique.ecc);
+	if (!pem)
+		return std::unexpected(pem.error());
+	q.ak_pem = std::move(*pem);
+	// The quote's pcrDigest covers the values at signing time; eimad extends through this
+	// same context only, so nothing changes them between the two commands.
+	auto values = read_pcrs(bank, *list);
+	if (!values)
+		return std::unexpected(values.error());
+	q.pcrs = std::move(*values);
+	return q;
+}
+
+} // namespace eima::tpm

@@ -1,0 +1,83 @@
+// A TPM 2.0 through tpm2-tss ESYS: what eimad needs to extend measurements, read PCRs,
+// compute the kernel's boot_aggregate and sign quotes. One Tpm is one ESYS context over one
+// TCTI; it is not thread-safe (eimad's TpmExtender serialises every call).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/error.h"
+#include "common/hex.h"
+#include "ima/hash_algo.h"
+
+namespace eima::tpm {
+
+// PCR indices a TPM 2.0 PC client has: 0..23.
+inline constexpr std::uint32_t max_pcr = 23;
+
+// A quote in the files tpm2-tools use, so that
+//   tpm2_checkquote -u ak.pem -m attest -s signature -f pcr_values -l BANK:LIST -q NONCE
+// verifies it (see tests/unit/tpm/quote_test.cpp).
+struct Quote {
+	Bytes attest;    // TPMS_ATTEST exactly as signed (TPM2B_ATTEST's buffer: tpm2_quote -m)
+	Bytes signature; // TPMT_SIGNATURE marshalled (tpm2_quote -s, "tss" format)
+	std::string ak_pem;     // AK public key, SubjectPublicKeyInfo PEM
+	Bytes ak_public;        // AK TPM2B_PUBLIC marshalled (for its TPM name)
+	ima::HashAlgo bank;     // the PCR bank quoted
+	std::map<std::uint32_t, Bytes> pcrs; // values read in the same TPM session as the quote
+	// The PCR values concatenated in ascending PCR order: tpm2_checkquote's -f file when
+	// it is given -l BANK:LIST (the same layout tpm2_pcrread -o writes).
+	Bytes pcr_values_file() const;
+};
+
+class Tpm {
+public:
+	// tcti: a tctildr configuration: "device:/dev/tpmrm0", "swtpm:path=/run/eima/tpm/sock",
+	// "mssim:host=127.0.0.1,port=2321". Sends TPM2_Startup(CLEAR), accepting a TPM that
+	// is already started (the usual case: the firmware, the kernel or swtpm did it).
+	static Result<Tpm> open(const std::string &tcti);
+	Tpm(Tpm &&) noexcept;
+	Tpm &operator=(Tpm &&) noexcept;
+	~Tpm();
+
+	// One TPM2_PCR_Extend with a digest per bank; banks not given are not extended. Each
+	// digest must have its algorithm's size; at most 5 banks, each once.
+	Result<void> extend(std::uint32_t pcr,
+			    const std::vector<std::pair<ima::HashAlgo, Bytes>> &digests);
+	// Reads PCRs (0..23, any order, duplicates ignored) of one bank. A TPM answers at most
+	// 8 digests per TPM2_PCR_Read, so this loops until every one is read; ENOENT if the
+	// bank is not allocated.
+	Result<std::map<std::uint32_t, Bytes>> read_pcrs(ima::HashAlgo bank,
+							 const std::vector<std::uint32_t> &pcrs);
+	// Banks with at least one PCR allocated, among those eima hashes with.
+	Result<std::vector<ima::HashAlgo>> active_banks();
+
+	// The digest the kernel's ima_calc_boot_aggregate() records as the first entry of the
+	// measurement list, over this bank: H(PCR0 || .. || PCR7) for sha1, and
+	// H(PCR0 || .. || PCR9) for every other bank (PCRs 8-9 added in Linux 5.8).
+	Result<Bytes> boot_aggregate(ima::HashAlgo bank);
+
+	// TPM2_Quote over pcrs of bank with qualifying data nonce (at most 64 bytes), signed by
+	// eima's attestation key: a restricted ECDSA P-256/SHA-256 signing key created as a
+	// primary in the endorsement hierarchy. Being a primary, it is the same key for as long
+	// as the TPM's endorsement seed lives (swtpm: its state directory), so verifiers can
+	// pin it. It is flushed after each quote (no resource manager with swtpm).
+	Result<Quote> quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
+			    std::span<const std::uint8_t> nonce);
+
+private:
+	Tpm() = default;
+	void close();
+	void *esys_ = nullptr; // ESYS_CONTEXT*
+	void *tcti_ = nullptr; // TSS2_TCTI_CONTEXT*
+};
+
+// "0x... (decoded text)" for a TSS2_RC, e.g. "0x902 (tpm:warn(2.0): out of memory for
+// object contexts)".
+std::string tss_error(std::uint32_t rc);
+
+} // namespace eima::tpm

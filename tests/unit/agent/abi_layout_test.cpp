@@ -1,0 +1,71 @@
+// The structs shared by the BPF programs and eimad are defined once (bpf/abi/*.h); this
+// checks that the compiled BPF objects laid them out exactly as the C++ compiler did.
+#include <bpf/btf.h>
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <map>
+#include <string>
+
+#include "bpf/abi/event.h"
+#include "bpf/abi/policy.h"
+
+static_assert(sizeof(eima_file_id) == 48);
+static_assert(offsetof(eima_event, path_buf) % 8 == 0);
+static_assert(sizeof(eima_rule) % 8 == 0);
+static_assert(sizeof(eima_measured_key) == 24);
+
+namespace {
+
+struct Layout {
+	std::size_t size = 0;
+	std::map<std::string, std::size_t> offsets;
+};
+
+Layout btf_layout(const btf *b, const char *name)
+{
+	Layout out;
+	int id = btf__find_by_name_kind(b, name, BTF_KIND_STRUCT);
+	if (id < 0)
+		return out;
+	const btf_type *t = btf__type_by_id(b, id);
+	out.size = t->size;
+	const btf_member *m = btf_members(t);
+	for (int i = 0; i < btf_vlen(t); ++i, ++m)
+		out.offsets[btf__name_by_offset(b, m->name_off)] = btf_member_bit_offset(t, i) / 8;
+	return out;
+}
+
+#define EXPECT_MEMBER(layout, type, member) \
+	EXPECT_EQ((layout).offsets.at(#member), offsetof(type, member)) << #type "." #member
+
+void check_object(const std::string &obj)
+{
+	btf *b = btf__parse_elf(obj.c_str(), nullptr);
+	ASSERT_NE(b, nullptr) << "cannot read BTF of " << obj;
+	auto ev = btf_layout(b, "eima_event");
+	ASSERT_EQ(ev.size, sizeof(eima_event)) << obj;
+	EXPECT_MEMBER(ev, eima_event, kind);
+	EXPECT_MEMBER(ev, eima_event, mntns);
+	EXPECT_MEMBER(ev, eima_event, cgroup_id);
+	EXPECT_MEMBER(ev, eima_event, file);
+	EXPECT_MEMBER(ev, eima_event, path_off);
+	EXPECT_MEMBER(ev, eima_event, comm);
+	EXPECT_MEMBER(ev, eima_event, path_buf);
+	auto rule = btf_layout(b, "eima_rule");
+	ASSERT_EQ(rule.size, sizeof(eima_rule)) << obj;
+	EXPECT_MEMBER(rule, eima_rule, fsmagic);
+	EXPECT_MEMBER(rule, eima_rule, fsname);
+	EXPECT_MEMBER(rule, eima_rule, fgroup);
+	EXPECT_MEMBER(rule, eima_rule, container_scope);
+	EXPECT_MEMBER(rule, eima_rule, rule_index);
+	EXPECT_EQ(btf_layout(b, "eima_policy").size, sizeof(eima_policy)) << obj;
+	auto key = btf_layout(b, "eima_measured_key");
+	EXPECT_EQ(key.size, sizeof(eima_measured_key)) << obj;
+	btf__free(b);
+}
+
+} // namespace
+
+TEST(AbiLayout, LsmObjectMatchesCxx) { check_object(BPF_OBJ_DIR "/measure_lsm.bpf.o"); }
+TEST(AbiLayout, TraceObjectMatchesCxx) { check_object(BPF_OBJ_DIR "/measure_trace.bpf.o"); }
