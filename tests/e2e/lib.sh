@@ -87,3 +87,17 @@ snapshot() {
 		evmctl --version >/dev/null 2>&1 || true
 	done
 }
+
+# container_mntns PID: mount namespace inode of the container started by
+# eima-test-container PID (its child), once it has entered it (waits up to 20 s).
+container_mntns() {
+	local own child ns
+	own=$(stat -Lc %i /proc/self/ns/mnt)
+	for _ in $(seq 1 400); do
+		child=$(pgrep -P "$1" | head -1)
+		ns=$([[ -n $child ]] && stat -Lc %i "/proc/$child/ns/mnt" 2>/dev/null)
+		[[ -n $ns && $ns != "$own" ]] && { echo "$ns"; return 0; }
+		sleep 0.05
+	done
+	return 1
+}

@@ -31,7 +31,7 @@ cpid=$!
 for _ in $(seq 1 200); do [[ -e $T/rootfs/tmp/ready ]] && break; sleep 0.05; done
 settle "$RUN"
 # The container's pid 1 is the child of eima-test-container; its mount namespace is the key.
-mntns=$(stat -Lc %i "/proc/$(pgrep -P $cpid | head -1)/ns/mnt")
+mntns=$(container_mntns $cpid)
 cid=$("$BIN/eima" ps --run-dir "$RUN" | awk -v ns="$mntns" '$3 == ns { print $1 }')
 check "eima ps lists the container by its mount namespace ($mntns)" test -n "$cid"
 clist=$RUN/containers/$cid/ascii_runtime_measurements

@@ -21,10 +21,11 @@ make_rootfs "$T/rootfs"
 for f in dyn-true dyn-env; do printf 'eima-oracle-%s-%s' "$f" "$RANDOM" >> "$T/rootfs/bin/$f"; done
 
 start_eimad "$T/run" "$T/eimad.log" --mode lsm --tpm none || { failed "eimad starts"; finish; exit; }
-"$BIN/eima-test-container" "$T/rootfs" -- /bin/sh -c '/bin/dyn-true; /bin/dyn-env /bin/true; sleep 0.2' &
+"$BIN/eima-test-container" "$T/rootfs" -- /bin/sh -c \
+	'while [ ! -e /tmp/go ]; do sleep 0.05; done; /bin/dyn-true; /bin/dyn-env /bin/true' &
 cpid=$!
-sleep 0.1
-mntns=$(stat -Lc %i "/proc/$(pgrep -P $cpid | head -1)/ns/mnt" 2>/dev/null)
+mntns=$(container_mntns $cpid)
+touch "$T/rootfs/tmp/go"
 wait $cpid
 check_eq "the container ran" 0 $?
 settle "$T/run"
@@ -36,8 +37,11 @@ r=$T/rootfs
 compared=0
 for p in /bin/dyn-true /bin/dyn-env /bin/busybox /lib64/ld-linux-x86-64.so.2 /lib/x86_64-linux-gnu/libc.so.6; do
 	want=$(sha256_of "$r$p")
-	# The kernel's entry for this content at this path (the container sees pivot_root paths).
-	kernel=$(awk -v p="$p" -v d="sha256:$want" '$4 == d && $5 == p { print $4, $5 }' "$kernel_list" | head -1)
+	# The kernel's entry for this content at this path. The kernel names files by
+	# d_absolute_path, which in the VM starts with the guest's /newroot: match the tail.
+	kernel=$(awk -v p="$p" -v d="sha256:$want" \
+		'$4 == d && substr($5, length($5) - length(p) + 1) == p { print $4, $5 }' \
+		"$kernel_list" | head -1)
 	if [[ -z $kernel ]]; then
 		failed "the kernel measured $p ($want)"
 		continue

@@ -1,0 +1,104 @@
+// Quotes verified by tpm2_checkquote, the reference verifier, from the files Quote holds.
+#include <fstream>
+
+#include "tpm_test_support.h"
+
+namespace eima::tpm::testing {
+namespace {
+
+using ima::HashAlgo;
+
+void write_file(const std::string &path, const void *data, std::size_t size)
+{
+	std::ofstream out(path, std::ios::binary);
+	out.write(static_cast<const char *>(data), static_cast<std::streamsize>(size));
+}
+
+class QuoteTest : public SwtpmTest {
+protected:
+	// Writes the quote's files and runs tpm2_checkquote on them.
+	CommandResult checkquote(const Quote &q, const std::string &pcr_list,
+				 const std::string &nonce_hex)
+	{
+		std::string d = dir_.path() + "/";
+		write_file(d + "ak.pem", q.ak_pem.data(), q.ak_pem.size());
+		write_file(d + "msg", q.attest.data(), q.attest.size());
+		write_file(d + "sig", q.signature.data(), q.signature.size());
+		Bytes values = q.pcr_values_file();
+		write_file(d + "pcrs", values.data(), values.size());
+		return run("tpm2_checkquote -u " + d + "ak.pem -m " + d + "msg -s " + d +
+			   "sig -f " + d + "pcrs -l " + pcr_list + " -g sha256 -q " + nonce_hex);
+	}
+};
+
+TEST_F(QuoteTest, Tpm2CheckquoteAcceptsTheQuoteAndRejectsAnotherNonce)
+{
+	if (!program_on_path("tpm2_checkquote"))
+		GTEST_SKIP() << "tpm2-tools is not installed";
+	auto t = Tpm::open(swtpm_->tcti());
+	ASSERT_TRUE(t) << t.error().message();
+	ASSERT_TRUE(t->extend(10, {{HashAlgo::sha1, Bytes(20, 1)}, {HashAlgo::sha256, Bytes(32, 1)}}));
+	ASSERT_TRUE(t->extend(11, {{HashAlgo::sha1, Bytes(20, 2)}, {HashAlgo::sha256, Bytes(32, 2)}}));
+	Bytes nonce = *from_hex("00112233445566778899aabbccddeeff");
+	auto q = t->quote(HashAlgo::sha256, {11, 10}, nonce);
+	ASSERT_TRUE(q) << q.error().message();
+	EXPECT_EQ(q->bank, HashAlgo::sha256);
+	ASSERT_EQ(q->pcrs.size(), 2u);
+	EXPECT_EQ(q->pcrs[10], pcr_extend(HashAlgo::sha256, Bytes(32, 0), Bytes(32, 1)));
+	EXPECT_NE(q->ak_pem.find("-----BEGIN PUBLIC KEY-----"), std::string::npos);
+	// TPMS_ATTEST starts with TPM_GENERATED_VALUE 0xff544347 and TPM_ST_ATTEST_QUOTE 0x8018.
+	ASSERT_GE(q->attest.size(), 6u);
+	EXPECT_EQ(to_hex(std::span(q->attest).first(6)), "ff5443478018");
+
+	auto ok = checkquote(*q, "sha256:10,11", "00112233445566778899aabbccddeeff");
+	EXPECT_EQ(ok.status, 0) << ok.output;
+
+	auto bad_nonce = checkquote(*q, "sha256:10,11", "00112233445566778899aabbccddeef0");
+	EXPECT_NE(bad_nonce.status, 0) << bad_nonce.output;
+
+	Quote tampered = *q;
+	tampered.pcrs[11][0] ^= 1;
+	auto bad_pcr = checkquote(tampered, "sha256:10,11", "00112233445566778899aabbccddeeff");
+	EXPECT_NE(bad_pcr.status, 0) << bad_pcr.output;
+}
+
+TEST_F(QuoteTest, SameAkEveryTimeAndNoObjectSlotsLeak)
+{
+	auto t = Tpm::open(swtpm_->tcti());
+	ASSERT_TRUE(t) << t.error().message();
+	std::string first_pem;
+	// swtpm has 3 transient object slots; a leaked AK would fail the 4th quote with 0x902.
+	for (int i = 0; i < 6; ++i) {
+		Bytes nonce(20, static_cast<std::uint8_t>(i));
+		auto q = t->quote(HashAlgo::sha1, {0, 10}, nonce);
+		ASSERT_TRUE(q) << "quote " << i << ": " << q.error().message();
+		if (i == 0)
+			first_pem = q->ak_pem;
+		EXPECT_EQ(q->ak_pem, first_pem) << "quote " << i;
+	}
+	t = Tpm::open(swtpm_->tcti()); // a second ESYS context gets the same key
+	ASSERT_TRUE(t);
+	auto q = t->quote(HashAlgo::sha256, {10}, {});
+	ASSERT_TRUE(q) << q.error().message();
+	EXPECT_EQ(q->ak_pem, first_pem);
+}
+
+TEST_F(QuoteTest, RejectsBadArguments)
+{
+	auto t = Tpm::open(swtpm_->tcti());
+	ASSERT_TRUE(t) << t.error().message();
+	auto q = t->quote(HashAlgo::sha256, {}, {});
+	ASSERT_FALSE(q);
+	EXPECT_EQ(q.error().err, EINVAL);
+	q = t->quote(HashAlgo::sha256, {24}, {});
+	ASSERT_FALSE(q);
+	Bytes long_nonce(65, 0);
+	q = t->quote(HashAlgo::sha256, {10}, long_nonce);
+	ASSERT_FALSE(q);
+	EXPECT_EQ(q.error().err, EINVAL);
+	q = t->quote(HashAlgo::sha512, {10}, {}); // bank not allocated
+	EXPECT_FALSE(q);
+}
+
+} // namespace
+} // namespace eima::tpm::testing

@@ -1,0 +1,214 @@
+// Swtpm: starts a real swtpm, gives a TCTI that reaches it, and never leaves it running.
+#include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tpm_test_support.h"
+
+namespace eima::tpm::testing {
+namespace {
+
+using ima::HashAlgo;
+
+std::string cmdline(pid_t pid)
+{
+	std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+	std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+	for (auto &c : s)
+		if (c == '\0')
+			c = ' ';
+	return s;
+}
+
+class ScopedPath {
+public:
+	explicit ScopedPath(const char *value) : old_(std::getenv("PATH") ?: "")
+	{
+		::setenv("PATH", value, 1);
+	}
+	~ScopedPath() { ::setenv("PATH", old_.c_str(), 1); }
+
+private:
+	std::string old_;
+};
+
+bool skip_without_swtpm()
+{
+	return !program_on_path("swtpm");
+}
+
+TEST(Swtpm, FreshStateIsManufacturedWithTheAskedBanksAndStopsWithoutTrace)
+{
+	if (skip_without_swtpm())
+		GTEST_SKIP() << "swtpm is not installed";
+	TempDir dir;
+	std::string state = dir.path() + "/run/tpm"; // parents are created too
+	pid_t pid = -1;
+	{
+		auto sw = Swtpm::start(state);
+		ASSERT_TRUE(sw) << sw.error().message();
+		pid = (*sw)->pid();
+		ASSERT_GT(pid, 0);
+		EXPECT_TRUE(process_exists(pid));
+		std::string cmd = cmdline(pid);
+		EXPECT_NE(cmd.find("swtpm socket --tpm2"), std::string::npos) << cmd;
+		EXPECT_NE(cmd.find("startup-clear"), std::string::npos) << cmd;
+		EXPECT_EQ((*sw)->tcti(), "swtpm:path=" + state + "/sock");
+		EXPECT_TRUE(std::filesystem::exists(state + "/tpm2-00.permall"));
+		EXPECT_EQ(std::filesystem::status(state).permissions() & std::filesystem::perms::all,
+			  std::filesystem::perms::owner_all);
+
+		auto t = Tpm::open((*sw)->tcti());
+		ASSERT_TRUE(t) << t.error().message();
+		auto banks = t->active_banks();
+		ASSERT_TRUE(banks) << banks.error().message();
+		EXPECT_EQ(*banks, (std::vector<HashAlgo>{HashAlgo::sha1, HashAlgo::sha256}));
+	}
+	// Destroyed: terminated and reaped (kill(pid, 0) would succeed on a zombie).
+	EXPECT_FALSE(process_exists(pid));
+	EXPECT_FALSE(std::filesystem::exists(state + "/sock"));
+	EXPECT_FALSE(std::filesystem::exists(state + "/sock.ctrl"));
+	auto r = run("pgrep -f 'swtpm socket.*" + dir.path() + "'");
+	EXPECT_NE(r.status, 0) << "swtpm still running: " << r.output;
+}
+
+TEST(Swtpm, OptionsChooseTheBanksOfANewTpm)
+{
+	if (skip_without_swtpm())
+		GTEST_SKIP() << "swtpm is not installed";
+	TempDir dir;
+	SwtpmOptions options;
+	options.banks = {HashAlgo::sha256, HashAlgo::sha384};
+	auto sw = Swtpm::start(dir.path() + "/tpm", options);
+	ASSERT_TRUE(sw) << sw.error().message();
+	auto t = Tpm::open((*sw)->tcti());
+	ASSERT_TRUE(t) << t.error().message();
+	auto banks = t->active_banks();
+	ASSERT_TRUE(banks) << banks.error().message();
+	EXPECT_EQ(*banks, (std::vector<HashAlgo>{HashAlgo::sha256, HashAlgo::sha384}));
+	auto sha1 = t->read_pcrs(HashAlgo::sha1, {10});
+	ASSERT_FALSE(sha1);
+	EXPECT_EQ(sha1.error().err, ENOENT) << sha1.error().message();
+}
+
+TEST(Swtpm, StopIsIdempotentAndTheTctiThenFails)
+{
+	if (skip_without_swtpm())
+		GTEST_SKIP() << "swtpm is not installed";
+	TempDir dir;
+	auto sw = Swtpm::start(dir.path() + "/tpm");
+	ASSERT_TRUE(sw) << sw.error().message();
+	pid_t pid = (*sw)->pid();
+	std::string tcti = (*sw)->tcti();
+	(*sw)->stop();
+	EXPECT_FALSE(process_exists(pid));
+	EXPECT_EQ((*sw)->pid(), -1);
+	(*sw)->stop();
+	auto t = Tpm::open(tcti);
+	if (t) { // the swtpm TCTI may connect lazily: then the first command fails
+		auto r = t->read_pcrs(HashAlgo::sha256, {0});
+		EXPECT_FALSE(r);
+	}
+}
+
+TEST(Swtpm, RestartOnTheSameStateKeepsBanksAndStartsFromZeroPcrs)
+{
+	if (skip_without_swtpm())
+		GTEST_SKIP() << "swtpm is not installed";
+	TempDir dir;
+	std::string state = dir.path() + "/tpm";
+	Bytes digest(32, 0xab);
+	{
+		auto sw = Swtpm::start(state);
+		ASSERT_TRUE(sw) << sw.error().message();
+		auto t = Tpm::open((*sw)->tcti());
+		ASSERT_TRUE(t) << t.error().message();
+		ASSERT_TRUE(t->extend(10, {{HashAlgo::sha256, digest}}));
+		auto v = t->read_pcrs(HashAlgo::sha256, {10});
+		ASSERT_TRUE(v);
+		EXPECT_EQ((*v)[10], pcr_extend(HashAlgo::sha256, Bytes(32, 0), digest));
+	}
+	auto sw = Swtpm::start(state);
+	ASSERT_TRUE(sw) << sw.error().message();
+	auto t = Tpm::open((*sw)->tcti());
+	ASSERT_TRUE(t) << t.error().message();
+	auto v = t->read_pcrs(HashAlgo::sha256, {10});
+	ASSERT_TRUE(v) << v.error().message();
+	EXPECT_EQ((*v)[10], Bytes(32, 0));
+	auto banks = t->active_banks();
+	ASSERT_TRUE(banks);
+	EXPECT_EQ(banks->size(), 2u);
+}
+
+TEST(Swtpm, MissingBinaryIsAClearError)
+{
+	TempDir dir;
+	ScopedPath path(dir.path().c_str()); // an empty directory: no swtpm, no swtpm_setup
+	auto sw = Swtpm::start(dir.path() + "/tpm");
+	ASSERT_FALSE(sw);
+	EXPECT_EQ(sw.error().err, ENOENT);
+	EXPECT_NE(sw.error().message().find("swtpm is not on PATH"), std::string::npos)
+		<< sw.error().message();
+}
+
+TEST(Swtpm, MissingSwtpmSetupIsAClearError)
+{
+	if (skip_without_swtpm())
+		GTEST_SKIP() << "swtpm is not installed";
+	TempDir dir;
+	// A PATH holding swtpm but not swtpm_setup: a new state cannot be manufactured.
+	std::string bin = dir.path() + "/bin";
+	std::filesystem::create_directories(bin);
+	auto swtpm = run("command -v swtpm").output;
+	swtpm.erase(swtpm.find_last_not_of("\n") + 1);
+	std::filesystem::create_symlink(swtpm, bin + "/swtpm");
+	ScopedPath path(bin.c_str());
+	auto sw = Swtpm::start(dir.path() + "/tpm");
+	ASSERT_FALSE(sw);
+	EXPECT_EQ(sw.error().err, ENOENT);
+	EXPECT_NE(sw.error().message().find("swtpm_setup is not on PATH"), std::string::npos)
+		<< sw.error().message();
+}
+
+TEST(Swtpm, SwtpmThatExitsAtOnceReportsItsStderr)
+{
+	TempDir dir;
+	// A stand-in "swtpm" that fails the way a real one does on a bad state: exits non-zero
+	// after printing to stderr. The state file exists so swtpm_setup is not run.
+	std::string bin = dir.path() + "/bin";
+	std::filesystem::create_directories(bin);
+	{
+		std::ofstream script(bin + "/swtpm");
+		script << "#!/bin/sh\necho 'swtpm: cannot open state: corrupt' >&2\nexit 3\n";
+	}
+	std::filesystem::permissions(bin + "/swtpm", std::filesystem::perms::owner_all);
+	std::filesystem::create_directories(dir.path() + "/tpm");
+	std::ofstream(dir.path() + "/tpm/tpm2-00.permall") << "x";
+	ScopedPath path((bin + ":/usr/bin:/bin").c_str());
+	auto sw = Swtpm::start(dir.path() + "/tpm");
+	ASSERT_FALSE(sw);
+	std::string m = sw.error().message();
+	EXPECT_NE(m.find("exited with 3"), std::string::npos) << m;
+	EXPECT_NE(m.find("cannot open state: corrupt"), std::string::npos) << m;
+}
+
+TEST(Swtpm, StateDirThatCannotBeCreatedFails)
+{
+	auto sw = Swtpm::start("/dev/null/tpm");
+	ASSERT_FALSE(sw);
+	EXPECT_NE(sw.error().message().find("/dev/null/tpm"), std::string::npos)
+		<< sw.error().message();
+}
+
+TEST(Swtpm, SocketPathTooLongFails)
+{
+	TempDir dir;
+	auto sw = Swtpm::start(dir.path() + "/" + std::string(120, 'd'));
+	ASSERT_FALSE(sw);
+	EXPECT_EQ(sw.error().err, ENAMETOOLONG) << sw.error().message();
+}
+
+} // namespace
+} // namespace eima::tpm::testing
