@@ -58,6 +58,9 @@ int BPF_PROG(eima_exec, struct task_struct *p, pid_t old_pid, struct linux_binpr
 	__u64 base;
 
 	measure_file(bprm->file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, 0);
+	/* The ELF loader mapped the executable PROT_EXEC, which kernel IMA (and our LSM
+	 * mmap_file hook) sees as MMAP_CHECK; a cache hit when BPRM_CHECK measured it. */
+	measure_file(bprm->file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true, 0);
 
 	/* The kernel mapped the interpreter itself: no mmap syscall to see it by. */
 	base = interpreter_base(task);

@@ -83,6 +83,10 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Puts struct eima_event into the object's BTF (a ring buffer has no value type), where
+ * tests/unit/agent/abi_layout_test.cpp checks it against the C++ layout. */
+const struct eima_event *eima_event_btf __attribute__((unused));
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);

@@ -1,5 +1,6 @@
 // eimad: the measuring agent. See src/agent/agent.h for the path of one event.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <fmt/format.h>
 
 #include "agent/agent.h"
@@ -36,6 +37,9 @@ int main(int argc, char **argv)
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);
+	// tpm2-tss logs its own failures to stderr; eimad reports them itself, decoded, with
+	// what it was doing. TSS2_LOG set by the caller wins.
+	::setenv("TSS2_LOG", "all+none", 0);
 	cfg.hash = *ima::hash_algo_from_name(hash);
 
 	auto agent = agent::Agent::start(cfg);

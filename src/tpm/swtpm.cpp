@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/unique_fd.h"
+#include "tpm/tpm.h"
 
 namespace eima::tpm {
 
@@ -150,60 +151,14 @@ bool can_connect(const std::string &path)
 	return ::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0;
 }
 
-// swtpm_setup names banks as the kernel does (sha1, sha256, sha384, sha512); it has no sm3.
-Result<std::string> bank_list(const std::vector<ima::HashAlgo> &banks)
-{
-	std::string out;
-	for (auto b : banks) {
-		if (b == ima::HashAlgo::sm3_256)
-			return fail(EINVAL, "start swtpm", "swtpm_setup cannot allocate an sm3_256 bank");
-		out += (out.empty() ? "" : ",") + std::string(ima::hash_algo_name(b));
-	}
-	if (out.empty())
-		return fail(EINVAL, "start swtpm", "no PCR bank asked for");
-	return out;
-}
-
-// Manufactures a TPM in state_dir with exactly the asked banks. swtpm_setup reads a
-// config file for certificate tools we do not use; an empty one keeps it from needing
-// /etc/swtpm_setup.conf or ~/.config (absent for unprivileged users).
-Result<void> manufacture(const std::string &state_dir, const SwtpmOptions &options,
-			 Clock::time_point deadline)
-{
-	auto banks = bank_list(options.banks);
-	if (!banks)
-		return std::unexpected(banks.error());
-	auto setup = find_program("swtpm_setup");
-	if (!setup)
-		return fail(ENOENT, "start swtpm",
-			    "swtpm_setup is not on PATH (Debian: apt-get install swtpm-tools)");
-	std::string conf = state_dir + "/swtpm_setup.conf";
-	if (!std::ofstream(conf))
-		return fail(errno, "create", conf);
-	std::string log = state_dir + "/swtpm.stderr";
-	auto pid = spawn(*setup,
-			 {"swtpm_setup", "--tpm2", "--tpmstate", state_dir, "--pcr-banks", *banks,
-			  "--config", conf},
-			 log);
-	if (!pid)
-		return std::unexpected(pid.error());
-	auto code = wait_until(*pid, deadline);
-	if (!code) {
-		terminate(*pid);
-		return fail(ETIMEDOUT, "swtpm_setup", state_dir + ": " + tails(state_dir));
-	}
-	if (*code != 0)
-		return fail("swtpm_setup", state_dir + ": exit " + std::to_string(*code) + ": " +
-					       tails(state_dir));
-	return {};
-}
-
 } // namespace
 
 Result<std::unique_ptr<Swtpm>> Swtpm::start(const std::string &state_dir,
 					    const SwtpmOptions &options)
 {
 	auto deadline = Clock::now() + options.start_timeout;
+	if (options.banks.empty())
+		return fail(EINVAL, "start swtpm", "no PCR bank asked for");
 	std::error_code ec;
 	std::filesystem::create_directories(state_dir, ec);
 	if (ec)
@@ -217,45 +172,68 @@ Result<std::unique_ptr<Swtpm>> Swtpm::start(const std::string &state_dir,
 	if (sw->ctrl_socket_.size() >= sizeof(sockaddr_un::sun_path))
 		return fail(ENAMETOOLONG, "start swtpm",
 			    sw->ctrl_socket_ + " is longer than a Unix socket path may be");
-	auto swtpm = find_program("swtpm");
-	if (!swtpm)
+	auto program = find_program("swtpm");
+	if (!program)
 		return fail(ENOENT, "start swtpm",
 			    "swtpm is not on PATH (Debian: apt-get install swtpm)");
+	sw->program_ = *program;
+	if (auto r = sw->launch(deadline); !r)
+		return std::unexpected(r.error());
 
-	if (!std::filesystem::exists(state_dir + "/tpm2-00.permall", ec))
-		if (auto r = manufacture(state_dir, options, deadline); !r)
+	// A new state has every bank swtpm implements (sha1, sha256, sha384, sha512); an old one
+	// may have other banks than asked. swtpm_setup --pcr-banks would fix that too, but costs
+	// ~0.6 s and leaves an orphaned swtpm to init; TPM2_PCR_Allocate and a restart cost a few
+	// milliseconds and happen only when the allocation changes.
+	bool restart = false;
+	{
+		auto t = Tpm::open(sw->tcti());
+		if (!t)
+			return std::unexpected(t.error());
+		auto changed = t->allocate_banks(options.banks);
+		if (!changed)
+			return std::unexpected(changed.error());
+		restart = *changed;
+	}
+	if (restart) {
+		sw->stop();
+		if (auto r = sw->launch(deadline); !r)
 			return std::unexpected(r.error());
+	}
+	return sw;
+}
 
+Result<void> Swtpm::launch(std::chrono::steady_clock::time_point deadline)
+{
 	// A socket left by a swtpm that was killed would make bind fail.
-	::unlink(sw->socket_.c_str());
-	::unlink(sw->ctrl_socket_.c_str());
-	std::string log = state_dir + "/swtpm.log";
+	::unlink(socket_.c_str());
+	::unlink(ctrl_socket_.c_str());
+	std::string log = state_dir_ + "/swtpm.log";
 	::unlink(log.c_str());
-	auto pid = spawn(*swtpm,
-			 {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_dir,
+	auto pid = spawn(program_,
+			 {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_dir_,
 			  // PCRs start from zero with TPM2_Startup(CLEAR), as after a reboot.
 			  "--flags", "not-need-init,startup-clear",
-			  "--server", "type=unixio,path=" + sw->socket_,
-			  "--ctrl", "type=unixio,path=" + sw->ctrl_socket_,
+			  "--server", "type=unixio,path=" + socket_,
+			  "--ctrl", "type=unixio,path=" + ctrl_socket_,
 			  "--log", "file=" + log + ",level=1"},
-			 state_dir + "/swtpm.stderr");
+			 state_dir_ + "/swtpm.stderr");
 	if (!pid)
 		return std::unexpected(pid.error());
-	sw->pid_ = *pid;
+	pid_ = *pid;
 
 	// Ready when both sockets accept: swtpm binds them before serving.
-	while (!(can_connect(sw->ctrl_socket_) && can_connect(sw->socket_))) {
-		if (auto code = wait_until(sw->pid_, Clock::now())) {
-			sw->pid_ = -1;
+	while (!(can_connect(ctrl_socket_) && can_connect(socket_))) {
+		if (auto code = wait_until(pid_, Clock::now())) {
+			pid_ = -1;
 			return fail("start swtpm", "exited with " + std::to_string(*code) + ": " +
-							   tails(state_dir));
+							   tails(state_dir_));
 		}
 		if (Clock::now() >= deadline)
 			return fail(ETIMEDOUT, "start swtpm",
-				    "sockets not up in time: " + tails(state_dir)); // ~Swtpm kills it
+				    "sockets not up in time: " + tails(state_dir_)); // ~Swtpm kills it
 		std::this_thread::sleep_for(std::chrono::milliseconds(5));
 	}
-	return sw;
+	return {};
 }
 
 void Swtpm::stop()

@@ -25,20 +25,21 @@
 namespace eima::tpm {
 
 struct SwtpmOptions {
-	// PCR banks allocated when the state directory is new (swtpm_setup --pcr-banks). A
-	// state directory that already holds a TPM keeps the banks it has: its NV (keys) is
-	// reused, and its PCRs start from zero anyway (--flags startup-clear).
+	// The PCR banks the TPM has, all 24 PCRs each (swtpm implements sha1, sha256, sha384,
+	// sha512). A state directory that already holds a TPM keeps its NV (so the same
+	// attestation key), is reallocated if its banks differ, and starts from zero PCRs
+	// anyway (--flags startup-clear).
 	std::vector<ima::HashAlgo> banks = {ima::HashAlgo::sha1, ima::HashAlgo::sha256};
-	// Bound on swtpm_setup plus swtpm coming up; past it start() fails and kills them.
-	std::chrono::milliseconds start_timeout{15000};
+	// Bound on swtpm coming up (twice when banks change); past it start() fails.
+	std::chrono::milliseconds start_timeout{10000};
 };
 
 class Swtpm {
 public:
-	// Creates state_dir (mode 0700) if needed, manufactures the TPM state with
-	// swtpm_setup when the directory has none, starts swtpm and waits until both its
-	// sockets accept connections. Errors name the step and carry the tail of swtpm's
-	// stderr and log; ENOENT when swtpm or swtpm_setup is not on PATH.
+	// Creates state_dir (mode 0700) if needed, starts swtpm, waits until both its sockets
+	// accept connections, and allocates the asked PCR banks (restarting swtpm once if that
+	// changed them). Errors name the step and carry the tail of swtpm's stderr and log;
+	// ENOENT when swtpm is not on PATH.
 	static Result<std::unique_ptr<Swtpm>> start(const std::string &state_dir,
 						    const SwtpmOptions &options = {});
 	~Swtpm(); // stop(): TERM, then KILL after 3 s; always reaped
@@ -57,8 +58,9 @@ public:
 
 private:
 	Swtpm() = default;
+	Result<void> launch(std::chrono::steady_clock::time_point deadline);
 	pid_t pid_ = -1;
-	std::string state_dir_, socket_, ctrl_socket_;
+	std::string program_, state_dir_, socket_, ctrl_socket_;
 };
 
 } // namespace eima::tpm

@@ -266,27 +266,90 @@ Result<std::map<std::uint32_t, Bytes>> Tpm::read_pcrs(ima::HashAlgo bank,
 	return out;
 }
 
-Result<std::vector<ima::HashAlgo>> Tpm::active_banks()
+// Every bank the TPM implements with the PCRs allocated in it (an empty selection when
+// none are).
+static Result<TPML_PCR_SELECTION> pcr_allocation(ESYS_CONTEXT *ctx)
 {
 	TPMI_YES_NO more = TPM2_NO;
 	EsysPtr<TPMS_CAPABILITY_DATA> cap;
-	TSS2_RC rc = Esys_GetCapability(static_cast<ESYS_CONTEXT *>(esys_), ESYS_TR_NONE,
-					ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_PCRS, 0, 1, &more,
-					cap.out());
+	TSS2_RC rc = Esys_GetCapability(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_PCRS, 0, 1, &more, cap.out());
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_fail("Esys_GetCapability", rc, "TPM2_CAP_PCRS");
-	std::vector<ima::HashAlgo> out;
-	const auto &assigned = cap->data.assignedPCR;
-	for (UINT32 i = 0; i < assigned.count && i < TPM2_NUM_PCR_BANKS; ++i) {
-		auto &s = assigned.pcrSelections[i];
-		bool any = false;
-		for (int b = 0; b < s.sizeofSelect && b < TPM2_PCR_SELECT_MAX; ++b)
-			any = any || s.pcrSelect[b] != 0;
-		for (auto a : ima::all_hash_algos)
-			if (any && alg_id(a) == s.hash)
-				out.push_back(a);
-	}
+	TPML_PCR_SELECTION out = cap->data.assignedPCR;
+	out.count = std::min<UINT32>(out.count, TPM2_NUM_PCR_BANKS);
+	for (UINT32 i = 0; i < out.count; ++i)
+		out.pcrSelections[i].sizeofSelect =
+			std::min<UINT8>(out.pcrSelections[i].sizeofSelect, TPM2_PCR_SELECT_MAX);
 	return out;
+}
+
+static bool any_selected(const TPMS_PCR_SELECTION &s)
+{
+	for (int b = 0; b < s.sizeofSelect; ++b)
+		if (s.pcrSelect[b])
+			return true;
+	return false;
+}
+
+Result<std::vector<ima::HashAlgo>> Tpm::active_banks()
+{
+	auto alloc = pcr_allocation(static_cast<ESYS_CONTEXT *>(esys_));
+	if (!alloc)
+		return std::unexpected(alloc.error());
+	std::vector<ima::HashAlgo> out;
+	for (UINT32 i = 0; i < alloc->count; ++i)
+		for (auto a : ima::all_hash_algos)
+			if (alg_id(a) == alloc->pcrSelections[i].hash &&
+			    any_selected(alloc->pcrSelections[i]))
+				out.push_back(a);
+	return out;
+}
+
+Result<bool> Tpm::allocate_banks(const std::vector<ima::HashAlgo> &banks)
+{
+	auto *ctx = static_cast<ESYS_CONTEXT *>(esys_);
+	auto alloc = pcr_allocation(ctx);
+	if (!alloc)
+		return std::unexpected(alloc.error());
+	for (auto want : banks) {
+		bool implemented = false;
+		for (UINT32 i = 0; i < alloc->count; ++i)
+			implemented = implemented || alloc->pcrSelections[i].hash == alg_id(want);
+		if (!implemented)
+			return fail(ENOTSUP, "Esys_PCR_Allocate",
+				    "the TPM has no " + bank_name(want) + " bank");
+	}
+	// Every implemented bank is named: one left out would keep its current allocation.
+	TPML_PCR_SELECTION wanted = *alloc;
+	bool changed = false;
+	for (UINT32 i = 0; i < wanted.count; ++i) {
+		auto &s = wanted.pcrSelections[i];
+		bool want = std::any_of(banks.begin(), banks.end(),
+					[&](ima::HashAlgo a) { return alg_id(a) == s.hash; });
+		TPMS_PCR_SELECTION next{};
+		next.hash = s.hash;
+		next.sizeofSelect = 3;
+		if (want)
+			next.pcrSelect[0] = next.pcrSelect[1] = next.pcrSelect[2] = 0xff;
+		changed = changed || std::memcmp(next.pcrSelect, s.pcrSelect, 3) != 0 ||
+			  (s.sizeofSelect > 3 && s.pcrSelect[3] != 0);
+		s = next;
+	}
+	if (!changed)
+		return false;
+	TPMI_YES_NO success = TPM2_NO;
+	UINT32 max_pcr_out = 0, size_needed = 0, size_available = 0;
+	TSS2_RC rc = Esys_PCR_Allocate(ctx, ESYS_TR_RH_PLATFORM, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				       ESYS_TR_NONE, &wanted, &success, &max_pcr_out,
+				       &size_needed, &size_available);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("Esys_PCR_Allocate", rc, "platform hierarchy");
+	if (success != TPM2_YES)
+		return fail("Esys_PCR_Allocate", "TPM refused: needs " + std::to_string(size_needed) +
+							 " bytes, has " +
+							 std::to_string(size_available));
+	return true;
 }
 
 Result<Bytes> Tpm::boot_aggregate(ima::HashAlgo bank)

@@ -27,8 +27,8 @@ struct Quote {
 	Bytes signature; // TPMT_SIGNATURE marshalled (tpm2_quote -s, "tss" format)
 	std::string ak_pem;     // AK public key, SubjectPublicKeyInfo PEM
 	Bytes ak_public;        // AK TPM2B_PUBLIC marshalled (for its TPM name)
-	ima::HashAlgo bank;     // the PCR bank quoted
-	std::map<std::uint32_t, Bytes> pcrs; // values read in the same TPM session as the quote
+	ima::HashAlgo bank = ima::HashAlgo::sha256; // the PCR bank quoted
+	std::map<std::uint32_t, Bytes> pcrs; // values read right after the quote, same context
 	// The PCR values concatenated in ascending PCR order: tpm2_checkquote's -f file when
 	// it is given -l BANK:LIST (the same layout tpm2_pcrread -o writes).
 	Bytes pcr_values_file() const;
@@ -55,6 +55,12 @@ public:
 							 const std::vector<std::uint32_t> &pcrs);
 	// Banks with at least one PCR allocated, among those eima hashes with.
 	Result<std::vector<ima::HashAlgo>> active_banks();
+	// Allocates all 24 PCRs in exactly these banks and none in the others the TPM has
+	// (TPM2_PCR_Allocate). Needs the platform hierarchy with an empty auth value: swtpm
+	// and simulators have it, a machine's TPM does not after its firmware ran. Takes
+	// effect at the next TPM reset (swtpm: restart). Returns false, sending nothing, when
+	// the allocation already is this one; ENOTSUP for a bank the TPM does not implement.
+	Result<bool> allocate_banks(const std::vector<ima::HashAlgo> &banks);
 
 	// The digest the kernel's ima_calc_boot_aggregate() records as the first entry of the
 	// measurement list, over this bank: H(PCR0 || .. || PCR7) for sha1, and

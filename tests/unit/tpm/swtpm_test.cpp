@@ -70,8 +70,7 @@ TEST(Swtpm, FreshStateIsManufacturedWithTheAskedBanksAndStopsWithoutTrace)
 	EXPECT_FALSE(process_exists(pid));
 	EXPECT_FALSE(std::filesystem::exists(state + "/sock"));
 	EXPECT_FALSE(std::filesystem::exists(state + "/sock.ctrl"));
-	auto r = run("pgrep -f 'swtpm socket.*" + dir.path() + "'");
-	EXPECT_NE(r.status, 0) << "swtpm still running: " << r.output;
+	EXPECT_TRUE(processes_with({"swtpm", dir.path()}).empty());
 }
 
 TEST(Swtpm, OptionsChooseTheBanksOfANewTpm)
@@ -139,7 +138,34 @@ TEST(Swtpm, RestartOnTheSameStateKeepsBanksAndStartsFromZeroPcrs)
 	EXPECT_EQ((*v)[10], Bytes(32, 0));
 	auto banks = t->active_banks();
 	ASSERT_TRUE(banks);
-	EXPECT_EQ(banks->size(), 2u);
+	EXPECT_EQ(*banks, (std::vector<HashAlgo>{HashAlgo::sha1, HashAlgo::sha256}));
+	t = std::unexpected(Error{});
+	sw->reset();
+
+	// Asked for other banks, the same state is reallocated.
+	SwtpmOptions only256;
+	only256.banks = {HashAlgo::sha256};
+	sw = Swtpm::start(state, only256);
+	ASSERT_TRUE(sw) << sw.error().message();
+	t = Tpm::open((*sw)->tcti());
+	ASSERT_TRUE(t) << t.error().message();
+	banks = t->active_banks();
+	ASSERT_TRUE(banks);
+	EXPECT_EQ(*banks, (std::vector<HashAlgo>{HashAlgo::sha256}));
+}
+
+TEST(Swtpm, UnimplementedBankIsAnError)
+{
+	if (skip_without_swtpm())
+		GTEST_SKIP() << "swtpm is not installed";
+	TempDir dir;
+	SwtpmOptions options;
+	options.banks = {HashAlgo::sha256, HashAlgo::sm3_256};
+	auto sw = Swtpm::start(dir.path() + "/tpm", options);
+	ASSERT_FALSE(sw);
+	EXPECT_EQ(sw.error().err, ENOTSUP) << sw.error().message();
+	EXPECT_NE(sw.error().message().find("sm3_256"), std::string::npos);
+	EXPECT_TRUE(processes_with({"swtpm", dir.path()}).empty());
 }
 
 TEST(Swtpm, MissingBinaryIsAClearError)
@@ -153,30 +179,11 @@ TEST(Swtpm, MissingBinaryIsAClearError)
 		<< sw.error().message();
 }
 
-TEST(Swtpm, MissingSwtpmSetupIsAClearError)
-{
-	if (skip_without_swtpm())
-		GTEST_SKIP() << "swtpm is not installed";
-	TempDir dir;
-	// A PATH holding swtpm but not swtpm_setup: a new state cannot be manufactured.
-	std::string bin = dir.path() + "/bin";
-	std::filesystem::create_directories(bin);
-	auto swtpm = run("command -v swtpm").output;
-	swtpm.erase(swtpm.find_last_not_of("\n") + 1);
-	std::filesystem::create_symlink(swtpm, bin + "/swtpm");
-	ScopedPath path(bin.c_str());
-	auto sw = Swtpm::start(dir.path() + "/tpm");
-	ASSERT_FALSE(sw);
-	EXPECT_EQ(sw.error().err, ENOENT);
-	EXPECT_NE(sw.error().message().find("swtpm_setup is not on PATH"), std::string::npos)
-		<< sw.error().message();
-}
-
 TEST(Swtpm, SwtpmThatExitsAtOnceReportsItsStderr)
 {
 	TempDir dir;
 	// A stand-in "swtpm" that fails the way a real one does on a bad state: exits non-zero
-	// after printing to stderr. The state file exists so swtpm_setup is not run.
+	// after printing to stderr.
 	std::string bin = dir.path() + "/bin";
 	std::filesystem::create_directories(bin);
 	{

@@ -8,9 +8,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <vector>
 #include <map>
 #include <memory>
 #include <regex>
@@ -22,9 +25,45 @@
 
 namespace eima::tpm::testing {
 
-inline bool program_on_path(const std::string &name)
+// Where name resolves on PATH; empty if nowhere.
+inline std::string program_path(const std::string &name)
 {
-	return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+	const char *path = std::getenv("PATH");
+	std::string dirs = path ? path : "";
+	std::size_t start = 0;
+	while (start <= dirs.size()) {
+		auto end = dirs.find(':', start);
+		if (end == std::string::npos)
+			end = dirs.size();
+		std::string candidate = dirs.substr(start, end - start) + "/" + name;
+		if (::access(candidate.c_str(), X_OK) == 0)
+			return candidate;
+		start = end + 1;
+	}
+	return {};
+}
+
+inline bool program_on_path(const std::string &name) { return !program_path(name).empty(); }
+
+// Processes (not zombies) whose command line contains every one of the given words.
+inline std::vector<pid_t> processes_with(const std::vector<std::string> &words)
+{
+	std::vector<pid_t> out;
+	for (auto &entry : std::filesystem::directory_iterator("/proc")) {
+		std::string name = entry.path().filename();
+		if (name.find_first_not_of("0123456789") != std::string::npos)
+			continue;
+		std::ifstream in(entry.path() / "cmdline");
+		std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+		if (cmd.empty()) // zombies and kernel threads have none
+			continue;
+		bool all = true;
+		for (auto &w : words)
+			all = all && cmd.find(w) != std::string::npos;
+		if (all)
+			out.push_back(static_cast<pid_t>(std::stol(name)));
+	}
+	return out;
 }
 
 // H(data) with OpenSSL's EVP under its own name for the algorithm ("SHA1", "SHA256").
@@ -115,9 +154,8 @@ private:
 	std::string path_;
 };
 
-// Each test gets its own swtpm. Manufacturing a TPM (swtpm_setup, ~0.6 s) happens once per
-// test program; later tests start from a copy of that state, which swtpm resets to zero
-// PCRs on start (startup-clear), as Swtpm::start does with a state it finds.
+// Each test gets its own swtpm, started from a copy of one state made (banks allocated) by
+// the first test; swtpm resets PCRs to zero on start (startup-clear).
 class SwtpmTest : public ::testing::Test {
 protected:
 	static std::string manufactured_state()
