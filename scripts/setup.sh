@@ -9,7 +9,7 @@ packages=(
 	libssl-dev libtss2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
 	libgtest-dev libgmock-dev libbenchmark-dev pkg-config
 	# TPM, IMA tooling used by tests and the demo
-	swtpm swtpm-tools tpm2-tools ima-evm-utils keyutils openssl xxd
+	swtpm swtpm-tools tpm2-tools ima-evm-utils keyutils openssl xxd attr
 	# containers and the test VM
 	busybox-static runc qemu-system-x86 qemu-utils cpio kmod util-linux iproute2 zstd
 	# benchmarks
