@@ -34,11 +34,11 @@ step "the host list: the container's files as <id>:<path> on PCR 11"
 grep " $cid:" "$RUN/host/ascii_runtime_measurements" | head -8
 
 step "evmctl checks the host list against the TPM's PCRs"
-snapshot "$RUN" "$T"
-grep -E "PCR-1[01]" "$T/pcrs.sha256"
-evmctl ima_measurement --ignore-violations --pcrs sha1,"$T/pcrs.sha1" \
-	--pcrs sha256,"$T/pcrs.sha256" "$T/host.bin" 2>&1 | tail -2
-"$BIN/eima" log verify "$T/host.bin" --pcrs sha1,"$T/pcrs.sha1" --pcrs sha256,"$T/pcrs.sha256"
+snapshot "$RUN" "$T/snap"
+grep -E "PCR-1[01]" "$T/snap/pcrs.sha256"
+evmctl ima_measurement --ignore-violations --pcrs sha1,"$T/snap/pcrs.sha1" \
+	--pcrs sha256,"$T/snap/pcrs.sha256" "$T/snap/binary_runtime_measurements" 2>&1 | tail -2
+"$BIN/eima" log verify "$T/snap/binary_runtime_measurements" --pcrs sha1,"$T/snap/pcrs.sha1" --pcrs sha256,"$T/snap/pcrs.sha256"
 
 step "eimad stops on SIGTERM"
 stop_eimad

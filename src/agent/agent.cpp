@@ -265,6 +265,19 @@ Container &Agent::container_for(const PendingEvent &ev)
 	return c;
 }
 
+std::pair<std::string, ima::HashAlgo> Agent::template_for(const eima_event &h) const
+{
+	// A rule's template= wins over --template; 'ima' only knows SHA-1 digests.
+	std::string tmpl = config_.template_name;
+	switch (h.template_id) {
+	case EIMA_TEMPLATE_IMA: tmpl = "ima"; break;
+	case EIMA_TEMPLATE_IMA_NG: tmpl = "ima-ng"; break;
+	case EIMA_TEMPLATE_IMA_SIG: tmpl = "ima-sig"; break;
+	default: break;
+	}
+	return {tmpl, tmpl == "ima" ? ima::HashAlgo::sha1 : config_.hash};
+}
+
 void Agent::handle_event(const PendingEvent &ev)
 {
 	++events_;
@@ -275,17 +288,15 @@ void Agent::handle_event(const PendingEvent &ev)
 	if (measured_.contains(key))
 		return;
 
-	ima::HashAlgo algo = config_.template_name == "ima" ? ima::HashAlgo::sha1 : config_.hash;
-	if (h.template_id == EIMA_TEMPLATE_IMA)
-		algo = ima::HashAlgo::sha1;
+	auto [tmpl, algo] = template_for(h);
 	Result<Bytes> digest = fail("measure", ev.path);
 	Bytes sig;
 	auto cache_key = std::make_tuple(h.file.dev, h.file.ino, h.file.cookie, int(algo));
 	if (h.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH)) {
 		digest = fail(ENAMETOOLONG, "measure", "path could not be read whole");
-	} else if (auto hit = digests_.find(cache_key);
-		   hit != digests_.end() && config_.template_name != "ima-sig") {
-		digest = hit->second;
+	} else if (auto hit = measurements_.find(cache_key); hit != measurements_.end()) {
+		digest = hit->second.digest;
+		sig = hit->second.signature;
 	} else {
 		// The process's own root first (alive: exactly its view), then the root its
 		// container had when eimad first saw it.
@@ -301,15 +312,16 @@ void Agent::handle_event(const PendingEvent &ev)
 			digest = std::unexpected(file.error());
 		} else {
 			digest = ima::hash_file(algo, file->get(), ev.path);
-			if (digest)
-				digests_[cache_key] = *digest;
-			if (config_.template_name == "ima-sig" ||
-			    h.template_id == EIMA_TEMPLATE_IMA_SIG) {
+			if (tmpl == "ima-sig") {
+				// IMA signatures are at most a few hundred bytes; a larger value is not
+				// one, and the entry then carries none.
 				std::uint8_t buf[8192];
 				ssize_t n = ::fgetxattr(file->get(), "security.ima", buf, sizeof(buf));
 				if (n > 0)
 					sig.assign(buf, buf + n);
 			}
+			if (digest)
+				measurements_[cache_key] = {*digest, sig};
 		}
 	}
 	if (digest) {
@@ -327,14 +339,7 @@ void Agent::record(Container *c, const PendingEvent &ev, const Result<Bytes> &di
 		   const Bytes &sig)
 {
 	bool host = c == nullptr;
-	std::string tmpl = config_.template_name;
-	switch (ev.head.template_id) {
-	case EIMA_TEMPLATE_IMA: tmpl = "ima"; break;
-	case EIMA_TEMPLATE_IMA_NG: tmpl = "ima-ng"; break;
-	case EIMA_TEMPLATE_IMA_SIG: tmpl = "ima-sig"; break;
-	default: break;
-	}
-	ima::HashAlgo algo = tmpl == "ima" ? ima::HashAlgo::sha1 : config_.hash;
+	auto [tmpl, algo] = template_for(ev.head);
 	std::string path = event_path(ev.head, ev.path);
 
 	auto make = [&](const std::string &name, std::uint32_t pcr) -> Result<ima::TemplateEntry> {
@@ -590,42 +595,53 @@ nlohmann::json Agent::ps_json() const
 
 nlohmann::json Agent::pcrs_json(const nlohmann::json &req)
 {
-	auto bank = ima::hash_algo_from_name(req.value("bank", "sha256"));
-	if (!bank)
-		return {{"error", "unknown bank: " + req.value("bank", "")}};
+	// "banks": [...] (or one "bank") are read in one go: with "entries", the number of
+	// list entries they cover, a client can cut a consistent snapshot of the list.
+	std::vector<ima::HashAlgo> banks;
+	std::vector<std::string> names = req.contains("banks") && req["banks"].is_array()
+						 ? req["banks"].get<std::vector<std::string>>()
+						 : std::vector<std::string>{req.value("bank", "sha256")};
+	for (auto &n : names) {
+		auto b = ima::hash_algo_from_name(n);
+		if (!b)
+			return {{"error", "unknown bank: " + n}};
+		banks.push_back(*b);
+	}
 	std::string id = req.value("container", "");
-	std::map<std::uint32_t, Bytes> values;
-	std::string source;
-	std::size_t entries = 0;
+	nlohmann::json out;
 	if (id.empty()) {
 		if (!extender_)
 			return {{"error", "eimad runs without a TPM (--tpm none)"}};
 		std::vector<std::uint32_t> pcrs;
 		for (std::uint32_t i = 0; i < 24; ++i)
 			pcrs.push_back(i);
-		auto v = extender_->read_pcrs(*bank, pcrs);
-		if (!v)
-			return {{"error", v.error().message()}};
-		values = *v;
-		source = "tpm";
-		entries = host_list_->entries();
-	} else {
-		const Container *found = nullptr;
-		for (auto &[ns, c] : containers_)
-			if (c.id == id)
-				found = &c;
-		if (!found || !found->list)
-			return {{"error", "no such container: " + id}};
-		// No vTPM per container yet: the values its list replays to.
-		values = found->list->replayed_pcrs(*bank);
-		source = "replay";
-		entries = found->list->entries();
+		for (auto bank : banks) {
+			auto v = extender_->read_pcrs(bank, pcrs);
+			if (!v)
+				return {{"error", v.error().message()}};
+			for (auto &[pcr, value] : *v)
+				out["banks"][std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] =
+					to_hex(value);
+		}
+		out["source"] = "tpm";
+		out["entries"] = host_list_->entries();
+		return out;
 	}
-	nlohmann::json out = {{"bank", ima::hash_algo_name(*bank)},
-			      {"source", source},
-			      {"entries", entries}};
-	for (auto &[pcr, v] : values)
-		out["pcrs"][std::to_string(pcr)] = to_hex(v);
+	const Container *found = nullptr;
+	for (auto &[ns, c] : containers_)
+		if (c.id == id)
+			found = &c;
+	if (!found || !found->list)
+		return {{"error", "no such container: " + id}};
+	// No vTPM per container yet: the values its list replays to.
+	for (auto bank : banks) {
+		auto &j = out["banks"][std::string(ima::hash_algo_name(bank))];
+		j = nlohmann::json::object();
+		for (auto &[pcr, value] : found->list->replayed_pcrs(bank))
+			j[std::to_string(pcr)] = to_hex(value);
+	}
+	out["source"] = "replay";
+	out["entries"] = found->list->entries();
 	return out;
 }
 

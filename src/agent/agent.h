@@ -74,6 +74,8 @@ private:
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
 	void handle_event(const PendingEvent &ev);
+	// The template and file digest algorithm of an entry for this event.
+	std::pair<std::string, ima::HashAlgo> template_for(const eima_event &h) const;
 	// c == nullptr: a host process.
 	void record(Container *c, const PendingEvent &ev, const Result<Bytes> &digest,
 		    const Bytes &signature);
@@ -102,8 +104,14 @@ private:
 	std::map<std::uint64_t, Container> containers_; // by mount namespace
 	// (mntns, dev, ino, cookie) already in a list: the kernel's LRU may report twice.
 	std::set<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t>> measured_;
-	// (dev, ino, cookie, algo) -> digest: one hash per file version, for every namespace.
-	std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, int>, Bytes> digests_;
+	// (dev, ino, cookie, algo) -> what was measured: one hash per file version, shared by
+	// every namespace that runs it.
+	struct FileMeasurement {
+		Bytes digest;
+		Bytes signature; // security.ima, read for ima-sig
+	};
+	std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, int>, FileMeasurement>
+		measurements_;
 	std::vector<PendingEvent> pending_;
 	void *ring_ = nullptr;                        // struct ring_buffer*
 	UniqueFd control_fd_;

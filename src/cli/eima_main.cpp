@@ -196,27 +196,85 @@ int cmd_log_verify(const std::string &file, const std::vector<std::string> &pcr_
 	return rep.ok() ? 0 : 1;
 }
 
-int cmd_pcrs(const std::string &run_dir, const std::string &container, const std::string &bank,
-	     const std::string &format)
+ima::PcrValues pcr_values(const json &bank_json)
 {
-	json req = {{"cmd", "pcrs"}, {"bank", bank}};
+	ima::PcrValues values;
+	for (auto &[k, v] : bank_json.items())
+		if (auto bytes = from_hex(v.get<std::string>()))
+			values[static_cast<std::uint32_t>(std::stoul(k))] = *bytes;
+	return values;
+}
+
+Result<void> write_file(const std::string &path, std::string_view data)
+{
+	std::ofstream out(path, std::ios::binary | std::ios::trunc);
+	out.write(data.data(), static_cast<std::streamsize>(data.size()));
+	if (!out)
+		return fail(errno, "write", path);
+	return {};
+}
+
+// The first `entries` records of a list, as bytes of the binary and the ascii file: the
+// list only grows, so a prefix read after the PCRs were is the list they cover.
+Result<void> write_list_prefix(const std::string &dir, std::size_t entries, const std::string &out)
+{
+	auto bin = read_file(dir + "/binary_runtime_measurements");
+	if (!bin)
+		return std::unexpected(bin.error());
+	ima::BinaryLogReader reader({reinterpret_cast<const std::uint8_t *>(bin->data()), bin->size()},
+				    ima::BinaryHeaderMode::kernel);
+	ima::TemplateEntry e;
+	for (std::size_t i = 0; i < entries; ++i) {
+		auto more = reader.next(e);
+		if (!more)
+			return std::unexpected(more.error());
+		if (!*more)
+			return fail("snapshot", dir + ": the list has fewer entries than the PCRs cover");
+	}
+	if (auto r = write_file(out + "/binary_runtime_measurements", bin->substr(0, reader.offset())); !r)
+		return r;
+	auto ascii = read_file(dir + "/ascii_runtime_measurements");
+	if (!ascii)
+		return std::unexpected(ascii.error());
+	std::size_t pos = 0;
+	for (std::size_t i = 0; i < entries && pos != std::string::npos; ++i)
+		pos = ascii->find('\n', pos) + 1;
+	return write_file(out + "/ascii_runtime_measurements", ascii->substr(0, pos));
+}
+
+int cmd_pcrs(const std::string &run_dir, const std::string &container, const std::string &bank,
+	     const std::string &format, const std::string &snapshot)
+{
+	std::vector<std::string> banks{bank};
+	if (!snapshot.empty())
+		banks = {"sha1", "sha256"};
+	json req = {{"cmd", "pcrs"}, {"banks", banks}};
 	if (!container.empty())
 		req["container"] = container;
 	auto r = agent::control_request(run_dir, req);
 	if (!r)
 		return report(r.error());
+	if (!snapshot.empty()) {
+		// PCRs and exactly the entries they cover, for evmctl and eima log verify.
+		for (auto &b : banks) {
+			auto algo = ima::hash_algo_from_name(b);
+			auto text = ima::format_pcr_file(pcr_values((*r)["banks"][b]), *algo);
+			if (auto w = write_file(snapshot + "/pcrs." + b, text); !w)
+				return report(w.error());
+		}
+		auto entries = (*r)["entries"].get<std::size_t>();
+		if (auto w = write_list_prefix(list_dir(run_dir, container), entries, snapshot); !w)
+			return report(w.error());
+		fmt::print("{}: {} entries, PCRs from the {}\n", snapshot, entries,
+			   (*r)["source"].get<std::string>() == "tpm" ? "TPM" : "list's replay");
+		return 0;
+	}
 	if (format == "json") {
 		fmt::print("{}\n", r->dump(2));
 		return 0;
 	}
-	auto algo = ima::hash_algo_from_name(bank);
-	ima::PcrValues values;
-	for (auto &[k, v] : (*r)["pcrs"].items()) {
-		auto bytes = from_hex(v.get<std::string>());
-		if (bytes)
-			values[static_cast<std::uint32_t>(std::stoul(k))] = *bytes;
-	}
-	fmt::print("{}", ima::format_pcr_file(values, *algo));
+	fmt::print("{}", ima::format_pcr_file(pcr_values((*r)["banks"][bank]),
+					      *ima::hash_algo_from_name(bank)));
 	return 0;
 }
 
@@ -282,6 +340,10 @@ int main(int argc, char **argv)
 		->check(CLI::IsMember({"sha1", "sha256", "sha384", "sha512"}));
 	pcrs->add_option("--format", format, "evmctl (PCR-NN: HEX lines) | json")
 		->check(CLI::IsMember({"evmctl", "json"}));
+	std::string snapshot;
+	pcrs->add_option("--snapshot", snapshot,
+			 "write DIR/pcrs.sha1, DIR/pcrs.sha256 and the list entries they cover")
+		->check(CLI::ExistingDirectory);
 	auto *pol = app.add_subcommand("policy", "IMA policies");
 	pol->require_subcommand(1);
 	auto *check = pol->add_subcommand("check", "validate an IMA policy");
@@ -300,7 +362,7 @@ int main(int argc, char **argv)
 	if (*verify)
 		return cmd_log_verify(log_file, pcr_files, as_json);
 	if (*pcrs)
-		return cmd_pcrs(run_dir, container, bank, format);
+		return cmd_pcrs(run_dir, container, bank, format, snapshot);
 	if (*check)
 		return cmd_policy_check(policy_file, mode, as_json);
 	return 1;

@@ -75,17 +75,12 @@ settle() { "$BIN/eima" status --run-dir "$1" --json >/dev/null; }
 # list_paths FILE: "digest path" per entry of an ascii ima-ng list (boot_aggregate included)
 list_entries() { awk '{ d=$4; sub(/^[a-z0-9_]+:/, "", d); p=$5; for (i=6;i<=NF;i++) p=p" "$i; print d, p }' "$1"; }
 
-# snapshot RUN_DIR OUT_DIR: the host list and the TPM's PCRs, consistent with each other.
-# Every program this runs is measured in the first round, so in the second nothing is
-# appended between reading the PCRs and copying the list.
+# snapshot RUN_DIR OUT_DIR [--container ID]: the TPM's PCRs (pcrs.sha1, pcrs.sha256) and
+# exactly the list entries they cover (binary_runtime_measurements), read in one go.
 snapshot() {
-	local round
-	for round in 1 2; do
-		"$BIN/eima" pcrs --run-dir "$1" --bank sha1 > "$2/pcrs.sha1"
-		"$BIN/eima" pcrs --run-dir "$1" --bank sha256 > "$2/pcrs.sha256"
-		cp "$1/host/binary_runtime_measurements" "$2/host.bin"
-		evmctl --version >/dev/null 2>&1 || true
-	done
+	local run=$1 out=$2; shift 2
+	mkdir -p "$out"
+	"$BIN/eima" pcrs --run-dir "$run" --snapshot "$out" "$@" >/dev/null
 }
 
 # container_mntns PID: mount namespace inode of the container started by

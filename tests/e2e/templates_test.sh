@@ -34,12 +34,12 @@ for tmpl in ima-sig ima; do
 		check_eq "ima entry has the SHA-1 digest" \
 			"ima $(sha1sum "$T/signed" | cut -d' ' -f1) $T/signed" "$(cut -d' ' -f3- <<<"$line")"
 	fi
-	snapshot "$RUN" "$T"
-	evmctl ima_measurement --ignore-violations --pcrs sha1,"$T/pcrs.sha1" \
-		--pcrs sha256,"$T/pcrs.sha256" "$T/host.bin" > "$T/evmctl.out" 2>&1
+	snapshot "$RUN" "$T/snap"
+	evmctl ima_measurement --ignore-violations --pcrs sha1,"$T/snap/pcrs.sha1" \
+		--pcrs sha256,"$T/snap/pcrs.sha256" "$T/snap/binary_runtime_measurements" > "$T/evmctl.out" 2>&1
 	check_eq "evmctl accepts the $tmpl list" 0 $?
 	check "$tmpl list replays to the TPM at its last entry" \
-		"$BIN/eima" log verify "$T/host.bin" --pcrs sha1,"$T/pcrs.sha1" --pcrs sha256,"$T/pcrs.sha256"
+		"$BIN/eima" log verify "$T/snap/binary_runtime_measurements" --pcrs sha1,"$T/snap/pcrs.sha1" --pcrs sha256,"$T/snap/pcrs.sha256"
 	stop_eimad
 done
 finish
