@@ -82,7 +82,7 @@ secs=0
 if command -v clang-19 >/dev/null &&
 	clang-19 -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu \
 		-c "$here/lsm_smoke.bpf.c" -o "$work/lsm_smoke.bpf.o" 2>"$work/err"; then
-	run --bind "$work" -- sh -c "bpftool prog load '$work/lsm_smoke.bpf.o' /sys/fs/bpf/smoke &&
+	run --bind "$work" --bind "$here" -- sh -c "bpftool prog load '$work/lsm_smoke.bpf.o' /sys/fs/bpf/smoke &&
 		python3 '$here/lsm_smoke.py' /sys/fs/bpf/smoke"
 	if [[ $rc == 0 && $out == *"attached: socket(AF_VSOCK) errno 1"* ]]; then
 		pass "BPF LSM program loads and denies"
