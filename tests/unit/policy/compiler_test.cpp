@@ -128,7 +128,15 @@ TEST(PolicyCompiler, NamedContainerDontMeasureStaysInTheAgent)
 			 "measure func=BPRM_CHECK container=abc\n"
 			 "measure func=BPRM_CHECK\n");
 	EXPECT_TRUE(has_named_containers(p));
-	EXPECT_TRUE(unsupported(p, KernelMode::lsm).empty());
+	// Reported, never silent: the dont_measure is left out, the measure widened.
+	auto u = unsupported(p, KernelMode::lsm);
+	ASSERT_EQ(u.size(), 2u);
+	EXPECT_EQ(u[0].line, 1u);
+	EXPECT_FALSE(u[0].compiled);
+	EXPECT_NE(u[0].reason.find("not applied"), std::string::npos);
+	EXPECT_EQ(u[1].line, 2u);
+	EXPECT_TRUE(u[1].compiled);
+	EXPECT_NE(u[1].reason.find("container=*"), std::string::npos);
 	auto c = compile_policy(p, KernelMode::lsm);
 	ASSERT_TRUE(c);
 	ASSERT_EQ(c->nr_rules, 2u);
