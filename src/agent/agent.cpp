@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -461,7 +462,8 @@ Result<void> Agent::run()
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, nullptr);
+	// eimad's main blocks these before any thread starts; for other embedders too.
+	pthread_sigmask(SIG_BLOCK, &mask, nullptr);
 	UniqueFd sigfd(::signalfd(-1, &mask, SFD_CLOEXEC));
 	if (!sigfd)
 		return fail(errno, "signalfd");

@@ -1,6 +1,9 @@
 // eimad: the measuring agent. See src/agent/agent.h for the path of one event.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdlib>
+
+#include <pthread.h>
 #include <fmt/format.h>
 
 #include "agent/agent.h"
@@ -41,6 +44,14 @@ int main(int argc, char **argv)
 	// what it was doing. TSS2_LOG set by the caller wins.
 	::setenv("TSS2_LOG", "all+none", 0);
 	cfg.hash = *ima::hash_algo_from_name(hash);
+
+	// Block SIGTERM/SIGINT before any thread exists, so every thread inherits the mask and
+	// the signals reach only the agent's signalfd: a clean stop, never a kill.
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
 	auto agent = agent::Agent::start(cfg);
 	if (!agent) {

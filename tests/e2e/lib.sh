@@ -51,21 +51,23 @@ start_eimad() {
 	return 1
 }
 
-# stop_eimad: SIGTERM, wait (bounded); returns eimad's exit status.
+# stop_eimad: SIGTERM, wait (at most 10 s, then SIGKILL); returns eimad's exit status,
+# 124 if it had to be killed.
 stop_eimad() {
 	[[ -n "${EIMAD_PID:-}" ]] || return 0
-	kill -TERM "$EIMAD_PID" 2>/dev/null
-	local rc=0
+	local pid=$EIMAD_PID rc=0
+	EIMAD_PID=
+	kill -TERM "$pid" 2>/dev/null
 	for _ in $(seq 1 100); do
-		kill -0 "$EIMAD_PID" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	if kill -0 "$EIMAD_PID" 2>/dev/null; then
-		kill -KILL "$EIMAD_PID"; rc=124
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null
+		return 124
 	fi
-	wait "$EIMAD_PID" 2>/dev/null || rc=${rc:-$?}
-	[[ $rc -eq 124 ]] || wait "$EIMAD_PID" 2>/dev/null
-	EIMAD_PID=
+	wait "$pid" 2>/dev/null || rc=$?
 	return $rc
 }
 
