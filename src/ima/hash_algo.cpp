@@ -1,6 +1,7 @@
 #include "ima/hash_algo.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <string>
 #include <utility>
+#include <thread>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -172,6 +174,56 @@ Result<Bytes> digest(HashAlgo algo, std::span<const std::uint8_t> bytes)
 	return h->finish();
 }
 
+namespace {
+
+// Large files are read ahead on a second thread, into one of two buffers while the other
+// is hashed: the copy out of the page cache (a fifth of the time of SHA-256 with SHA-NI)
+// then overlaps the hashing instead of adding to it. Below this size a thread costs more
+// than it saves.
+constexpr off_t pipelined_min_size = 8 << 20;
+constexpr std::size_t pipelined_block = 1 << 20;
+
+Result<void> hash_pipelined(Hasher &h, int fd, off_t size, const std::string &what)
+{
+	std::vector<std::uint8_t> bufs[2] = {std::vector<std::uint8_t>(pipelined_block),
+					      std::vector<std::uint8_t>(pipelined_block)};
+	ssize_t got[2] = {0, 0};
+	int err[2] = {0, 0};
+	auto read_block = [&](int slot, off_t offset) {
+		for (;;) {
+			ssize_t n = ::pread(fd, bufs[slot].data(), pipelined_block, offset);
+			if (n < 0 && errno == EINTR)
+				continue;
+			got[slot] = n;
+			err[slot] = n < 0 ? errno : 0;
+			return;
+		}
+	};
+	off_t offset = 0;
+	read_block(0, 0);
+	for (int slot = 0;; slot ^= 1) {
+		if (err[slot])
+			return fail(err[slot], "read", what + " at offset " + std::to_string(offset));
+		if (got[slot] == 0)
+			return {};
+		off_t next = offset + got[slot];
+		// The next block is read while this one is hashed; a file that grew or shrank
+		// meanwhile is hashed as read, like any other read of a changing file.
+		std::thread ahead;
+		if (next < size || got[slot] == static_cast<ssize_t>(pipelined_block))
+			ahead = std::thread(read_block, slot ^ 1, next);
+		else
+			got[slot ^ 1] = 0, err[slot ^ 1] = 0;
+		h.update(std::span<const std::uint8_t>(bufs[slot].data(),
+						       static_cast<std::size_t>(got[slot])));
+		if (ahead.joinable())
+			ahead.join();
+		offset = next;
+	}
+}
+
+} // namespace
+
 Result<Bytes> hash_file(HashAlgo algo, int fd, std::string_view what)
 {
 	// 256 KiB per read: large enough that syscall cost vanishes next to hashing, small
@@ -194,6 +246,15 @@ Result<Bytes> hash_file(HashAlgo algo, int fd, std::string_view what)
 	Hasher &h = *slot;
 	h.reset();
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	struct stat st;
+	if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= pipelined_min_size) {
+		if (auto r = hash_pipelined(h, fd, st.st_size, context()); !r)
+			return std::unexpected(r.error());
+		auto out = h.finish();
+		if (!out)
+			return fail(out.error().err, out.error().op, context());
+		return out;
+	}
 	off_t offset = 0;
 	for (;;) {
 		ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);

@@ -1,6 +1,7 @@
 #include "ima/hash_algo.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -118,3 +119,25 @@ TEST(HashAlgo, ReadErrorsNameTheFile)
 
 } // namespace
 } // namespace eima::ima
+
+// Files of 8 MiB and more are read ahead on a second thread: the digest must not change,
+// whatever the file size is modulo the 1 MiB block.
+TEST(HashAlgo, PipelinedLargeFilesHashLikeOneShot)
+{
+	for (std::size_t size : {std::size_t(8) << 20, (std::size_t(9) << 20) + 12345}) {
+		eima::Bytes data(size);
+		for (std::size_t i = 0; i < size; ++i)
+			data[i] = static_cast<std::uint8_t>(i * 2654435761u >> 13);
+		char path[] = "/tmp/eima-hash-large.XXXXXX";
+		eima::UniqueFd fd(::mkstemp(path));
+		ASSERT_TRUE(fd);
+		::unlink(path);
+		ASSERT_EQ(::write(fd.get(), data.data(), size), static_cast<ssize_t>(size));
+		for (auto algo : {eima::ima::HashAlgo::sha256, eima::ima::HashAlgo::sha1}) {
+			auto want = eima::ima::digest(algo, data);
+			auto got = eima::ima::hash_file(algo, fd.get(), "large");
+			ASSERT_TRUE(want && got);
+			EXPECT_EQ(*got, *want) << size;
+		}
+	}
+}
