@@ -11,4 +11,4 @@ if [[ ${EIMA_DEMO_VM:-auto} != 1 ]] && grep -qw bpf /sys/kernel/security/lsm 2>/
 	exec bash "$here/scripts/demo_steps.sh" "$build/bin"
 fi
 echo "BPF LSM is not usable here: running the demo in the test VM (Debian 6.12, lsm=...,bpf)"
-exec "$here/tests/vm/vmrun" --timeout 600 -- bash "$here/scripts/demo_steps.sh" "$build/bin"
+exec "$here/tests/vm/vmrun" --bind "$here" --bind "$build" --timeout 600 -- bash "$here/scripts/demo_steps.sh" "$build/bin"
