@@ -92,8 +92,9 @@ public:
 		if (int err = Ops::attach(s))
 			return fail(-err, "attach BPF programs", std::string(probe_mode_name(mode)));
 		bpf_program *prog;
-		bpf_object__for_each_program(prog, s->obj) probe->programs_.push_back(
-			bpf_program__name(prog));
+		bpf_object__for_each_program(prog, s->obj)
+			if (bpf_program__autoload(prog))
+				probe->programs_.push_back(bpf_program__name(prog));
 		return std::unique_ptr<MeasurementProbe>(std::move(probe));
 	}
 
@@ -106,6 +107,9 @@ struct LsmOps {
 	static void configure(measure_lsm_bpf *s, const ProbeOptions &o)
 	{
 		s->rodata->want_file_check = o.want_file_check;
+		// Without FILE_CHECK rules, file_open is not hooked at all: every open would
+		// otherwise pay for a program that returns at once.
+		bpf_program__set_autoload(s->progs.eima_file_open, o.want_file_check);
 	}
 	static int load(measure_lsm_bpf *s) { return measure_lsm_bpf::load(s); }
 	static int attach(measure_lsm_bpf *s) { return measure_lsm_bpf::attach(s); }

@@ -33,10 +33,13 @@ Result<LoadedPolicy> load_measure_policy(const std::string &spec, ProbeMode mode
 	if (!compiled)
 		return std::unexpected(compiled.error());
 	out.compiled = *compiled;
-	for (std::uint32_t i = 0; i < out.compiled.nr_rules; ++i)
-		if (out.compiled.rules[i].func == EIMA_FUNC_FILE_CHECK ||
-		    !(out.compiled.rules[i].conditions & EIMA_COND_FUNC))
+	// file_open is hooked only when some measure rule can match an open.
+	for (std::uint32_t i = 0; i < out.compiled.nr_rules; ++i) {
+		const eima_rule &r = out.compiled.rules[i];
+		if ((r.action & EIMA_ACT_MEASURE) &&
+		    (!(r.conditions & EIMA_COND_FUNC) || r.func == EIMA_FUNC_FILE_CHECK))
 			out.has_file_check = true;
+	}
 	return out;
 }
 

@@ -45,4 +45,21 @@ check "the kernel skipped accesses by policy" \
 	bash -c "grep -q '\"policy_skip\": [1-9]' <<<'$counters'"
 stop_eimad
 check_eq "eimad exits 0" 0 $?
+
+echo "== FILE_CHECK: files a container reads"
+printf 'measure func=FILE_CHECK mask=MAY_READ fowner=4343\n' > "$T/policy-file"
+printf 'secret-%s\n' "$RANDOM" > "$T/rootfs/tmp/data"
+chown 4343 "$T/rootfs/tmp/data"
+start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm none --policy "$T/policy-file"
+status=$("$BIN/eima" status --run-dir "$RUN")
+if [[ $MODE == trace ]]; then
+	check "trace mode reports FILE_CHECK as not honoured" grep -q "not honoured.*FILE_CHECK" <<<"$status"
+else
+	"$BIN/eima-test-container" "$T/rootfs" -- /bin/cat /tmp/data >/dev/null
+	settle "$RUN"
+	check "the read file is measured in the container's list, nothing else" bash -c \
+		"[[ \$(cat '$RUN'/containers/*/ascii_runtime_measurements | awk 'NR > 1 { print \$4, \$5 }') == 'sha256:$(sha256_of "$T/rootfs/tmp/data") /tmp/data' ]]"
+fi
+stop_eimad
+check_eq "eimad exits 0" 0 $?
 finish
