@@ -66,7 +66,8 @@ mkdir -p "$T/many"
 ( cd "$T/many" && seq 1 "$FILES" | awk '{ print > ("f" $1) }' ) 2>/dev/null || \
 	for i in $(seq 1 "$FILES"); do echo "$i" > "$T/many/f$i"; done
 start_eimad "$RUN" "$T/eimad.log" --mode trace --tpm swtpm >/dev/null
-rss0=$(awk '/VmRSS/ { print $2 }' "/proc/$EIMAD_PID/status")
+rss() { awk -v k="$1" '$1 == k":" { print int($2 / 1024) }' "/proc/$EIMAD_PID/status"; }
+rss0=$(rss VmRSS) anon0=$(rss RssAnon)
 t0=$(date +%s.%N)
 read -r mapped secs < <("$BIN/eima-bench-mmap" "$T/many")
 settle "$RUN"
@@ -74,7 +75,7 @@ t1=$(date +%s.%N)
 "$BIN/eima" status --run-dir "$RUN" --json > "$T/status.json"
 events=$(grep -o '"events": [0-9]*' "$T/status.json" | head -1 | grep -o '[0-9]*$')
 dropped=$(grep -o '"dropped": [0-9]*' "$T/status.json" | head -1 | grep -o '[0-9]*$')
-rss1=$(awk '/VmRSS/ { print $2 }' "/proc/$EIMAD_PID/status")
+rss1=$(rss VmRSS) anon1=$(rss RssAnon) shm1=$(( $(rss RssShmem) + $(rss RssFile) ))
 stop_eimad
 echo "## Events (MMAP_CHECK of $FILES distinct files from one process)"
 echo
@@ -84,7 +85,9 @@ echo "| files mapped | $mapped in $(printf '%.2f' "$secs") s ($(awk -v m="$mappe
 echo "| events taken by eimad (hashed, logged, extended) | $events |"
 echo "| events lost to a full ring buffer (logged as violations) | $dropped |"
 echo "| end to end, until the last one is in the lists | $(awk -v a="$t0" -v b="$t1" -v e="$events" 'BEGIN { printf "%.2f s, %.0f events/s", b - a, e / (b - a) }') |"
-echo "| eimad RSS: idle → after $events measured files | $((rss0 / 1024)) MiB → $((rss1 / 1024)) MiB |"
+echo "| eimad RSS: idle → after $events measured files | $rss0 MiB → $rss1 MiB |"
+echo "| of which eimad's heap (RssAnon) | $anon0 MiB → $anon1 MiB |"
+echo "| of which mapped (ring buffer pages, libraries) | $shm1 MiB |"
 echo
 
 # Hashing throughput against OpenSSL's own.

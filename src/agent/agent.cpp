@@ -285,19 +285,17 @@ void Agent::handle_event(const PendingEvent &ev)
 	const eima_event &h = ev.head;
 	bool host = h.mntns == host_mntns_;
 	Container *c = host ? nullptr : &container_for(ev);
-	auto key = std::make_tuple(h.mntns, h.file.dev, h.file.ino, h.file.cookie);
-	if (measured_.contains(key))
+	if (cache_.in_list(h.mntns, h.file))
 		return;
 
 	auto [tmpl, algo] = template_for(h);
 	Result<Bytes> digest = fail("measure", ev.path);
 	Bytes sig;
-	auto cache_key = std::make_tuple(h.file.dev, h.file.ino, h.file.cookie, int(algo));
 	if (h.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH)) {
 		digest = fail(ENAMETOOLONG, "measure", "path could not be read whole");
-	} else if (auto hit = measurements_.find(cache_key); hit != measurements_.end()) {
-		digest = hit->second.digest;
-		sig = hit->second.signature;
+	} else if (auto hit = cache_.find(h.file, algo)) {
+		digest = Bytes(hit->digest.begin(), hit->digest.end());
+		sig.assign(hit->signature.begin(), hit->signature.end());
 	} else {
 		// The process's own root first (alive: exactly its view), then the root its
 		// container had when eimad first saw it.
@@ -322,11 +320,11 @@ void Agent::handle_event(const PendingEvent &ev)
 					sig.assign(buf, buf + n);
 			}
 			if (digest)
-				measurements_[cache_key] = {*digest, sig};
+				cache_.store(h.file, algo, *digest, sig);
 		}
 	}
 	if (digest) {
-		measured_.insert(key);
+		cache_.add_to_list(h.mntns, h.file);
 	} else {
 		// Recorded as a violation now; the kernel forgets the file so that the next
 		// access tries again, and a later success is logged as a normal entry.

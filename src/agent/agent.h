@@ -13,15 +13,13 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
-#include <tuple>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "agent/container_identity.h"
+#include "agent/measurement_cache.h"
 #include "agent/measurement_list.h"
 #include "agent/measurement_probe.h"
 #include "agent/tpm_extender.h"
@@ -102,16 +100,7 @@ private:
 	std::optional<MeasurementList> host_list_;
 	ima::TemplateEntry boot_aggregate_;
 	std::map<std::uint64_t, Container> containers_; // by mount namespace
-	// (mntns, dev, ino, cookie) already in a list: the kernel's LRU may report twice.
-	std::set<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t>> measured_;
-	// (dev, ino, cookie, algo) -> what was measured: one hash per file version, shared by
-	// every namespace that runs it.
-	struct FileMeasurement {
-		Bytes digest;
-		Bytes signature; // security.ima, read for ima-sig
-	};
-	std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, int>, FileMeasurement>
-		measurements_;
+	MeasurementCache cache_;
 	std::vector<PendingEvent> pending_;
 	void *ring_ = nullptr;                        // struct ring_buffer*
 	UniqueFd control_fd_;
