@@ -63,7 +63,7 @@ echo
 
 # Event throughput: one core maps FILES distinct files PROT_EXEC as fast as it can.
 mkdir -p "$T/many"
-( cd "$T/many" && seq 1 "$FILES" | awk '{ print > ("f" $1) }' ) 2>/dev/null || \
+( cd "$T/many" && seq 1 "$FILES" | awk '{ f = "f" $1; print > f; close(f) }' ) || \
 	for i in $(seq 1 "$FILES"); do echo "$i" > "$T/many/f$i"; done
 start_eimad "$RUN" "$T/eimad.log" --mode trace --tpm swtpm >/dev/null
 rss() { awk -v k="$1" '$1 == k":" { print int($2 / 1024) }' "/proc/$EIMAD_PID/status"; }

@@ -43,7 +43,8 @@ struct eima_file_id {
 	__u64 size;
 };
 
-struct eima_event {
+/* Everything but the path: what eimad keeps of an event once the ring slot is released. */
+struct eima_event_head {
 	__u32 kind;            /* enum eima_event_kind */
 	__u32 func;            /* enum eima_func: the hook that saw the file */
 	__u32 mask;            /* EIMA_MAY_* as the hook saw it */
@@ -64,6 +65,10 @@ struct eima_event {
 	__u16 path_len;
 	__u32 pad;
 	char comm[EIMA_COMM_LEN];
+};
+
+struct eima_event {
+	struct eima_event_head head;
 	char path_buf[EIMA_PATH_BUF];
 };
 

@@ -113,11 +113,11 @@ static long path_write_step(__u64 i, void *data)
 
 	ev->path_buf[at] = '/';
 	if (bpf_probe_read_kernel(&ev->path_buf[at + 1], len, name))
-		ev->flags |= EIMA_EVF_NO_PATH;
+		ev->head.flags |= EIMA_EVF_NO_PATH;
 	return 0;
 }
 
-/* Fills ev->path_buf/path_off/path_len/flags. Two walks: the first measures the length,
+/* Fills ev->path_buf and head.path_off/path_len/flags. Two walks: the first measures the length,
  * the second writes each component at its final place, leaf first. */
 static __always_inline void file_path(struct file *file, struct task_struct *task,
 				      struct eima_event *ev)
@@ -127,15 +127,15 @@ static __always_inline void file_path(struct file *file, struct task_struct *tas
 	path_start(&w.cursor, file, task);
 	bpf_loop(EIMA_PATH_MAX_STEPS, path_measure_step, &w, 0);
 	if (!w.done)
-		ev->flags |= EIMA_EVF_PATH_TRUNCATED;
+		ev->head.flags |= EIMA_EVF_PATH_TRUNCATED;
 	if (w.total > EIMA_PATH_LAST_POS) {
 		w.total = EIMA_PATH_LAST_POS;
-		ev->flags |= EIMA_EVF_PATH_TRUNCATED;
+		ev->head.flags |= EIMA_EVF_PATH_TRUNCATED;
 	}
 	if (w.total == 0) { /* the root itself, or an anonymous file */
 		ev->path_buf[0] = '/';
-		ev->path_off = 0;
-		ev->path_len = 1;
+		ev->head.path_off = 0;
+		ev->head.path_len = 1;
 		return;
 	}
 	w.pos = w.total;
@@ -143,9 +143,9 @@ static __always_inline void file_path(struct file *file, struct task_struct *tas
 	path_start(&w.cursor, file, task);
 	bpf_loop(EIMA_PATH_MAX_STEPS, path_write_step, &w, 0);
 	if (w.pos != 0)
-		ev->flags |= EIMA_EVF_PATH_TRUNCATED;
-	ev->path_off = w.pos;
-	ev->path_len = w.total - w.pos;
+		ev->head.flags |= EIMA_EVF_PATH_TRUNCATED;
+	ev->head.path_off = w.pos;
+	ev->head.path_len = w.total - w.pos;
 }
 
 #endif /* EIMA_BPF_FILE_PATH_H */

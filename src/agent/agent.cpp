@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 
 // An event copied out of the ring buffer: the ring slot is released before we hash.
 struct Agent::PendingEvent {
-	eima_event head; // path_buf not used; see path
+	eima_event_head head;
 	std::string path;
 };
 
@@ -52,7 +52,7 @@ std::string read_small_file(const std::string &path)
 }
 
 // Name recorded for a file that could not be measured: its path when the kernel gave one.
-std::string event_path(const eima_event &head, const std::string &path)
+std::string event_path(const eima_event_head &head, const std::string &path)
 {
 	if (head.flags & EIMA_EVF_NO_PATH || path.empty())
 		return fmt::format("<dev {}:{} ino {}>", head.file.dev >> 20, head.file.dev & 0xfffff,
@@ -216,12 +216,12 @@ Result<void> Agent::set_up_probe()
 int Agent::on_ring_event(void *ctx, void *data, std::size_t size)
 {
 	auto *self = static_cast<Agent *>(ctx);
-	if (size < offsetof(eima_event, path_buf))
+	if (size < sizeof(eima_event_head))
 		return 0;
 	auto *ev = static_cast<const eima_event *>(data);
 	PendingEvent p;
-	std::memcpy(&p.head, ev, offsetof(eima_event, path_buf));
-	std::size_t off = ev->path_off, len = ev->path_len;
+	std::memcpy(&p.head, &ev->head, sizeof(p.head));
+	std::size_t off = ev->head.path_off, len = ev->head.path_len;
 	if (off + len <= sizeof(ev->path_buf) && off + len + offsetof(eima_event, path_buf) <= size)
 		p.path.assign(ev->path_buf + off, len);
 	self->pending_.push_back(std::move(p));
@@ -266,7 +266,7 @@ Container &Agent::container_for(const PendingEvent &ev)
 	return c;
 }
 
-std::pair<std::string, ima::HashAlgo> Agent::template_for(const eima_event &h) const
+std::pair<std::string, ima::HashAlgo> Agent::template_for(const eima_event_head &h) const
 {
 	// A rule's template= wins over --template; 'ima' only knows SHA-1 digests.
 	std::string tmpl = config_.template_name;
@@ -282,7 +282,7 @@ std::pair<std::string, ima::HashAlgo> Agent::template_for(const eima_event &h) c
 void Agent::handle_event(const PendingEvent &ev)
 {
 	++events_;
-	const eima_event &h = ev.head;
+	const eima_event_head &h = ev.head;
 	bool host = h.mntns == host_mntns_;
 	Container *c = host ? nullptr : &container_for(ev);
 	if (cache_.in_list(h.mntns, h.file))

@@ -73,7 +73,7 @@ private:
 	Container &container_for(const PendingEvent &ev);
 	void handle_event(const PendingEvent &ev);
 	// The template and file digest algorithm of an entry for this event.
-	std::pair<std::string, ima::HashAlgo> template_for(const eima_event &h) const;
+	std::pair<std::string, ima::HashAlgo> template_for(const eima_event_head &h) const;
 	// c == nullptr: a host process.
 	void record(Container *c, const PendingEvent &ev, const Result<Bytes> &digest,
 		    const Bytes &signature);

@@ -11,7 +11,8 @@
 #include "bpf/abi/policy.h"
 
 static_assert(sizeof(eima_file_id) == 48);
-static_assert(offsetof(eima_event, path_buf) % 8 == 0);
+static_assert(offsetof(eima_event, path_buf) == sizeof(eima_event_head));
+static_assert(sizeof(eima_event_head) % 8 == 0);
 static_assert(sizeof(eima_rule) % 8 == 0);
 static_assert(sizeof(eima_measured_key) == 24);
 
@@ -45,13 +46,16 @@ void check_object(const std::string &obj)
 	ASSERT_NE(b, nullptr) << "cannot read BTF of " << obj;
 	auto ev = btf_layout(b, "eima_event");
 	ASSERT_EQ(ev.size, sizeof(eima_event)) << obj;
-	EXPECT_MEMBER(ev, eima_event, kind);
-	EXPECT_MEMBER(ev, eima_event, mntns);
-	EXPECT_MEMBER(ev, eima_event, cgroup_id);
-	EXPECT_MEMBER(ev, eima_event, file);
-	EXPECT_MEMBER(ev, eima_event, path_off);
-	EXPECT_MEMBER(ev, eima_event, comm);
+	EXPECT_MEMBER(ev, eima_event, head);
 	EXPECT_MEMBER(ev, eima_event, path_buf);
+	auto head = btf_layout(b, "eima_event_head");
+	ASSERT_EQ(head.size, sizeof(eima_event_head)) << obj;
+	EXPECT_MEMBER(head, eima_event_head, kind);
+	EXPECT_MEMBER(head, eima_event_head, mntns);
+	EXPECT_MEMBER(head, eima_event_head, cgroup_id);
+	EXPECT_MEMBER(head, eima_event_head, file);
+	EXPECT_MEMBER(head, eima_event_head, path_off);
+	EXPECT_MEMBER(head, eima_event_head, comm);
 	auto rule = btf_layout(b, "eima_rule");
 	ASSERT_EQ(rule.size, sizeof(eima_rule)) << obj;
 	EXPECT_MEMBER(rule, eima_rule, fsmagic);
