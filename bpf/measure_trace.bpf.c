@@ -33,19 +33,28 @@ static long vma_file_cb(struct task_struct *task, struct vm_area_struct *vma, vo
 	return 0;
 }
 
+/* AT_BASE sits early in the auxv (after the vDSO, hwcap, page size, clock tick and
+ * program-header entries): read it in chunks, one kernel read per chunk rather than one
+ * per word, which is most of this program's cost on every exec. */
+#define AUXV_CHUNK 16
+
 static __always_inline __u64 interpreter_base(struct task_struct *task)
 {
 	struct mm_struct *mm = task->mm;
+	__u64 words[AUXV_CHUNK];
 
 	if (!mm)
 		return 0;
-	for (int i = 0; i < AUXV_WORDS; i += 2) {
-		__u64 type = BPF_CORE_READ(mm, saved_auxv[i]);
-
-		if (type == AT_NULL)
+	for (int chunk = 0; chunk < AUXV_WORDS / AUXV_CHUNK; chunk++) {
+		if (bpf_probe_read_kernel(words, sizeof(words),
+					  (void *)mm->saved_auxv + chunk * sizeof(words)))
 			return 0;
-		if (type == AT_BASE)
-			return BPF_CORE_READ(mm, saved_auxv[i + 1]);
+		for (int i = 0; i < AUXV_CHUNK; i += 2) {
+			if (words[i] == AT_NULL)
+				return 0;
+			if (words[i] == AT_BASE)
+				return words[i + 1];
+		}
 	}
 	return 0;
 }
@@ -57,10 +66,11 @@ int BPF_PROG(eima_exec, struct task_struct *p, pid_t old_pid, struct linux_binpr
 	struct vma_found found = {};
 	__u64 base;
 
-	measure_file(bprm->file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, 0);
-	/* The ELF loader mapped the executable PROT_EXEC, which kernel IMA (and our LSM
-	 * mmap_file hook) sees as MMAP_CHECK; a cache hit when BPRM_CHECK measured it. */
-	measure_file(bprm->file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true, 0);
+	/* The ELF loader also mapped the executable PROT_EXEC, which kernel IMA (and our
+	 * LSM mmap_file hook) sees as MMAP_CHECK: ask the policy again only when BPRM_CHECK
+	 * did not put the file in the list. */
+	if (!measure_file(bprm->file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, 0))
+		measure_file(bprm->file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true, 0);
 
 	/* The kernel mapped the interpreter itself: no mmap syscall to see it by. */
 	base = interpreter_base(task);

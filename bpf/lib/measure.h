@@ -133,9 +133,10 @@ static __always_inline void file_identity(struct inode *inode, struct eima_file_
 
 /*
  * The body of every hook. `file` is the file being executed or mapped; `func` and `mask`
- * are as IMA would see them. Never blocks, never denies: measurement only.
+ * are as IMA would see them. Never blocks, never denies: measurement only. Returns true
+ * when this file version is now in the namespace's list (already, or reported just now).
  */
-static __always_inline void measure_file(struct file *file, __u32 func, __u32 mask,
+static __always_inline bool measure_file(struct file *file, __u32 func, __u32 mask,
 					 bool reqprot_exec, __u32 flags)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
@@ -147,11 +148,11 @@ static __always_inline void measure_file(struct file *file, __u32 func, __u32 ma
 	__u32 zero = 0;
 
 	if (!file)
-		return;
+		return false;
 	count(EIMA_CNT_HOOK_CALLS);
 	inode = BPF_CORE_READ(file, f_inode);
 	if (!inode)
-		return;
+		return false;
 	file_identity(inode, &id);
 
 	key.mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
@@ -160,14 +161,14 @@ static __always_inline void measure_file(struct file *file, __u32 func, __u32 ma
 	seen = bpf_map_lookup_elem(&measured, &key);
 	if (seen && seen->cookie == id.cookie) {
 		count(EIMA_CNT_CACHE_HIT);
-		return;
+		return true;
 	}
 
 	struct eima_policy *pol = bpf_map_lookup_elem(&policy, &zero);
 	struct eima_match m = {};
 
 	if (!pol)
-		return;
+		return false;
 	struct eima_access acc = {
 		.func = func,
 		.mask = mask,
@@ -178,7 +179,7 @@ static __always_inline void measure_file(struct file *file, __u32 func, __u32 ma
 	};
 	if (!policy_match(pol, &acc, &m)) {
 		count(EIMA_CNT_POLICY_SKIP);
-		return;
+		return false;
 	}
 
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
@@ -191,7 +192,7 @@ static __always_inline void measure_file(struct file *file, __u32 func, __u32 ma
 		else if (bpf_map_update_elem(&dropped_by_mntns, &key.mntns, &one, BPF_NOEXIST))
 			count(EIMA_CNT_DROPPED_UNATTRIBUTED);
 		count(EIMA_CNT_DROPPED);
-		return;
+		return false;
 	}
 	ev->head.kind = EIMA_EV_FILE;
 	ev->head.func = func;
@@ -223,6 +224,7 @@ static __always_inline void measure_file(struct file *file, __u32 func, __u32 ma
 	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		wake = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(ev, wake);
+	return true;
 }
 
 #endif /* EIMA_BPF_MEASURE_H */
