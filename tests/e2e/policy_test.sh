@@ -55,7 +55,9 @@ status=$("$BIN/eima" status --run-dir "$RUN")
 if [[ $MODE == trace ]]; then
 	check "trace mode reports FILE_CHECK as not honoured" grep -q "not honoured.*FILE_CHECK" <<<"$status"
 else
-	"$BIN/eima-test-container" "$T/rootfs" -- /bin/cat /tmp/data >/dev/null
+	# The container lives on after the read: eimad resolves the path beneath the root of a
+	# live process of the container (see README, "Known limits").
+	"$BIN/eima-test-container" "$T/rootfs" -- /bin/sh -c 'cat /tmp/data; sleep 1' >/dev/null
 	settle "$RUN"
 	check "the read file is measured in the container's list, nothing else" bash -c \
 		"[[ \$(cat '$RUN'/containers/*/ascii_runtime_measurements | awk 'NR > 1 { print \$4, \$5 }') == 'sha256:$(sha256_of "$T/rootfs/tmp/data") /tmp/data' ]]"
