@@ -536,6 +536,8 @@ void Agent::handle_control(int fd)
 			reply = ps_json();
 		else if (cmd == "pcrs")
 			reply = pcrs_json(*req);
+		else if (cmd == "quote")
+			reply = quote_json(*req);
 		else
 			reply = {{"error", "unknown command: " + cmd}};
 	}
@@ -591,6 +593,41 @@ nlohmann::json Agent::ps_json() const
 			       {"log", c.list ? c.list->dir() : ""}});
 	}
 	return {{"containers", arr}};
+}
+
+nlohmann::json Agent::quote_json(const nlohmann::json &req)
+{
+	// A TPM2 quote of the host TPM over the given PCRs, with the number of host-list
+	// entries it covers: the queue is drained first and no entry is appended meanwhile
+	// (this loop is single-threaded), so the list prefix of that length is the evidence.
+	if (!extender_)
+		return {{"error", "eimad runs without a TPM (--tpm none)"}};
+	if (!req.value("container", "").empty())
+		return {{"error", "container quotes need a vTPM per container (not yet)"}};
+	auto bank = ima::hash_algo_from_name(req.value("bank", "sha256"));
+	auto nonce = from_hex(req.value("nonce", ""));
+	if (!bank || !nonce || nonce->empty() || nonce->size() > 64)
+		return {{"error", "quote needs a bank and a nonce of 1 to 64 bytes in hex"}};
+	std::vector<std::uint32_t> pcrs;
+	if (req.contains("pcrs") && req["pcrs"].is_array())
+		for (auto &p : req["pcrs"])
+			if (p.is_number_unsigned())
+				pcrs.push_back(p.get<std::uint32_t>());
+	if (pcrs.empty())
+		pcrs = {config_.host_pcr, config_.container_pcr};
+	auto q = extender_->quote(*bank, pcrs, *nonce);
+	if (!q)
+		return {{"error", q.error().message()}};
+	nlohmann::json out = {{"attest", to_hex(q->attest)},
+			      {"signature", to_hex(q->signature)},
+			      {"ak_pem", q->ak_pem},
+			      {"ak_public", to_hex(q->ak_public)},
+			      {"bank", ima::hash_algo_name(q->bank)},
+			      {"nonce", to_hex(*nonce)},
+			      {"entries", host_list_->entries()}};
+	for (auto &[pcr, v] : q->pcrs)
+		out["pcrs"][std::to_string(pcr)] = to_hex(v);
+	return out;
 }
 
 nlohmann::json Agent::pcrs_json(const nlohmann::json &req)

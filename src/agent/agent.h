@@ -86,6 +86,7 @@ private:
 	nlohmann::json status_json() const;
 	nlohmann::json ps_json() const;
 	nlohmann::json pcrs_json(const nlohmann::json &req);
+	nlohmann::json quote_json(const nlohmann::json &req);
 
 	AgentConfig config_;
 	std::unique_ptr<tpm::Swtpm> swtpm_;

@@ -26,6 +26,9 @@ public:
 	// Waits until every record submitted so far is extended, then reads.
 	Result<std::map<std::uint32_t, Bytes>> read_pcrs(ima::HashAlgo bank,
 							  const std::vector<std::uint32_t> &pcrs);
+	// Waits until every record submitted so far is extended, then quotes those PCRs.
+	Result<tpm::Quote> quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
+				 std::span<const std::uint8_t> nonce);
 	std::uint64_t extended() const;
 	std::uint64_t failures() const;
 	std::string last_error() const;

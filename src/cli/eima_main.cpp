@@ -162,12 +162,6 @@ Result<std::pair<ima::HashAlgo, ima::PcrValues>> read_pcr_arg(const std::string 
 int cmd_log_verify(const std::string &file, const std::vector<std::string> &pcr_args,
 		   bool as_json)
 {
-	auto bytes = read_file(file);
-	if (!bytes)
-		return report(bytes.error());
-	auto log = attest::read_any_log(*bytes, file);
-	if (!log)
-		return report(log.error());
 	std::map<ima::HashAlgo, ima::PcrValues> pcrs;
 	for (auto &arg : pcr_args) {
 		auto p = read_pcr_arg(arg);
@@ -175,10 +169,16 @@ int cmd_log_verify(const std::string &file, const std::vector<std::string> &pcr_
 			return report(p.error());
 		pcrs[p->first] = p->second;
 	}
-	auto rep = attest::verify_log(*log, pcrs);
+	// Streamed from a mapping of the file: a parse error is part of the report.
+	auto verified = attest::verify_log_file(file, pcrs);
+	if (!verified)
+		return report(verified.error());
+	auto &rep = *verified;
 	if (as_json) {
 		fmt::print("{}\n", rep.to_json().dump(2));
 	} else {
+		if (rep.parse_error)
+			fmt::print(stderr, "eima: parse measurement list: {}\n", *rep.parse_error);
 		fmt::print("{}: {} entries, {} violations, {} template hash errors\n", file,
 			   rep.entries, rep.violations, rep.template_hash_errors.size());
 		for (auto &[i, why] : rep.template_hash_errors)
