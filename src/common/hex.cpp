@@ -24,17 +24,25 @@ static int nibble(char c)
 	return -1;
 }
 
-std::optional<Bytes> from_hex(std::string_view hex)
+bool from_hex_into(std::string_view hex, Bytes &out)
 {
 	if (hex.size() % 2 != 0)
-		return std::nullopt;
-	Bytes out(hex.size() / 2);
+		return false;
+	out.resize(hex.size() / 2);
 	for (std::size_t i = 0; i < out.size(); ++i) {
 		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
-			return std::nullopt;
+			return false;
 		out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
 	}
+	return true;
+}
+
+std::optional<Bytes> from_hex(std::string_view hex)
+{
+	Bytes out;
+	if (!from_hex_into(hex, out))
+		return std::nullopt;
 	return out;
 }
 

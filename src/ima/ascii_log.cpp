@@ -25,32 +25,6 @@ void append_hex(std::string &out, std::span<const std::uint8_t> bytes)
 	}
 }
 
-int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-// Decodes hex into out (reusing its storage); false on odd length or a non-hex character.
-bool decode_hex(std::string_view hex, Bytes &out)
-{
-	if (hex.size() % 2 != 0)
-		return false;
-	out.resize(hex.size() / 2);
-	for (std::size_t i = 0; i < out.size(); ++i) {
-		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-	}
-	return true;
-}
-
 std::string shorten(std::string_view s)
 {
 	return s.size() <= 40 ? std::string(s) : std::string(s.substr(0, 37)) + "...";
@@ -63,7 +37,7 @@ Result<void> parse_field(const FieldSpec &spec, std::string_view text, Bytes &ou
 	switch (spec.kind) {
 	case FieldKind::digest:
 	case FieldKind::hex:
-		if (!decode_hex(text, out))
+		if (!from_hex_into(text, out))
 			return line_error(line_no, "field " + std::string(spec.id) + ": bad hex '" +
 						       shorten(text) + "'");
 		return {};
@@ -105,7 +79,7 @@ Result<void> parse_field(const FieldSpec &spec, std::string_view text, Bytes &ou
 		out.push_back(0);
 		std::size_t at = out.size();
 		Bytes digest;
-		if (!decode_hex(text.substr(colon + 1), digest))
+		if (!from_hex_into(text.substr(colon + 1), digest))
 			return line_error(line_no, "field " + std::string(spec.id) + ": bad hex in '" +
 						       shorten(text) + "'");
 		// A violation's digest is 20 zero bytes whatever the algorithm (IMA_DIGEST_SIZE).
@@ -186,7 +160,7 @@ Result<TemplateEntry> parse_ascii_line(std::string_view line, std::size_t line_n
 						       shorten(digest_text.substr(0, colon)) + "'");
 		digest_text.remove_prefix(colon + 1);
 	}
-	if (!decode_hex(digest_text, e.template_hash_sha1))
+	if (!from_hex_into(digest_text, e.template_hash_sha1))
 		return line_error(line_no, "bad header digest hex '" + shorten(digest_text) + "'");
 	std::size_t n = e.template_hash_sha1.size();
 	if (typed ? n != digest_size(*typed) : n != 20 && n != 32 && n != 48 && n != 64)
