@@ -254,16 +254,23 @@ Container &Agent::container_for(const PendingEvent &ev)
 		if (ns_inode(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str()) == ev.head.mntns)
 			c.root = std::move(*root);
 	}
-	auto list = MeasurementList::create(config_.run_dir + "/containers/" + c.id,
-					    {ima::HashAlgo::sha1, ima::HashAlgo::sha256});
-	if (list) {
-		c.list = std::move(*list);
-		(void)c.list->append(boot_aggregate_);
-	} else {
-		fmt::print(stderr, "eimad: container {}: {}\n", c.id, list.error().message());
-	}
+	open_container_list(c);
 	probe_->mark_known(ev.head.mntns);
 	return c;
+}
+
+void Agent::open_container_list(Container &c)
+{
+	auto list = MeasurementList::create(config_.run_dir + "/containers/" + c.id,
+					    {ima::HashAlgo::sha1, ima::HashAlgo::sha256});
+	if (!list) {
+		// The host list still gets the container's entries; ps shows 0 for it.
+		fmt::print(stderr, "eimad: container {}: {}\n", c.id, list.error().message());
+		return;
+	}
+	c.list = std::move(*list);
+	if (auto r = c.list->append(boot_aggregate_); !r)
+		fmt::print(stderr, "eimad: container {}: {}\n", c.id, r.error().message());
 }
 
 std::pair<std::string, ima::HashAlgo> Agent::template_for(const eima_event_head &h) const
@@ -384,52 +391,40 @@ void Agent::append_host(const ima::TemplateEntry &entry)
 void Agent::poll_drops()
 {
 	// Each event the kernel could not queue becomes one violation entry, in the list of
-	// the container that lost it (and the host list).
-	std::uint64_t key = 0, next;
+	// the container that lost it (and the host list). lookup-and-delete: a count is read
+	// once; what arrives after the read is read on the next tick.
 	std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;
 	int fd = probe_->dropped_fd();
-	void *prev = nullptr;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+	std::uint64_t key;
+	while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
 		std::uint64_t n = 0;
-		if (bpf_map_lookup_and_delete_elem(fd, &next, &n) == 0 ||
-		    bpf_map_lookup_elem(fd, &next, &n) == 0)
-			seen.emplace_back(next, n);
-		key = next;
-		prev = &key;
+		if (bpf_map_lookup_and_delete_elem(fd, &key, &n) != 0)
+			break; // not on this kernel (< 5.14): the kernel counter still counts them
+		seen.emplace_back(key, n);
 	}
+	PendingEvent lost_event{};
+	lost_event.path = "<event-lost:ring-buffer-full>";
+	Result<Bytes> lost = fail(ENOBUFS, "measure", "event lost: ring buffer full");
 	for (auto [mntns, n] : seen) {
-		// The count may still grow between lookup and delete; what we read is what we log.
-		PendingEvent ev{};
-		ev.head.mntns = mntns;
-		ev.head.flags = EIMA_EVF_NO_PATH;
-		ev.path = "<event-lost:ring-buffer-full>";
-		Container *c = mntns == host_mntns_ ? nullptr : &containers_[mntns];
-		if (c && c->id.empty()) {
-			c->id = "mntns-" + std::to_string(mntns);
-			c->ns.mnt = mntns;
-			if (auto list = MeasurementList::create(config_.run_dir + "/containers/" + c->id,
-								{ima::HashAlgo::sha1, ima::HashAlgo::sha256})) {
-				c->list = std::move(*list);
-				(void)c->list->append(boot_aggregate_);
+		lost_event.head.mntns = mntns;
+		Container *c = nullptr;
+		if (mntns != host_mntns_) {
+			c = &containers_[mntns];
+			if (c->id.empty()) { // lost before eimad ever saw it
+				c->id = "mntns-" + std::to_string(mntns);
+				c->ns.mnt = mntns;
+				open_container_list(*c);
 			}
-		}
-		for (std::uint64_t i = 0; i < n; ++i) {
-			Result<Bytes> lost = fail(ENOBUFS, "measure", "event lost: ring buffer full");
-			ev.head.flags = 0;
-			record(c, ev, lost, {});
-		}
-		if (c)
 			c->dropped += n;
+		}
+		for (std::uint64_t i = 0; i < n; ++i)
+			record(c, lost_event, lost, {});
 	}
 	if (auto counters = probe_->counters()) {
-		std::uint64_t unattributed = (*counters)[EIMA_CNT_DROPPED_UNATTRIBUTED];
-		for (; unattributed_drops_ < unattributed; ++unattributed_drops_) {
-			PendingEvent ev{};
-			ev.head.mntns = host_mntns_;
-			ev.path = "<event-lost:ring-buffer-full>";
-			record(nullptr, ev, fail(ENOBUFS, "measure", "event lost: ring buffer full"),
-			       {});
-		}
+		lost_event.head.mntns = host_mntns_;
+		for (; unattributed_drops_ < (*counters)[EIMA_CNT_DROPPED_UNATTRIBUTED];
+		     ++unattributed_drops_)
+			record(nullptr, lost_event, lost, {});
 	}
 }
 
