@@ -92,7 +92,7 @@ enum eima_counter {
 	EIMA_CNT_CACHE_HIT = 2,    /* already measured in this namespace */
 	EIMA_CNT_EVENTS = 3,       /* events submitted */
 	EIMA_CNT_DROPPED = 4,      /* ring buffer full: the agent logs one violation each */
-	EIMA_CNT_READ_ERRORS = 5,  /* a kernel read failed; the file is still reported */
+	EIMA_CNT_PATH_ERRORS = 5,  /* a path could not be read whole (the agent logs a violation) */
 	EIMA_CNT_DROPPED_UNATTRIBUTED = 6, /* drops dropped_by_mntns had no room for */
 	EIMA_CNT_MAX = 8,
 };

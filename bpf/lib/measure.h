@@ -214,6 +214,8 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	ev->head.pad = 0;
 	bpf_get_current_comm(ev->head.comm, sizeof(ev->head.comm));
 	file_path(file, task, ev);
+	if (ev->head.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH))
+		count(EIMA_CNT_PATH_ERRORS);
 
 	val.cookie = id.cookie;
 	bpf_map_update_elem(&measured, &key, &val, BPF_ANY);

@@ -564,7 +564,7 @@ nlohmann::json Agent::status_json() const
 	}
 	if (auto c = probe_->counters()) {
 		static constexpr const char *names[] = {"hook_calls", "policy_skip", "cache_hit",
-							"events",     "dropped",     "read_errors",
+							"events",     "dropped",     "path_errors",
 							"dropped_unattributed"};
 		for (std::size_t i = 0; i < std::size(names); ++i)
 			j["kernel"][names[i]] = (*c)[i];
