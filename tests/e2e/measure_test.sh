@@ -100,6 +100,14 @@ check "the vanished file is logged as a violation" \
 	grep -q "^10 0000000000000000000000000000000000000000 ima-ng sha256:0\{40\} $T/vanishing\$" \
 	"$RUN/host/ascii_runtime_measurements"
 
+echo "== a path deeper than the kernel walk is a violation, named by its tail"
+deep=$T/deep; for i in $(seq 1 45); do deep=$deep/d$i; done
+mkdir -p "$deep"; cp -L /usr/bin/true "$deep/deep-true"; printf 'deep%s' "$RANDOM" >> "$deep/deep-true"
+"$deep/deep-true"
+settle "$RUN"
+check "the truncated path is logged as a violation" \
+	grep -q "^10 0\{40\} ima-ng sha256:0\{40\} .*/d45/deep-true\$" "$RUN/host/ascii_runtime_measurements"
+
 echo "== an exec storm that overflows the ring buffer leaves violations, not gaps"
 mkdir -p "$T/storm"
 for i in $(seq 1 40); do cp -L /usr/bin/true "$T/storm/t$i"; printf 'storm-%s-%s' "$i" "$RANDOM" >> "$T/storm/t$i"; done
