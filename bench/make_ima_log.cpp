@@ -17,7 +17,8 @@
 
 using namespace eima;
 
-namespace {
+namespace
+{
 
 std::uint64_t splitmix(std::uint64_t &s)
 {
@@ -27,16 +28,12 @@ std::uint64_t splitmix(std::uint64_t &s)
 	return z ^ (z >> 31);
 }
 
-const char *const dirs[] = {"/usr/bin/",
-			    "/usr/sbin/",
-			    "/usr/lib/x86_64-linux-gnu/",
-			    "/usr/lib/systemd/",
-			    "/usr/libexec/",
-			    "/usr/lib/python3/dist-packages/",
-			    "/usr/share/perl5/",
-			    "/etc/"};
-const char *const stems[] = {"libssl", "libcrypto", "systemd-journald", "bash", "python3",
-			     "libc",   "ld-linux", "sshd",	      "coreutils", "libgcc_s"};
+const char *const dirs[] = {"/usr/bin/",	 "/usr/sbin/",	  "/usr/lib/x86_64-linux-gnu/",
+			    "/usr/lib/systemd/", "/usr/libexec/", "/usr/lib/python3/dist-packages/",
+			    "/usr/share/perl5/", "/etc/"};
+const char *const stems[] = {"libssl",	  "libcrypto", "systemd-journald", "bash",
+			     "python3",	  "libc",      "ld-linux",	   "sshd",
+			     "coreutils", "libgcc_s"};
 const char *const suffixes[] = {"", ".so", ".so.3", ".so.6", ".py", ".conf"};
 
 int fail_with(const Error &e)

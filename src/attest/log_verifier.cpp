@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -14,9 +15,11 @@
 #include "ima/ascii_log.h"
 #include "ima/binary_log.h"
 
-namespace eima::attest {
+namespace eima::attest
+{
 
-namespace {
+namespace
+{
 
 using PcrMap = std::map<ima::HashAlgo, ima::PcrValues>;
 
@@ -28,7 +31,8 @@ bool looks_ascii(std::string_view bytes)
 }
 
 // Entries of a parsed list, by reference.
-class ParsedSource {
+class ParsedSource
+{
 public:
 	explicit ParsedSource(const ima::UnverifiedLog &log) : log_(log) {}
 	Result<const ima::TemplateEntry *> next()
@@ -36,6 +40,10 @@ public:
 		return i_ < log_.entries.size() ? &log_.entries[i_++] : nullptr;
 	}
 	const ima::HeaderDigestFormat &header() const { return log_.header; }
+	std::optional<std::span<const std::uint8_t>> raw_template_data(const ima::TemplateEntry &)
+	{
+		return std::nullopt;
+	}
 
 private:
 	const ima::UnverifiedLog &log_;
@@ -43,7 +51,8 @@ private:
 };
 
 // Entries parsed one at a time from a list's bytes into one reused entry.
-class ByteSource {
+class ByteSource
+{
 public:
 	explicit ByteSource(std::string_view bytes)
 	    : bytes_(bytes), ascii_(looks_ascii(bytes)),
@@ -75,7 +84,23 @@ public:
 		return &entry_;
 	}
 	const ima::HeaderDigestFormat &header() const { return header_; }
-	bool ascii() const { return ascii_; }
+
+	// The template data of the entry just read, as it lies in the file: in a binary record
+	// it is the `u32 len | field` sequence that ends the record (not for 'ima', whose
+	// hashed form pads the name). Hashing it in place saves rebuilding it.
+	std::optional<std::span<const std::uint8_t>> raw_template_data(const ima::TemplateEntry &e)
+	{
+		if (ascii_ || ima::is_ima_template(e))
+			return std::nullopt;
+		std::size_t n = 0;
+		for (auto &f : e.fields)
+			n += 4 + f.size();
+		const std::size_t end = reader_.offset();
+		if (n > end)
+			return std::nullopt;
+		return std::span<const std::uint8_t>(
+			reinterpret_cast<const std::uint8_t *>(bytes_.data()) + (end - n), n);
+	}
 
 private:
 	std::string_view bytes_;
@@ -90,14 +115,16 @@ private:
 // how many of the PCRs touched so far differ from the given values, so finding where the
 // replay first matched costs O(1) per entry (the list's set of PCRs is only known at its
 // end; see finish()).
-class BankReplay {
+class BankReplay
+{
 public:
 	BankReplay(ima::Hasher h, const ima::PcrValues *given) : h_(std::move(h)), given_(given) {}
 
 	ima::Hasher &hasher() { return h_; }
 	ima::HashAlgo bank() const { return h_.algo(); }
 
-	Result<void> extend(std::uint32_t pcr, std::span<const std::uint8_t> hash, std::size_t index)
+	Result<void> extend(std::uint32_t pcr, std::span<const std::uint8_t> hash,
+			    std::size_t index)
 	{
 		Slot *s = last_ && last_pcr_ == pcr ? last_ : nullptr;
 		if (!s) {
@@ -142,7 +169,8 @@ public:
 		for (auto &[pcr, s] : slots_)
 			if (!s.match)
 				rep.pcr_mismatches[bank()].push_back(pcr);
-		rep.pcr_match = rep.pcr_match.value_or(true) && !rep.pcr_mismatches.contains(bank());
+		rep.pcr_match =
+			rep.pcr_match.value_or(true) && !rep.pcr_mismatches.contains(bank());
 		// A candidate is the first entry after which every PCR touched so far matched.
 		// It is an early match when it is not the last entry and every PCR the rest of
 		// the list touches first was given as zeros (its value at that point).
@@ -194,9 +222,9 @@ void build_template_data(const ima::TemplateEntry &e, Bytes &out)
 	out.clear();
 	for (auto &f : e.fields) {
 		const auto n = static_cast<std::uint32_t>(f.size());
-		const std::uint8_t le[4] = {static_cast<std::uint8_t>(n), static_cast<std::uint8_t>(n >> 8),
-					    static_cast<std::uint8_t>(n >> 16),
-					    static_cast<std::uint8_t>(n >> 24)};
+		const std::uint8_t le[4] = {
+			static_cast<std::uint8_t>(n), static_cast<std::uint8_t>(n >> 8),
+			static_cast<std::uint8_t>(n >> 16), static_cast<std::uint8_t>(n >> 24)};
 		out.insert(out.end(), le, le + 4);
 		out.insert(out.end(), f.begin(), f.end());
 	}
@@ -212,7 +240,8 @@ std::optional<ima::Hasher> make_hasher(ima::HashAlgo algo)
 
 // Checks the header digest of a non-violation entry and leaves H_header(data) in `out`
 // (header_algo's size). Decides the header algorithm at the first entry it sees.
-class HeaderCheck {
+class HeaderCheck
+{
 public:
 	// nullopt: decided from the first entry's digest size.
 	void set_typed(std::optional<ima::HashAlgo> typed)
@@ -240,9 +269,11 @@ public:
 		if (auto r = hasher_->finish(out); !r)
 			return r.error().message();
 		const std::span<const std::uint8_t> want(out.data(), hasher_->size());
-		if (stored.size() == want.size() && std::equal(want.begin(), want.end(), stored.begin()))
+		if (stored.size() == want.size() &&
+		    std::equal(want.begin(), want.end(), stored.begin()))
 			return {};
-		return "header digest " + to_hex(stored) + " is not the template hash " + to_hex(want);
+		return "header digest " + to_hex(stored) + " is not the template hash " +
+		       to_hex(want);
 	}
 
 private:
@@ -265,16 +296,17 @@ private:
 			if (!h)
 				continue;
 			h->update(data);
-			if (!h->finish(out) || !std::equal(stored.begin(), stored.end(), out.begin()))
+			if (!h->finish(out) ||
+			    !std::equal(stored.begin(), stored.end(), out.begin()))
 				continue;
 			algo_ = a;
 			hasher_ = std::move(h);
 			return {};
 		}
 		return any ? "header digest " + to_hex(stored) +
-				     " is the template hash of no algorithm of its size"
+				       " is the template hash of no algorithm of its size"
 			   : "header digest of " + std::to_string(stored.size()) +
-				     " bytes: no algorithm has that size";
+				       " bytes: no algorithm has that size";
 	}
 
 	std::optional<ima::HashAlgo> algo_;
@@ -292,12 +324,13 @@ void run_pass(Source &src, std::span<const ima::HashAlgo> banks, const PcrMap &p
 	for (auto bank : banks) {
 		auto h = make_hasher(bank);
 		if (!h)
-			continue; // OpenSSL without it (SM3 in a FIPS build): no replay of that bank
+			continue; // OpenSSL without it (SM3 in a FIPS build): no replay of that
+				  // bank
 		auto g = pcrs.find(bank);
 		replays.emplace_back(std::move(*h), g == pcrs.end() ? nullptr : &g->second);
 	}
 	HeaderCheck header;
-	Bytes data;
+	Bytes built;
 	alignas(8) std::uint8_t header_hash[ima::max_digest_size];
 	alignas(8) std::uint8_t hash[ima::max_digest_size];
 	const std::string *last_template = nullptr;
@@ -317,8 +350,15 @@ void run_pass(Source &src, std::span<const ima::HashAlgo> banks, const PcrMap &p
 			header.set_typed(src.header().typed);
 		const bool violation = ima::is_violation(e);
 		bool have_header_hash = false;
-		if (!violation)
-			build_template_data(e, data);
+		std::span<const std::uint8_t> data;
+		if (!violation) {
+			if (auto raw = src.raw_template_data(e)) {
+				data = *raw;
+			} else {
+				build_template_data(e, built);
+				data = built;
+			}
+		}
 		if (checks) {
 			if (!last_template || *last_template != e.template_name) {
 				auto it = rep.templates.try_emplace(e.template_name, 0).first;
@@ -333,7 +373,8 @@ void run_pass(Source &src, std::span<const ima::HashAlgo> banks, const PcrMap &p
 				if (why.empty())
 					have_header_hash = true;
 				else
-					rep.template_hash_errors.emplace_back(index, std::move(why));
+					rep.template_hash_errors.emplace_back(index,
+									      std::move(why));
 			}
 		}
 		for (auto &r : replays) {
@@ -361,10 +402,92 @@ void run_pass(Source &src, std::span<const ima::HashAlgo> banks, const PcrMap &p
 	if (checks) {
 		rep.entries = index;
 		if (index == 0 && !rep.parse_error)
-			rep.parse_error = "the list has no entries (a kernel's starts with boot_aggregate)";
+			rep.parse_error =
+				"the list has no entries (a kernel's starts with boot_aggregate)";
 	}
 	for (auto &r : replays)
 		r.finish(index, rep);
+}
+
+// Replays banks over a binary list walking its records without parsing their fields (the
+// other pass parses and checks them): the template data is the tail of each record, hashed
+// in place. Returns the number of entries replayed, or nullopt when the walk cannot stand
+// in for a full pass: an ascii list, an 'ima' record (hashed padded), or a record whose
+// lengths do not add up (the full pass names the error).
+std::optional<std::size_t> walk_binary(std::string_view text, std::span<const ima::HashAlgo> banks,
+				       const PcrMap &pcrs, LogReport &rep)
+{
+	if (looks_ascii(text))
+		return std::nullopt;
+	const std::span<const std::uint8_t> bytes(
+		reinterpret_cast<const std::uint8_t *>(text.data()), text.size());
+	const auto typed = ima::BinaryLogReader(bytes).header_format().typed;
+	std::vector<BankReplay> replays;
+	for (auto bank : banks) {
+		auto h = make_hasher(bank);
+		if (!h)
+			continue;
+		auto g = pcrs.find(bank);
+		replays.emplace_back(std::move(*h), g == pcrs.end() ? nullptr : &g->second);
+	}
+	auto u32 = [&](std::size_t at) {
+		return static_cast<std::uint32_t>(bytes[at]) |
+		       static_cast<std::uint32_t>(bytes[at + 1]) << 8 |
+		       static_cast<std::uint32_t>(bytes[at + 2]) << 16 |
+		       static_cast<std::uint32_t>(bytes[at + 3]) << 24;
+	};
+	alignas(8) std::uint8_t hash[ima::max_digest_size];
+	std::size_t off = 0, index = 0;
+	for (; off < bytes.size(); ++index) {
+		// Every length is checked against what remains before it is used.
+		std::size_t left = bytes.size() - off;
+		if (left < 8)
+			return std::nullopt;
+		const std::uint32_t pcr = u32(off);
+		std::size_t at = off + 4;
+		std::size_t hsize = ima::sha1_digest_size;
+		if (typed) {
+			hsize = u32(at);
+			at += 4;
+			if (hsize > ima::max_digest_size)
+				return std::nullopt;
+		}
+		if (bytes.size() - at < hsize + 4)
+			return std::nullopt;
+		const auto header = bytes.subspan(at, hsize);
+		at += hsize;
+		const std::uint32_t name_len = u32(at);
+		at += 4;
+		if (name_len == 0 || name_len > ima::template_name_len_max ||
+		    bytes.size() - at < name_len + 4)
+			return std::nullopt;
+		if (name_len == 3 && std::memcmp(bytes.data() + at, "ima", 3) == 0)
+			return std::nullopt;
+		at += name_len;
+		const std::uint32_t data_len = u32(at);
+		at += 4;
+		if (bytes.size() - at < data_len)
+			return std::nullopt;
+		const auto data = bytes.subspan(at, data_len);
+		off = at + data_len;
+		const bool violation = std::all_of(header.begin(), header.end(),
+						   [](std::uint8_t b) { return b == 0; });
+		for (auto &r : replays) {
+			const std::size_t size = r.hasher().size();
+			if (violation) {
+				std::fill_n(hash, size, std::uint8_t{0xff});
+			} else {
+				r.hasher().update(data);
+				if (!r.hasher().finish(std::span(hash, size)))
+					return std::nullopt;
+			}
+			if (!r.extend(pcr, std::span<const std::uint8_t>(hash, size), index))
+				return std::nullopt;
+		}
+	}
+	for (auto &r : replays)
+		r.finish(index, rep);
+	return index;
 }
 
 std::vector<ima::HashAlgo> banks_of(const PcrMap &pcrs)
@@ -391,9 +514,10 @@ void merge_banks(LogReport &into, LogReport &&from)
 Result<ima::UnverifiedLog> read_any_log(std::string_view bytes, const std::string &source)
 {
 	bool ascii = looks_ascii(bytes);
-	auto log = ascii ? ima::read_ascii_log(bytes)
-			 : ima::read_binary_log({reinterpret_cast<const std::uint8_t *>(bytes.data()),
-						 bytes.size()});
+	auto log =
+		ascii ? ima::read_ascii_log(bytes)
+		      : ima::read_binary_log({reinterpret_cast<const std::uint8_t *>(bytes.data()),
+					      bytes.size()});
 	if (!log) {
 		Error e = log.error();
 		e.context = source + (e.context.empty() ? "" : ": " + e.context);
@@ -420,23 +544,25 @@ LogReport verify_log_bytes(std::string_view bytes, const PcrMap &pcrs)
 	// lists are not worth a thread.
 	constexpr std::size_t thread_threshold = 4u << 20;
 	if (bytes.size() >= thread_threshold && std::thread::hardware_concurrency() >= 2) {
-		std::span<const ima::HashAlgo> first(banks.data(), 1), rest(banks.data() + 1,
-									  banks.size() - 1);
+		std::span<const ima::HashAlgo> first(banks.data(), 1),
+			rest(banks.data() + 1, banks.size() - 1);
 		LogReport other;
+		std::optional<std::size_t> walked;
 		std::optional<std::thread> worker;
 		try {
-			worker.emplace([&] {
-				ByteSource src(bytes);
-				run_pass(src, rest, pcrs, false, other);
-			});
+			worker.emplace([&] { walked = walk_binary(bytes, rest, pcrs, other); });
 		} catch (const std::system_error &) {
 			worker.reset(); // no thread to be had: run both passes here
 		}
 		ByteSource src(bytes);
 		run_pass(src, first, pcrs, true, rep);
-		if (worker) {
+		if (worker)
 			worker->join();
-		} else {
+		// The walk must have replayed exactly the entries the full pass accepted; after a
+		// parse error or a record it could not walk, the banks are replayed by a full pass
+		// that stops where the first one did.
+		if (!walked || *walked != rep.entries || rep.parse_error) {
+			other = LogReport{};
 			ByteSource again(bytes);
 			run_pass(again, rest, pcrs, false, other);
 		}
@@ -453,7 +579,8 @@ Result<LogReport> verify_log_file(const std::string &path, const PcrMap &pcrs)
 	UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
 	if (!fd)
 		return fail(errno, "open", path);
-	struct stat st {};
+	struct stat st {
+	};
 	if (::fstat(fd.get(), &st) != 0)
 		return fail(errno, "stat", path);
 	if (!S_ISREG(st.st_mode))
@@ -502,7 +629,8 @@ nlohmann::json LogReport::to_json() const
 		j["template_hash_errors"].push_back({{"entry", i}, {"error", why}});
 	for (auto &[bank, values] : replay)
 		for (auto &[pcr, v] : values)
-			j["replay"][std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] = to_hex(v);
+			j["replay"][std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] =
+				to_hex(v);
 	j["pcr_match"] = pcr_match ? nlohmann::json(*pcr_match) : nlohmann::json(nullptr);
 	if (parse_error)
 		j["parse_error"] = *parse_error;

@@ -17,7 +17,8 @@
 #include "ima/replay.h"
 #include "ima/unverified_log.h"
 
-namespace eima::attest {
+namespace eima::attest
+{
 
 // Reads an ascii or binary list, telling them apart by content.
 Result<ima::UnverifiedLog> read_any_log(std::string_view bytes, const std::string &source);

@@ -11,6 +11,8 @@
 
 #include "agent/control_protocol.h"
 #include "attest/log_verifier.h"
+#include "cli/attest_commands.h"
+#include "cli/policy_commands.h"
 #include "ima/ascii_log.h"
 #include "ima/binary_log.h"
 #include "ima/replay.h"
@@ -160,7 +162,7 @@ Result<std::pair<ima::HashAlgo, ima::PcrValues>> read_pcr_arg(const std::string 
 }
 
 int cmd_log_verify(const std::string &file, const std::vector<std::string> &pcr_args,
-		   bool as_json)
+		   bool as_json, const std::string &runtime_policy = {})
 {
 	std::map<ima::HashAlgo, ima::PcrValues> pcrs;
 	for (auto &arg : pcr_args) {
@@ -174,6 +176,9 @@ int cmd_log_verify(const std::string &file, const std::vector<std::string> &pcr_
 	if (!verified)
 		return report(verified.error());
 	auto &rep = *verified;
+	if (!runtime_policy.empty())
+		if (auto r = cli::check_runtime_policy(runtime_policy, file, rep); !r)
+			return report(r.error());
 	if (as_json) {
 		fmt::print("{}\n", rep.to_json().dump(2));
 	} else {
@@ -192,6 +197,7 @@ int cmd_log_verify(const std::string &file, const std::vector<std::string> &pcr_
 				   ima::hash_algo_name(bank), i);
 		if (rep.pcr_match)
 			fmt::print("PCRs: {}\n", *rep.pcr_match ? "match at the last entry" : "MISMATCH");
+		cli::print_policy_failures(rep);
 	}
 	return rep.ok() ? 0 : 1;
 }
@@ -333,6 +339,10 @@ int main(int argc, char **argv)
 	verify->add_option("LOG", log_file, "ascii or binary list")->required();
 	verify->add_option("--pcrs", pcr_files, "[ALGO,]FILE of PCR-NN: HEX lines (repeatable)");
 	verify->add_flag("--json", as_json);
+	std::string runtime_policy;
+	verify->add_option("--policy", runtime_policy,
+			   "runtime policy (eima JSON or Keylime) the entries must satisfy")
+		->check(CLI::ExistingFile);
 	auto *pcrs = app.add_subcommand("pcrs", "PCR values matching a list");
 	add_run_dir(pcrs);
 	pcrs->add_option("--container", container, "a container id (default: the host TPM)");
@@ -346,11 +356,13 @@ int main(int argc, char **argv)
 		->check(CLI::ExistingDirectory);
 	auto *pol = app.add_subcommand("policy", "IMA policies");
 	pol->require_subcommand(1);
+	cli::add_runtime_policy_commands(pol);
 	auto *check = pol->add_subcommand("check", "validate an IMA policy");
 	check->add_option("FILE", policy_file)->required();
 	check->add_option("--mode", mode, "judge support for lsm (default) or trace mode")
 		->check(CLI::IsMember({"lsm", "trace"}));
 	check->add_flag("--json", as_json);
+	cli::add_attest_commands(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -360,7 +372,11 @@ int main(int argc, char **argv)
 	if (*show)
 		return cmd_log_show(run_dir, container, as_json);
 	if (*verify)
-		return cmd_log_verify(log_file, pcr_files, as_json);
+		return cmd_log_verify(log_file, pcr_files, as_json, runtime_policy);
+	if (auto rc = cli::run_attest_commands())
+		return *rc;
+	if (auto rc = cli::run_runtime_policy_commands())
+		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);
 	if (*check)

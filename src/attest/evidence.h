@@ -1,0 +1,75 @@
+// Attestation evidence for one host: a TPM2 quote (as signed, with the AK that signed it and
+// the PCR values it covers) and exactly the measurement-list entries those PCRs cover, in one
+// JSON document that `eima quote` writes and `eima verify` checks. Everything in it is
+// UNTRUSTED until attest/quote_verifier.h has checked it against an AK the verifier trusts
+// and a nonce it chose.
+//
+// The JSON (format "eima-evidence", version 1):
+//   {"format": "eima-evidence", "version": 1, "source": "host", "run_dir": "/run/eima",
+//    "hostname": "...", "nonce": HEX,
+//    "quote": {"attest": HEX, "signature": HEX, "bank": "sha256", "pcrs": {"10": HEX, ...}},
+//    "ak": {"pem": "-----BEGIN PUBLIC KEY-----...", "public": HEX},
+//    "list": {"format": "binary", "encoding": "base64", "entries": N, "data": BASE64}}
+// attest is the TPMS_ATTEST exactly as signed, signature a marshalled TPMT_SIGNATURE, ak.public
+// the AK's marshalled TPM2B_PUBLIC, list.data the first `entries` records of the host's
+// binary_runtime_measurements.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/hex.h"
+#include "ima/hash_algo.h"
+
+namespace eima::attest
+{
+
+inline constexpr std::string_view evidence_format = "eima-evidence";
+inline constexpr int evidence_version = 1;
+
+struct Evidence {
+	std::string source = "host"; // where the list comes from (only "host" for now)
+	std::string run_dir;	     // eimad's run directory on the attested machine
+	std::string hostname;
+	Bytes nonce;	 // as the quote was asked for (the verifier checks its own)
+	Bytes attest;	 // TPMS_ATTEST as signed
+	Bytes signature; // TPMT_SIGNATURE marshalled
+	ima::HashAlgo bank = ima::HashAlgo::sha256;
+	std::map<std::uint32_t, Bytes> pcrs; // quoted PCRs: values read right after the quote
+	std::string ak_pem;		     // SubjectPublicKeyInfo PEM
+	Bytes ak_public;		     // TPM2B_PUBLIC marshalled (may be empty)
+	std::size_t entries = 0;	     // records in `list`
+	Bytes list; // binary list, kernel format, exactly `entries` records
+
+	// The PCR values concatenated in ascending PCR order: tpm2_checkquote's -f file for
+	// -l BANK:LIST.
+	Bytes pcr_values_file() const;
+};
+
+// The first `entries` records of a binary list (kernel format): ENODATA-style error when it
+// holds fewer, a parse error naming the entry and offset when a record before them is bad.
+Result<Bytes> cut_binary_list(std::span<const std::uint8_t> list, std::size_t entries);
+
+// Builds evidence from eimad's reply to {"cmd":"quote"} (agent/agent.cpp quote_json) and the
+// host's binary list read AFTER that reply (it only grows; it is cut to the reply's
+// `entries`).
+Result<Evidence> evidence_from_quote_reply(const nlohmann::json &reply,
+					   std::span<const std::uint8_t> host_list);
+
+nlohmann::json evidence_to_json(const Evidence &e);
+// Parses and checks the shape (not the meaning) of evidence JSON; errors name the member
+// and `source` (a path). Lengths are bounded by the text itself.
+Result<Evidence> parse_evidence(std::string_view text, const std::string &source);
+Result<Evidence> evidence_from_json(const nlohmann::json &j, const std::string &source);
+
+std::string base64_encode(std::span<const std::uint8_t> bytes);
+// Standard alphabet with '=' padding, no whitespace; nullopt on anything else.
+std::optional<Bytes> base64_decode(std::string_view text);
+
+} // namespace eima::attest

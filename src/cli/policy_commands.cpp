@@ -1,0 +1,189 @@
+#include "cli/policy_commands.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "attest/keylime_policy.h"
+
+namespace eima::cli {
+
+namespace {
+
+int report(const Error &e)
+{
+	fmt::print(stderr, "eima: {}\n", e.message());
+	return 1;
+}
+
+Result<std::string> slurp(const std::string &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return fail(errno, "open", path);
+	std::stringstream ss;
+	ss << in.rdbuf();
+	if (in.bad())
+		return fail(errno, "read", path);
+	return ss.str();
+}
+
+Result<void> write_out(const std::string &path, const std::string &text)
+{
+	if (path.empty() || path == "-") {
+		std::cout << text;
+		std::cout.flush();
+		return std::cout ? Result<void>{} : fail(errno, "write", "stdout");
+	}
+	std::ofstream out(path, std::ios::binary | std::ios::trunc);
+	out << text;
+	out.close();
+	if (!out)
+		return fail(errno, "write", path);
+	return {};
+}
+
+struct State {
+	std::vector<std::string> import_in;
+	std::string import_out, export_in, export_out;
+	CLI::App *import_cmd = nullptr;
+	CLI::App *export_cmd = nullptr;
+};
+
+State &state()
+{
+	static State s;
+	return s;
+}
+
+} // namespace
+
+int cmd_policy_import_keylime(const std::vector<std::string> &in, const std::string &out)
+{
+	attest::RuntimePolicy merged;
+	bool first = true;
+	for (auto &path : in) {
+		auto text = slurp(path);
+		if (!text)
+			return report(text.error());
+		auto imp = attest::import_keylime(*text, path);
+		if (!imp)
+			return report(imp.error());
+		auto &p = imp->policy;
+		fmt::print(stderr, "{}: {}: {} paths, {} digests, {} excludes, {} keyrings, {} ima-buf\n",
+			   path, attest::keylime_format_name(imp->format), p.digests.size(),
+			   attest::digest_count(p.digests), p.exclude_regexes.size(), p.keyrings.size(),
+			   p.ima_buf.size());
+		if (first)
+			merged = std::move(p);
+		else
+			attest::merge_policy(merged, p);
+		first = false;
+	}
+	if (auto w = write_out(out, attest::runtime_policy_to_json(merged).dump(2) + "\n"); !w)
+		return report(w.error());
+	return 0;
+}
+
+int cmd_policy_import_keylime(const std::string &in, const std::string &out)
+{
+	return cmd_policy_import_keylime(std::vector<std::string>{in}, out);
+}
+
+int cmd_policy_export_keylime(const std::string &in, const std::string &out)
+{
+	auto text = slurp(in);
+	if (!text)
+		return report(text.error());
+	auto p = attest::parse_runtime_policy(*text, in);
+	if (!p)
+		return report(p.error());
+	auto k = attest::export_keylime(*p);
+	if (!k)
+		return report(k.error());
+	// Keylime's own tools write the policy on one line with json.dumps' separators.
+	if (auto w = write_out(out, k->dump() + "\n"); !w)
+		return report(w.error());
+	return 0;
+}
+
+void add_runtime_policy_commands(CLI::App *policy_subcommand)
+{
+	auto &s = state();
+	s.import_cmd = policy_subcommand->add_subcommand(
+		"import-keylime",
+		"convert Keylime runtime policies, allowlists and exclude lists to eima's runtime policy");
+	s.import_cmd->add_option("FILE", s.import_in, "Keylime file(s); several are merged")
+		->required()
+		->check(CLI::ExistingFile);
+	s.import_cmd->add_option("-o,--output", s.import_out, "eima runtime policy JSON (default stdout)");
+	s.export_cmd = policy_subcommand->add_subcommand(
+		"export-keylime", "write an eima runtime policy as a Keylime runtime policy");
+	s.export_cmd->add_option("FILE", s.export_in, "eima runtime policy JSON")
+		->required()
+		->check(CLI::ExistingFile);
+	s.export_cmd->add_option("-o,--output", s.export_out, "Keylime runtime policy (default stdout)");
+}
+
+std::optional<int> run_runtime_policy_commands()
+{
+	auto &s = state();
+	if (s.import_cmd && *s.import_cmd)
+		return cmd_policy_import_keylime(s.import_in, s.import_out);
+	if (s.export_cmd && *s.export_cmd)
+		return cmd_policy_export_keylime(s.export_in, s.export_out);
+	return std::nullopt;
+}
+
+Result<attest::RuntimePolicy> load_runtime_policy(const std::string &path)
+{
+	auto text = slurp(path);
+	if (!text)
+		return std::unexpected(text.error());
+	auto p = attest::parse_runtime_policy(*text, path);
+	if (p)
+		return p;
+	// Not eima's format: a Keylime file is judged as Keylime would judge it. The error
+	// shown is eima's when the file is no Keylime policy either.
+	if (auto k = attest::import_keylime(*text, path); k)
+		return std::move(k->policy);
+	return p;
+}
+
+Result<void> check_runtime_policy(const std::string &policy_path, const std::string &log_path,
+				  attest::LogReport &report)
+{
+	auto policy = load_runtime_policy(policy_path);
+	if (!policy)
+		return std::unexpected(policy.error());
+	if (report.parse_error)
+		return {};
+	auto bytes = slurp(log_path);
+	if (!bytes)
+		return std::unexpected(bytes.error());
+	auto log = attest::read_any_log(*bytes, log_path);
+	if (!log)
+		return std::unexpected(log.error());
+	attest::apply_runtime_policy(*policy, *log, report);
+	return {};
+}
+
+void print_policy_failures(const attest::LogReport &report, std::size_t limit)
+{
+	if (report.policy_failures.empty())
+		return;
+	fmt::print("policy: {} entries not allowed\n", report.policy_failures.size());
+	std::size_t shown = 0;
+	for (auto &f : report.policy_failures) {
+		if (shown++ == limit) {
+			fmt::print("  ... ({} more; --json lists all)\n",
+				   report.policy_failures.size() - limit);
+			break;
+		}
+		fmt::print("  entry {}: {} {}: {}\n", f.entry, f.path, f.digest, f.reason);
+	}
+}
+
+} // namespace eima::cli
