@@ -249,14 +249,47 @@ Container &Agent::container_for(const PendingEvent &ev)
 	for (auto &[ns, other] : containers_)
 		if (ns != ev.head.mntns && other.id == c.id)
 			c.id += "-" + std::to_string(ev.head.mntns);
-	if (auto root = open_process_root(pid)) {
-		// Only trust the root if the process is still in the namespace the event came from.
-		if (ns_inode(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str()) == ev.head.mntns)
-			c.root = std::move(*root);
-	}
+	capture_root(c, pid);
 	open_container_list(c);
 	probe_->mark_known(ev.head.mntns);
 	return c;
+}
+
+namespace {
+
+// A live process in the mount namespace (the one given first), or -1. Scans /proc: only
+// when a container's root is still unknown, which is rare.
+int process_in_mntns(std::uint64_t mntns, int first)
+{
+	auto in_ns = [&](int pid) {
+		return ns_inode(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str()) == mntns;
+	};
+	if (first > 0 && in_ns(first))
+		return first;
+	std::error_code ec;
+	for (auto &entry : fs::directory_iterator("/proc", ec)) {
+		const std::string name = entry.path().filename();
+		if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+			continue;
+		int pid = std::stoi(name);
+		if (in_ns(pid))
+			return pid;
+	}
+	return -1;
+}
+
+} // namespace
+
+void Agent::capture_root(Container &c, int pid)
+{
+	// The root as the container's processes see it, held open for when they are gone:
+	// the event's process if it still lives in the namespace, else any process that does.
+	int live = process_in_mntns(c.ns.mnt, pid);
+	if (live < 0)
+		return;
+	if (auto root = open_process_root(live))
+		if (process_in_mntns(c.ns.mnt, live) == live) // still there after the open
+			c.root = std::move(*root);
 }
 
 void Agent::open_container_list(Container &c)
@@ -309,6 +342,8 @@ void Agent::handle_event(const PendingEvent &ev)
 		Result<UniqueFd> file = fail(ESRCH, "open", ev.path);
 		if (auto proot = open_process_root(static_cast<int>(h.tgid)))
 			file = open_measured_file(proot->get(), ev.path, h.file);
+		if (!file && c && !c->root)
+			capture_root(*c, -1);
 		if (!file) {
 			int fallback = host ? host_root_.get() : (c->root ? c->root.get() : -1);
 			if (fallback >= 0)

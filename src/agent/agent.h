@@ -72,6 +72,7 @@ private:
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
 	void open_container_list(Container &c); // RUN/containers/<id>, boot_aggregate first
+	void capture_root(Container &c, int pid);
 	void handle_event(const PendingEvent &ev);
 	// The template and file digest algorithm of an entry for this event.
 	std::pair<std::string, ima::HashAlgo> template_for(const eima_event_head &h) const;

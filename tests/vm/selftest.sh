@@ -36,7 +36,7 @@ if [[ $rc == 0 && $out == 6.12.* ]]; then pass "uname -r is 6.12 ($out)"; else f
 
 # 2. BPF LSM is active (lsm= on the kernel command line took effect).
 run -- cat /sys/kernel/security/lsm
-if [[ $rc == 0 && ,$out, == *,bpf,* ]]; then pass "bpf in /sys/kernel/security/lsm ($out)"; else fail "lsm list" "want bpf in it"; fi
+if [[ $rc == 0 && ,$out, == *,bpf,* ]]; then pass "bpf in /sys/kernel/security/lsm ($out)"; else fail "lsm list" "want bpf in it (rc $rc, out [$out], err [$(head -c 300 <<<"$err")])"; fi
 
 # 3. Exit status, stdout and stderr come back separately and intact.
 run -- sh -c 'echo to-out; echo to-err >&2; exit 7'
