@@ -4,6 +4,8 @@
 #include <cctype>
 #include <string>
 
+#include "attest/json_input.h"
+
 
 namespace eima::attest {
 
@@ -11,18 +13,12 @@ namespace {
 
 using nlohmann::json;
 
-std::string pointer_token(std::string_view key)
-{
-	std::string out;
-	for (char c : key)
-		out += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
-	return out;
-}
+std::string pointer_token(std::string_view key) { return json_pointer_token(key); }
 
 std::unexpected<Error> bad(const std::string &source, const std::string &where,
 			   const std::string &why)
 {
-	return fail("import keylime policy", source + ": " + where + ": " + why);
+	return json_error("import keylime policy", source, where, why);
 }
 
 std::string_view trim(std::string_view s)
@@ -109,15 +105,7 @@ Result<DigestMap> digest_map(const json &j, const std::string &source, const std
 Result<std::vector<std::string>> strings(const json &j, const std::string &source,
 					 const std::string &pointer)
 {
-	if (!j.is_array())
-		return bad(source, pointer, "not an array of strings");
-	std::vector<std::string> out;
-	for (std::size_t i = 0; i < j.size(); ++i) {
-		if (!j[i].is_string())
-			return bad(source, pointer + "/" + std::to_string(i), "not a string");
-		out.push_back(j[i].get<std::string>());
-	}
-	return out;
+	return json_strings(j, "import keylime policy", source, pointer);
 }
 
 Result<std::int64_t> integer(const json &j, const std::string &source, const std::string &pointer)

@@ -9,6 +9,7 @@
 
 #include <openssl/x509.h>
 
+#include "attest/json_input.h"
 #include "ima/hash_algo.h"
 #include "ima/template_entry.h"
 
@@ -18,25 +19,12 @@ namespace {
 
 using nlohmann::json;
 
-// RFC 6901: '~' and '/' in a key are written ~0 and ~1.
-std::string pointer_token(std::string_view key)
-{
-	std::string out;
-	for (char c : key) {
-		if (c == '~')
-			out += "~0";
-		else if (c == '/')
-			out += "~1";
-		else
-			out += c;
-	}
-	return out;
-}
+std::string pointer_token(std::string_view key) { return json_pointer_token(key); }
 
 std::unexpected<Error> bad(const std::string &source, const std::string &pointer,
 			   const std::string &why)
 {
-	return fail("parse runtime policy", source + ": " + (pointer.empty() ? "/" : pointer) + ": " + why);
+	return json_error("parse runtime policy", source, pointer, why);
 }
 
 // The algorithm Keylime's bare hex implies: the one of that length eima hashes with.
@@ -98,15 +86,7 @@ json digest_map_to_json(const DigestMap &map)
 Result<std::vector<std::string>> strings_from_json(const json &j, const std::string &source,
 						   const std::string &pointer)
 {
-	if (!j.is_array())
-		return bad(source, pointer, "not an array of strings");
-	std::vector<std::string> out;
-	for (std::size_t i = 0; i < j.size(); ++i) {
-		if (!j[i].is_string())
-			return bad(source, pointer + "/" + std::to_string(i), "not a string");
-		out.push_back(j[i].get<std::string>());
-	}
-	return out;
+	return json_strings(j, "parse runtime policy", source, pointer);
 }
 
 // std::regex reports a bad pattern by throwing; this is the one place that catches it.

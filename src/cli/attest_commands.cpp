@@ -1,4 +1,6 @@
 #include "cli/attest_commands.h"
+#include "cli/report.h"
+#include "common/file_io.h"
 
 #include <sys/stat.h>
 
@@ -18,40 +20,6 @@ namespace eima::cli
 
 namespace
 {
-
-int report(const Error &e)
-{
-	fmt::print(stderr, "eima: {}\n", e.message());
-	return 1;
-}
-
-Result<std::string> read_whole(const std::string &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
-		return fail(errno, "open", path);
-	std::stringstream ss;
-	ss << in.rdbuf();
-	if (in.bad())
-		return fail(errno, "read", path);
-	return ss.str();
-}
-
-Result<void> write_whole(const std::string &path, std::string_view data)
-{
-	std::ofstream out(path, std::ios::binary | std::ios::trunc);
-	out.write(data.data(), static_cast<std::streamsize>(data.size()));
-	out.close();
-	if (!out)
-		return fail(errno, "write", path);
-	return {};
-}
-
-Result<void> write_whole(const std::string &path, std::span<const std::uint8_t> data)
-{
-	return write_whole(
-		path, std::string_view(reinterpret_cast<const char *>(data.data()), data.size()));
-}
 
 // "sha256:10,11" -> bank and PCR list (0..23, at least one).
 Result<std::pair<std::string, std::vector<std::uint32_t>>> parse_selection(const std::string &s)
@@ -115,7 +83,7 @@ int cmd_quote(const QuoteOptions &o)
 	// Read after the reply: the list only grows, and its first `entries` records are the
 	// ones the quoted PCRs cover.
 	std::string list_path = o.run_dir + "/host/binary_runtime_measurements";
-	auto list = read_whole(list_path);
+	auto list = read_file(list_path);
 	if (!list)
 		return report(list.error());
 	auto ev = attest::evidence_from_quote_reply(
@@ -129,7 +97,7 @@ int cmd_quote(const QuoteOptions &o)
 	std::string text = attest::evidence_to_json(*ev).dump(2) + "\n";
 	if (o.out.empty() || o.out == "-") {
 		fmt::print("{}", text);
-	} else if (auto w = write_whole(o.out, text); !w) {
+	} else if (auto w = write_file(o.out, text); !w) {
 		return report(w.error());
 	}
 	if (!o.tpm2_tools_dir.empty()) {
@@ -137,9 +105,9 @@ int cmd_quote(const QuoteOptions &o)
 		std::string d = o.tpm2_tools_dir + "/";
 		Bytes values = ev->pcr_values_file();
 		for (auto w :
-		     {write_whole(d + "attest", ev->attest),
-		      write_whole(d + "signature", ev->signature), write_whole(d + "pcrs", values),
-		      write_whole(d + "ak.pem", std::string_view(ev->ak_pem))})
+		     {write_file(d + "attest", ev->attest),
+		      write_file(d + "signature", ev->signature), write_file(d + "pcrs", values),
+		      write_file(d + "ak.pem", std::string_view(ev->ak_pem))})
 			if (!w)
 				return report(w.error());
 	}
@@ -155,10 +123,10 @@ int cmd_verify(const VerifyOptions &o)
 	auto nonce = parse_nonce(o.nonce_hex);
 	if (!nonce)
 		return report(nonce.error());
-	auto ak = read_whole(o.ak_pem_path);
+	auto ak = read_file(o.ak_pem_path);
 	if (!ak)
 		return report(ak.error());
-	auto text = read_whole(o.evidence);
+	auto text = read_file(o.evidence);
 	if (!text)
 		return report(text.error());
 	auto ev = attest::parse_evidence(*text, o.evidence);

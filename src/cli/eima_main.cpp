@@ -13,6 +13,8 @@
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
 #include "cli/policy_commands.h"
+#include "cli/report.h"
+#include "common/file_io.h"
 #include "ima/ascii_log.h"
 #include "ima/binary_log.h"
 #include "ima/replay.h"
@@ -21,23 +23,8 @@
 namespace {
 
 using namespace eima;
+using eima::cli::report;
 using nlohmann::json;
-
-int report(const Error &e)
-{
-	fmt::print(stderr, "eima: {}\n", e.message());
-	return 1;
-}
-
-Result<std::string> read_file(const std::string &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
-		return fail(errno, "open", path);
-	std::stringstream ss;
-	ss << in.rdbuf();
-	return ss.str();
-}
 
 std::string list_dir(const std::string &run_dir, const std::string &container)
 {
@@ -209,15 +196,6 @@ ima::PcrValues pcr_values(const json &bank_json)
 		if (auto bytes = from_hex(v.get<std::string>()))
 			values[static_cast<std::uint32_t>(std::stoul(k))] = *bytes;
 	return values;
-}
-
-Result<void> write_file(const std::string &path, std::string_view data)
-{
-	std::ofstream out(path, std::ios::binary | std::ios::trunc);
-	out.write(data.data(), static_cast<std::streamsize>(data.size()));
-	if (!out)
-		return fail(errno, "write", path);
-	return {};
 }
 
 // The first `entries` records of a list, as bytes of the binary and the ascii file: the

@@ -1,4 +1,6 @@
 #include "cli/policy_commands.h"
+#include "cli/report.h"
+#include "common/file_io.h"
 
 #include <fmt/format.h>
 
@@ -11,24 +13,6 @@
 namespace eima::cli {
 
 namespace {
-
-int report(const Error &e)
-{
-	fmt::print(stderr, "eima: {}\n", e.message());
-	return 1;
-}
-
-Result<std::string> slurp(const std::string &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
-		return fail(errno, "open", path);
-	std::stringstream ss;
-	ss << in.rdbuf();
-	if (in.bad())
-		return fail(errno, "read", path);
-	return ss.str();
-}
 
 Result<void> write_out(const std::string &path, const std::string &text)
 {
@@ -65,7 +49,7 @@ int cmd_policy_import_keylime(const std::vector<std::string> &in, const std::str
 	attest::RuntimePolicy merged;
 	bool first = true;
 	for (auto &path : in) {
-		auto text = slurp(path);
+		auto text = read_file(path);
 		if (!text)
 			return report(text.error());
 		auto imp = attest::import_keylime(*text, path);
@@ -94,7 +78,7 @@ int cmd_policy_import_keylime(const std::string &in, const std::string &out)
 
 int cmd_policy_export_keylime(const std::string &in, const std::string &out)
 {
-	auto text = slurp(in);
+	auto text = read_file(in);
 	if (!text)
 		return report(text.error());
 	auto p = attest::parse_runtime_policy(*text, in);
@@ -139,7 +123,7 @@ std::optional<int> run_runtime_policy_commands()
 
 Result<attest::RuntimePolicy> load_runtime_policy(const std::string &path)
 {
-	auto text = slurp(path);
+	auto text = read_file(path);
 	if (!text)
 		return std::unexpected(text.error());
 	auto p = attest::parse_runtime_policy(*text, path);
@@ -160,7 +144,7 @@ Result<void> check_runtime_policy(const std::string &policy_path, const std::str
 		return std::unexpected(policy.error());
 	if (report.parse_error)
 		return {};
-	auto bytes = slurp(log_path);
+	auto bytes = read_file(log_path);
 	if (!bytes)
 		return std::unexpected(bytes.error());
 	auto log = attest::read_any_log(*bytes, log_path);

@@ -1,0 +1,37 @@
+#include "common/file_io.h"
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+namespace eima {
+
+Result<std::string> read_file(const std::string &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return fail(errno, "open", path);
+	std::stringstream ss;
+	ss << in.rdbuf();
+	if (in.bad())
+		return fail(errno, "read", path);
+	return ss.str();
+}
+
+Result<void> write_file(const std::string &path, std::string_view data)
+{
+	std::ofstream out(path, std::ios::binary | std::ios::trunc);
+	out.write(data.data(), static_cast<std::streamsize>(data.size()));
+	out.close();
+	if (!out)
+		return fail(errno, "write", path);
+	return {};
+}
+
+Result<void> write_file(const std::string &path, std::span<const std::uint8_t> data)
+{
+	return write_file(path,
+			  std::string_view(reinterpret_cast<const char *>(data.data()), data.size()));
+}
+
+} // namespace eima
