@@ -16,14 +16,13 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "agent/control_protocol.h"
 #include "agent/file_opener.h"
 #include "agent/policy_loader.h"
+#include "common/file_io.h"
 
 namespace eima::agent {
 
@@ -41,14 +40,6 @@ std::uint64_t ns_inode(const char *path)
 {
 	struct stat st;
 	return ::stat(path, &st) == 0 ? st.st_ino : 0;
-}
-
-std::string read_small_file(const std::string &path)
-{
-	std::ifstream in(path);
-	std::stringstream ss;
-	ss << in.rdbuf();
-	return ss.str();
 }
 
 // Name recorded for a file that could not be measured: its path when the kernel gave one.
@@ -240,9 +231,9 @@ Container &Agent::container_for(const PendingEvent &ev)
 	c.cgroup_id = ev.head.cgroup_id;
 	int pid = static_cast<int>(ev.head.tgid);
 	std::optional<RuntimeContainerId> rid;
-	std::string cg = read_small_file("/proc/" + std::to_string(pid) + "/cgroup");
-	if (!cg.empty())
-		rid = container_id_from_cgroup(cg, config_.runc_state_dir);
+	// The process may be gone already: then the namespace names the container.
+	if (auto cg = read_file("/proc/" + std::to_string(pid) + "/cgroup"))
+		rid = container_id_from_cgroup(*cg, config_.runc_state_dir);
 	c.runtime = rid ? rid->runtime : "";
 	c.id = container_name(rid, ev.head.mntns);
 	// Two namespaces cannot share a directory: a reused runtime id gets the namespace too.
