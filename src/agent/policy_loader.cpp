@@ -1,8 +1,6 @@
 #include "agent/policy_loader.h"
 
-#include <fstream>
-#include <sstream>
-
+#include "common/file_io.h"
 #include "policy/ima_policy.h"
 #include "policy/policy_compiler.h"
 
@@ -12,11 +10,8 @@ Result<LoadedPolicy> load_measure_policy(const std::string &spec, ProbeMode mode
 {
 	auto kmode = mode == ProbeMode::lsm ? policy::KernelMode::lsm : policy::KernelMode::trace;
 	Result<policy::Policy> parsed = fail("load policy", spec);
-	std::ifstream in(spec);
-	if (in) {
-		std::stringstream ss;
-		ss << in.rdbuf();
-		parsed = policy::parse_policy(ss.str(), spec);
+	if (auto text = read_file(spec)) {
+		parsed = policy::parse_policy(*text, spec);
 	} else {
 		parsed = policy::builtin_policy(spec);
 		if (!parsed)

@@ -1,9 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "common/file_io.h"
 #include "agent/measurement_list.h"
 #include "ima/ascii_log.h"
 #include "ima/binary_log.h"
@@ -13,13 +12,7 @@ using namespace eima;
 using namespace eima::agent;
 
 namespace {
-std::string slurp(const std::filesystem::path &p)
-{
-	std::ifstream in(p, std::ios::binary);
-	std::stringstream ss;
-	ss << in.rdbuf();
-	return ss.str();
-}
+std::string slurp(const std::filesystem::path &p) { return read_file(p).value_or(""); }
 } // namespace
 
 TEST(MeasurementList, WritesBothFormatsAndReplays)

@@ -2,10 +2,9 @@
 
 #include <fnmatch.h>
 
-#include <fstream>
 #include <regex>
-#include <sstream>
 
+#include "common/file_io.h"
 #include "attest/keylime_policy.h"
 
 using namespace eima;
@@ -13,13 +12,7 @@ using attest::KeylimeFormat;
 
 namespace {
 
-std::string slurp(const std::string &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	std::stringstream ss;
-	ss << in.rdbuf();
-	return ss.str();
-}
+std::string slurp(const std::string &path) { return read_file(path).value_or(""); }
 
 std::string policy_file(const std::string &name)
 {

@@ -1,8 +1,7 @@
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 
+#include "common/file_io.h"
 #include "attest/log_verifier.h"
 #include "attest/runtime_policy.h"
 #include "ima/ascii_log.h"
@@ -13,13 +12,7 @@ using attest::RuntimePolicy;
 
 namespace {
 
-std::string slurp(const std::string &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	std::stringstream ss;
-	ss << in.rdbuf();
-	return ss.str();
-}
+std::string slurp(const std::string &path) { return read_file(path).value_or(""); }
 
 ima::UnverifiedLog corpus_log(const std::string &name)
 {

@@ -9,17 +9,13 @@
 #include <sstream>
 #include <string>
 
+#include "common/file_io.h"
 #include "common/hex.h"
 
 namespace eima::ima::test {
 
-inline std::string read_text(const std::string &path)
-{
-	std::ifstream f(path, std::ios::binary);
-	std::stringstream ss;
-	ss << f.rdbuf();
-	return ss.str();
-}
+// The file's bytes; empty when it cannot be read (tests then fail on the content).
+inline std::string read_text(const std::string &path) { return read_file(path).value_or(""); }
 
 inline std::span<const std::uint8_t> as_bytes(const std::string &s)
 {

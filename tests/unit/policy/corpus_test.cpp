@@ -4,11 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
+#include "common/file_io.h"
 #include "policy/policy_check.h"
 
 namespace eima::policy {
@@ -16,13 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path &path)
-{
-	std::ifstream f(path, std::ios::binary);
-	std::stringstream ss;
-	ss << f.rdbuf();
-	return ss.str();
-}
+std::string read_text(const fs::path &path) { return eima::read_file(path).value_or(""); }
 
 struct CorpusPolicy {
 	const char *name;
