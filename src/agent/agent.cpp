@@ -141,21 +141,12 @@ Result<void> Agent::set_up_tpm()
 
 Result<ima::TemplateEntry> Agent::boot_aggregate_entry()
 {
-	// The kernel takes boot_aggregate from the bank of its hash algorithm, SHA-1 when
-	// there is no TPM the digest is zeros.
+	// As the kernel: over the bank of the list's hash algorithm (SHA-1 for the 'ima'
+	// template); all zeros when there is no TPM.
 	ima::HashAlgo algo = config_.template_name == "ima" ? ima::HashAlgo::sha1 : config_.hash;
 	Bytes digest(ima::digest_size(algo), 0);
 	if (extender_) {
-		std::vector<std::uint32_t> pcrs;
-		for (std::uint32_t i = 0; i < 10; ++i)
-			pcrs.push_back(i);
-		auto values = extender_->read_pcrs(algo, pcrs);
-		if (!values)
-			return std::unexpected(values.error());
-		std::vector<Bytes> ordered;
-		for (auto i : pcrs)
-			ordered.push_back((*values)[i]);
-		auto d = ima::compute_boot_aggregate(algo, ordered);
+		auto d = extender_->boot_aggregate(algo);
 		if (!d)
 			return std::unexpected(d.error());
 		digest = *d;

@@ -62,6 +62,13 @@ Result<std::map<std::uint32_t, Bytes>> TpmExtender::read_pcrs(ima::HashAlgo bank
 	return tpm_->read_pcrs(bank, pcrs);
 }
 
+Result<Bytes> TpmExtender::boot_aggregate(ima::HashAlgo bank)
+{
+	std::unique_lock lock(mu_);
+	idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+	return tpm_->boot_aggregate(bank);
+}
+
 Result<tpm::Quote> TpmExtender::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
 				     std::span<const std::uint8_t> nonce)
 {

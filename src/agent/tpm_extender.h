@@ -26,6 +26,8 @@ public:
 	// Waits until every record submitted so far is extended, then reads.
 	Result<std::map<std::uint32_t, Bytes>> read_pcrs(ima::HashAlgo bank,
 							  const std::vector<std::uint32_t> &pcrs);
+	// The kernel's boot_aggregate over this bank, after everything queued is extended.
+	Result<Bytes> boot_aggregate(ima::HashAlgo bank);
 	// Waits until every record submitted so far is extended, then quotes those PCRs.
 	Result<tpm::Quote> quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
 				 std::span<const std::uint8_t> nonce);

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <memory>
 
+#include "ima/template_entry.h"
+
 namespace eima::tpm {
 
 namespace {
@@ -354,17 +356,14 @@ Result<bool> Tpm::allocate_banks(const std::vector<ima::HashAlgo> &banks)
 
 Result<Bytes> Tpm::boot_aggregate(ima::HashAlgo bank)
 {
-	std::vector<std::uint32_t> pcrs;
-	std::uint32_t last = bank == ima::HashAlgo::sha1 ? 7 : 9;
-	for (std::uint32_t i = 0; i <= last; ++i)
-		pcrs.push_back(i);
-	auto values = read_pcrs(bank, pcrs);
+	// PCR0-9 are read; ima::compute_boot_aggregate knows which of them the bank covers.
+	auto values = read_pcrs(bank, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
 	if (!values)
 		return std::unexpected(values.error());
-	Bytes concatenated;
+	std::vector<Bytes> ordered;
 	for (auto &[index, value] : *values)
-		concatenated.insert(concatenated.end(), value.begin(), value.end());
-	return ima::digest(bank, concatenated);
+		ordered.push_back(value);
+	return ima::compute_boot_aggregate(bank, ordered);
 }
 
 Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
