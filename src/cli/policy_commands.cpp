@@ -4,9 +4,7 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "attest/keylime_policy.h"
 
@@ -21,12 +19,7 @@ Result<void> write_out(const std::string &path, const std::string &text)
 		std::cout.flush();
 		return std::cout ? Result<void>{} : fail(errno, "write", "stdout");
 	}
-	std::ofstream out(path, std::ios::binary | std::ios::trunc);
-	out << text;
-	out.close();
-	if (!out)
-		return fail(errno, "write", path);
-	return {};
+	return write_file(path, text);
 }
 
 struct State {
