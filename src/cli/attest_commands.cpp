@@ -17,11 +17,7 @@
 namespace eima::cli
 {
 
-namespace
-{
-
-// "sha256:10,11" -> bank and PCR list (0..23, at least one).
-Result<std::pair<std::string, std::vector<std::uint32_t>>> parse_selection(const std::string &s)
+Result<std::pair<std::string, std::vector<std::uint32_t>>> parse_pcr_selection(const std::string &s)
 {
 	auto colon = s.find(':');
 	if (colon == std::string::npos)
@@ -52,6 +48,9 @@ Result<Bytes> parse_nonce(const std::string &hex)
 	return *n;
 }
 
+namespace
+{
+
 QuoteOptions quote_opts;
 VerifyOptions verify_opts;
 CLI::App *quote_cmd = nullptr;
@@ -69,7 +68,7 @@ int cmd_quote(const QuoteOptions &o)
 	auto nonce = parse_nonce(o.nonce_hex);
 	if (!nonce)
 		return report(nonce.error());
-	auto sel = parse_selection(o.pcrs);
+	auto sel = parse_pcr_selection(o.pcrs.empty() ? "sha256:10,11" : o.pcrs);
 	if (!sel)
 		return report(sel.error());
 	nlohmann::json req = {{"cmd", "quote"},
@@ -93,27 +92,35 @@ int cmd_quote(const QuoteOptions &o)
 		return report(e);
 	}
 	ev->run_dir = o.run_dir;
-	std::string text = attest::evidence_to_json(*ev).dump(2) + "\n";
-	if (o.out.empty() || o.out == "-") {
-		fmt::print("{}", text);
-	} else if (auto w = write_file(o.out, text); !w) {
-		return report(w.error());
-	}
-	if (!o.tpm2_tools_dir.empty()) {
-		::mkdir(o.tpm2_tools_dir.c_str(), 0755);
-		std::string d = o.tpm2_tools_dir + "/";
-		Bytes values = ev->pcr_values_file();
-		for (auto w :
-		     {write_file(d + "attest", ev->attest),
-		      write_file(d + "signature", ev->signature), write_file(d + "pcrs", values),
-		      write_file(d + "ak.pem", std::string_view(ev->ak_pem))})
-			if (!w)
-				return report(w.error());
-	}
+	if (int rc = write_evidence(*ev, o.out, o.tpm2_tools_dir); rc != 0)
+		return rc;
 	if (o.out.empty() || o.out == "-")
 		return 0;
 	fmt::print(stderr, "{}: quote over {}:{} and {} host list entries\n", o.out,
 		   ima::hash_algo_name(ev->bank), fmt::join(sel->second, ","), ev->entries);
+	return 0;
+}
+
+int write_evidence(const attest::Evidence &ev, const std::string &out,
+		   const std::string &tpm2_tools_dir)
+{
+	std::string text = attest::evidence_to_json(ev).dump(2) + "\n";
+	if (out.empty() || out == "-") {
+		fmt::print("{}", text);
+	} else if (auto w = write_file(out, text); !w) {
+		return report(w.error());
+	}
+	if (!tpm2_tools_dir.empty()) {
+		::mkdir(tpm2_tools_dir.c_str(), 0755);
+		std::string d = tpm2_tools_dir + "/";
+		Bytes values = ev.pcr_values_file();
+		for (auto w :
+		     {write_file(d + "attest", ev.attest), write_file(d + "signature", ev.signature),
+		      write_file(d + "pcrs", values),
+		      write_file(d + "ak.pem", std::string_view(ev.ak_pem))})
+			if (!w)
+				return report(w.error());
+	}
 	return 0;
 }
 

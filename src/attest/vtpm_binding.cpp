@@ -1,0 +1,55 @@
+#include "attest/vtpm_binding.h"
+
+#include <nlohmann/json.hpp>
+
+namespace eima::attest
+{
+
+std::string vtpm_binding_name(std::string_view container)
+{
+	return std::string(vtpm_binding_prefix) + std::string(container);
+}
+
+std::string_view vtpm_binding_container(std::string_view event_name)
+{
+	if (!event_name.starts_with(vtpm_binding_prefix))
+		return {};
+	return event_name.substr(vtpm_binding_prefix.size());
+}
+
+Bytes vtpm_binding_buffer(const VtpmBinding &b)
+{
+	nlohmann::json j = {{"format", vtpm_binding_format},
+			    {"version", 1},
+			    {"container", b.container},
+			    {"ek", b.ek_pem},
+			    {"ak", b.ak_pem},
+			    {"mntns", b.mntns}};
+	std::string text = j.dump();
+	return Bytes(text.begin(), text.end());
+}
+
+Result<VtpmBinding> parse_vtpm_binding(std::span<const std::uint8_t> buffer,
+				       const std::string &where)
+{
+	auto j = nlohmann::json::parse(buffer.begin(), buffer.end(), nullptr, false);
+	if (j.is_discarded() || !j.is_object())
+		return fail(EINVAL, "vTPM binding", where + ": buffer is not a JSON object");
+	if (j.value("format", "") != vtpm_binding_format || j.value("version", 0) != 1)
+		return fail(EINVAL, "vTPM binding",
+			    where + ": not an eima-vtpm-binding version 1 record");
+	VtpmBinding b;
+	for (auto [key, out] : {std::pair{"container", &b.container}, std::pair{"ek", &b.ek_pem},
+				std::pair{"ak", &b.ak_pem}}) {
+		auto it = j.find(key);
+		if (it == j.end() || !it->is_string() || it->get_ref<const std::string &>().empty())
+			return fail(EINVAL, "vTPM binding",
+				    where + ": \"" + key + "\" is missing or not a string");
+		*out = it->get<std::string>();
+	}
+	if (auto it = j.find("mntns"); it != j.end() && it->is_number_unsigned())
+		b.mntns = it->get<std::uint64_t>();
+	return b;
+}
+
+} // namespace eima::attest
