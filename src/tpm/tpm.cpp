@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <tuple>
 
 #include "ima/template_entry.h"
 
@@ -119,6 +120,81 @@ TPM2B_PUBLIC ak_template()
 	ecc.kdf.scheme = TPM2_ALG_NULL;
 	return t;
 }
+
+// The TCG EK Credential Profile's default ECC template (L-2: NIST P-256, AES-128-CFB,
+// policy A), so the EK is the one `tpm2_createek -G ecc` and every verifier derive from the
+// endorsement seed: a storage key (restricted decrypt) usable only under that policy.
+TPM2B_PUBLIC ek_template()
+{
+	static constexpr std::uint8_t policy_a_sha256[32] = {
+		0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xb3, 0xf8, 0x1a, 0x90, 0xcc,
+		0x8d, 0x46, 0xa5, 0xd7, 0x24, 0xfd, 0x52, 0xd7, 0x6e, 0x06, 0x52,
+		0x0b, 0x64, 0xf2, 0xa1, 0xda, 0x1b, 0x33, 0x14, 0x69, 0xaa};
+	TPM2B_PUBLIC t{};
+	t.publicArea.type = TPM2_ALG_ECC;
+	t.publicArea.nameAlg = TPM2_ALG_SHA256;
+	t.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+					TPMA_OBJECT_SENSITIVEDATAORIGIN |
+					TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED |
+					TPMA_OBJECT_DECRYPT;
+	t.publicArea.authPolicy.size = sizeof(policy_a_sha256);
+	std::memcpy(t.publicArea.authPolicy.buffer, policy_a_sha256, sizeof(policy_a_sha256));
+	auto &ecc = t.publicArea.parameters.eccDetail;
+	ecc.symmetric.algorithm = TPM2_ALG_AES;
+	ecc.symmetric.keyBits.aes = 128;
+	ecc.symmetric.mode.aes = TPM2_ALG_CFB;
+	ecc.scheme.scheme = TPM2_ALG_NULL;
+	ecc.curveID = TPM2_ECC_NIST_P256;
+	ecc.kdf.scheme = TPM2_ALG_NULL;
+	t.publicArea.unique.ecc.x.size = 32; // zeros, as the profile fills them
+	t.publicArea.unique.ecc.y.size = 32;
+	return t;
+}
+
+Result<Bytes> marshal_public(const TPM2B_PUBLIC &pub)
+{
+	Bytes out(sizeof(TPM2B_PUBLIC));
+	std::size_t off = 0;
+	TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, out.data(), out.size(), &off);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("Tss2_MU_TPM2B_PUBLIC_Marshal", rc);
+	out.resize(off);
+	return out;
+}
+
+// A primary key in the endorsement hierarchy, flushed when this goes out of scope: without
+// a resource manager a transient object stays loaded until flushed, and three of them fill
+// swtpm's slots (TPM_RC_OBJECT_MEMORY, 0x902).
+struct EndorsementPrimary {
+	ESYS_CONTEXT *ctx = nullptr;
+	ESYS_TR handle = ESYS_TR_NONE;
+	EsysPtr<TPM2B_PUBLIC> pub;
+	EndorsementPrimary() = default;
+	EndorsementPrimary(const EndorsementPrimary &) = delete;
+	~EndorsementPrimary()
+	{
+		if (handle != ESYS_TR_NONE)
+			Esys_FlushContext(ctx, handle);
+	}
+	Result<void> create(ESYS_CONTEXT *c, const TPM2B_PUBLIC &tmpl, const char *what)
+	{
+		ctx = c;
+		TPM2B_SENSITIVE_CREATE sensitive{};
+		TPM2B_DATA outside{};
+		TPML_PCR_SELECTION creation_pcrs{};
+		EsysPtr<TPM2B_CREATION_DATA> creation_data;
+		EsysPtr<TPM2B_DIGEST> creation_hash;
+		EsysPtr<TPMT_TK_CREATION> creation_ticket;
+		TSS2_RC rc = Esys_CreatePrimary(ctx, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD,
+						ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl,
+						&outside, &creation_pcrs, &handle, pub.out(),
+						creation_data.out(), creation_hash.out(),
+						creation_ticket.out());
+		if (rc != TSS2_RC_SUCCESS)
+			return tss_fail("Esys_CreatePrimary", rc, what);
+		return {};
+	}
+};
 
 } // namespace
 
@@ -382,28 +458,9 @@ Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &p
 	std::memcpy(qualifying.buffer, nonce.data(), nonce.size());
 
 	auto *ctx = static_cast<ESYS_CONTEXT *>(esys_);
-	TPM2B_SENSITIVE_CREATE sensitive{};
-	TPM2B_PUBLIC tmpl = ak_template();
-	TPM2B_DATA outside{};
-	TPML_PCR_SELECTION creation_pcrs{};
-	ESYS_TR ak = ESYS_TR_NONE;
-	EsysPtr<TPM2B_PUBLIC> ak_pub;
-	EsysPtr<TPM2B_CREATION_DATA> creation_data;
-	EsysPtr<TPM2B_DIGEST> creation_hash;
-	EsysPtr<TPMT_TK_CREATION> creation_ticket;
-	TSS2_RC rc = Esys_CreatePrimary(ctx, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD,
-					ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl, &outside,
-					&creation_pcrs, &ak, ak_pub.out(), creation_data.out(),
-					creation_hash.out(), creation_ticket.out());
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_fail("Esys_CreatePrimary", rc, "attestation key");
-	// Without a resource manager a transient object stays loaded until flushed, and three
-	// of them fill swtpm's slots (TPM_RC_OBJECT_MEMORY, 0x902).
-	struct Flush {
-		ESYS_CONTEXT *ctx;
-		ESYS_TR handle;
-		~Flush() { Esys_FlushContext(ctx, handle); }
-	} flush{ctx, ak};
+	EndorsementPrimary ak;
+	if (auto r = ak.create(ctx, ak_template(), "attestation key"); !r)
+		return std::unexpected(r.error());
 
 	TPMT_SIG_SCHEME scheme{};
 	scheme.scheme = TPM2_ALG_NULL; // the key's own: ECDSA with SHA-256
@@ -412,7 +469,7 @@ Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &p
 	sel.pcrSelections[0] = selection(bank, *list);
 	EsysPtr<TPM2B_ATTEST> attest;
 	EsysPtr<TPMT_SIGNATURE> signature;
-	rc = Esys_Quote(ctx, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying,
+	TSS2_RC rc = Esys_Quote(ctx, ak.handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying,
 			&scheme, &sel, attest.out(), signature.out());
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_fail("Esys_Quote", rc, bank_name(bank));
@@ -427,13 +484,11 @@ Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &p
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_fail("Tss2_MU_TPMT_SIGNATURE_Marshal", rc);
 	q.signature.resize(off);
-	q.ak_public.resize(sizeof(TPM2B_PUBLIC));
-	off = 0;
-	rc = Tss2_MU_TPM2B_PUBLIC_Marshal(ak_pub.p, q.ak_public.data(), q.ak_public.size(), &off);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_fail("Tss2_MU_TPM2B_PUBLIC_Marshal", rc);
-	q.ak_public.resize(off);
-	auto pem = ecc_p256_pem(ak_pub->publicArea.unique.ecc);
+	auto ak_public = marshal_public(*ak.pub.p);
+	if (!ak_public)
+		return std::unexpected(ak_public.error());
+	q.ak_public = std::move(*ak_public);
+	auto pem = ecc_p256_pem(ak.pub->publicArea.unique.ecc);
 	if (!pem)
 		return std::unexpected(pem.error());
 	q.ak_pem = std::move(*pem);
@@ -444,6 +499,32 @@ Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &p
 		return std::unexpected(values.error());
 	q.pcrs = std::move(*values);
 	return q;
+}
+
+} // namespace eima::tpm
+
+namespace eima::tpm {
+
+Result<Identity> Tpm::identity()
+{
+	auto *ctx = static_cast<ESYS_CONTEXT *>(esys_);
+	Identity id;
+	for (auto [tmpl, what, pem, pub] :
+	     {std::tuple{ek_template(), "endorsement key", &id.ek_pem, &id.ek_public},
+	      std::tuple{ak_template(), "attestation key", &id.ak_pem, &id.ak_public}}) {
+		EndorsementPrimary key;
+		if (auto r = key.create(ctx, tmpl, what); !r)
+			return std::unexpected(r.error());
+		auto marshalled = marshal_public(*key.pub.p);
+		if (!marshalled)
+			return std::unexpected(marshalled.error());
+		*pub = std::move(*marshalled);
+		auto p = ecc_p256_pem(key.pub->publicArea.unique.ecc);
+		if (!p)
+			return std::unexpected(p.error());
+		*pem = std::move(*p);
+	}
+	return id;
 }
 
 } // namespace eima::tpm

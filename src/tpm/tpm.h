@@ -34,6 +34,14 @@ struct Quote {
 	Bytes pcr_values_file() const;
 };
 
+// Who a TPM is: its endorsement key (the TCG profile's default ECC P-256 EK, the key a
+// manufacturer certifies) and the attestation key that signs eima's quotes. Both are
+// endorsement-hierarchy primaries, so both are fixed for the TPM's life (swtpm: its state).
+struct Identity {
+	std::string ek_pem, ak_pem; // SubjectPublicKeyInfo PEM
+	Bytes ek_public, ak_public; // TPM2B_PUBLIC marshalled
+};
+
 class Tpm {
 public:
 	// tcti: a tctildr configuration: "device:/dev/tpmrm0", "swtpm:path=/run/eima/tpm/sock",
@@ -74,6 +82,9 @@ public:
 	// pin it. It is flushed after each quote (no resource manager with swtpm).
 	Result<Quote> quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
 			    std::span<const std::uint8_t> nonce);
+
+	// The EK and AK public keys (each created as a primary and flushed again).
+	Result<Identity> identity();
 
 private:
 	Tpm() = default;

@@ -83,6 +83,35 @@ TEST_F(QuoteTest, SameAkEveryTimeAndNoObjectSlotsLeak)
 	EXPECT_EQ(q->ak_pem, first_pem);
 }
 
+// The EK is the TCG profile's default ECC EK: the one tpm2_createek derives from the same
+// endorsement seed. The AK is the one quotes are signed with.
+TEST_F(QuoteTest, IdentityIsTheStandardEkAndTheQuotingAk)
+{
+	auto t = Tpm::open(swtpm_->tcti());
+	ASSERT_TRUE(t) << t.error().message();
+	auto id = t->identity();
+	ASSERT_TRUE(id) << id.error().message();
+	EXPECT_NE(id->ek_pem, id->ak_pem);
+	EXPECT_FALSE(id->ek_public.empty());
+	auto q = t->quote(HashAlgo::sha256, {10}, Bytes(8, 7));
+	ASSERT_TRUE(q) << q.error().message();
+	EXPECT_EQ(id->ak_pem, q->ak_pem);
+	EXPECT_EQ(id->ak_public, q->ak_public);
+	for (int i = 0; i < 4; ++i) // no object slot leaks (swtpm has 3)
+		ASSERT_TRUE(t->identity()) << "identity " << i;
+
+	if (!program_on_path("tpm2_createek"))
+		GTEST_SKIP() << "tpm2-tools is not installed";
+	std::string d = dir_.path() + "/";
+	t = Tpm::open(swtpm_->tcti()); // tpm2-tools talks to the same swtpm after this one
+	auto created = run("tpm2_createek -T '" + swtpm_->tcti() + "' -G ecc -c " + d +
+			   "ek.ctx -u " + d + "ek.pem -f pem");
+	ASSERT_EQ(created.status, 0) << created.output;
+	std::ifstream in(d + "ek.pem");
+	std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+	EXPECT_EQ(pem, id->ek_pem);
+}
+
 TEST_F(QuoteTest, RejectsBadArguments)
 {
 	auto t = Tpm::open(swtpm_->tcti());
