@@ -15,13 +15,17 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
 
 #include "agent/control_protocol.h"
 #include "agent/file_opener.h"
 #include "agent/policy_loader.h"
+#include "attest/vtpm_binding.h"
 #include "common/file_io.h"
 
 namespace eima::agent {
@@ -231,6 +235,16 @@ Container &Agent::container_for(const PendingEvent &ev)
 	for (auto &[ns, other] : containers_)
 		if (ns != ev.head.mntns && other.id == c.id)
 			c.id += "-" + std::to_string(ev.head.mntns);
+	// Nor may a new container take over an exited one's list and final quote (a mount
+	// namespace's inode number is reused as soon as it is free).
+	auto taken = [&](const std::string &id) {
+		return std::ranges::any_of(exited_, [&](auto &e) { return e.id == id; });
+	};
+	if (taken(c.id)) {
+		std::string base = c.id;
+		for (int n = 2; taken(c.id); ++n)
+			c.id = base + "." + std::to_string(n);
+	}
 	capture_root(c, pid);
 	open_container_list(c);
 	probe_->mark_known(ev.head.mntns);
@@ -284,8 +298,50 @@ void Agent::open_container_list(Container &c)
 		return;
 	}
 	c.list = std::move(*list);
-	if (auto r = c.list->append(boot_aggregate_); !r)
-		fmt::print(stderr, "eimad: container {}: {}\n", c.id, r.error().message());
+	if (config_.vtpm == "swtpm")
+		c.vtpm = std::make_unique<VirtualTpm>(c.list->dir() + "/vtpm");
+	append_container(c, boot_aggregate_);
+}
+
+void Agent::append_container(Container &c, const ima::TemplateEntry &entry)
+{
+	auto rec = c.list->append(entry);
+	if (!rec) {
+		fmt::print(stderr, "eimad: container {}: {}\n", c.id, rec.error().message());
+		return;
+	}
+	if (c.vtpm)
+		c.vtpm->extender().submit(std::move(*rec));
+}
+
+void Agent::bind_vtpms()
+{
+	// The binding goes on the host's container PCR like the container's own entries, as an
+	// ima-buf entry whose buffer is the vTPM's identity: a verifier finds it by name.
+	for (auto &[ns, c] : containers_) {
+		if (!c.vtpm || c.bound)
+			continue;
+		auto state = c.vtpm->state();
+		if (state == TpmExtender::State::opening)
+			continue;
+		c.bound = true;
+		if (state == TpmExtender::State::failed) {
+			fmt::print(stderr, "eimad: container {}: vTPM did not start: {}\n", c.id,
+				   c.vtpm->error());
+			continue;
+		}
+		auto id = c.vtpm->identity();
+		Bytes buf = attest::vtpm_binding_buffer({c.id, id->ek_pem, id->ak_pem, c.ns.mnt});
+		auto d = ima::digest(config_.hash, buf);
+		auto e = d ? ima::make_ima_buf(config_.hash, *d, attest::vtpm_binding_name(c.id), buf,
+					       config_.container_pcr)
+			   : std::unexpected(d.error());
+		if (e)
+			append_host(*e);
+		else
+			fmt::print(stderr, "eimad: container {}: binding: {}\n", c.id,
+				   e.error().message());
+	}
 }
 
 std::pair<std::string, ima::HashAlgo> Agent::template_for(const eima_event_head &h) const
@@ -379,8 +435,7 @@ void Agent::record(Container *c, const PendingEvent &ev, const Result<Bytes> &di
 	std::uint32_t own_pcr = ev.head.pcr ? ev.head.pcr : ima::default_ima_pcr;
 	if (!host && c->list) {
 		if (auto e = make(path, own_pcr); e) {
-			if (auto r = c->list->append(*e); !r)
-				fmt::print(stderr, "eimad: {}: {}\n", c->id, r.error().message());
+			append_container(*c, *e);
 		} else {
 			fmt::print(stderr, "eimad: {}: {}\n", c->id, e.error().message());
 		}
@@ -463,6 +518,83 @@ void Agent::drain_ring()
 		handle_event(pending_[i]);
 	pending_.clear();
 	poll_drops();
+	bind_vtpms();
+	flush_all();
+}
+
+namespace {
+
+// Mount namespaces some process is in now.
+std::set<std::uint64_t> live_mount_namespaces()
+{
+	std::set<std::uint64_t> live;
+	std::error_code ec;
+	for (auto &entry : fs::directory_iterator("/proc", ec)) {
+		const std::string name = entry.path().filename();
+		if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+			continue;
+		if (auto ino = ns_inode(("/proc/" + name + "/ns/mnt").c_str()))
+			live.insert(ino);
+	}
+	return live;
+}
+
+} // namespace
+
+void Agent::reap_exited()
+{
+	if (containers_.empty())
+		return;
+	auto live = live_mount_namespaces();
+	std::vector<std::uint64_t> gone;
+	for (auto &[ns, c] : containers_)
+		if (!live.contains(ns))
+			gone.push_back(ns);
+	if (gone.empty())
+		return;
+	drain_ring(); // whatever its last processes did is in its list first
+	for (auto ns : gone)
+		retire(containers_.at(ns));
+}
+
+void Agent::retire(Container &c)
+{
+	ExitedContainer e{c.id, c.runtime, c.list ? c.list->dir() : "", c.ns.mnt,
+			  c.list ? c.list->entries() : 0, c.list ? c.list->violations() : 0, ""};
+	if (c.list)
+		(void)c.list->flush();
+	if (!c.vtpm) {
+		e.final_quote = "none: no vTPM";
+	} else if (c.list) {
+		// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
+		// recompute; the quote then says this list is what the vTPM holds at the end.
+		std::string list_path = c.list->dir() + "/binary_runtime_measurements";
+		auto bytes = read_file(list_path);
+		auto nonce = bytes ? ima::digest(ima::HashAlgo::sha256,
+						 {reinterpret_cast<const std::uint8_t *>(bytes->data()),
+						  bytes->size()})
+				   : std::unexpected(bytes.error());
+		nlohmann::json q = nonce ? container_quote(c, ima::HashAlgo::sha256,
+							   {ima::default_ima_pcr}, *nonce)
+					 : nlohmann::json{{"error", nonce.error().message()}};
+		q["nonce_is"] = "sha256 of binary_runtime_measurements";
+		std::string path = c.list->dir() + "/final-quote.json";
+		if (q.contains("error"))
+			e.final_quote = "none: " + q["error"].get<std::string>();
+		else if (auto w = write_file(path, q.dump(2) + "\n"); !w)
+			e.final_quote = "none: " + w.error().message();
+		else
+			e.final_quote = path;
+	}
+	if (e.final_quote.starts_with("none: ") && c.vtpm)
+		fmt::print(stderr, "eimad: container {}: final quote: {}\n", c.id, e.final_quote);
+	c.vtpm.reset(); // its swtpm stops and its state goes
+	// The namespace's inode number will be reused: nothing measured under it may carry over.
+	probe_->forget_mntns(c.ns.mnt);
+	cache_.forget_mntns(c.ns.mnt);
+	std::uint64_t ns = c.ns.mnt;
+	exited_.push_back(std::move(e));
+	containers_.erase(ns);
 	flush_all();
 }
 
@@ -501,6 +633,7 @@ Result<void> Agent::run()
 	fmt::print("eimad: ready\n");
 	std::fflush(stdout);
 
+	auto last_reap = std::chrono::steady_clock::now();
 	for (;;) {
 		epoll_event evs[8];
 		int n = ::epoll_wait(ep.get(), evs, 8, -1);
@@ -528,7 +661,15 @@ Result<void> Agent::run()
 		drain_ring();
 		if (stop)
 			break;
+		if (auto now = std::chrono::steady_clock::now();
+		    now - last_reap >= std::chrono::seconds(1)) {
+			last_reap = now;
+			reap_exited();
+		}
 	}
+	// Every container gets its final quote, and no vTPM outlives eimad.
+	while (!containers_.empty())
+		retire(containers_.begin()->second);
 	fmt::print(stderr, "eimad: stopping: {} events, {} violations, host list {} entries\n",
 		   events_, violations_, host_list_->entries());
 	return {};
@@ -573,6 +714,8 @@ nlohmann::json Agent::status_json() const
 	j["violations"] = violations_;
 	j["host_entries"] = host_list_->entries();
 	j["containers"] = containers_.size();
+	j["containers_exited"] = exited_.size();
+	j["vtpm"] = config_.vtpm;
 	if (extender_) {
 		j["tpm_extended"] = extender_->extended();
 		j["tpm_failures"] = extender_->failures();
@@ -589,6 +732,27 @@ nlohmann::json Agent::status_json() const
 	return j;
 }
 
+namespace {
+
+nlohmann::json vtpm_json(const Container &c)
+{
+	if (!c.vtpm)
+		return {{"state", "none"}};
+	switch (c.vtpm->state()) {
+	case TpmExtender::State::opening: return {{"state", "starting"}};
+	case TpmExtender::State::failed: return {{"state", "failed"}, {"error", c.vtpm->error()}};
+	case TpmExtender::State::open: break;
+	}
+	return {{"state", "running"},
+		{"pid", c.vtpm->pid()},
+		{"dir", c.vtpm->state_dir()},
+		{"bound", c.bound},
+		{"extended", c.vtpm->extender().extended()},
+		{"failures", c.vtpm->extender().failures()}};
+}
+
+} // namespace
+
 nlohmann::json Agent::ps_json() const
 {
 	nlohmann::json arr = nlohmann::json::array();
@@ -602,20 +766,79 @@ nlohmann::json Agent::ps_json() const
 			       {"entries", c.list ? c.list->entries() : 0},
 			       {"violations", c.list ? c.list->violations() : 0},
 			       {"dropped", c.dropped},
-			       {"log", c.list ? c.list->dir() : ""}});
+			       {"log", c.list ? c.list->dir() : ""},
+			       {"state", "running"},
+			       {"vtpm", vtpm_json(c)}});
 	}
+	for (auto &e : exited_)
+		arr.push_back({{"id", e.id},
+			       {"runtime", e.runtime},
+			       {"mntns", e.mntns},
+			       {"entries", e.entries},
+			       {"violations", e.violations},
+			       {"log", e.log_dir},
+			       {"state", "exited"},
+			       {"final_quote", e.final_quote}});
 	return {{"containers", arr}};
+}
+
+namespace {
+
+nlohmann::json quote_reply(const tpm::Quote &q, const Bytes &nonce, std::size_t entries)
+{
+	nlohmann::json out = {{"attest", to_hex(q.attest)},
+			      {"signature", to_hex(q.signature)},
+			      {"ak_pem", q.ak_pem},
+			      {"ak_public", to_hex(q.ak_public)},
+			      {"bank", ima::hash_algo_name(q.bank)},
+			      {"nonce", to_hex(nonce)},
+			      {"entries", entries}};
+	for (auto &[pcr, v] : q.pcrs)
+		out["pcrs"][std::to_string(pcr)] = to_hex(v);
+	return out;
+}
+
+} // namespace
+
+nlohmann::json Agent::host_quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
+				 const Bytes &nonce)
+{
+	// The queue is drained first and no entry is appended meanwhile (this loop is
+	// single-threaded), so the list prefix of `entries` records is what the PCRs cover.
+	if (!extender_)
+		return {{"error", "eimad runs without a TPM (--tpm none)"}};
+	auto q = extender_->quote(bank, pcrs, nonce);
+	if (!q)
+		return {{"error", q.error().message()}};
+	return quote_reply(*q, nonce, host_list_->entries());
+}
+
+nlohmann::json Agent::container_quote(Container &c, ima::HashAlgo bank,
+				      const std::vector<std::uint32_t> &pcrs, const Bytes &nonce)
+{
+	if (!c.vtpm)
+		return {{"error", "container " + c.id + " has no vTPM (eimad runs with --vtpm none)"}};
+	if (!extender_)
+		return {{"error", "a container's quote needs the host TPM to bind its vTPM, and "
+				  "eimad runs without one (--tpm none)"}};
+	auto q = c.vtpm->extender().quote(bank, pcrs, nonce); // waits for the vTPM to start
+	if (!q)
+		return {{"error", "container " + c.id + ": vTPM: " + q.error().message()}};
+	nlohmann::json out = quote_reply(*q, nonce, c.list->entries());
+	// Its binding must be in the host list the host quote covers.
+	bind_vtpms();
+	flush_all();
+	nlohmann::json host = host_quote(bank, {config_.host_pcr, config_.container_pcr}, nonce);
+	if (host.contains("error"))
+		return {{"error", "host quote: " + host["error"].get<std::string>()}};
+	out["host"] = std::move(host);
+	out["container"] = c.id;
+	out["log_dir"] = c.list->dir();
+	return out;
 }
 
 nlohmann::json Agent::quote_json(const nlohmann::json &req)
 {
-	// A TPM2 quote of the host TPM over the given PCRs, with the number of host-list
-	// entries it covers: the queue is drained first and no entry is appended meanwhile
-	// (this loop is single-threaded), so the list prefix of that length is the evidence.
-	if (!extender_)
-		return {{"error", "eimad runs without a TPM (--tpm none)"}};
-	if (!req.value("container", "").empty())
-		return {{"error", "container quotes need a vTPM per container (not yet)"}};
 	auto bank = ima::hash_algo_from_name(req.value("bank", "sha256"));
 	auto nonce = from_hex(req.value("nonce", ""));
 	if (!bank || !nonce || nonce->empty() || nonce->size() > 64)
@@ -625,21 +848,22 @@ nlohmann::json Agent::quote_json(const nlohmann::json &req)
 		for (auto &p : req["pcrs"])
 			if (p.is_number_unsigned())
 				pcrs.push_back(p.get<std::uint32_t>());
+	std::string id = req.value("container", "");
+	if (id.empty()) {
+		if (pcrs.empty())
+			pcrs = {config_.host_pcr, config_.container_pcr};
+		return host_quote(*bank, pcrs, *nonce);
+	}
 	if (pcrs.empty())
-		pcrs = {config_.host_pcr, config_.container_pcr};
-	auto q = extender_->quote(*bank, pcrs, *nonce);
-	if (!q)
-		return {{"error", q.error().message()}};
-	nlohmann::json out = {{"attest", to_hex(q->attest)},
-			      {"signature", to_hex(q->signature)},
-			      {"ak_pem", q->ak_pem},
-			      {"ak_public", to_hex(q->ak_public)},
-			      {"bank", ima::hash_algo_name(q->bank)},
-			      {"nonce", to_hex(*nonce)},
-			      {"entries", host_list_->entries()}};
-	for (auto &[pcr, v] : q->pcrs)
-		out["pcrs"][std::to_string(pcr)] = to_hex(v);
-	return out;
+		pcrs = {ima::default_ima_pcr};
+	for (auto &[ns, c] : containers_)
+		if (c.id == id && c.list)
+			return container_quote(c, *bank, pcrs, *nonce);
+	for (auto &e : exited_)
+		if (e.id == id)
+			return {{"error", "container " + id + " has exited; its final quote: " +
+						  e.final_quote}};
+	return {{"error", "no such container: " + id}};
 }
 
 nlohmann::json Agent::pcrs_json(const nlohmann::json &req)
@@ -676,13 +900,29 @@ nlohmann::json Agent::pcrs_json(const nlohmann::json &req)
 		out["entries"] = host_list_->entries();
 		return out;
 	}
-	const Container *found = nullptr;
+	Container *found = nullptr;
 	for (auto &[ns, c] : containers_)
 		if (c.id == id)
 			found = &c;
 	if (!found || !found->list)
 		return {{"error", "no such container: " + id}};
-	// No vTPM per container yet: the values its list replays to.
+	if (found->vtpm) {
+		std::vector<std::uint32_t> pcrs;
+		for (std::uint32_t i = 0; i < 24; ++i)
+			pcrs.push_back(i);
+		for (auto bank : banks) {
+			auto v = found->vtpm->extender().read_pcrs(bank, pcrs);
+			if (!v)
+				return {{"error", "container " + id + ": vTPM: " + v.error().message()}};
+			for (auto &[pcr, value] : *v)
+				out["banks"][std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] =
+					to_hex(value);
+		}
+		out["source"] = "vtpm";
+		out["entries"] = found->list->entries();
+		return out;
+	}
+	// --vtpm none: the values its list replays to.
 	for (auto bank : banks) {
 		auto &j = out["banks"][std::string(ima::hash_algo_name(bank))];
 		j = nlohmann::json::object();

@@ -23,6 +23,7 @@
 #include "agent/measurement_list.h"
 #include "agent/measurement_probe.h"
 #include "agent/tpm_extender.h"
+#include "agent/virtual_tpm.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "ima/hash_algo.h"
@@ -35,6 +36,7 @@ struct AgentConfig {
 	std::string policy = "exec";      // a policy file, or a built-in name: exec, tcb
 	std::string mode = "auto";        // auto | lsm | trace
 	std::string tpm = "auto";         // auto | swtpm | device[:PATH] | none
+	std::string vtpm = "swtpm";       // a TPM per container: swtpm | none
 	ima::HashAlgo hash = ima::HashAlgo::sha256;
 	std::string template_name = "ima-ng"; // ima-ng | ima-sig | ima
 	std::uint32_t host_pcr = 10;      // host processes' entries in the host list
@@ -51,6 +53,17 @@ struct Container {
 	UniqueFd root;                    // O_PATH root as its processes see it
 	std::optional<MeasurementList> list;
 	std::uint64_t dropped = 0;        // events the kernel lost for it
+	std::unique_ptr<VirtualTpm> vtpm; // none with --vtpm none
+	bool bound = false;               // its binding entry is in the host list
+};
+
+// What is left of a container after its last process exited: its list, and the final quote
+// of its vTPM (RUN/containers/<id>/final-quote.json) next to it.
+struct ExitedContainer {
+	std::string id, runtime, log_dir;
+	std::uint64_t mntns = 0;
+	std::size_t entries = 0, violations = 0;
+	std::string final_quote; // its path, or why there is none
 };
 
 class Agent {
@@ -71,7 +84,19 @@ private:
 	Result<void> set_up_probe();
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
-	void open_container_list(Container &c); // RUN/containers/<id>, boot_aggregate first
+	// RUN/containers/<id>, boot_aggregate first, and the container's vTPM.
+	void open_container_list(Container &c);
+	void append_container(Container &c, const ima::TemplateEntry &entry);
+	// Appends the binding entry of every vTPM that came up since the last call.
+	void bind_vtpms();
+	// Every second: containers whose mount namespace no process is in any more.
+	void reap_exited();
+	void retire(Container &c);
+	// The container's vTPM quote and the host quote that binds it, as eimad's quote reply.
+	nlohmann::json container_quote(Container &c, ima::HashAlgo bank,
+				       const std::vector<std::uint32_t> &pcrs, const Bytes &nonce);
+	nlohmann::json host_quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
+				  const Bytes &nonce);
 	void capture_root(Container &c, int pid);
 	void handle_event(const PendingEvent &ev);
 	// The template and file digest algorithm of an entry for this event.
@@ -103,6 +128,7 @@ private:
 	std::optional<MeasurementList> host_list_;
 	ima::TemplateEntry boot_aggregate_;
 	std::map<std::uint64_t, Container> containers_; // by mount namespace
+	std::vector<ExitedContainer> exited_;
 	MeasurementCache cache_;
 	std::vector<PendingEvent> pending_;
 	void *ring_ = nullptr;                        // struct ring_buffer*

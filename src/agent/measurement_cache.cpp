@@ -9,6 +9,11 @@ bool MeasurementCache::in_list(std::uint64_t mntns, const eima_file_id &f) const
 	return in_lists_.contains({mntns, f.dev, f.ino, f.cookie});
 }
 
+void MeasurementCache::forget_mntns(std::uint64_t mntns)
+{
+	std::erase_if(in_lists_, [&](const ListKey &k) { return k.mntns == mntns; });
+}
+
 void MeasurementCache::add_to_list(std::uint64_t mntns, const eima_file_id &f)
 {
 	in_lists_.insert({mntns, f.dev, f.ino, f.cookie});

@@ -22,6 +22,8 @@ class MeasurementCache {
 public:
 	bool in_list(std::uint64_t mntns, const eima_file_id &file) const;
 	void add_to_list(std::uint64_t mntns, const eima_file_id &file);
+	// The namespace is gone (its inode number may name a new one soon).
+	void forget_mntns(std::uint64_t mntns);
 
 	struct Hit {
 		std::span<const std::uint8_t> digest;

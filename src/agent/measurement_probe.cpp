@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <vector>
 #include <sstream>
 
 #include "measure_lsm.skel.h"
@@ -173,6 +174,17 @@ void MeasurementProbe::mark_known(std::uint64_t mntns)
 void MeasurementProbe::forget_mntns(std::uint64_t mntns)
 {
 	bpf_map_delete_elem(known_mntns_fd_, &mntns);
+	bpf_map_delete_elem(dropped_fd_, &mntns);
+	// Collected first: deleting while walking an LRU hash can restart the walk.
+	std::vector<eima_measured_key> doomed;
+	eima_measured_key key, *prev = nullptr;
+	while (bpf_map_get_next_key(measured_fd_, prev, &key) == 0) {
+		if (key.mntns == mntns)
+			doomed.push_back(key);
+		prev = &key;
+	}
+	for (auto &k : doomed)
+		bpf_map_delete_elem(measured_fd_, &k);
 }
 
 } // namespace eima::agent

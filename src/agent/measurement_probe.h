@@ -52,6 +52,8 @@ public:
 	// Forget a file version so the next access reports it again (after a failed measurement).
 	void forget(const eima_measured_key &key);
 	void mark_known(std::uint64_t mntns);
+	// The namespace is gone: its inode number will be reused, so nothing recorded under it
+	// (known, lost-event count, measured files) may carry over to the next one.
 	void forget_mntns(std::uint64_t mntns);
 
 protected:

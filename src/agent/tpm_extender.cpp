@@ -2,9 +2,21 @@
 
 namespace eima::agent {
 
-TpmExtender::TpmExtender(std::unique_ptr<tpm::Tpm> tpm) : tpm_(std::move(tpm))
+TpmExtender::TpmExtender(std::unique_ptr<tpm::Tpm> tpm) : tpm_(std::move(tpm)), state_(State::open)
 {
 	thread_ = std::thread([this] { loop(); });
+}
+
+TpmExtender::TpmExtender(Opener open) : open_(std::move(open)), busy_(true)
+{
+	// busy_ from the start: a read issued before the thread runs waits for the open.
+	thread_ = std::thread([this] { loop(); });
+}
+
+TpmExtender::State TpmExtender::state() const
+{
+	std::lock_guard lock(mu_);
+	return state_;
 }
 
 TpmExtender::~TpmExtender()
@@ -29,12 +41,32 @@ void TpmExtender::submit(ExtendRecord rec)
 void TpmExtender::loop()
 {
 	std::unique_lock lock(mu_);
+	if (open_) {
+		lock.unlock();
+		auto t = open_();
+		lock.lock();
+		busy_ = false;
+		if (t) {
+			tpm_ = std::move(*t);
+			state_ = State::open;
+		} else {
+			state_ = State::failed;
+			last_error_ = t.error().message();
+		}
+		idle_cv_.notify_all();
+	}
 	for (;;) {
 		work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
 		if (queue_.empty() && stopping_)
 			return;
 		ExtendRecord rec = std::move(queue_.front());
 		queue_.pop_front();
+		if (!tpm_) { // failed to open: the record can never be extended
+			++failures_;
+			if (queue_.empty())
+				idle_cv_.notify_all();
+			continue;
+		}
 		busy_ = true;
 		lock.unlock();
 		auto r = tpm_->extend(rec.pcr, rec.digests);
@@ -42,7 +74,7 @@ void TpmExtender::loop()
 		busy_ = false;
 		if (r) {
 			++extended_;
-		} else {
+		} else if (state_ == State::open) {
 			// The list now replays to values the TPM does not hold: a verifier will
 			// reject it, which is the honest outcome. Counted and shown by eima status.
 			++failures_;
@@ -53,19 +85,29 @@ void TpmExtender::loop()
 	}
 }
 
+// Holding the lock after this keeps the extender thread from starting another extend.
+Result<void> TpmExtender::wait_idle(std::unique_lock<std::mutex> &lock)
+{
+	idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+	if (!tpm_)
+		return fail(ENODEV, "TPM did not open", last_error_);
+	return {};
+}
+
 Result<std::map<std::uint32_t, Bytes>> TpmExtender::read_pcrs(ima::HashAlgo bank,
 							       const std::vector<std::uint32_t> &pcrs)
 {
 	std::unique_lock lock(mu_);
-	idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
-	// Holding the lock keeps the extender thread from starting another extend meanwhile.
+	if (auto r = wait_idle(lock); !r)
+		return std::unexpected(r.error());
 	return tpm_->read_pcrs(bank, pcrs);
 }
 
 Result<Bytes> TpmExtender::boot_aggregate(ima::HashAlgo bank)
 {
 	std::unique_lock lock(mu_);
-	idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+	if (auto r = wait_idle(lock); !r)
+		return std::unexpected(r.error());
 	return tpm_->boot_aggregate(bank);
 }
 
@@ -73,7 +115,8 @@ Result<tpm::Quote> TpmExtender::quote(ima::HashAlgo bank, const std::vector<std:
 				     std::span<const std::uint8_t> nonce)
 {
 	std::unique_lock lock(mu_);
-	idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+	if (auto r = wait_idle(lock); !r)
+		return std::unexpected(r.error());
 	return tpm_->quote(bank, pcrs, nonce);
 }
 

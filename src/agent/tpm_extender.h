@@ -2,6 +2,9 @@
 // never on the exec path, and never blocking the event loop on a slow TPM. Reads of PCRs
 // go through here too, after everything queued before them has been extended, so a
 // `eima pcrs` answer always matches a prefix of the list that ends where the queue ended.
+//
+// The TPM may also be opened on that thread (a container's vTPM: starting swtpm takes tens
+// of milliseconds): records submitted meanwhile wait in the queue, and reads wait for it.
 #pragma once
 
 #include <condition_variable>
@@ -19,8 +22,15 @@ namespace eima::agent {
 
 class TpmExtender {
 public:
+	using Opener = std::function<Result<std::unique_ptr<tpm::Tpm>>()>;
+	enum class State { opening, open, failed };
+
 	explicit TpmExtender(std::unique_ptr<tpm::Tpm> tpm);
+	// Runs open() on the extender's thread first. If it fails, the state is failed: queued
+	// and later records count as failures and every read returns open()'s error.
+	explicit TpmExtender(Opener open);
 	~TpmExtender(); // drains the queue, then stops
+	State state() const;
 
 	void submit(ExtendRecord rec);
 	// Waits until every record submitted so far is extended, then reads.
@@ -37,7 +47,10 @@ public:
 
 private:
 	void loop();
+	Result<void> wait_idle(std::unique_lock<std::mutex> &lock);
+	Opener open_;
 	std::unique_ptr<tpm::Tpm> tpm_;
+	State state_ = State::opening;
 	mutable std::mutex mu_;
 	std::condition_variable work_cv_, idle_cv_;
 	std::deque<ExtendRecord> queue_;

@@ -401,4 +401,35 @@ void apply_runtime_policy(const RuntimePolicy &policy, const ima::UnverifiedLog 
 	report.policy_failures = evaluate(policy, log);
 }
 
+Result<PolicyFromLog> policy_from_log(const ima::UnverifiedLog &log)
+{
+	PolicyFromLog out;
+	out.policy.generator = "eima policy from-log";
+	for (std::size_t i = 0; i < log.entries.size(); ++i) {
+		const auto &e = log.entries[i];
+		++out.entries;
+		if (ima::is_violation(e)) {
+			++out.violations_skipped;
+			continue;
+		}
+		auto name = ima::event_name(e);
+		auto dig = ima::file_digest(e);
+		if (!name || !dig)
+			return fail("policy from log",
+				    "entry " + std::to_string(i) + ": " +
+					    (name ? dig.error() : name.error()).message());
+		DigestMap *section = &out.policy.digests;
+		if (auto layout = ima::template_layout(e.template_name); layout)
+			if (auto buf = layout->index_of("buf"); buf && *buf < e.fields.size())
+				section = is_key(e.fields[*buf]) ? &out.policy.keyrings
+								 : &out.policy.ima_buf;
+		PolicyDigest d{std::string(dig->algo_name), Bytes(dig->digest.begin(), dig->digest.end()),
+			       true};
+		auto &allowed = (*section)[std::string(*name)];
+		if (std::find(allowed.begin(), allowed.end(), d) == allowed.end())
+			allowed.push_back(std::move(d));
+	}
+	return out;
+}
+
 } // namespace eima::attest

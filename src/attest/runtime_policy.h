@@ -116,6 +116,16 @@ std::vector<PolicyFailure> evaluate(const RuntimePolicy &policy, const ima::Unve
 void apply_runtime_policy(const RuntimePolicy &policy, const ima::UnverifiedLog &log,
 			  LogReport &report);
 
+// A policy that allows exactly what a known-good list holds: each entry's digest under its
+// name, in the section evaluate() judges it by (digests, keyrings, ima_buf), algorithm
+// explicit. Violations allow nothing (a violation is not a known-good state): they are
+// counted in `violations_skipped`.
+struct PolicyFromLog {
+	RuntimePolicy policy;
+	std::size_t entries = 0, violations_skipped = 0;
+};
+Result<PolicyFromLog> policy_from_log(const ima::UnverifiedLog &log);
+
 // Number of digests over all names of a map.
 std::size_t digest_count(const DigestMap &map);
 

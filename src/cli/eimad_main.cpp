@@ -22,6 +22,10 @@ int main(int argc, char **argv)
 	app.add_option("--mode", cfg.mode, "auto | lsm | trace")
 		->check(CLI::IsMember({"auto", "lsm", "trace"}));
 	app.add_option("--tpm", cfg.tpm, "auto | swtpm | device[:PATH] | none");
+	app.add_option("--vtpm", cfg.vtpm,
+		       "a TPM per container: swtpm (default: one swtpm each, bound into the "
+		       "host list) | none (containers only in the host list)")
+		->check(CLI::IsMember({"swtpm", "none"}));
 	app.add_option("--hash", hash, "file digest algorithm")
 		->check(CLI::IsMember({"sha1", "sha256", "sha384", "sha512"}));
 	app.add_option("--template", cfg.template_name, "ima-ng | ima-sig | ima")

@@ -24,7 +24,8 @@ Result<void> write_out(const std::string &path, const std::string &text)
 
 struct State {
 	std::vector<std::string> import_in;
-	std::string import_out, export_in, export_out;
+	std::string import_out, export_in, export_out, from_log_in, from_log_out;
+	CLI::App *from_log_cmd = nullptr;
 	CLI::App *import_cmd = nullptr;
 	CLI::App *export_cmd = nullptr;
 };
@@ -69,6 +70,31 @@ int cmd_policy_import_keylime(const std::string &in, const std::string &out)
 	return cmd_policy_import_keylime(std::vector<std::string>{in}, out);
 }
 
+int cmd_policy_from_log(const std::string &in, const std::string &out)
+{
+	auto bytes = read_file(in);
+	if (!bytes)
+		return report(bytes.error());
+	auto log = attest::read_any_log(*bytes, in);
+	if (!log)
+		return report(log.error());
+	auto built = attest::policy_from_log(*log);
+	if (!built) {
+		Error e = built.error();
+		e.context = in + ": " + e.context;
+		return report(e);
+	}
+	auto &p = built->policy;
+	fmt::print(stderr, "{}: {} entries: {} paths, {} ima-buf names, {} keyrings{}\n", in,
+		   built->entries, p.digests.size(), p.ima_buf.size(), p.keyrings.size(),
+		   built->violations_skipped
+			   ? fmt::format("; {} violations allow nothing", built->violations_skipped)
+			   : "");
+	if (auto w = write_out(out, attest::runtime_policy_to_json(p).dump(2) + "\n"); !w)
+		return report(w.error());
+	return 0;
+}
+
 int cmd_policy_export_keylime(const std::string &in, const std::string &out)
 {
 	auto text = read_file(in);
@@ -89,6 +115,12 @@ int cmd_policy_export_keylime(const std::string &in, const std::string &out)
 void add_runtime_policy_commands(CLI::App *policy_subcommand)
 {
 	auto &s = state();
+	s.from_log_cmd = policy_subcommand->add_subcommand(
+		"from-log", "a runtime policy allowing exactly what a known-good list holds");
+	s.from_log_cmd->add_option("LOG", s.from_log_in, "ascii or binary measurement list")
+		->required();
+	s.from_log_cmd->add_option("-o,--output", s.from_log_out,
+				   "eima runtime policy JSON (default stdout)");
 	s.import_cmd = policy_subcommand->add_subcommand(
 		"import-keylime",
 		"convert Keylime runtime policies, allowlists and exclude lists to eima's runtime policy");
@@ -107,6 +139,8 @@ void add_runtime_policy_commands(CLI::App *policy_subcommand)
 std::optional<int> run_runtime_policy_commands()
 {
 	auto &s = state();
+	if (s.from_log_cmd && *s.from_log_cmd)
+		return cmd_policy_from_log(s.from_log_in, s.from_log_out);
 	if (s.import_cmd && *s.import_cmd)
 		return cmd_policy_import_keylime(s.import_in, s.import_out);
 	if (s.export_cmd && *s.export_cmd)

@@ -21,6 +21,8 @@ namespace eima::cli {
 int cmd_policy_import_keylime(const std::vector<std::string> &in, const std::string &out);
 int cmd_policy_import_keylime(const std::string &in, const std::string &out);
 // Reads eima's runtime policy JSON and writes a Keylime runtime policy.
+// A runtime policy allowing exactly the digests a known-good list (ascii or binary) holds.
+int cmd_policy_from_log(const std::string &in, const std::string &out);
 int cmd_policy_export_keylime(const std::string &in, const std::string &out);
 
 // Adds `import-keylime` and `export-keylime` under the `policy` subcommand.
