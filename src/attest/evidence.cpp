@@ -16,49 +16,253 @@ namespace
 
 using nlohmann::json;
 
-Result<std::string> get_string(const json &j, const char *key, const std::string &where)
+// Where a member is: the document (a path, or "eimad's quote reply") and the dotted path of
+// the object being read ("" at the top, "host.quote." inside), so that an error says
+// "ev.json: host.quote.attest: ..." however deep the member is.
+struct Where {
+	std::string source;
+	std::string path;
+
+	Where member(std::string_view key) const { return {source, path + std::string(key) + "."}; }
+	std::unexpected<Error> error(std::string_view key, const std::string &why) const
+	{
+		return fail("parse evidence", source + ": " + path + std::string(key) + ": " + why);
+	}
+	// An error about the object itself.
+	std::unexpected<Error> error(const std::string &why) const
+	{
+		if (path.empty())
+			return fail("parse evidence", source + ": " + why);
+		return fail("parse evidence",
+			    source + ": " + path.substr(0, path.size() - 1) + ": " + why);
+	}
+};
+
+Result<std::string> get_string(const json &j, const char *key, const Where &w)
 {
 	auto it = j.find(key);
 	if (it == j.end() || !it->is_string())
-		return fail("parse evidence",
-			    where + ": \"" + key + "\" is missing or not a string");
+		return w.error(key, "missing or not a string");
 	return it->get<std::string>();
 }
 
-Result<Bytes> get_hex(const json &j, const char *key, const std::string &where,
-		      bool allow_empty = false)
+Result<Bytes> get_hex(const json &j, const char *key, const Where &w, bool allow_empty = false)
 {
-	auto s = get_string(j, key, where);
+	auto s = get_string(j, key, w);
 	if (!s)
 		return std::unexpected(s.error());
 	auto b = from_hex(*s);
 	if (!b || (!allow_empty && b->empty()))
-		return fail("parse evidence", where + ": \"" + key + "\" is not non-empty hex");
+		return w.error(key, allow_empty ? "not hex" : "not non-empty hex");
 	return *b;
 }
 
-Result<std::map<std::uint32_t, Bytes>> get_pcrs(const json &j, const std::string &where,
-						ima::HashAlgo bank)
+Result<const json *> get_object(const json &j, const char *key, const Where &w)
+{
+	auto it = j.find(key);
+	if (it == j.end() || !it->is_object())
+		return w.error(key, "missing or not an object");
+	return &*it;
+}
+
+Result<std::size_t> get_count(const json &j, const char *key, const Where &w)
+{
+	auto it = j.find(key);
+	if (it == j.end() || !it->is_number_unsigned())
+		return w.error(key, "missing or not a count");
+	return it->get<std::size_t>();
+}
+
+Result<ima::HashAlgo> get_bank(const json &j, const Where &w)
+{
+	auto name = get_string(j, "bank", w);
+	if (!name)
+		return std::unexpected(name.error());
+	auto bank = ima::hash_algo_from_name(*name);
+	if (!bank)
+		return w.error("bank", "unknown bank " + *name);
+	return *bank;
+}
+
+Result<std::map<std::uint32_t, Bytes>> get_pcrs(const json &j, const Where &w, ima::HashAlgo bank)
 {
 	auto it = j.find("pcrs");
 	if (it == j.end() || !it->is_object() || it->empty())
-		return fail("parse evidence", where + ": \"pcrs\" is missing or empty");
+		return w.error("pcrs", "missing or empty");
 	std::map<std::uint32_t, Bytes> out;
 	for (auto &[k, v] : it->items()) {
 		// PCR indices 0..23, written as decimal strings.
 		if (k.empty() || k.size() > 2 ||
 		    k.find_first_not_of("0123456789") != std::string::npos || std::stoul(k) > 23)
-			return fail("parse evidence",
-				    where + ": PCR index \"" + k + "\" is not 0..23");
+			return w.error("pcrs", "PCR index \"" + k + "\" is not 0..23");
 		auto b = v.is_string() ? from_hex(v.get<std::string>()) : std::nullopt;
 		if (!b || b->size() != ima::digest_size(bank))
-			return fail("parse evidence",
-				    where + ": PCR " + k + " is not a " +
-					    std::string(ima::hash_algo_name(bank)) +
-					    " digest in hex");
+			return w.error("pcrs." + k, "not a " +
+							    std::string(ima::hash_algo_name(bank)) +
+							    " digest in hex");
 		out[static_cast<std::uint32_t>(std::stoul(k))] = std::move(*b);
 	}
 	return out;
+}
+
+// The quote fields of one of eimad's quote replies (host, or a container's vTPM), with its
+// list cut to the reply's `entries`.
+Result<Evidence> quote_reply_fields(const json &reply, const Where &w,
+				    std::span<const std::uint8_t> list,
+				    const std::string &list_name)
+{
+	if (!reply.is_object())
+		return w.error("not an object");
+	Evidence e;
+	auto bank = get_bank(reply, w);
+	if (!bank)
+		return std::unexpected(bank.error());
+	e.bank = *bank;
+	auto attest = get_hex(reply, "attest", w);
+	if (!attest)
+		return std::unexpected(attest.error());
+	auto sig = get_hex(reply, "signature", w);
+	if (!sig)
+		return std::unexpected(sig.error());
+	auto nonce = get_hex(reply, "nonce", w);
+	if (!nonce)
+		return std::unexpected(nonce.error());
+	auto ak_pem = get_string(reply, "ak_pem", w);
+	if (!ak_pem)
+		return std::unexpected(ak_pem.error());
+	auto ak_public = get_hex(reply, "ak_public", w, true);
+	if (!ak_public)
+		return std::unexpected(ak_public.error());
+	auto pcrs = get_pcrs(reply, w, e.bank);
+	if (!pcrs)
+		return std::unexpected(pcrs.error());
+	auto n = get_count(reply, "entries", w);
+	if (!n)
+		return std::unexpected(n.error());
+	e.attest = std::move(*attest);
+	e.signature = std::move(*sig);
+	e.nonce = std::move(*nonce);
+	e.ak_pem = std::move(*ak_pem);
+	e.ak_public = std::move(*ak_public);
+	e.pcrs = std::move(*pcrs);
+	e.entries = *n;
+	auto cut = cut_binary_list(list, e.entries);
+	if (!cut) {
+		Error err = cut.error();
+		err.context = list_name + ": " + err.context;
+		return std::unexpected(err);
+	}
+	e.list = std::move(*cut);
+	char host[HOST_NAME_MAX + 1] = {};
+	if (::gethostname(host, sizeof(host) - 1) == 0)
+		e.hostname = host;
+	return e;
+}
+
+// One evidence object; `nested` for the host evidence inside container evidence.
+Result<Evidence> evidence_object(const json &j, const Where &w, bool nested)
+{
+	if (!j.is_object())
+		return w.error("not a JSON object");
+	if (j.value("format", "") != evidence_format)
+		return w.error("format", "not \"eima-evidence\"");
+	auto v = j.find("version");
+	if (v == j.end() || !v->is_number_integer() || v->get<int>() != evidence_version)
+		return w.error("version", "unsupported (this eima reads 1)");
+	Evidence e;
+	auto src = get_string(j, "source", w);
+	if (!src)
+		return std::unexpected(src.error());
+	e.source = *src;
+	if (nested && e.source != evidence_source_host)
+		return w.error("source", "\"" + e.source +
+						 "\": the host evidence of a container "
+						 "must be \"host\"");
+	if (e.source != evidence_source_host && e.source != evidence_source_kernel &&
+	    e.source != evidence_source_container)
+		return w.error("source", "\"" + e.source + "\" is not host, kernel or container");
+	bool container = e.source == evidence_source_container;
+	if (!container)
+		for (const char *key : {"container", "host"})
+			if (j.contains(key))
+				return w.error(key, "only container evidence has it");
+	e.run_dir = j.value("run_dir", "");
+	e.hostname = j.value("hostname", "");
+	auto nonce = get_hex(j, "nonce", w);
+	if (!nonce)
+		return std::unexpected(nonce.error());
+	e.nonce = std::move(*nonce);
+
+	auto q = get_object(j, "quote", w);
+	if (!q)
+		return std::unexpected(q.error());
+	const Where qw = w.member("quote");
+	auto bank = get_bank(**q, qw);
+	if (!bank)
+		return std::unexpected(bank.error());
+	e.bank = *bank;
+	auto attest = get_hex(**q, "attest", qw);
+	if (!attest)
+		return std::unexpected(attest.error());
+	auto sig = get_hex(**q, "signature", qw);
+	if (!sig)
+		return std::unexpected(sig.error());
+	auto pcrs = get_pcrs(**q, qw, e.bank);
+	if (!pcrs)
+		return std::unexpected(pcrs.error());
+	e.attest = std::move(*attest);
+	e.signature = std::move(*sig);
+	e.pcrs = std::move(*pcrs);
+
+	auto ak = get_object(j, "ak", w);
+	if (!ak)
+		return std::unexpected(ak.error());
+	const Where aw = w.member("ak");
+	auto pem = get_string(**ak, "pem", aw);
+	if (!pem)
+		return std::unexpected(pem.error());
+	e.ak_pem = *pem;
+	auto pub = get_hex(**ak, "public", aw, true);
+	if (!pub)
+		return std::unexpected(pub.error());
+	e.ak_public = std::move(*pub);
+
+	auto l = get_object(j, "list", w);
+	if (!l)
+		return std::unexpected(l.error());
+	const Where lw = w.member("list");
+	if ((*l)->value("format", "") != "binary")
+		return lw.error("format", "only \"binary\" is read");
+	if ((*l)->value("encoding", "") != "base64")
+		return lw.error("encoding", "only \"base64\" is read");
+	auto n = get_count(**l, "entries", lw);
+	if (!n)
+		return std::unexpected(n.error());
+	e.entries = *n;
+	auto data = get_string(**l, "data", lw);
+	if (!data)
+		return std::unexpected(data.error());
+	auto bytes = base64_decode(*data);
+	if (!bytes)
+		return lw.error("data", "not base64");
+	e.list = std::move(*bytes);
+
+	if (container) {
+		auto id = get_string(j, "container", w);
+		if (!id)
+			return std::unexpected(id.error());
+		if (id->empty())
+			return w.error("container", "empty");
+		e.container = *id;
+		auto h = get_object(j, "host", w);
+		if (!h)
+			return std::unexpected(h.error());
+		auto host = evidence_object(**h, w.member("host"), true);
+		if (!host)
+			return std::unexpected(host.error());
+		e.host = std::make_shared<const Evidence>(std::move(*host));
+	}
+	return e;
 }
 
 } // namespace
@@ -91,48 +295,46 @@ Result<Bytes> cut_binary_list(std::span<const std::uint8_t> list, std::size_t en
 Result<Evidence> evidence_from_quote_reply(const json &reply,
 					   std::span<const std::uint8_t> host_list)
 {
-	const std::string where = "eimad's quote reply";
+	return quote_reply_fields(reply, {"eimad's quote reply", ""}, host_list, "host list");
+}
+
+Result<Evidence> evidence_from_container_quote_reply(const json &reply,
+						     std::span<const std::uint8_t> container_list,
+						     std::span<const std::uint8_t> host_list,
+						     const std::string &container_list_name,
+						     const std::string &host_list_name)
+{
+	const Where w{"eimad's quote reply", ""};
 	if (!reply.is_object())
-		return fail("parse evidence", where + ": not an object");
-	Evidence e;
-	auto bank_name = get_string(reply, "bank", where);
-	if (!bank_name)
-		return std::unexpected(bank_name.error());
-	auto bank = ima::hash_algo_from_name(*bank_name);
-	if (!bank)
-		return fail("parse evidence", where + ": unknown bank " + *bank_name);
-	e.bank = *bank;
-	auto attest = get_hex(reply, "attest", where);
-	auto sig = get_hex(reply, "signature", where);
-	auto nonce = get_hex(reply, "nonce", where);
-	auto ak_pem = get_string(reply, "ak_pem", where);
-	auto ak_public = get_hex(reply, "ak_public", where, true);
-	auto pcrs = get_pcrs(reply, where, e.bank);
-	for (auto *err : {attest ? nullptr : &attest.error(), sig ? nullptr : &sig.error(),
-			  nonce ? nullptr : &nonce.error(),
-			  ak_public ? nullptr : &ak_public.error(), pcrs ? nullptr : &pcrs.error()})
-		if (err)
-			return std::unexpected(*err);
-	if (!ak_pem)
-		return std::unexpected(ak_pem.error());
-	auto n = reply.find("entries");
-	if (n == reply.end() || !n->is_number_unsigned())
-		return fail("parse evidence", where + ": \"entries\" is missing");
-	e.attest = std::move(*attest);
-	e.signature = std::move(*sig);
-	e.nonce = std::move(*nonce);
-	e.ak_pem = std::move(*ak_pem);
-	e.ak_public = std::move(*ak_public);
-	e.pcrs = std::move(*pcrs);
-	e.entries = n->get<std::size_t>();
-	auto cut = cut_binary_list(host_list, e.entries);
-	if (!cut)
-		return std::unexpected(cut.error());
-	e.list = std::move(*cut);
-	char host[HOST_NAME_MAX + 1] = {};
-	if (::gethostname(host, sizeof(host) - 1) == 0)
-		e.hostname = host;
+		return w.error("not an object");
+	auto id = get_string(reply, "container", w);
+	if (!id)
+		return std::unexpected(id.error());
+	if (id->empty())
+		return w.error("container", "empty");
+	auto h = get_object(reply, "host", w);
+	if (!h)
+		return std::unexpected(h.error());
+	auto host = quote_reply_fields(**h, w.member("host"), host_list, host_list_name);
+	if (!host)
+		return std::unexpected(host.error());
+	auto e = quote_reply_fields(reply, w, container_list, container_list_name);
+	if (!e)
+		return std::unexpected(e.error());
+	e->source = evidence_source_container;
+	e->container = *id;
+	e->host = std::make_shared<const Evidence>(std::move(*host));
 	return e;
+}
+
+void set_run_dir(Evidence &e, const std::string &run_dir)
+{
+	e.run_dir = run_dir;
+	if (e.host) {
+		auto host = std::make_shared<Evidence>(*e.host);
+		host->run_dir = run_dir;
+		e.host = std::move(host);
+	}
 }
 
 json evidence_to_json(const Evidence &e)
@@ -140,101 +342,33 @@ json evidence_to_json(const Evidence &e)
 	json pcrs = json::object();
 	for (auto &[i, v] : e.pcrs)
 		pcrs[std::to_string(i)] = to_hex(v);
-	return {{"format", evidence_format},
-		{"version", evidence_version},
-		{"source", e.source},
-		{"run_dir", e.run_dir},
-		{"hostname", e.hostname},
-		{"nonce", to_hex(e.nonce)},
-		{"quote",
-		 {{"attest", to_hex(e.attest)},
-		  {"signature", to_hex(e.signature)},
-		  {"bank", ima::hash_algo_name(e.bank)},
-		  {"pcrs", pcrs}}},
-		{"ak", {{"pem", e.ak_pem}, {"public", to_hex(e.ak_public)}}},
-		{"list",
-		 {{"format", "binary"},
-		  {"encoding", "base64"},
-		  {"entries", e.entries},
-		  {"data", base64_encode(e.list)}}}};
+	json j = {{"format", evidence_format},
+		  {"version", evidence_version},
+		  {"source", e.source},
+		  {"run_dir", e.run_dir},
+		  {"hostname", e.hostname},
+		  {"nonce", to_hex(e.nonce)},
+		  {"quote",
+		   {{"attest", to_hex(e.attest)},
+		    {"signature", to_hex(e.signature)},
+		    {"bank", ima::hash_algo_name(e.bank)},
+		    {"pcrs", pcrs}}},
+		  {"ak", {{"pem", e.ak_pem}, {"public", to_hex(e.ak_public)}}},
+		  {"list",
+		   {{"format", "binary"},
+		    {"encoding", "base64"},
+		    {"entries", e.entries},
+		    {"data", base64_encode(e.list)}}}};
+	if (e.source == evidence_source_container) {
+		j["container"] = e.container;
+		j["host"] = e.host ? evidence_to_json(*e.host) : json(nullptr);
+	}
+	return j;
 }
 
 Result<Evidence> evidence_from_json(const json &j, const std::string &source)
 {
-	if (!j.is_object())
-		return fail("parse evidence", source + ": not a JSON object");
-	if (j.value("format", "") != evidence_format)
-		return fail("parse evidence", source + ": \"format\" is not \"eima-evidence\"");
-	auto v = j.find("version");
-	if (v == j.end() || !v->is_number_integer() || v->get<int>() != evidence_version)
-		return fail("parse evidence",
-			    source + ": unsupported \"version\" (this eima reads 1)");
-	Evidence e;
-	auto src = get_string(j, "source", source);
-	if (!src)
-		return std::unexpected(src.error());
-	e.source = *src;
-	e.run_dir = j.value("run_dir", "");
-	e.hostname = j.value("hostname", "");
-	auto nonce = get_hex(j, "nonce", source);
-	if (!nonce)
-		return std::unexpected(nonce.error());
-	e.nonce = std::move(*nonce);
-
-	auto q = j.find("quote");
-	if (q == j.end() || !q->is_object())
-		return fail("parse evidence", source + ": \"quote\" is missing");
-	const std::string qw = source + ": quote";
-	auto bank_name = get_string(*q, "bank", qw);
-	if (!bank_name)
-		return std::unexpected(bank_name.error());
-	auto bank = ima::hash_algo_from_name(*bank_name);
-	if (!bank)
-		return fail("parse evidence", qw + ": unknown bank " + *bank_name);
-	e.bank = *bank;
-	auto attest = get_hex(*q, "attest", qw);
-	if (!attest)
-		return std::unexpected(attest.error());
-	auto sig = get_hex(*q, "signature", qw);
-	if (!sig)
-		return std::unexpected(sig.error());
-	auto pcrs = get_pcrs(*q, qw, e.bank);
-	if (!pcrs)
-		return std::unexpected(pcrs.error());
-	e.attest = std::move(*attest);
-	e.signature = std::move(*sig);
-	e.pcrs = std::move(*pcrs);
-
-	auto ak = j.find("ak");
-	if (ak == j.end() || !ak->is_object())
-		return fail("parse evidence", source + ": \"ak\" is missing");
-	auto pem = get_string(*ak, "pem", source + ": ak");
-	if (!pem)
-		return std::unexpected(pem.error());
-	e.ak_pem = *pem;
-	auto pub = get_hex(*ak, "public", source + ": ak", true);
-	if (!pub)
-		return std::unexpected(pub.error());
-	e.ak_public = std::move(*pub);
-
-	auto l = j.find("list");
-	if (l == j.end() || !l->is_object())
-		return fail("parse evidence", source + ": \"list\" is missing");
-	if (l->value("format", "") != "binary" || l->value("encoding", "") != "base64")
-		return fail("parse evidence", source + ": list: only format \"binary\", encoding "
-						       "\"base64\" are read");
-	auto n = l->find("entries");
-	if (n == l->end() || !n->is_number_unsigned())
-		return fail("parse evidence", source + ": list: \"entries\" is missing");
-	e.entries = n->get<std::size_t>();
-	auto data = get_string(*l, "data", source + ": list");
-	if (!data)
-		return std::unexpected(data.error());
-	auto bytes = base64_decode(*data);
-	if (!bytes)
-		return fail("parse evidence", source + ": list: \"data\" is not base64");
-	e.list = std::move(*bytes);
-	return e;
+	return evidence_object(j, {source, ""}, false);
 }
 
 Result<Evidence> parse_evidence(std::string_view text, const std::string &source)

@@ -1,8 +1,8 @@
-// Attestation evidence for one host: a TPM2 quote (as signed, with the AK that signed it and
-// the PCR values it covers) and exactly the measurement-list entries those PCRs cover, in one
-// JSON document that `eima quote` writes and `eima verify` checks. Everything in it is
-// UNTRUSTED until attest/quote_verifier.h has checked it against an AK the verifier trusts
-// and a nonce it chose.
+// Attestation evidence: a TPM2 quote (as signed, with the AK that signed it and the PCR
+// values it covers) and exactly the measurement-list entries those PCRs cover, in one JSON
+// document that `eima quote` writes and `eima verify` checks. Everything in it is UNTRUSTED
+// until attest/quote_verifier.h has checked it against an AK the verifier trusts and a nonce
+// it chose. docs/evidence.md describes the format for other verifiers.
 //
 // The JSON (format "eima-evidence", version 1):
 //   {"format": "eima-evidence", "version": 1, "source": "host", "run_dir": "/run/eima",
@@ -11,12 +11,22 @@
 //    "ak": {"pem": "-----BEGIN PUBLIC KEY-----...", "public": HEX},
 //    "list": {"format": "binary", "encoding": "base64", "entries": N, "data": BASE64}}
 // attest is the TPMS_ATTEST exactly as signed, signature a marshalled TPMT_SIGNATURE, ak.public
-// the AK's marshalled TPM2B_PUBLIC, list.data the first `entries` records of the host's
-// binary_runtime_measurements.
+// the AK's marshalled TPM2B_PUBLIC, list.data the first `entries` records of the list.
+//
+// "source" says whose list and which TPM:
+//   "host"       eimad's host list, quoted by the host TPM;
+//   "kernel"     the kernel's own IMA list, quoted by the TPM (no eimad);
+//   "container"  a container's list, quoted by its vTPM. It adds
+//                  "container": ID,
+//                  "host": {a complete evidence object with source "host"}
+//                the host TPM's quote (same nonce) over the host list that binds the vTPM's
+//                AK to ID (attest/vtpm_binding.h): the vTPM's AK is trusted only through it.
+// "container" and "host" appear in container evidence only.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,9 +43,18 @@ namespace eima::attest
 inline constexpr std::string_view evidence_format = "eima-evidence";
 inline constexpr int evidence_version = 1;
 
+inline constexpr std::string_view evidence_source_host = "host";
+inline constexpr std::string_view evidence_source_kernel = "kernel";
+inline constexpr std::string_view evidence_source_container = "container";
+
 struct Evidence {
-	std::string source = "host"; // where the list comes from (only "host" for now)
-	std::string run_dir;	     // eimad's run directory on the attested machine
+	std::string source = "host"; // "host", "kernel" or "container" (see above)
+	// source "container": the container's id and the host evidence that binds its vTPM.
+	// Immutable once built, so copies of container evidence can share it: to tamper with
+	// the host part (tests), build a new one and point `host` at it.
+	std::string container;
+	std::shared_ptr<const Evidence> host;
+	std::string run_dir; // eimad's run directory on the attested machine
 	std::string hostname;
 	Bytes nonce;	 // as the quote was asked for (the verifier checks its own)
 	Bytes attest;	 // TPMS_ATTEST as signed
@@ -62,9 +81,25 @@ Result<Bytes> cut_binary_list(std::span<const std::uint8_t> list, std::size_t en
 Result<Evidence> evidence_from_quote_reply(const nlohmann::json &reply,
 					   std::span<const std::uint8_t> host_list);
 
+// Builds container evidence from eimad's reply to {"cmd":"quote","container":ID}:
+//   {"container": ID, "log_dir": DIR, <the vTPM's quote: the fields of a host reply>,
+//    "host": {<a host reply: the host TPM's quote, same nonce>}}
+// and both binary lists read AFTER that reply, each cut to its own `entries`. The names
+// (paths) label the lists in errors.
+Result<Evidence>
+evidence_from_container_quote_reply(const nlohmann::json &reply,
+				    std::span<const std::uint8_t> container_list,
+				    std::span<const std::uint8_t> host_list,
+				    const std::string &container_list_name = "container list",
+				    const std::string &host_list_name = "host list");
+
+// Sets run_dir on the evidence and on the host evidence nested in it.
+void set_run_dir(Evidence &e, const std::string &run_dir);
+
 nlohmann::json evidence_to_json(const Evidence &e);
-// Parses and checks the shape (not the meaning) of evidence JSON; errors name the member
-// and `source` (a path). Lengths are bounded by the text itself.
+// Parses and checks the shape (not the meaning) of evidence JSON; errors name `source` (a
+// path) and the member's dotted path ("ev.json: host.quote.attest: not non-empty hex").
+// Lengths are bounded by the text itself.
 Result<Evidence> parse_evidence(std::string_view text, const std::string &source);
 Result<Evidence> evidence_from_json(const nlohmann::json &j, const std::string &source);
 

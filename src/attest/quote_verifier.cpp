@@ -15,6 +15,10 @@
 #include <fmt/format.h>
 
 #include "attest/log_verifier.h"
+#include "attest/runtime_policy.h"
+#include "attest/vtpm_binding.h"
+#include "ima/binary_log.h"
+#include "ima/template_entry.h"
 
 namespace eima::attest
 {
@@ -108,24 +112,33 @@ bool verify_signature(EVP_PKEY *key, const EVP_MD *md, std::span<const std::uint
 class Checks
 {
 public:
-	Checks(QuoteReport &rep) : rep_(rep) {}
-	void pass(const char *name) { rep_.checks.push_back({name, CheckVerdict::pass, {}}); }
+	Checks(QuoteReport &rep, std::string prefix = {}) : rep_(rep), prefix_(std::move(prefix)) {}
+	void pass(const char *name, std::string note = {})
+	{
+		rep_.checks.push_back({prefix_ + name, CheckVerdict::pass, std::move(note)});
+	}
 	void fail(const char *name, std::string why)
 	{
-		rep_.checks.push_back({name, CheckVerdict::fail, std::move(why)});
+		rep_.checks.push_back({prefix_ + name, CheckVerdict::fail, std::move(why)});
 	}
 	void skip(const char *name, std::string why)
 	{
-		rep_.checks.push_back({name, CheckVerdict::skipped, std::move(why)});
+		rep_.checks.push_back({prefix_ + name, CheckVerdict::skipped, std::move(why)});
+	}
+	void not_asked(const char *name, std::string why)
+	{
+		rep_.checks.push_back(
+			{prefix_ + name, CheckVerdict::skipped, std::move(why), false});
 	}
 	bool passed(const char *name) const
 	{
-		auto *c = rep_.check(name);
+		auto *c = rep_.check(prefix_ + name);
 		return c && c->verdict == CheckVerdict::pass;
 	}
 
 private:
 	QuoteReport &rep_;
+	std::string prefix_;
 };
 
 std::string pcr_list(const std::map<std::uint32_t, Bytes> &pcrs)
@@ -136,68 +149,15 @@ std::string pcr_list(const std::map<std::uint32_t, Bytes> &pcrs)
 	return fmt::format("{}", fmt::join(v, ","));
 }
 
-} // namespace
-
-bool QuoteReport::ok() const
+// signature, attest, nonce, pcr_digest, parse, template_hash, appended_entries, replay of
+// one evidence object, named through `c`. `signer` is the key the signature must verify
+// under (`signer_name` in messages; null: the signature fails with `no_signer`). Returns
+// the entries parsed.
+std::size_t check_quote(const Evidence &ev, std::span<const std::uint8_t> nonce, EVP_PKEY *signer,
+			const std::string &signer_name, const std::string &no_signer, Checks &c)
 {
-	return !checks.empty() && std::all_of(checks.begin(), checks.end(), [](auto &c) {
-		return c.verdict == CheckVerdict::pass;
-	});
-}
-
-std::string QuoteReport::first_failure() const
-{
-	for (auto &c : checks)
-		if (c.verdict != CheckVerdict::pass)
-			return c.name;
-	return {};
-}
-
-const QuoteCheck *QuoteReport::check(std::string_view name) const
-{
-	for (auto &c : checks)
-		if (c.name == name)
-			return &c;
-	return nullptr;
-}
-
-nlohmann::json QuoteReport::to_json() const
-{
-	nlohmann::json j;
-	j["ok"] = ok();
-	j["first_failure"] = first_failure();
-	j["entries"] = entries;
-	j["checks"] = nlohmann::json::object();
-	j["check_order"] = nlohmann::json::array();
-	for (auto &c : checks) {
-		const char *v = c.verdict == CheckVerdict::pass	  ? "pass"
-				: c.verdict == CheckVerdict::fail ? "fail"
-								  : "skipped";
-		j["checks"][c.name] = {{"result", v}, {"why", c.why}};
-		j["check_order"].push_back(c.name);
-	}
-	return j;
-}
-
-Result<QuoteReport> verify_evidence(const Evidence &ev, std::span<const std::uint8_t> nonce,
-				    const std::string &trusted_ak_pem)
-{
-	PkeyPtr trusted = load_public_pem(trusted_ak_pem);
-	if (!trusted)
-		return fail("verify", "the trusted AK is not a PEM public key");
-	QuoteReport rep;
-	Checks c(rep);
-
-	// ak: the evidence names the key that signed; it must be the one the verifier pinned.
-	PkeyPtr claimed = load_public_pem(ev.ak_pem);
-	if (!claimed)
-		c.fail("ak", "the evidence's AK is not a PEM public key");
-	else if (EVP_PKEY_eq(claimed.get(), trusted.get()) != 1)
-		c.fail("ak", "the evidence was signed by another AK than the trusted one");
-	else
-		c.pass("ak");
-
-	// signature: always with the trusted key, whatever the evidence claims.
+	// signature: with the key the caller trusts (or will trust), whatever else the
+	// evidence claims.
 	TPMT_SIGNATURE sig{};
 	std::size_t off = 0;
 	const EVP_MD *sig_md = nullptr;
@@ -211,10 +171,12 @@ Result<QuoteReport> verify_evidence(const Evidence &ev, std::span<const std::uin
 		if (!sig_md || !der)
 			c.fail("signature", fmt::format("unsupported ECDSA hash 0x{:x}",
 							sig.signature.ecdsa.hash));
-		else if (!verify_signature(trusted.get(), sig_md, *der, ev.attest))
-			c.fail("signature",
-			       "the ECDSA signature over the attest blob does not verify "
-			       "under the trusted AK");
+		else if (!signer)
+			c.fail("signature", no_signer);
+		else if (!verify_signature(signer, sig_md, *der, ev.attest))
+			c.fail("signature", "the ECDSA signature over the attest blob does not "
+					    "verify under " +
+						    signer_name);
 		else
 			c.pass("signature");
 	} else if (sig.sigAlg == TPM2_ALG_RSASSA) {
@@ -223,9 +185,12 @@ Result<QuoteReport> verify_evidence(const Evidence &ev, std::span<const std::uin
 						  sig.signature.rsassa.sig.size);
 		if (!sig_md)
 			c.fail("signature", "unsupported RSASSA hash");
-		else if (!verify_signature(trusted.get(), sig_md, raw, ev.attest))
+		else if (!signer)
+			c.fail("signature", no_signer);
+		else if (!verify_signature(signer, sig_md, raw, ev.attest))
 			c.fail("signature", "the RSASSA signature over the attest blob does not "
-					    "verify under the trusted AK");
+					    "verify under " +
+						    signer_name);
 		else
 			c.pass("signature");
 	} else {
@@ -323,7 +288,6 @@ Result<QuoteReport> verify_evidence(const Evidence &ev, std::span<const std::uin
 	LogReport log = verify_log_bytes(
 		std::string_view(reinterpret_cast<const char *>(ev.list.data()), ev.list.size()),
 		{{ev.bank, given}});
-	rep.entries = log.entries;
 	if (log.parse_error)
 		c.fail("parse", *log.parse_error);
 	else if (log.entries != ev.entries)
@@ -335,7 +299,7 @@ Result<QuoteReport> verify_evidence(const Evidence &ev, std::span<const std::uin
 		c.skip("template_hash", "the list did not parse");
 		c.skip("appended_entries", "the list did not parse");
 		c.skip("replay", "the list did not parse");
-		return rep;
+		return log.entries;
 	}
 	if (!log.template_hash_errors.empty()) {
 		auto &[i, why] = log.template_hash_errors.front();
@@ -378,6 +342,209 @@ Result<QuoteReport> verify_evidence(const Evidence &ev, std::span<const std::uin
 		c.pass("replay");
 	else
 		c.fail("replay", why);
+	return log.entries;
+}
+
+// The host evidence's checks, "host." + each name, against the trusted AK.
+void check_host(const Evidence &host, std::span<const std::uint8_t> nonce, EVP_PKEY *trusted,
+		Checks &c, std::size_t &entries)
+{
+	// ak: the evidence names the key that signed; it must be the one the verifier pinned.
+	PkeyPtr claimed = load_public_pem(host.ak_pem);
+	if (!claimed)
+		c.fail("ak", "the evidence's AK is not a PEM public key");
+	else if (EVP_PKEY_eq(claimed.get(), trusted) != 1)
+		c.fail("ak", "the evidence was signed by another AK than the trusted one");
+	else
+		c.pass("ak");
+	entries = check_quote(host, nonce, trusted, "the trusted AK", "", c);
+}
+
+// binding: the host list (verified: every host.* check passed) binds the container
+// evidence's AK to its container id.
+void check_binding(const Evidence &ev, Checks &c)
+{
+	auto log = ima::read_binary_log(ev.host->list, ima::BinaryHeaderMode::kernel);
+	if (!log) { // host.parse passed: the same bytes parse
+		c.fail("binding", "the host list: " + log.error().message());
+		return;
+	}
+	// Only ima-buf entries: a file path "eima-vtpm:..." in an ima-ng entry binds nothing.
+	std::vector<std::size_t> found;
+	for (std::size_t i = 0; i < log->entries.size(); ++i) {
+		auto &e = log->entries[i];
+		auto name = ima::event_name(e);
+		if (e.template_name == "ima-buf" && name && !ima::is_violation(e) &&
+		    vtpm_binding_name(ev.container) == *name)
+			found.push_back(i);
+	}
+	if (found.empty()) {
+		c.fail("binding", "the host list holds no " + vtpm_binding_name(ev.container) +
+					  " entry: nothing binds this vTPM to the host TPM");
+		return;
+	}
+	std::size_t i = found.back();
+	// A container whose vTPM was replaced has several; the latest is its vTPM now.
+	std::string note;
+	if (found.size() > 1)
+		note = fmt::format(" ({} binding entries for {}, host list entries {}: the last "
+				   "one counts)",
+				   found.size(), ev.container, fmt::join(found, ", "));
+	auto &e = log->entries[i];
+	std::string where = fmt::format("host list entry {}", i);
+	auto dig = ima::file_digest(e);
+	if (e.fields.size() != 3 || !dig || !dig->algo) { // ima-buf: d-ng|n-ng|buf
+		c.fail("binding", where + ": no buffer or no digest eima can check" + note);
+		return;
+	}
+	std::span<const std::uint8_t> buf = e.fields[2];
+	auto h = ima::digest(*dig->algo, buf);
+	if (!h || !std::ranges::equal(*h, dig->digest)) {
+		c.fail("binding", where + ": its digest is not the " + std::string(dig->algo_name) +
+					  " of its buffer" + note);
+		return;
+	}
+	auto b = parse_vtpm_binding(buf, where);
+	if (!b) {
+		c.fail("binding", b.error().message() + note);
+		return;
+	}
+	if (b->container != ev.container) {
+		c.fail("binding", where + ": named " + vtpm_binding_name(ev.container) +
+					  " but its record is for container " + b->container +
+					  note);
+		return;
+	}
+	PkeyPtr bound = load_public_pem(b->ak_pem);
+	PkeyPtr claimed = load_public_pem(ev.ak_pem);
+	if (!bound)
+		c.fail("binding", where + ": its \"ak\" is not a PEM public key" + note);
+	else if (!claimed)
+		c.fail("binding", "the container evidence's AK is not a PEM public key");
+	else if (EVP_PKEY_eq(bound.get(), claimed.get()) != 1)
+		c.fail("binding", "the container's quote was signed by another AK than the one " +
+					  where + " binds to " + ev.container + note);
+	else
+		c.pass("binding", note.empty() ? "" : note.substr(2, note.size() - 3));
+}
+
+void check_policy(const Evidence &ev, const RuntimePolicy *policy, QuoteReport &rep, Checks &c)
+{
+	if (!policy) {
+		c.not_asked("policy", "no policy given");
+		return;
+	}
+	if (!c.passed("parse")) {
+		c.skip("policy", "the list did not parse");
+		return;
+	}
+	auto log = ima::read_binary_log(ev.list, ima::BinaryHeaderMode::kernel);
+	if (!log) {
+		c.skip("policy", "the list did not parse: " + log.error().message());
+		return;
+	}
+	rep.policy_failures = evaluate(*policy, *log);
+	if (rep.policy_failures.empty()) {
+		c.pass("policy");
+		return;
+	}
+	auto &f = rep.policy_failures.front();
+	std::size_t n = rep.policy_failures.size();
+	c.fail("policy",
+	       fmt::format("{} {} not allowed, the first: entry {}: {} {}: {}", n,
+			   n == 1 ? "entry" : "entries", f.entry, f.path, f.digest, f.reason));
+}
+
+} // namespace
+
+bool QuoteReport::ok() const
+{
+	return !checks.empty() && std::all_of(checks.begin(), checks.end(), [](auto &c) {
+		return c.verdict == CheckVerdict::pass ||
+		       (c.verdict == CheckVerdict::skipped && !c.asked);
+	});
+}
+
+std::string QuoteReport::first_failure() const
+{
+	for (auto &c : checks)
+		if (c.verdict == CheckVerdict::fail ||
+		    (c.verdict == CheckVerdict::skipped && c.asked))
+			return c.name;
+	return {};
+}
+
+const QuoteCheck *QuoteReport::check(std::string_view name) const
+{
+	for (auto &c : checks)
+		if (c.name == name)
+			return &c;
+	return nullptr;
+}
+
+nlohmann::json QuoteReport::to_json() const
+{
+	nlohmann::json j;
+	j["ok"] = ok();
+	j["first_failure"] = first_failure();
+	j["source"] = source;
+	if (!container.empty()) {
+		j["container"] = container;
+		j["host_entries"] = host_entries;
+	}
+	j["entries"] = entries;
+	j["checks"] = nlohmann::json::object();
+	j["check_order"] = nlohmann::json::array();
+	for (auto &c : checks) {
+		const char *v = c.verdict == CheckVerdict::pass	  ? "pass"
+				: c.verdict == CheckVerdict::fail ? "fail"
+								  : "skipped";
+		j["checks"][c.name] = {{"result", v}, {"why", c.why}};
+		j["check_order"].push_back(c.name);
+	}
+	j["policy_failures"] = nlohmann::json::array();
+	for (auto &f : policy_failures)
+		j["policy_failures"].push_back({{"entry", f.entry},
+						{"path", f.path},
+						{"digest", f.digest},
+						{"reason", f.reason}});
+	return j;
+}
+
+Result<QuoteReport> verify_evidence(const Evidence &ev, std::span<const std::uint8_t> nonce,
+				    const std::string &trusted_ak_pem, const RuntimePolicy *policy)
+{
+	PkeyPtr trusted = load_public_pem(trusted_ak_pem);
+	if (!trusted)
+		return fail("verify", "the trusted AK is not a PEM public key");
+	QuoteReport rep;
+	rep.source = ev.source;
+	Checks c(rep);
+	if (ev.source != evidence_source_container) {
+		check_host(ev, nonce, trusted.get(), c, rep.entries);
+		check_policy(ev, policy, rep, c);
+		return rep;
+	}
+
+	if (!ev.host || ev.host->source != evidence_source_host || ev.container.empty())
+		return fail("verify", "container evidence without its id or host evidence");
+	rep.container = ev.container;
+	Checks hc(rep, "host.");
+	check_host(*ev.host, nonce, trusted.get(), hc, rep.host_entries);
+	bool host_ok = std::all_of(rep.checks.begin(), rep.checks.end(),
+				   [](auto &k) { return k.verdict == CheckVerdict::pass; });
+
+	// The container's quote under its own AK: a good signature says only that this key
+	// signed; `binding` then says whether the host TPM vouches for the key.
+	PkeyPtr own = load_public_pem(ev.ak_pem);
+	rep.entries = check_quote(ev, nonce, own.get(), "the container evidence's AK",
+				  "the container evidence's AK is not a PEM public key", c);
+	if (!host_ok)
+		c.skip("binding", "the host evidence did not verify (" + rep.first_failure() +
+					  " failed): its list binds nothing");
+	else
+		check_binding(ev, c);
+	check_policy(ev, policy, rep, c);
 	return rep;
 }
 

@@ -1,4 +1,6 @@
 #include "cli/attest_commands.h"
+#include "cli/kernel_quote.h"
+#include "cli/policy_commands.h"
 #include "cli/report.h"
 #include "common/file_io.h"
 
@@ -56,48 +58,104 @@ VerifyOptions verify_opts;
 CLI::App *quote_cmd = nullptr;
 CLI::App *verify_cmd = nullptr;
 
+// The bytes of a list file read after eimad's reply: it only grows, and its first `entries`
+// records are the ones the quoted PCRs cover.
+std::span<const std::uint8_t> as_bytes(const std::string &s)
+{
+	return {reinterpret_cast<const std::uint8_t *>(s.data()), s.size()};
+}
+
+Result<attest::Evidence> container_evidence(const QuoteOptions &o, const nlohmann::json &reply,
+					    const std::string &host_path)
+{
+	// eimad answers for the container asked; anything else is a protocol error, not
+	// evidence about the wrong container.
+	if (reply.value("container", "") != o.container)
+		return fail("eimad", "the quote reply is for container \"" +
+					     reply.value("container", "") + "\", not \"" +
+					     o.container + "\"");
+	auto log_dir = reply.find("log_dir");
+	if (log_dir == reply.end() || !log_dir->is_string() || log_dir->get<std::string>().empty())
+		return fail("eimad", "the quote reply has no \"log_dir\"");
+	std::string path = log_dir->get<std::string>() + "/binary_runtime_measurements";
+	auto list = read_file(path);
+	if (!list)
+		return std::unexpected(list.error());
+	auto host = read_file(host_path);
+	if (!host)
+		return std::unexpected(host.error());
+	return attest::evidence_from_container_quote_reply(reply, as_bytes(*list), as_bytes(*host),
+							   path, host_path);
+}
+
+// DIR/{attest,signature,pcrs,ak.pem}: what tpm2_checkquote takes.
+int write_tpm2_tools(const attest::Evidence &ev, const std::string &dir)
+{
+	::mkdir(dir.c_str(), 0755);
+	std::string d = dir + "/";
+	Bytes values = ev.pcr_values_file();
+	for (auto w : {write_file(d + "attest", ev.attest),
+		       write_file(d + "signature", ev.signature), write_file(d + "pcrs", values),
+		       write_file(d + "ak.pem", std::string_view(ev.ak_pem))})
+		if (!w)
+			return report(w.error());
+	return 0;
+}
+
 } // namespace
 
 int cmd_quote(const QuoteOptions &o)
 {
-	if (!o.container.empty()) {
-		fmt::print(stderr, "eima: container quotes are not available yet: they need a vTPM "
-				   "per container (eimad quotes the host TPM only)\n");
-		return 1;
-	}
+	if (o.kernel)
+		return cmd_quote_kernel(o);
 	auto nonce = parse_nonce(o.nonce_hex);
 	if (!nonce)
 		return report(nonce.error());
-	auto sel = parse_pcr_selection(o.pcrs.empty() ? "sha256:10,11" : o.pcrs);
+	bool container = !o.container.empty();
+	// The host list is on PCRs 10 (host) and 11 (containers); a container's list on its
+	// vTPM's PCR 10.
+	auto sel = parse_pcr_selection(!o.pcrs.empty() ? o.pcrs
+				       : container     ? "sha256:10"
+						       : "sha256:10,11");
 	if (!sel)
 		return report(sel.error());
 	nlohmann::json req = {{"cmd", "quote"},
 			      {"nonce", to_hex(*nonce)},
 			      {"bank", sel->first},
 			      {"pcrs", sel->second}};
+	if (container)
+		req["container"] = o.container;
 	auto reply = agent::control_request(o.run_dir, req);
 	if (!reply)
 		return report(reply.error());
-	// Read after the reply: the list only grows, and its first `entries` records are the
-	// ones the quoted PCRs cover.
-	std::string list_path = o.run_dir + "/host/binary_runtime_measurements";
-	auto list = read_file(list_path);
-	if (!list)
-		return report(list.error());
-	auto ev = attest::evidence_from_quote_reply(
-		*reply, {reinterpret_cast<const std::uint8_t *>(list->data()), list->size()});
-	if (!ev) {
-		Error e = ev.error();
-		e.context = list_path + ": " + e.context;
-		return report(e);
+	// Read after the reply (see as_bytes).
+	std::string host_path = o.run_dir + "/host/binary_runtime_measurements";
+	Result<attest::Evidence> ev;
+	if (container) {
+		ev = container_evidence(o, *reply, host_path);
+	} else if (auto list = read_file(host_path); !list) {
+		ev = std::unexpected(list.error());
+	} else {
+		ev = attest::evidence_from_quote_reply(*reply, as_bytes(*list));
+		if (!ev)
+			ev.error().context = host_path + ": " + ev.error().context;
 	}
-	ev->run_dir = o.run_dir;
+	if (!ev)
+		return report(ev.error());
+	attest::set_run_dir(*ev, o.run_dir);
 	if (int rc = write_evidence(*ev, o.out, o.tpm2_tools_dir); rc != 0)
 		return rc;
 	if (o.out.empty() || o.out == "-")
 		return 0;
-	fmt::print(stderr, "{}: quote over {}:{} and {} host list entries\n", o.out,
-		   ima::hash_algo_name(ev->bank), fmt::join(sel->second, ","), ev->entries);
+	if (container)
+		fmt::print(stderr,
+			   "{}: container {}: vTPM quote over {}:{} and {} container list entries; "
+			   "host quote and {} host list entries\n",
+			   o.out, o.container, ima::hash_algo_name(ev->bank),
+			   fmt::join(sel->second, ","), ev->entries, ev->host->entries);
+	else
+		fmt::print(stderr, "{}: quote over {}:{} and {} host list entries\n", o.out,
+			   ima::hash_algo_name(ev->bank), fmt::join(sel->second, ","), ev->entries);
 	return 0;
 }
 
@@ -110,17 +168,12 @@ int write_evidence(const attest::Evidence &ev, const std::string &out,
 	} else if (auto w = write_file(out, text); !w) {
 		return report(w.error());
 	}
-	if (!tpm2_tools_dir.empty()) {
-		::mkdir(tpm2_tools_dir.c_str(), 0755);
-		std::string d = tpm2_tools_dir + "/";
-		Bytes values = ev.pcr_values_file();
-		for (auto w :
-		     {write_file(d + "attest", ev.attest), write_file(d + "signature", ev.signature),
-		      write_file(d + "pcrs", values),
-		      write_file(d + "ak.pem", std::string_view(ev.ak_pem))})
-			if (!w)
-				return report(w.error());
-	}
+	if (tpm2_tools_dir.empty())
+		return 0;
+	if (int rc = write_tpm2_tools(ev, tpm2_tools_dir); rc != 0)
+		return rc;
+	if (ev.host)
+		return write_tpm2_tools(*ev.host, tpm2_tools_dir + "/host");
 	return 0;
 }
 
@@ -132,6 +185,13 @@ int cmd_verify(const VerifyOptions &o)
 	auto ak = read_file(o.ak_pem_path);
 	if (!ak)
 		return report(ak.error());
+	std::optional<attest::RuntimePolicy> policy;
+	if (!o.policy_path.empty()) {
+		auto p = load_runtime_policy(o.policy_path);
+		if (!p)
+			return report(p.error());
+		policy = std::move(*p);
+	}
 	auto text = read_file(o.evidence);
 	if (!text)
 		return report(text.error());
@@ -144,53 +204,85 @@ int cmd_verify(const VerifyOptions &o)
 						   .dump(2));
 		return report(ev.error());
 	}
-	auto rep = attest::verify_evidence(*ev, *nonce, *ak);
+	auto rep = attest::verify_evidence(*ev, *nonce, *ak, policy ? &*policy : nullptr);
 	if (!rep)
 		return report(rep.error());
 	if (o.as_json) {
 		fmt::print("{}\n", rep->to_json().dump(2));
-	} else {
-		for (auto &c : rep->checks) {
-			const char *v = c.verdict == attest::CheckVerdict::pass	  ? "pass"
-					: c.verdict == attest::CheckVerdict::fail ? "FAIL"
-										  : "skipped";
-			if (c.why.empty())
-				fmt::print("{:<17} {}\n", c.name, v);
-			else
-				fmt::print("{:<17} {}: {}\n", c.name, v, c.why);
-		}
-		if (rep->ok())
-			fmt::print("{}: verified: {} entries, quoted {}\n", o.evidence,
-				   rep->entries, ima::hash_algo_name(ev->bank));
-		else
-			fmt::print("{}: NOT verified: {} failed\n", o.evidence,
-				   rep->first_failure());
+		return rep->ok() ? 0 : 1;
 	}
+	for (auto &c : rep->checks) {
+		const char *v = c.verdict == attest::CheckVerdict::pass	  ? "pass"
+				: c.verdict == attest::CheckVerdict::fail ? "FAIL"
+									  : "skipped";
+		if (c.why.empty())
+			fmt::print("{:<22} {}\n", c.name, v);
+		else
+			fmt::print("{:<22} {}: {}\n", c.name, v, c.why);
+	}
+	constexpr std::size_t shown = 50;
+	for (std::size_t i = 0; i < rep->policy_failures.size(); ++i) {
+		if (i == shown) {
+			fmt::print("  ... ({} more; --json lists all)\n",
+				   rep->policy_failures.size() - shown);
+			break;
+		}
+		auto &f = rep->policy_failures[i];
+		fmt::print("  entry {}: {} {}: {}\n", f.entry, f.path, f.digest, f.reason);
+	}
+	std::string what = rep->container.empty()
+				   ? fmt::format("{} list: {} entries", ev->source, rep->entries)
+				   : fmt::format("container {}: {} entries; host list: {} entries",
+						 rep->container, rep->entries, rep->host_entries);
+	if (rep->ok())
+		fmt::print("{}: verified: {}, quoted {}\n", o.evidence, what,
+			   ima::hash_algo_name(ev->bank));
+	else
+		fmt::print("{}: NOT verified ({}): {} failed\n", o.evidence, what,
+			   rep->first_failure());
 	return rep->ok() ? 0 : 1;
 }
 
 void add_attest_commands(CLI::App &app)
 {
-	quote_cmd =
-		app.add_subcommand("quote", "TPM quote and the host list it covers, as evidence");
+	quote_cmd = app.add_subcommand("quote", "TPM quote and the list it covers, as evidence");
 	quote_cmd->add_option("--run-dir", quote_opts.run_dir,
 			      "eimad's run directory (default /run/eima)");
-	quote_cmd->add_option("--container", quote_opts.container,
-			      "a container id (not available yet: needs a vTPM per container)");
+	auto *container = quote_cmd->add_option("--container", quote_opts.container,
+						"a container id: its vTPM's quote and list, with "
+						"the host evidence binding the vTPM");
+	auto *kernel = quote_cmd->add_flag(
+		"--kernel", quote_opts.kernel,
+		"the kernel's own IMA list with a quote from the TPM, no eimad");
+	kernel->excludes(container);
+	quote_cmd
+		->add_option("--tpm", quote_opts.tpm,
+			     "with --kernel: the TPM as a TCTI (default device:/dev/tpmrm0)")
+		->needs(kernel);
 	quote_cmd->add_option("--nonce", quote_opts.nonce_hex, "the verifier's nonce, hex")
 		->required();
-	quote_cmd->add_option("--pcrs", quote_opts.pcrs, "BANK:LIST (default sha256:10,11)");
+	quote_cmd->add_option(
+		"--pcrs", quote_opts.pcrs,
+		"BANK:LIST (default sha256:10,11; sha256:10 for --container, --kernel)");
 	quote_cmd->add_option("-o,--output", quote_opts.out, "evidence JSON file (- for stdout)")
 		->required();
 	quote_cmd->add_option("--tpm2-tools", quote_opts.tpm2_tools_dir,
-			      "also write DIR/{attest,signature,pcrs,ak.pem} for tpm2_checkquote");
+			      "also write DIR/{attest,signature,pcrs,ak.pem} for tpm2_checkquote "
+			      "(the host quote's under DIR/host/ for --container)");
 
 	verify_cmd = app.add_subcommand("verify", "check evidence from eima quote");
 	verify_cmd->add_option("EVIDENCE", verify_opts.evidence, "evidence JSON")->required();
 	verify_cmd->add_option("--nonce", verify_opts.nonce_hex, "the nonce the verifier chose")
 		->required();
-	verify_cmd->add_option("--ak", verify_opts.ak_pem_path, "the trusted AK, PEM public key")
+	verify_cmd
+		->add_option("--ak", verify_opts.ak_pem_path,
+			     "the trusted (host) TPM's AK, PEM public key")
 		->required();
+	verify_cmd
+		->add_option("--policy", verify_opts.policy_path,
+			     "runtime policy (eima JSON or Keylime) the entries must satisfy "
+			     "(a container's own list for container evidence)")
+		->check(CLI::ExistingFile);
 	verify_cmd->add_flag("--json", verify_opts.as_json);
 }
 

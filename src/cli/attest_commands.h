@@ -1,5 +1,7 @@
-// `eima quote` (evidence from eimad: a TPM quote and the host list entries it covers) and
-// `eima verify` (checks evidence against a trusted AK and the verifier's nonce).
+// `eima quote` (evidence from eimad: a TPM quote and the host list entries it covers; or a
+// container's vTPM quote and list with the host evidence binding the vTPM; or, with --kernel,
+// the kernel's own list) and `eima verify` (checks evidence against a trusted AK, the
+// verifier's nonce and optionally a runtime policy).
 #pragma once
 
 #include <optional>
@@ -27,7 +29,8 @@ struct QuoteOptions {
 struct VerifyOptions {
 	std::string evidence;
 	std::string nonce_hex;
-	std::string ak_pem_path;
+	std::string ak_pem_path; // the trusted host AK
+	std::string policy_path; // runtime policy for the evidence's list (empty: none)
 	bool as_json = false;
 };
 
@@ -38,7 +41,8 @@ Result<Bytes> parse_nonce(const std::string &hex);
 
 int cmd_quote(const QuoteOptions &o);
 // Writes evidence JSON to `out` ("" or "-": stdout) and, when tpm2_tools_dir is set, the
-// quote's parts as tpm2_checkquote reads them: DIR/{attest,signature,pcrs,ak.pem}.
+// quote's parts as tpm2_checkquote reads them: DIR/{attest,signature,pcrs,ak.pem} (for
+// container evidence, the host quote's parts also go to DIR/host/).
 // Returns the exit code (errors reported on stderr).
 int write_evidence(const attest::Evidence &ev, const std::string &out,
 		   const std::string &tpm2_tools_dir);

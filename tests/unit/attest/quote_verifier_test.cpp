@@ -2,13 +2,12 @@
 // here, quoted by tpm::Tpm::quote), verified, and then tampered with one way at a time: each
 // tamper must fail at the check that names it.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <string>
 #include <vector>
 
 #include "../tpm/tpm_test_support.h"
+#include "quote_test_support.h"
 #include "attest/evidence.h"
 #include "attest/quote_verifier.h"
 #include "ima/binary_log.h"
@@ -22,46 +21,9 @@ namespace
 
 using ima::HashAlgo;
 using tpm::testing::TempDir;
+using namespace attest::testing;
 
 const Bytes nonce = *from_hex("0badc0ffee0ddf00d15ea5e5b0a710ad");
-
-// A P-256 public key that is not the TPM's AK, as PEM.
-std::string other_key_pem()
-{
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	EXPECT_NE(k, nullptr);
-	BIO *bio = BIO_new(BIO_s_mem());
-	PEM_write_bio_PUBKEY(bio, k);
-	char *data = nullptr;
-	long n = BIO_get_mem_data(bio, &data);
-	std::string pem(data, static_cast<std::size_t>(n));
-	BIO_free(bio);
-	EVP_PKEY_free(k);
-	return pem;
-}
-
-ima::TemplateEntry file_entry(const std::string &path, std::uint8_t fill, std::uint32_t pcr = 10)
-{
-	auto e = ima::make_ima_ng(HashAlgo::sha256, Bytes(32, fill), path, pcr);
-	EXPECT_TRUE(e) << e.error().message();
-	return *e;
-}
-
-Bytes write_list(const std::vector<ima::TemplateEntry> &entries)
-{
-	ima::UnverifiedLog log;
-	log.entries = entries;
-	auto b = ima::write_binary_log(log);
-	EXPECT_TRUE(b) << b.error().message();
-	return *b;
-}
-
-std::vector<ima::TemplateEntry> read_list(const Bytes &bytes)
-{
-	auto log = ima::read_binary_log(bytes, ima::BinaryHeaderMode::kernel);
-	EXPECT_TRUE(log) << log.error().message();
-	return log->entries;
-}
 
 class QuoteVerifierTest : public ::testing::Test
 {
@@ -88,26 +50,13 @@ protected:
 		entries.push_back(file_entry("/usr/bin/env", 4));
 		entries.push_back(file_entry("c0ffee:/bin/sh", 5, 11));
 		entries.push_back(file_entry("/usr/sbin/eimad", 6));
-		for (auto &e : entries) {
-			auto h256 = ima::template_hash(e, HashAlgo::sha256);
-			ASSERT_TRUE(h256);
-			ASSERT_TRUE(t->extend(e.pcr, {{HashAlgo::sha1, e.template_hash_sha1},
-						      {HashAlgo::sha256, *h256}}));
-		}
+		extend_entries(*t, entries);
 		auto q = t->quote(HashAlgo::sha256, {10, 11}, nonce);
 		ASSERT_TRUE(q) << q.error().message();
 
 		// The reply eimad gives (agent.cpp quote_json), over a list that has grown since:
 		// the evidence must cut it back to the entries quoted.
-		nlohmann::json reply = {{"attest", to_hex(q->attest)},
-					{"signature", to_hex(q->signature)},
-					{"ak_pem", q->ak_pem},
-					{"ak_public", to_hex(q->ak_public)},
-					{"bank", "sha256"},
-					{"nonce", to_hex(nonce)},
-					{"entries", entries.size()}};
-		for (auto &[pcr, v] : q->pcrs)
-			reply["pcrs"][std::to_string(pcr)] = to_hex(v);
+		nlohmann::json reply = quote_reply(*q, nonce, entries.size());
 		auto grown = entries;
 		grown.push_back(file_entry("/usr/bin/later", 7));
 		auto ev = evidence_from_quote_reply(reply, write_list(grown));
@@ -169,10 +118,39 @@ TEST_F(QuoteVerifierTest, GoodEvidencePassesEveryCheckInOrder)
 		names.push_back(c.name);
 	EXPECT_EQ(names, (std::vector<std::string>{"ak", "signature", "attest", "nonce",
 						   "pcr_digest", "parse", "template_hash",
-						   "appended_entries", "replay"}));
+						   "appended_entries", "replay", "policy"}));
 	auto j = rep.to_json();
 	EXPECT_EQ(j["ok"], true);
+	EXPECT_EQ(j["source"], "host");
 	EXPECT_EQ(j["checks"]["replay"]["result"], "pass");
+	// Not asked for: skipped, and not held against the verdict.
+	EXPECT_EQ(j["checks"]["policy"]["result"], "skipped");
+	EXPECT_EQ(j["checks"]["policy"]["why"], "no policy given");
+}
+
+TEST_F(QuoteVerifierTest, PolicyJudgesTheHostList)
+{
+	RuntimePolicy policy;
+	for (auto &e : *entries_) {
+		auto d = ima::file_digest(e);
+		auto n = ima::event_name(e);
+		ASSERT_TRUE(d && n);
+		policy.digests[std::string(*n)].push_back(
+			{"sha256", Bytes(d->digest.begin(), d->digest.end()), true});
+	}
+	auto r = verify_evidence(ev_, nonce, *ak_pem_, &policy);
+	ASSERT_TRUE(r);
+	EXPECT_TRUE(r->ok()) << r->to_json().dump(2);
+	EXPECT_EQ(r->check("policy")->verdict, CheckVerdict::pass);
+
+	policy.digests.erase("/usr/bin/env");
+	r = verify_evidence(ev_, nonce, *ak_pem_, &policy);
+	ASSERT_TRUE(r);
+	EXPECT_EQ(r->first_failure(), "policy");
+	ASSERT_EQ(r->policy_failures.size(), 1u);
+	EXPECT_EQ(r->policy_failures[0].entry, 4u);
+	EXPECT_EQ(r->policy_failures[0].reason, "not in policy");
+	EXPECT_EQ(r->to_json()["policy_failures"][0]["path"], "/usr/bin/env");
 }
 
 TEST_F(QuoteVerifierTest, EvidenceSurvivesJsonRoundTrip)
