@@ -25,6 +25,7 @@
 #include "agent/control_protocol.h"
 #include "agent/file_opener.h"
 #include "agent/policy_loader.h"
+#include "attest/evidence.h"
 #include "attest/vtpm_binding.h"
 #include "common/file_io.h"
 
@@ -557,6 +558,35 @@ void Agent::reap_exited()
 		retire(containers_.at(ns));
 }
 
+Result<attest::Evidence> Agent::final_evidence(Container &c)
+{
+	// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
+	// recompute; the quote then says this list is what the vTPM held at the end.
+	std::string list_path = c.list->dir() + "/binary_runtime_measurements";
+	auto as_bytes = [](const std::string &s) {
+		return std::span(reinterpret_cast<const std::uint8_t *>(s.data()), s.size());
+	};
+	auto list = read_file(list_path);
+	if (!list)
+		return std::unexpected(list.error());
+	auto nonce = ima::digest(ima::HashAlgo::sha256, as_bytes(*list));
+	if (!nonce)
+		return std::unexpected(nonce.error());
+	nlohmann::json reply =
+		container_quote(c, ima::HashAlgo::sha256, {ima::default_ima_pcr}, *nonce);
+	if (reply.contains("error"))
+		return fail("final quote", reply["error"].get<std::string>());
+	std::string host_path = config_.run_dir + "/host/binary_runtime_measurements";
+	auto host = read_file(host_path);
+	if (!host)
+		return std::unexpected(host.error());
+	auto ev = attest::evidence_from_container_quote_reply(reply, as_bytes(*list),
+							      as_bytes(*host), list_path, host_path);
+	if (ev)
+		attest::set_run_dir(*ev, config_.run_dir);
+	return ev;
+}
+
 void Agent::retire(Container &c)
 {
 	ExitedContainer e{c.id, c.runtime, c.list ? c.list->dir() : "", c.ns.mnt,
@@ -564,30 +594,19 @@ void Agent::retire(Container &c)
 	if (c.list)
 		(void)c.list->flush();
 	if (!c.vtpm) {
-		e.final_quote = "none: no vTPM";
+		e.final_evidence = "none: no vTPM";
 	} else if (c.list) {
-		// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
-		// recompute; the quote then says this list is what the vTPM holds at the end.
-		std::string list_path = c.list->dir() + "/binary_runtime_measurements";
-		auto bytes = read_file(list_path);
-		auto nonce = bytes ? ima::digest(ima::HashAlgo::sha256,
-						 {reinterpret_cast<const std::uint8_t *>(bytes->data()),
-						  bytes->size()})
-				   : std::unexpected(bytes.error());
-		nlohmann::json q = nonce ? container_quote(c, ima::HashAlgo::sha256,
-							   {ima::default_ima_pcr}, *nonce)
-					 : nlohmann::json{{"error", nonce.error().message()}};
-		q["nonce_is"] = "sha256 of binary_runtime_measurements";
-		std::string path = c.list->dir() + "/final-quote.json";
-		if (q.contains("error"))
-			e.final_quote = "none: " + q["error"].get<std::string>();
-		else if (auto w = write_file(path, q.dump(2) + "\n"); !w)
-			e.final_quote = "none: " + w.error().message();
+		auto ev = final_evidence(c);
+		std::string path = c.list->dir() + "/final-evidence.json";
+		if (!ev)
+			e.final_evidence = "none: " + ev.error().message();
+		else if (auto w = write_file(path, attest::evidence_to_json(*ev).dump(2) + "\n"); !w)
+			e.final_evidence = "none: " + w.error().message();
 		else
-			e.final_quote = path;
+			e.final_evidence = path;
 	}
-	if (e.final_quote.starts_with("none: ") && c.vtpm)
-		fmt::print(stderr, "eimad: container {}: final quote: {}\n", c.id, e.final_quote);
+	if (e.final_evidence.starts_with("none: ") && c.vtpm)
+		fmt::print(stderr, "eimad: container {}: final evidence: {}\n", c.id, e.final_evidence);
 	c.vtpm.reset(); // its swtpm stops and its state goes
 	// The namespace's inode number will be reused: nothing measured under it may carry over.
 	probe_->forget_mntns(c.ns.mnt);
@@ -778,7 +797,7 @@ nlohmann::json Agent::ps_json() const
 			       {"violations", e.violations},
 			       {"log", e.log_dir},
 			       {"state", "exited"},
-			       {"final_quote", e.final_quote}});
+			       {"final_evidence", e.final_evidence}});
 	return {{"containers", arr}};
 }
 
@@ -861,8 +880,8 @@ nlohmann::json Agent::quote_json(const nlohmann::json &req)
 			return container_quote(c, *bank, pcrs, *nonce);
 	for (auto &e : exited_)
 		if (e.id == id)
-			return {{"error", "container " + id + " has exited; its final quote: " +
-						  e.final_quote}};
+			return {{"error", "container " + id + " has exited; its final evidence: " +
+						  e.final_evidence}};
 	return {{"error", "no such container: " + id}};
 }
 

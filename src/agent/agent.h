@@ -24,6 +24,7 @@
 #include "agent/measurement_probe.h"
 #include "agent/tpm_extender.h"
 #include "agent/virtual_tpm.h"
+#include "attest/evidence.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "ima/hash_algo.h"
@@ -57,13 +58,14 @@ struct Container {
 	bool bound = false;               // its binding entry is in the host list
 };
 
-// What is left of a container after its last process exited: its list, and the final quote
-// of its vTPM (RUN/containers/<id>/final-quote.json) next to it.
+// What is left of a container after its last process exited: its list, and next to it the
+// final evidence of its vTPM (RUN/containers/<id>/final-evidence.json, `eima verify`-able
+// with the SHA-256 of the final binary list as the nonce).
 struct ExitedContainer {
 	std::string id, runtime, log_dir;
 	std::uint64_t mntns = 0;
 	std::size_t entries = 0, violations = 0;
-	std::string final_quote; // its path, or why there is none
+	std::string final_evidence; // its path, or "none: " and why
 };
 
 class Agent {
@@ -92,6 +94,7 @@ private:
 	// Every second: containers whose mount namespace no process is in any more.
 	void reap_exited();
 	void retire(Container &c);
+	Result<attest::Evidence> final_evidence(Container &c);
 	// The container's vTPM quote and the host quote that binds it, as eimad's quote reply.
 	nlohmann::json container_quote(Container &c, ima::HashAlgo bank,
 				       const std::vector<std::uint32_t> &pcrs, const Bytes &nonce);

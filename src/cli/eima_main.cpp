@@ -52,7 +52,9 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	fmt::print("events:      {} ({} violations)\n", s["events"].get<std::uint64_t>(),
 		   s["violations"].get<std::uint64_t>());
 	fmt::print("host list:   {} entries\n", s["host_entries"].get<std::size_t>());
-	fmt::print("containers:  {}\n", s["containers"].get<std::size_t>());
+	fmt::print("containers:  {} running, {} exited (vTPM per container: {})\n",
+		   s["containers"].get<std::size_t>(), s.value("containers_exited", std::size_t{0}),
+		   s.value("vtpm", std::string("none")));
 	if (s.contains("kernel"))
 		fmt::print("kernel:      {}\n", s["kernel"].dump());
 	return 0;
@@ -67,15 +69,20 @@ int cmd_ps(const std::string &run_dir, bool as_json)
 		fmt::print("{}\n", r->dump(2));
 		return 0;
 	}
-	fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10}\n", "ID", "RUNTIME",
-		   "MNTNS", "PIDNS", "UTSNS", "CGROUP", "ENTRIES", "VIOLATIONS");
-	for (auto &c : (*r)["containers"])
-		fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10}\n",
-			   c["id"].get<std::string>(),
-			   c["runtime"].get<std::string>().empty() ? "-" : c["runtime"].get<std::string>(),
-			   c["mntns"].get<std::uint64_t>(), c["pidns"].get<std::uint64_t>(),
-			   c["utsns"].get<std::uint64_t>(), c["cgroup_id"].get<std::uint64_t>(),
-			   c["entries"].get<std::size_t>(), c["violations"].get<std::size_t>());
+	// Exited containers keep their list and final evidence but have no namespaces left.
+	fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n", "ID",
+		   "RUNTIME", "MNTNS", "PIDNS", "UTSNS", "CGROUP", "ENTRIES", "VIOLATIONS", "STATE",
+		   "VTPM");
+	for (auto &c : (*r)["containers"]) {
+		std::string runtime = c.value("runtime", "");
+		std::string vtpm = c.contains("vtpm") ? c["vtpm"].value("state", "") : "-";
+		fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n",
+			   c.value("id", ""), runtime.empty() ? "-" : runtime,
+			   c.value("mntns", std::uint64_t{0}), c.value("pidns", std::uint64_t{0}),
+			   c.value("utsns", std::uint64_t{0}), c.value("cgroup_id", std::uint64_t{0}),
+			   c.value("entries", std::size_t{0}), c.value("violations", std::size_t{0}),
+			   c.value("state", ""), vtpm);
+	}
 	return 0;
 }
 
