@@ -101,7 +101,11 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	if (!host)
 		return std::unexpected(host.error());
 	agent->host_list_ = std::move(*host);
-	agent->append_host(agent->boot_aggregate_);
+	// On the host's PCR, which is not 10 when the kernel's IMA has that one; containers'
+	// lists start with it on their vTPM's PCR 10.
+	ima::TemplateEntry host_boot = agent->boot_aggregate_;
+	host_boot.pcr = config.host_pcr;
+	agent->append_host(host_boot);
 
 	if (auto r = agent->set_up_probe(); !r)
 		return std::unexpected(r.error());
@@ -132,6 +136,17 @@ Result<void> Agent::set_up_tpm()
 		tpm_description_ = "swtpm (" + tcti + ")";
 	} else if (choice == "device" || choice.starts_with("device:")) {
 		std::string path = choice == "device" ? "/dev/tpmrm0" : choice.substr(7);
+		// The kernel's IMA extends its own PCR (10 unless built otherwise) in the same
+		// TPM: sharing it, neither list would replay. Its first entry names that PCR.
+		std::string ima_list = "/sys/kernel/security/ima/ascii_runtime_measurements";
+		if (auto first = read_file_prefix(ima_list, 256); first && !first->empty()) {
+			std::uint32_t kernel_pcr = static_cast<std::uint32_t>(std::atoi(first->c_str()));
+			if (kernel_pcr == config_.host_pcr || kernel_pcr == config_.container_pcr)
+				return fail(EBUSY, "choose PCRs",
+					    fmt::format("the kernel's IMA extends PCR {} of {}; give eimad "
+							"others (--host-pcr, --container-pcr)",
+							kernel_pcr, path));
+		}
 		tcti = "device:" + path;
 		tpm_description_ = "device " + path;
 	} else {

@@ -18,6 +18,19 @@ Result<std::string> read_file(const std::string &path)
 	return ss.str();
 }
 
+Result<std::string> read_file_prefix(const std::string &path, std::size_t max_bytes)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return fail(errno, "open", path);
+	std::string out(max_bytes, '\0');
+	in.read(out.data(), static_cast<std::streamsize>(max_bytes));
+	if (in.bad())
+		return fail(errno, "read", path);
+	out.resize(static_cast<std::size_t>(in.gcount()));
+	return out;
+}
+
 Result<void> write_file(const std::string &path, std::string_view data)
 {
 	std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -8,12 +8,23 @@
 # that still verifies. With --vtpm none no swtpm is started for containers.
 #
 #   vtpm_test.sh BIN_DIR trace|lsm
+# The host TPM is a swtpm eimad starts, or with EIMA_TEST_TPM=device the machine's
+# /dev/tpmrm0 (the VM's); the kernel's IMA then owns PCR 10, so eimad is given PCRs 14
+# (host) and 15 (containers).
 BIN=$1
 MODE=$2
+TPM=${EIMA_TEST_TPM:-swtpm}
+PCR_ARGS=()
+CPCR=11
+if [[ $TPM == device ]]; then
+	PCR_ARGS=(--host-pcr 14 --container-pcr 15)
+	CPCR=15
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 
 [[ $(id -u) -eq 0 ]] || skip_test "needs root (BPF)"
+[[ $TPM != device || -w /dev/tpmrm0 ]] || skip_test "no /dev/tpmrm0"
 command -v swtpm >/dev/null || skip_test "swtpm is not installed"
 command -v tpm2_checkquote >/dev/null || skip_test "tpm2-tools is not installed"
 command -v jq >/dev/null || skip_test "jq is not installed"
@@ -62,8 +73,8 @@ wait_bound() {
 	return 1
 }
 
-echo "== eimad --mode $MODE --tpm swtpm (vTPMs on by default); two containers at once"
-start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm swtpm || { failed "eimad starts"; finish; exit; }
+echo "== eimad --mode $MODE --tpm $TPM ${PCR_ARGS[*]} (vTPMs on by default); two containers at once"
+start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm "$TPM" "${PCR_ARGS[@]}" || { failed "eimad starts"; finish; exit; }
 start_container a || failed "container a starts"
 start_container b || failed "container b starts"
 settle "$RUN"
@@ -77,7 +88,7 @@ check_eq "two swtpm processes serve them, state under each container's directory
 	"$(ps_json | jq -r --arg a "$A" --arg b "$B" '[.containers[] | select(.id == $a or .id == $b) | .vtpm.dir] | join(" ")')"
 check_eq "...and they are live swtpm processes" 2 "$(vtpm_pids | wc -l)"
 for id in "$A" "$B"; do
-	check_eq "the host list binds $id's vTPM once, as ima-buf on PCR 11" "1 11 ima-buf" \
+	check_eq "the host list binds $id's vTPM once, as ima-buf on PCR $CPCR" "1 $CPCR ima-buf" \
 		"$(awk -v n="eima-vtpm:$id" '$5 == n { c++; p=$1; t=$3 } END { print c, p, t }' "$RUN/host/ascii_runtime_measurements")"
 done
 check "the binding's buffer names the container and holds the EK and AK" bash -c \
@@ -88,7 +99,7 @@ check_eq "eima pcrs --container reads the vTPM" vtpm \
 
 echo "== the host AK is pinned (enrolment): the only key the verifier trusts"
 NH=$(nonce)
-"$BIN/eima" quote --run-dir "$RUN" --nonce "$NH" -o "$T/host.json" --tpm2-tools "$T/qh" 2>/dev/null
+"$BIN/eima" quote --run-dir "$RUN" --nonce "$NH" --pcrs "sha256:$CPCR" -o "$T/host.json" --tpm2-tools "$T/qh" 2>/dev/null
 HOST_AK=$T/qh/ak.pem
 check "host AK written" test -s "$HOST_AK"
 
@@ -183,7 +194,7 @@ wait "$CPID_b"
 
 echo "== --vtpm none: containers are only in the host list"
 rm -rf "$RUN"
-start_eimad "$RUN" "$T/eimad2.log" --mode "$MODE" --tpm swtpm --vtpm none || { failed "eimad --vtpm none starts"; finish; exit; }
+start_eimad "$RUN" "$T/eimad2.log" --mode "$MODE" --tpm "$TPM" "${PCR_ARGS[@]}" --vtpm none || { failed "eimad --vtpm none starts"; finish; exit; }
 rm -f "$T/rootfs-b/tmp/go" "$T/rootfs-b/tmp/ready"
 start_container b || failed "container b starts again"
 settle "$RUN"
