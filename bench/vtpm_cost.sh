@@ -18,6 +18,7 @@ T=$(mktemp -d /var/tmp/eima-vtpmbench.XXXXXX)
 RUN=$T/run
 cleanup() {
 	touch "$T"/alive-*/tmp/go 2>/dev/null || true
+	wait $(jobs -p) 2>/dev/null || true # the containers, before their files go
 	stop_eimad >/dev/null 2>&1 || true
 	rm -rf "$T"
 }
@@ -60,7 +61,7 @@ for i in $(seq 1 "$K"); do
 	r=$T/alive-$i
 	make_rootfs "$r"
 	t0=$(ms)
-	"$BIN/eima-test-container" "$r" -- /bin/sh -c 'while [ ! -e /tmp/go ]; do sleep 0.1; done' &
+	"$BIN/eima-test-container" "$r" -- /bin/sh -c 'while [ ! -e /tmp/go ]; do sleep 0.1 || exit 1; done' &
 	for _ in $(seq 1 400); do
 		n=$("$BIN/eima" ps --run-dir "$RUN" --json | jq '[.containers[] | select(.state == "running" and .vtpm.bound == true)] | length')
 		[[ $n -ge $i ]] && break

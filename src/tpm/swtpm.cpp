@@ -81,7 +81,7 @@ std::string tails(const std::string &state_dir)
 
 // fork + exec with stdin from /dev/null and stdout+stderr appended to out_path. The child
 // closes every other descriptor (eimad's BPF and socket fds stay out of swtpm), gets a
-// process group of its own and SIGTERM when the starting thread dies.
+// process group of its own, no blocked signals, and SIGTERM when the starting thread dies.
 Result<pid_t> spawn(const std::string &program, std::vector<std::string> args,
 		    const std::string &out_path)
 {
@@ -100,7 +100,12 @@ Result<pid_t> spawn(const std::string &program, std::vector<std::string> args,
 	if (pid < 0)
 		return fail(errno, "fork", program);
 	if (pid == 0) {
-		// Only async-signal-safe calls from here to exec.
+		// Only async-signal-safe calls from here to exec. A blocked signal stays blocked
+		// across exec: eimad blocks SIGTERM for its signalfd, and swtpm must not inherit
+		// that, or neither stop() nor the parent-death signal would end it.
+		sigset_t none;
+		::sigemptyset(&none);
+		::sigprocmask(SIG_SETMASK, &none, nullptr);
 		::setpgid(0, 0);
 		::prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (::getppid() != parent) // the parent died before prctl took effect

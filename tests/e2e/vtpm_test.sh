@@ -32,6 +32,7 @@ T=$(mktemp -d "${EIMA_TEST_TMPDIR:-/tmp}/eima-vtpm.XXXXXX")
 RUN=$T/run
 cleanup() {
 	touch "$T"/rootfs-*/tmp/go 2>/dev/null
+	wait $(jobs -p) 2>/dev/null # the containers, before their files go
 	stop_eimad >/dev/null 2>&1
 	rm -rf "$T"
 }
@@ -53,7 +54,7 @@ start_container() {
 	make_rootfs "$r"
 	printf 'eima-vtpm-%s-%s' "$name" "$RANDOM" >> "$r/bin/dyn-true"
 	"$BIN/eima-test-container" "$r" -- /bin/sh -c \
-		'/bin/dyn-true && touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05; done' &
+		'/bin/dyn-true && touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05 || exit 1; done' &
 	printf -v "CPID_$name" %s $!
 	for _ in $(seq 1 200); do [[ -e $r/tmp/ready ]] && return 0; sleep 0.05; done
 	return 1

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -110,6 +111,32 @@ TEST(Swtpm, StopIsIdempotentAndTheTctiThenFails)
 		auto r = t->read_pcrs(HashAlgo::sha256, {0});
 		EXPECT_FALSE(r);
 	}
+}
+
+// eimad blocks SIGTERM for its signalfd; swtpm must not inherit that, or SIGTERM (from
+// stop() or the parent-death signal) would not end it.
+TEST(Swtpm, StarterBlockingSigtermDoesNotBlockItInSwtpm)
+{
+	if (skip_without_swtpm())
+		GTEST_SKIP() << "swtpm is not installed";
+	sigset_t term, old;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, &old);
+	TempDir dir;
+	auto sw = Swtpm::start(dir.path() + "/tpm");
+	pthread_sigmask(SIG_SETMASK, &old, nullptr);
+	ASSERT_TRUE(sw) << sw.error().message();
+	std::ifstream status("/proc/" + std::to_string((*sw)->pid()) + "/status");
+	std::string line, blocked;
+	while (std::getline(status, line))
+		if (line.starts_with("SigBlk:"))
+			blocked = line.substr(line.find_first_not_of(" \t", 7));
+	EXPECT_EQ(blocked, "0000000000000000");
+	auto t0 = std::chrono::steady_clock::now();
+	(*sw)->stop();
+	// SIGTERM ends it at once; the SIGKILL fallback would take 3 s.
+	EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
 }
 
 TEST(Swtpm, RestartOnTheSameStateKeepsBanksAndStartsFromZeroPcrs)
