@@ -17,7 +17,7 @@ source "$here/tests/e2e/lib.sh"
 T=$(mktemp -d /var/tmp/eima-vtpmbench.XXXXXX)
 RUN=$T/run
 cleanup() {
-	touch "$T"/alive-*/tmp/go 2>/dev/null || true
+	for d in "$T"/alive-*/tmp; do touch "$d/go"; done 2>/dev/null || true
 	wait $(jobs -p) 2>/dev/null || true # the containers, before their files go
 	stop_eimad >/dev/null 2>&1 || true
 	rm -rf "$T"
@@ -76,7 +76,7 @@ read -r rss pss < <(for p in $pids; do awk '/^Rss:/ { r=$2 } /^Pss:/ { s=$2 } EN
 eimad_rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EIMAD_PID/status")
 median=$(printf '%s\n' "${lat[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
 max=$(printf '%s\n' "${lat[@]}" | sort -n | tail -1)
-touch "$T"/alive-*/tmp/go
+for d in "$T"/alive-*/tmp; do touch "$d/go"; done
 stop_eimad
 
 echo "## vTPM per container (trace mode, $(nproc) CPUs, $(date -u +%F))"

@@ -55,11 +55,15 @@ struct eima_event_head {
 	__u32 tgid;            /* process id */
 	__u32 uid;
 	__u32 flags;           /* enum eima_event_flags */
-	__u64 mntns;           /* mount namespace inode: the container key */
+	__u64 mntns;           /* mount namespace inode, as /proc/PID/ns/mnt shows it */
 	__u64 pidns;
 	__u64 utsns;
 	__u64 cgroup_id;
 	__u64 ktime_ns;
+	/* The mount namespace's id for this boot, never reused (mnt_namespace.seq before
+	 * 6.18, ns_common.ns_id after; its inode number is reused as soon as it is free);
+	 * the inode where neither exists. The container key. */
+	__u64 mntns_id;
 	struct eima_file_id file;
 	__u16 path_off;        /* path = path_buf + path_off, path_len bytes, no NUL */
 	__u16 path_len;
@@ -76,7 +80,7 @@ struct eima_event {
  * reported for a mount namespace is not reported again. When the LRU evicts an entry the
  * file is reported again and the agent's own cache absorbs it: never a lost measurement. */
 struct eima_measured_key {
-	__u64 mntns;
+	__u64 mntns;           /* eima_event_head.mntns_id: a new namespace starts empty */
 	__u64 dev;
 	__u64 ino;
 };

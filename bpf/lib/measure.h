@@ -95,6 +95,26 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
+/* A mount namespace's never-reused id: ns_common.ns_id (6.18+), mnt_namespace.seq before. */
+struct ns_common___with_id {
+	__u64 ns_id;
+} __attribute__((preserve_access_index));
+struct mnt_namespace___with_seq {
+	__u64 seq;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 mntns_unique_id(struct task_struct *task, __u64 inum)
+{
+	struct mnt_namespace *ns = BPF_CORE_READ(task, nsproxy, mnt_ns);
+	__u64 id = 0;
+
+	if (bpf_core_field_exists(((struct ns_common___with_id *)0)->ns_id))
+		id = BPF_CORE_READ((struct ns_common___with_id *)&ns->ns, ns_id);
+	else if (bpf_core_field_exists(((struct mnt_namespace___with_seq *)0)->seq))
+		id = BPF_CORE_READ((struct mnt_namespace___with_seq *)ns, seq);
+	return id ? id : inum;
+}
+
 struct inode___pre611 {
 	struct timespec64 __i_ctime;
 } __attribute__((preserve_access_index));
@@ -155,7 +175,11 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 		return false;
 	file_identity(inode, &id);
 
-	key.mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	/* The inode names the namespace to user space and keys what is per live namespace
+	 * (known, lost-event counts); the unique id keys what a reused inode must not inherit. */
+	__u64 mntns_ino = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+
+	key.mntns = mntns_unique_id(task, mntns_ino);
 	key.dev = id.dev;
 	key.ino = id.ino;
 	seen = bpf_map_lookup_elem(&measured, &key);
@@ -175,7 +199,7 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 		.reqprot_exec = reqprot_exec,
 		.inode = inode,
 		.task = task,
-		.is_host = key.mntns == host_mntns,
+		.is_host = mntns_ino == host_mntns,
 	};
 	if (!policy_match(pol, &acc, &m)) {
 		count(EIMA_CNT_POLICY_SKIP);
@@ -185,11 +209,11 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		/* Not marked measured: the next access reports it again. */
-		__u64 one = 1, *n = bpf_map_lookup_elem(&dropped_by_mntns, &key.mntns);
+		__u64 one = 1, *n = bpf_map_lookup_elem(&dropped_by_mntns, &mntns_ino);
 
 		if (n)
 			__sync_fetch_and_add(n, 1);
-		else if (bpf_map_update_elem(&dropped_by_mntns, &key.mntns, &one, BPF_NOEXIST))
+		else if (bpf_map_update_elem(&dropped_by_mntns, &mntns_ino, &one, BPF_NOEXIST))
 			count(EIMA_CNT_DROPPED_UNATTRIBUTED);
 		count(EIMA_CNT_DROPPED);
 		return false;
@@ -205,7 +229,8 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	ev->head.tgid = pid_tgid >> 32;
 	ev->head.uid = (__u32)bpf_get_current_uid_gid();
 	ev->head.flags = flags;
-	ev->head.mntns = key.mntns;
+	ev->head.mntns = mntns_ino;
+	ev->head.mntns_id = key.mntns;
 	ev->head.pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
 	ev->head.utsns = BPF_CORE_READ(task, nsproxy, uts_ns, ns.inum);
 	ev->head.cgroup_id = bpf_get_current_cgroup_id();
@@ -222,7 +247,7 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	count(EIMA_CNT_EVENTS);
 
 	__u64 wake = BPF_RB_NO_WAKEUP;
-	if (!bpf_map_lookup_elem(&known_mntns, &key.mntns) ||
+	if (!bpf_map_lookup_elem(&known_mntns, &mntns_ino) ||
 	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		wake = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(ev, wake);

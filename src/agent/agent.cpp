@@ -232,10 +232,19 @@ int Agent::on_ring_event(void *ctx, void *data, std::size_t size)
 
 Container &Agent::container_for(const PendingEvent &ev)
 {
-	auto [it, fresh] = containers_.try_emplace(ev.head.mntns);
+	auto [it, fresh] = containers_.try_emplace(ev.head.mntns_id);
 	Container &c = it->second;
 	if (!fresh)
 		return c;
+	// A namespace inode names one live namespace at a time: an older container under this
+	// inode has exited, even if the once-a-second reaper has not seen it yet.
+	std::vector<std::uint64_t> dead;
+	for (auto &[key, other] : containers_)
+		if (key != ev.head.mntns_id && other.ns.mnt == ev.head.mntns)
+			dead.push_back(key);
+	for (auto key : dead)
+		retire(containers_.at(key));
+	c.key = ev.head.mntns_id;
 	c.ns.mnt = ev.head.mntns;
 	c.ns.pid = ev.head.pidns;
 	c.ns.uts = ev.head.utsns;
@@ -248,9 +257,9 @@ Container &Agent::container_for(const PendingEvent &ev)
 	c.runtime = rid ? rid->runtime : "";
 	c.id = container_name(rid, ev.head.mntns);
 	// Two namespaces cannot share a directory: a reused runtime id gets the namespace too.
-	for (auto &[ns, other] : containers_)
-		if (ns != ev.head.mntns && other.id == c.id)
-			c.id += "-" + std::to_string(ev.head.mntns);
+	for (auto &[key, other] : containers_)
+		if (key != c.key && other.id == c.id)
+			c.id += "-" + std::to_string(ev.head.mntns_id);
 	// Nor may a new container take over an exited one's list and final quote (a mount
 	// namespace's inode number is reused as soon as it is free).
 	auto taken = [&](const std::string &id) {
@@ -379,7 +388,7 @@ void Agent::handle_event(const PendingEvent &ev)
 	const eima_event_head &h = ev.head;
 	bool host = h.mntns == host_mntns_;
 	Container *c = host ? nullptr : &container_for(ev);
-	if (cache_.in_list(h.mntns, h.file))
+	if (cache_.in_list(h.mntns_id, h.file))
 		return;
 
 	auto [tmpl, algo] = template_for(h);
@@ -420,12 +429,12 @@ void Agent::handle_event(const PendingEvent &ev)
 		}
 	}
 	if (digest) {
-		cache_.add_to_list(h.mntns, h.file);
+		cache_.add_to_list(h.mntns_id, h.file);
 	} else {
 		// Recorded as a violation now; the kernel forgets the file so that the next
 		// access tries again, and a later success is logged as a normal entry.
 		fmt::print(stderr, "eimad: violation: {}\n", digest.error().message());
-		probe_->forget({h.mntns, h.file.dev, h.file.ino});
+		probe_->forget({h.mntns_id, h.file.dev, h.file.ino});
 	}
 	record(c, ev, digest, sig);
 }
@@ -497,8 +506,14 @@ void Agent::poll_drops()
 		lost_event.head.mntns = mntns;
 		Container *c = nullptr;
 		if (mntns != host_mntns_) {
-			c = &containers_[mntns];
-			if (c->id.empty()) { // lost before eimad ever saw it
+			// Counted per namespace inode: the live container under it, or, when eimad
+			// never saw an event of that namespace, one keyed by the inode until then.
+			for (auto &[key, live] : containers_)
+				if (live.ns.mnt == mntns)
+					c = &live;
+			if (!c) {
+				c = &containers_[mntns];
+				c->key = mntns;
 				c->id = "mntns-" + std::to_string(mntns);
 				c->ns.mnt = mntns;
 				open_container_list(*c);
@@ -563,14 +578,14 @@ void Agent::reap_exited()
 		return;
 	auto live = live_mount_namespaces();
 	std::vector<std::uint64_t> gone;
-	for (auto &[ns, c] : containers_)
-		if (!live.contains(ns))
-			gone.push_back(ns);
+	for (auto &[key, c] : containers_)
+		if (!live.contains(c.ns.mnt))
+			gone.push_back(key);
 	if (gone.empty())
 		return;
 	drain_ring(); // whatever its last processes did is in its list first
-	for (auto ns : gone)
-		retire(containers_.at(ns));
+	for (auto key : gone)
+		retire(containers_.at(key));
 }
 
 Result<attest::Evidence> Agent::final_evidence(Container &c)
@@ -624,11 +639,11 @@ void Agent::retire(Container &c)
 		fmt::print(stderr, "eimad: container {}: final evidence: {}\n", c.id, e.final_evidence);
 	c.vtpm.reset(); // its swtpm stops and its state goes
 	// The namespace's inode number will be reused: nothing measured under it may carry over.
-	probe_->forget_mntns(c.ns.mnt);
-	cache_.forget_mntns(c.ns.mnt);
-	std::uint64_t ns = c.ns.mnt;
+	probe_->forget_mntns(c.ns.mnt, c.key);
+	cache_.forget_mntns(c.key);
+	std::uint64_t key = c.key;
 	exited_.push_back(std::move(e));
-	containers_.erase(ns);
+	containers_.erase(key);
 	flush_all();
 }
 

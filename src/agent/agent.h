@@ -47,6 +47,7 @@ struct AgentConfig {
 };
 
 struct Container {
+	std::uint64_t key = 0;            // the namespace's unique id (eima_event_head.mntns_id)
 	std::string id;
 	std::string runtime;              // docker, containerd, cri-o, podman, runc, "" (none)
 	NamespaceIds ns;
@@ -130,7 +131,7 @@ private:
 	UniqueFd host_root_;
 	std::optional<MeasurementList> host_list_;
 	ima::TemplateEntry boot_aggregate_;
-	std::map<std::uint64_t, Container> containers_; // by mount namespace
+	std::map<std::uint64_t, Container> containers_; // by Container::key
 	std::vector<ExitedContainer> exited_;
 	MeasurementCache cache_;
 	std::vector<PendingEvent> pending_;

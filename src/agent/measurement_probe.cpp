@@ -171,15 +171,15 @@ void MeasurementProbe::mark_known(std::uint64_t mntns)
 	bpf_map_update_elem(known_mntns_fd_, &mntns, &one, BPF_ANY);
 }
 
-void MeasurementProbe::forget_mntns(std::uint64_t mntns)
+void MeasurementProbe::forget_mntns(std::uint64_t mntns_inode, std::uint64_t mntns_id)
 {
-	bpf_map_delete_elem(known_mntns_fd_, &mntns);
-	bpf_map_delete_elem(dropped_fd_, &mntns);
+	bpf_map_delete_elem(known_mntns_fd_, &mntns_inode);
+	bpf_map_delete_elem(dropped_fd_, &mntns_inode);
 	// Collected first: deleting while walking an LRU hash can restart the walk.
 	std::vector<eima_measured_key> doomed;
 	eima_measured_key key, *prev = nullptr;
 	while (bpf_map_get_next_key(measured_fd_, prev, &key) == 0) {
-		if (key.mntns == mntns)
+		if (key.mntns == mntns_id)
 			doomed.push_back(key);
 		prev = &key;
 	}

@@ -54,7 +54,7 @@ public:
 	void mark_known(std::uint64_t mntns);
 	// The namespace is gone: its inode number will be reused, so nothing recorded under it
 	// (known, lost-event count, measured files) may carry over to the next one.
-	void forget_mntns(std::uint64_t mntns);
+	void forget_mntns(std::uint64_t mntns_inode, std::uint64_t mntns_id);
 
 protected:
 	MeasurementProbe() = default;

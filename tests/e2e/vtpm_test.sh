@@ -31,7 +31,7 @@ command -v jq >/dev/null || skip_test "jq is not installed"
 T=$(mktemp -d "${EIMA_TEST_TMPDIR:-/tmp}/eima-vtpm.XXXXXX")
 RUN=$T/run
 cleanup() {
-	touch "$T"/rootfs-*/tmp/go 2>/dev/null
+	for d in "$T"/rootfs-*/tmp; do touch "$d/go"; done 2>/dev/null
 	wait $(jobs -p) 2>/dev/null # the containers, before their files go
 	stop_eimad >/dev/null 2>&1
 	rm -rf "$T"
@@ -85,8 +85,8 @@ check "eima ps lists both containers ($A, $B)" test -n "$A" -a -n "$B" -a "$A" !
 check "container a's vTPM is up and bound" wait_bound "$A"
 check "container b's vTPM is up and bound" wait_bound "$B"
 check_eq "two swtpm processes serve them, state under each container's directory" \
-	"$RUN/containers/$A/vtpm $RUN/containers/$B/vtpm" \
-	"$(ps_json | jq -r --arg a "$A" --arg b "$B" '[.containers[] | select(.id == $a or .id == $b) | .vtpm.dir] | join(" ")')"
+	"$(printf '%s\n' "$RUN/containers/$A/vtpm" "$RUN/containers/$B/vtpm" | sort | xargs)" \
+	"$(ps_json | jq -r --arg a "$A" --arg b "$B" '[.containers[] | select(.id == $a or .id == $b) | .vtpm.dir] | sort | join(" ")')"
 check_eq "...and they are live swtpm processes" 2 "$(vtpm_pids | wc -l)"
 for id in "$A" "$B"; do
 	check_eq "the host list binds $id's vTPM once, as ima-buf on PCR $CPCR" "1 $CPCR ima-buf" \
@@ -184,6 +184,27 @@ check_eq "the final evidence verifies under the host AK" "" "$(verdict "$FINAL" 
 "$BIN/eima" quote --run-dir "$RUN" --container "$A" --nonce "$NA" -o "$T/late.json" 2> "$T/late.err"
 check_eq "quoting an exited container fails" 1 $?
 check "...and points at its final evidence" grep -q final-evidence.json "$T/late.err"
+
+echo "== containers in quick succession (a freed namespace inode is reused at once) are each their own"
+before=$(ps_json | jq -c '[.containers[].id]')
+new_exited() { # containers not in $before that have exited, as jq selects
+	ps_json | jq --argjson old "$before" "[.containers[] | select((.id | IN(\$old[])) | not) | select(.state == \"exited\" $1)]"
+}
+for i in 1 2 3; do
+	"$BIN/eima-test-container" "$T/rootfs-a" -- /bin/dyn-true
+done
+settle "$RUN"
+for _ in $(seq 1 100); do # each seen, bound, then reaped or retired
+	[[ $(new_exited | jq length) -ge 3 ]] && break
+	sleep 0.05
+done
+check_eq "three new containers, each exited with final evidence" 3 \
+	"$(new_exited 'and (.final_evidence | startswith("/"))' | jq length)"
+for dir in $(new_exited | jq -r '.[].log'); do
+	check_eq "$(basename "$dir"): its own list, nothing inherited from the namespace before" \
+		"/bin/dyn-true /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2 boot_aggregate" \
+		"$(list_entries "$dir/ascii_runtime_measurements" | cut -d' ' -f2 | sort | xargs)"
+done
 
 echo "== eimad stops cleanly: b gets its final evidence, no swtpm is left"
 stop_eimad

@@ -53,6 +53,7 @@ void check_object(const std::string &obj)
 	EXPECT_MEMBER(head, eima_event_head, kind);
 	EXPECT_MEMBER(head, eima_event_head, mntns);
 	EXPECT_MEMBER(head, eima_event_head, cgroup_id);
+	EXPECT_MEMBER(head, eima_event_head, mntns_id);
 	EXPECT_MEMBER(head, eima_event_head, file);
 	EXPECT_MEMBER(head, eima_event_head, path_off);
 	EXPECT_MEMBER(head, eima_event_head, comm);
