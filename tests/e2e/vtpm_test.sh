@@ -188,7 +188,7 @@ check "...and points at its final evidence" grep -q final-evidence.json "$T/late
 echo "== containers in quick succession (a freed namespace inode is reused at once) are each their own"
 before=$(ps_json | jq -c '[.containers[].id]')
 new_exited() { # containers not in $before that have exited, as jq selects
-	ps_json | jq --argjson old "$before" "[.containers[] | select((.id | IN(\$old[])) | not) | select(.state == \"exited\" $1)]"
+	ps_json | jq --argjson old "$before" "[.containers[] | select((.id | IN(\$old[])) | not) | select(.state == \"exited\" ${1:-})]"
 }
 for i in 1 2 3; do
 	"$BIN/eima-test-container" "$T/rootfs-a" -- /bin/dyn-true
