@@ -45,13 +45,20 @@ settle "$RUN"
 stop_eimad
 rm -rf "$RUN"
 start_eimad "$RUN" "$T/eimad-swtpm.log" --mode trace --tpm swtpm >/dev/null
+t_loop=$(ms)
 vtpm=$(start_loop)
-# Until every one of them has been torn down (the reaper runs once a second).
-for _ in $(seq 1 600); do
-	[[ $(pgrep -fc "swtpm socket .*$RUN/containers/" || true) -eq 0 ]] && break
-	sleep 0.1
+t_exited=$(ms)
+# Until every one of them is seen, bound, reaped (once a second) and has final evidence.
+finals() {
+	"$BIN/eima" ps --run-dir "$RUN" --json |
+		jq '[.containers[] | select(.final_evidence // "" | startswith("/"))] | length'
+}
+for _ in $(seq 1 1200); do
+	[[ $(finals) -ge $N ]] && break
+	sleep 0.05
 done
-created=$("$BIN/eima" ps --run-dir "$RUN" --json | jq '[.containers[] | select(.final_evidence // "" | startswith("/"))] | length')
+t_done=$(ms)
+created=$(finals)
 base2=$(start_loop)
 base=$(awk -v a="$base1" -v b="$base2" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 
@@ -89,7 +96,9 @@ echo "| no eimad (mean of before/after: $base1, $base2) | $base | 1.00 |"
 echo "| eimad --vtpm none | $none | $(ratio "$none" "$base") |"
 echo "| eimad --vtpm swtpm (default) | $vtpm | $(ratio "$vtpm" "$base") |"
 echo
-echo "With --vtpm swtpm, $created of $N containers got a vTPM, a binding entry and final evidence."
+echo "With --vtpm swtpm, $created of $N containers got a vTPM, a binding entry and final evidence;"
+echo "the last vTPM was stopped $(awk -v a="$t_done" -v b="$t_exited" 'BEGIN { printf "%.1f", (a - b) / 1000 }') s after the last container exited"
+echo "($(awk -v n="$N" -v a="$t_done" -v b="$t_loop" 'BEGIN { printf "%.1f", n * 1000 / (a - b) }') containers/s end to end, vTPM lifecycle included)."
 echo
 echo "| with $K containers alive | value |"
 echo "|---|---|"
