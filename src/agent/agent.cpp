@@ -831,24 +831,6 @@ nlohmann::json Agent::ps_json() const
 	return {{"containers", arr}};
 }
 
-namespace {
-
-nlohmann::json quote_reply(const tpm::Quote &q, const Bytes &nonce, std::size_t entries)
-{
-	nlohmann::json out = {{"attest", to_hex(q.attest)},
-			      {"signature", to_hex(q.signature)},
-			      {"ak_pem", q.ak_pem},
-			      {"ak_public", to_hex(q.ak_public)},
-			      {"bank", ima::hash_algo_name(q.bank)},
-			      {"nonce", to_hex(nonce)},
-			      {"entries", entries}};
-	for (auto &[pcr, v] : q.pcrs)
-		out["pcrs"][std::to_string(pcr)] = to_hex(v);
-	return out;
-}
-
-} // namespace
-
 nlohmann::json Agent::host_quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
 				 const Bytes &nonce)
 {
@@ -859,7 +841,7 @@ nlohmann::json Agent::host_quote(ima::HashAlgo bank, const std::vector<std::uint
 	auto q = extender_->quote(bank, pcrs, nonce);
 	if (!q)
 		return {{"error", q.error().message()}};
-	return quote_reply(*q, nonce, host_list_->entries());
+	return attest::quote_reply(*q, nonce, host_list_->entries());
 }
 
 nlohmann::json Agent::container_quote(Container &c, ima::HashAlgo bank,
@@ -873,7 +855,7 @@ nlohmann::json Agent::container_quote(Container &c, ima::HashAlgo bank,
 	auto q = c.vtpm->extender().quote(bank, pcrs, nonce); // waits for the vTPM to start
 	if (!q)
 		return {{"error", "container " + c.id + ": vTPM: " + q.error().message()}};
-	nlohmann::json out = quote_reply(*q, nonce, c.list->entries());
+	nlohmann::json out = attest::quote_reply(*q, nonce, c.list->entries());
 	// Its binding must be in the host list the host quote covers.
 	bind_vtpms();
 	flush_all();

@@ -292,6 +292,20 @@ Result<Bytes> cut_binary_list(std::span<const std::uint8_t> list, std::size_t en
 	return Bytes(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(reader.offset()));
 }
 
+json quote_reply(const tpm::Quote &q, std::span<const std::uint8_t> nonce, std::size_t entries)
+{
+	json out = {{"attest", to_hex(q.attest)},
+		    {"signature", to_hex(q.signature)},
+		    {"ak_pem", q.ak_pem},
+		    {"ak_public", to_hex(q.ak_public)},
+		    {"bank", ima::hash_algo_name(q.bank)},
+		    {"nonce", to_hex(nonce)},
+		    {"entries", entries}};
+	for (auto &[pcr, v] : q.pcrs)
+		out["pcrs"][std::to_string(pcr)] = to_hex(v);
+	return out;
+}
+
 Result<Evidence> evidence_from_quote_reply(const json &reply,
 					   std::span<const std::uint8_t> host_list)
 {

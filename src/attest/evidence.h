@@ -36,6 +36,7 @@
 #include "common/error.h"
 #include "common/hex.h"
 #include "ima/hash_algo.h"
+#include "tpm/tpm.h"
 
 namespace eima::attest
 {
@@ -80,6 +81,11 @@ Result<Bytes> cut_binary_list(std::span<const std::uint8_t> list, std::size_t en
 // `entries`).
 Result<Evidence> evidence_from_quote_reply(const nlohmann::json &reply,
 					   std::span<const std::uint8_t> host_list);
+
+// eimad's reply to {"cmd":"quote"} for a quote covering `entries` list records: what
+// evidence_from_quote_reply reads back.
+nlohmann::json quote_reply(const tpm::Quote &q, std::span<const std::uint8_t> nonce,
+			   std::size_t entries);
 
 // Builds container evidence from eimad's reply to {"cmd":"quote","container":ID}:
 //   {"container": ID, "log_dir": DIR, <the vTPM's quote: the fields of a host reply>,

@@ -618,6 +618,15 @@ std::string LogReport::first_failure() const
 	return {};
 }
 
+nlohmann::json policy_failures_json(const std::vector<PolicyFailure> &failures)
+{
+	auto out = nlohmann::json::array();
+	for (auto &f : failures)
+		out.push_back({{"entry", f.entry}, {"path", f.path}, {"digest", f.digest},
+			       {"reason", f.reason}});
+	return out;
+}
+
 nlohmann::json LogReport::to_json() const
 {
 	nlohmann::json j;
@@ -648,12 +657,7 @@ nlohmann::json LogReport::to_json() const
 		j["pcr_mismatches"][std::string(ima::hash_algo_name(bank))] = list;
 	for (auto &[bank, i] : early_match)
 		j["early_match"][std::string(ima::hash_algo_name(bank))] = i;
-	j["policy_failures"] = nlohmann::json::array();
-	for (auto &f : policy_failures)
-		j["policy_failures"].push_back({{"entry", f.entry},
-						{"path", f.path},
-						{"digest", f.digest},
-						{"reason", f.reason}});
+	j["policy_failures"] = policy_failures_json(policy_failures);
 	j["ok"] = ok();
 	return j;
 }

@@ -33,6 +33,9 @@ struct PolicyFailure {
 	bool operator==(const PolicyFailure &) const = default;
 };
 
+// [{"entry", "path", "digest", "reason"}, ...]
+nlohmann::json policy_failures_json(const std::vector<PolicyFailure> &failures);
+
 struct LogReport {
 	std::size_t entries = 0;
 	std::map<std::string, std::size_t> templates;

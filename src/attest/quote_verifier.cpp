@@ -502,12 +502,7 @@ nlohmann::json QuoteReport::to_json() const
 		j["checks"][c.name] = {{"result", v}, {"why", c.why}};
 		j["check_order"].push_back(c.name);
 	}
-	j["policy_failures"] = nlohmann::json::array();
-	for (auto &f : policy_failures)
-		j["policy_failures"].push_back({{"entry", f.entry},
-						{"path", f.path},
-						{"digest", f.digest},
-						{"reason", f.reason}});
+	j["policy_failures"] = policy_failures_json(policy_failures);
 	return j;
 }
 

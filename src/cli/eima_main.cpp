@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/control_protocol.h"
+#include "attest/evidence.h"
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
 #include "cli/policy_commands.h"
@@ -210,17 +211,14 @@ Result<void> write_list_prefix(const std::string &dir, std::size_t entries, cons
 	auto bin = read_file(dir + "/binary_runtime_measurements");
 	if (!bin)
 		return std::unexpected(bin.error());
-	ima::BinaryLogReader reader({reinterpret_cast<const std::uint8_t *>(bin->data()), bin->size()},
-				    ima::BinaryHeaderMode::kernel);
-	ima::TemplateEntry e;
-	for (std::size_t i = 0; i < entries; ++i) {
-		auto more = reader.next(e);
-		if (!more)
-			return std::unexpected(more.error());
-		if (!*more)
-			return fail("snapshot", dir + ": the list has fewer entries than the PCRs cover");
+	auto cut = attest::cut_binary_list(
+		{reinterpret_cast<const std::uint8_t *>(bin->data()), bin->size()}, entries);
+	if (!cut) {
+		Error e = cut.error();
+		e.context = dir + ": " + e.context;
+		return std::unexpected(e);
 	}
-	if (auto r = write_file(out + "/binary_runtime_measurements", bin->substr(0, reader.offset())); !r)
+	if (auto r = write_file(out + "/binary_runtime_measurements", *cut); !r)
 		return r;
 	auto ascii = read_file(dir + "/ascii_runtime_measurements");
 	if (!ascii)

@@ -71,19 +71,4 @@ inline void extend_entries(tpm::Tpm &t, const std::vector<ima::TemplateEntry> &e
 	}
 }
 
-// eimad's reply to {"cmd":"quote"} (agent.cpp quote_reply) for this quote.
-inline nlohmann::json quote_reply(const tpm::Quote &q, const Bytes &nonce, std::size_t entries)
-{
-	nlohmann::json reply = {{"attest", to_hex(q.attest)},
-				{"signature", to_hex(q.signature)},
-				{"ak_pem", q.ak_pem},
-				{"ak_public", to_hex(q.ak_public)},
-				{"bank", ima::hash_algo_name(q.bank)},
-				{"nonce", to_hex(nonce)},
-				{"entries", entries}};
-	for (auto &[pcr, v] : q.pcrs)
-		reply["pcrs"][std::to_string(pcr)] = to_hex(v);
-	return reply;
-}
-
 } // namespace eima::attest::testing
