@@ -58,6 +58,11 @@ for name in "${!want_entries[@]}"; do
 		[ "$(jq_ "$T/w.json" 'd["first_failure"]')" = pcr_replay ] || bad "$name: first_failure"
 		rm -f "$T"/*.pcrs
 	fi
+	# a policy built from the log allows all of it; its violations are the only failures
+	"$BIN/eima" policy from-log "$f" -o "$T/p.json" 2>/dev/null || bad "$name: policy from-log exit $?"
+	"$BIN/eima" log verify "$f" --policy "$T/p.json" --json >"$T/p-r.json"
+	[ "$(jq_ "$T/p-r.json" 'len(d["policy_failures"]) <= d["violations"] and all(f["reason"] == "violation" for f in d["policy_failures"])')" = True ] ||
+		bad "$name: a policy from its own log does not allow it"
 done
 case "$checked" in *embrave-research-ima-dep-cgn.binary_runtime_measurements/sha1*) ;; *) bad "embrave binary replay not checked" ;; esac
 case "$checked" in *keylime-perf-ubuntu-ima-ng-sha256.ascii_runtime_measurements/sha256*) ;; *) bad "keylime-perf sha256 not checked" ;; esac
