@@ -584,8 +584,9 @@ void Agent::reap_exited()
 	if (gone.empty())
 		return;
 	drain_ring(); // whatever its last processes did is in its list first
-	for (auto key : gone)
-		retire(containers_.at(key));
+	for (auto key : gone) // the drain may have retired some (their inode came back)
+		if (auto it = containers_.find(key); it != containers_.end())
+			retire(it->second);
 }
 
 Result<attest::Evidence> Agent::final_evidence(Container &c)
