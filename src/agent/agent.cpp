@@ -14,9 +14,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -278,24 +278,33 @@ Container &Agent::container_for(const PendingEvent &ev)
 
 namespace {
 
+// The pids in /proc now.
+std::vector<int> process_ids()
+{
+	std::vector<int> pids;
+	std::error_code ec;
+	for (auto &entry : fs::directory_iterator("/proc", ec)) {
+		const std::string name = entry.path().filename();
+		if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos)
+			pids.push_back(std::stoi(name));
+	}
+	return pids;
+}
+
+std::uint64_t mntns_of(int pid)
+{
+	return ns_inode(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str());
+}
+
 // A live process in the mount namespace (the one given first), or -1. Scans /proc: only
 // when a container's root is still unknown, which is rare.
 int process_in_mntns(std::uint64_t mntns, int first)
 {
-	auto in_ns = [&](int pid) {
-		return ns_inode(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str()) == mntns;
-	};
-	if (first > 0 && in_ns(first))
+	if (first > 0 && mntns_of(first) == mntns)
 		return first;
-	std::error_code ec;
-	for (auto &entry : fs::directory_iterator("/proc", ec)) {
-		const std::string name = entry.path().filename();
-		if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
-			continue;
-		int pid = std::stoi(name);
-		if (in_ns(pid))
+	for (int pid : process_ids())
+		if (mntns_of(pid) == mntns)
 			return pid;
-	}
 	return -1;
 }
 
@@ -343,7 +352,7 @@ void Agent::bind_vtpms()
 {
 	// The binding goes on the host's container PCR like the container's own entries, as an
 	// ima-buf entry whose buffer is the vTPM's identity: a verifier finds it by name.
-	for (auto &[ns, c] : containers_) {
+	for (auto &[key, c] : containers_) {
 		if (!c.vtpm || c.bound)
 			continue;
 		auto state = c.vtpm->state();
@@ -535,7 +544,7 @@ void Agent::flush_all()
 {
 	if (auto r = host_list_->flush(); !r)
 		fmt::print(stderr, "eimad: {}\n", r.error().message());
-	for (auto &[ns, c] : containers_)
+	for (auto &[key, c] : containers_)
 		if (c.list)
 			if (auto r = c.list->flush(); !r)
 				fmt::print(stderr, "eimad: {}\n", r.error().message());
@@ -559,14 +568,9 @@ namespace {
 std::set<std::uint64_t> live_mount_namespaces()
 {
 	std::set<std::uint64_t> live;
-	std::error_code ec;
-	for (auto &entry : fs::directory_iterator("/proc", ec)) {
-		const std::string name = entry.path().filename();
-		if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
-			continue;
-		if (auto ino = ns_inode(("/proc/" + name + "/ns/mnt").c_str()))
+	for (int pid : process_ids())
+		if (auto ino = mntns_of(pid))
 			live.insert(ino);
-	}
 	return live;
 }
 
@@ -593,11 +597,7 @@ Result<attest::Evidence> Agent::final_evidence(Container &c)
 {
 	// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
 	// recompute; the quote then says this list is what the vTPM held at the end.
-	std::string list_path = c.list->dir() + "/binary_runtime_measurements";
-	auto as_bytes = [](const std::string &s) {
-		return std::span(reinterpret_cast<const std::uint8_t *>(s.data()), s.size());
-	};
-	auto list = read_file(list_path);
+	auto list = read_file(c.list->dir() + "/binary_runtime_measurements");
 	if (!list)
 		return std::unexpected(list.error());
 	auto nonce = ima::digest(ima::HashAlgo::sha256, as_bytes(*list));
@@ -607,15 +607,7 @@ Result<attest::Evidence> Agent::final_evidence(Container &c)
 		container_quote(c, ima::HashAlgo::sha256, {ima::default_ima_pcr}, *nonce);
 	if (reply.contains("error"))
 		return fail("final quote", reply["error"].get<std::string>());
-	std::string host_path = config_.run_dir + "/host/binary_runtime_measurements";
-	auto host = read_file(host_path);
-	if (!host)
-		return std::unexpected(host.error());
-	auto ev = attest::evidence_from_container_quote_reply(reply, as_bytes(*list),
-							      as_bytes(*host), list_path, host_path);
-	if (ev)
-		attest::set_run_dir(*ev, config_.run_dir);
-	return ev;
+	return attest::read_container_evidence(reply, config_.run_dir);
 }
 
 void Agent::retire(Container &c)
@@ -806,7 +798,7 @@ nlohmann::json vtpm_json(const Container &c)
 nlohmann::json Agent::ps_json() const
 {
 	nlohmann::json arr = nlohmann::json::array();
-	for (auto &[ns, c] : containers_) {
+	for (auto &[key, c] : containers_) {
 		arr.push_back({{"id", c.id},
 			       {"runtime", c.runtime},
 			       {"mntns", c.ns.mnt},
@@ -888,7 +880,7 @@ nlohmann::json Agent::quote_json(const nlohmann::json &req)
 	}
 	if (pcrs.empty())
 		pcrs = {ima::default_ima_pcr};
-	for (auto &[ns, c] : containers_)
+	for (auto &[key, c] : containers_)
 		if (c.id == id && c.list)
 			return container_quote(c, *bank, pcrs, *nonce);
 	for (auto &e : exited_)
@@ -897,6 +889,27 @@ nlohmann::json Agent::quote_json(const nlohmann::json &req)
 						  e.final_evidence}};
 	return {{"error", "no such container: " + id}};
 }
+
+namespace {
+
+// PCRs 0..23 of each bank into out[bank][pcr] = hex, after everything queued is extended.
+Result<void> read_all_pcrs(TpmExtender &tpm, const std::vector<ima::HashAlgo> &banks,
+			   nlohmann::json &out)
+{
+	std::vector<std::uint32_t> pcrs;
+	for (std::uint32_t i = 0; i <= tpm::max_pcr; ++i)
+		pcrs.push_back(i);
+	for (auto bank : banks) {
+		auto v = tpm.read_pcrs(bank, pcrs);
+		if (!v)
+			return std::unexpected(v.error());
+		for (auto &[pcr, value] : *v)
+			out[std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] = to_hex(value);
+	}
+	return {};
+}
+
+} // namespace
 
 nlohmann::json Agent::pcrs_json(const nlohmann::json &req)
 {
@@ -917,39 +930,21 @@ nlohmann::json Agent::pcrs_json(const nlohmann::json &req)
 	if (id.empty()) {
 		if (!extender_)
 			return {{"error", "eimad runs without a TPM (--tpm none)"}};
-		std::vector<std::uint32_t> pcrs;
-		for (std::uint32_t i = 0; i < 24; ++i)
-			pcrs.push_back(i);
-		for (auto bank : banks) {
-			auto v = extender_->read_pcrs(bank, pcrs);
-			if (!v)
-				return {{"error", v.error().message()}};
-			for (auto &[pcr, value] : *v)
-				out["banks"][std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] =
-					to_hex(value);
-		}
+		if (auto r = read_all_pcrs(*extender_, banks, out["banks"]); !r)
+			return {{"error", r.error().message()}};
 		out["source"] = "tpm";
 		out["entries"] = host_list_->entries();
 		return out;
 	}
 	Container *found = nullptr;
-	for (auto &[ns, c] : containers_)
+	for (auto &[key, c] : containers_)
 		if (c.id == id)
 			found = &c;
 	if (!found || !found->list)
 		return {{"error", "no such container: " + id}};
 	if (found->vtpm) {
-		std::vector<std::uint32_t> pcrs;
-		for (std::uint32_t i = 0; i < 24; ++i)
-			pcrs.push_back(i);
-		for (auto bank : banks) {
-			auto v = found->vtpm->extender().read_pcrs(bank, pcrs);
-			if (!v)
-				return {{"error", "container " + id + ": vTPM: " + v.error().message()}};
-			for (auto &[pcr, value] : *v)
-				out["banks"][std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] =
-					to_hex(value);
-		}
+		if (auto r = read_all_pcrs(found->vtpm->extender(), banks, out["banks"]); !r)
+			return {{"error", "container " + id + ": vTPM: " + r.error().message()}};
 		out["source"] = "vtpm";
 		out["entries"] = found->list->entries();
 		return out;

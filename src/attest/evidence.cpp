@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <climits>
 
+#include "common/file_io.h"
 #include "ima/binary_log.h"
 
 namespace eima::attest
@@ -113,11 +114,11 @@ Result<Evidence> quote_reply_fields(const json &reply, const Where &w,
 {
 	if (!reply.is_object())
 		return w.error("not an object");
-	Evidence e;
+	tpm::Quote q;
 	auto bank = get_bank(reply, w);
 	if (!bank)
 		return std::unexpected(bank.error());
-	e.bank = *bank;
+	q.bank = *bank;
 	auto attest = get_hex(reply, "attest", w);
 	if (!attest)
 		return std::unexpected(attest.error());
@@ -133,30 +134,18 @@ Result<Evidence> quote_reply_fields(const json &reply, const Where &w,
 	auto ak_public = get_hex(reply, "ak_public", w, true);
 	if (!ak_public)
 		return std::unexpected(ak_public.error());
-	auto pcrs = get_pcrs(reply, w, e.bank);
+	auto pcrs = get_pcrs(reply, w, q.bank);
 	if (!pcrs)
 		return std::unexpected(pcrs.error());
 	auto n = get_count(reply, "entries", w);
 	if (!n)
 		return std::unexpected(n.error());
-	e.attest = std::move(*attest);
-	e.signature = std::move(*sig);
-	e.nonce = std::move(*nonce);
-	e.ak_pem = std::move(*ak_pem);
-	e.ak_public = std::move(*ak_public);
-	e.pcrs = std::move(*pcrs);
-	e.entries = *n;
-	auto cut = cut_binary_list(list, e.entries);
-	if (!cut) {
-		Error err = cut.error();
-		err.context = list_name + ": " + err.context;
-		return std::unexpected(err);
-	}
-	e.list = std::move(*cut);
-	char host[HOST_NAME_MAX + 1] = {};
-	if (::gethostname(host, sizeof(host) - 1) == 0)
-		e.hostname = host;
-	return e;
+	q.attest = std::move(*attest);
+	q.signature = std::move(*sig);
+	q.ak_pem = std::move(*ak_pem);
+	q.ak_public = std::move(*ak_public);
+	q.pcrs = std::move(*pcrs);
+	return evidence_from_quote(std::move(q), *nonce, *n, list, list_name);
 }
 
 // One evidence object; `nested` for the host evidence inside container evidence.
@@ -292,6 +281,32 @@ Result<Bytes> cut_binary_list(std::span<const std::uint8_t> list, std::size_t en
 	return Bytes(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(reader.offset()));
 }
 
+Result<Evidence> evidence_from_quote(tpm::Quote q, std::span<const std::uint8_t> nonce,
+				     std::size_t entries, std::span<const std::uint8_t> list,
+				     const std::string &list_name)
+{
+	Evidence e;
+	e.bank = q.bank;
+	e.nonce.assign(nonce.begin(), nonce.end());
+	e.attest = std::move(q.attest);
+	e.signature = std::move(q.signature);
+	e.ak_pem = std::move(q.ak_pem);
+	e.ak_public = std::move(q.ak_public);
+	e.pcrs = std::move(q.pcrs);
+	e.entries = entries;
+	auto cut = cut_binary_list(list, entries);
+	if (!cut) {
+		Error err = cut.error();
+		err.context = list_name + ": " + err.context;
+		return std::unexpected(err);
+	}
+	e.list = std::move(*cut);
+	char host[HOST_NAME_MAX + 1] = {};
+	if (::gethostname(host, sizeof(host) - 1) == 0)
+		e.hostname = host;
+	return e;
+}
+
 json quote_reply(const tpm::Quote &q, std::span<const std::uint8_t> nonce, std::size_t entries)
 {
 	json out = {{"attest", to_hex(q.attest)},
@@ -349,6 +364,26 @@ void set_run_dir(Evidence &e, const std::string &run_dir)
 		host->run_dir = run_dir;
 		e.host = std::move(host);
 	}
+}
+
+Result<Evidence> read_container_evidence(const json &reply, const std::string &run_dir)
+{
+	auto log_dir = reply.find("log_dir");
+	if (log_dir == reply.end() || !log_dir->is_string() || log_dir->get<std::string>().empty())
+		return fail("eimad", "the quote reply has no \"log_dir\"");
+	std::string path = log_dir->get<std::string>() + "/binary_runtime_measurements";
+	std::string host_path = run_dir + "/host/binary_runtime_measurements";
+	auto list = read_file(path);
+	if (!list)
+		return std::unexpected(list.error());
+	auto host = read_file(host_path);
+	if (!host)
+		return std::unexpected(host.error());
+	auto ev = evidence_from_container_quote_reply(reply, as_bytes(*list), as_bytes(*host),
+						      path, host_path);
+	if (ev)
+		set_run_dir(*ev, run_dir);
+	return ev;
 }
 
 json evidence_to_json(const Evidence &e)

@@ -82,6 +82,12 @@ Result<Bytes> cut_binary_list(std::span<const std::uint8_t> list, std::size_t en
 Result<Evidence> evidence_from_quote_reply(const nlohmann::json &reply,
 					   std::span<const std::uint8_t> host_list);
 
+// Host evidence (source "host"; the caller may say otherwise) from a quote and the list it
+// covers: the list is cut to its first `entries` records, errors naming list_name.
+Result<Evidence> evidence_from_quote(tpm::Quote q, std::span<const std::uint8_t> nonce,
+				     std::size_t entries, std::span<const std::uint8_t> list,
+				     const std::string &list_name);
+
 // eimad's reply to {"cmd":"quote"} for a quote covering `entries` list records: what
 // evidence_from_quote_reply reads back.
 nlohmann::json quote_reply(const tpm::Quote &q, std::span<const std::uint8_t> nonce,
@@ -101,6 +107,12 @@ evidence_from_container_quote_reply(const nlohmann::json &reply,
 
 // Sets run_dir on the evidence and on the host evidence nested in it.
 void set_run_dir(Evidence &e, const std::string &run_dir);
+
+// Container evidence from eimad's reply and the lists on disk under run_dir, read AFTER the
+// reply (they only grow): <reply's log_dir>/binary_runtime_measurements and
+// <run_dir>/host/binary_runtime_measurements. What `eima quote --container` writes and
+// eimad keeps as a container's final evidence.
+Result<Evidence> read_container_evidence(const nlohmann::json &reply, const std::string &run_dir);
 
 nlohmann::json evidence_to_json(const Evidence &e);
 // Parses and checks the shape (not the meaning) of evidence JSON; errors name `source` (a

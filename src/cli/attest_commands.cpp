@@ -58,15 +58,7 @@ VerifyOptions verify_opts;
 CLI::App *quote_cmd = nullptr;
 CLI::App *verify_cmd = nullptr;
 
-// The bytes of a list file read after eimad's reply: it only grows, and its first `entries`
-// records are the ones the quoted PCRs cover.
-std::span<const std::uint8_t> as_bytes(const std::string &s)
-{
-	return {reinterpret_cast<const std::uint8_t *>(s.data()), s.size()};
-}
-
-Result<attest::Evidence> container_evidence(const QuoteOptions &o, const nlohmann::json &reply,
-					    const std::string &host_path)
+Result<attest::Evidence> container_evidence(const QuoteOptions &o, const nlohmann::json &reply)
 {
 	// eimad answers for the container asked; anything else is a protocol error, not
 	// evidence about the wrong container.
@@ -74,18 +66,7 @@ Result<attest::Evidence> container_evidence(const QuoteOptions &o, const nlohman
 		return fail("eimad", "the quote reply is for container \"" +
 					     reply.value("container", "") + "\", not \"" +
 					     o.container + "\"");
-	auto log_dir = reply.find("log_dir");
-	if (log_dir == reply.end() || !log_dir->is_string() || log_dir->get<std::string>().empty())
-		return fail("eimad", "the quote reply has no \"log_dir\"");
-	std::string path = log_dir->get<std::string>() + "/binary_runtime_measurements";
-	auto list = read_file(path);
-	if (!list)
-		return std::unexpected(list.error());
-	auto host = read_file(host_path);
-	if (!host)
-		return std::unexpected(host.error());
-	return attest::evidence_from_container_quote_reply(reply, as_bytes(*list), as_bytes(*host),
-							   path, host_path);
+	return attest::read_container_evidence(reply, o.run_dir);
 }
 
 // DIR/{attest,signature,pcrs,ak.pem}: what tpm2_checkquote takes.
@@ -128,11 +109,12 @@ int cmd_quote(const QuoteOptions &o)
 	auto reply = agent::control_request(o.run_dir, req);
 	if (!reply)
 		return report(reply.error());
-	// Read after the reply (see as_bytes).
+	// The lists are read after the reply: they only grow, and their first `entries` records
+	// are the ones the quoted PCRs cover.
 	std::string host_path = o.run_dir + "/host/binary_runtime_measurements";
 	Result<attest::Evidence> ev;
 	if (container) {
-		ev = container_evidence(o, *reply, host_path);
+		ev = container_evidence(o, *reply);
 	} else if (auto list = read_file(host_path); !list) {
 		ev = std::unexpected(list.error());
 	} else {

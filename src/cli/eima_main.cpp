@@ -100,8 +100,7 @@ int cmd_log_show(const std::string &run_dir, const std::string &container, bool 
 	auto bytes = read_file(dir + "/binary_runtime_measurements");
 	if (!bytes)
 		return report(bytes.error());
-	auto log = ima::read_binary_log(
-		{reinterpret_cast<const std::uint8_t *>(bytes->data()), bytes->size()});
+	auto log = ima::read_binary_log(as_bytes(*bytes));
 	if (!log)
 		return report(log.error());
 	json out = json::array();
@@ -211,8 +210,7 @@ Result<void> write_list_prefix(const std::string &dir, std::size_t entries, cons
 	auto bin = read_file(dir + "/binary_runtime_measurements");
 	if (!bin)
 		return std::unexpected(bin.error());
-	auto cut = attest::cut_binary_list(
-		{reinterpret_cast<const std::uint8_t *>(bin->data()), bin->size()}, entries);
+	auto cut = attest::cut_binary_list(as_bytes(*bin), entries);
 	if (!cut) {
 		Error e = cut.error();
 		e.context = dir + ": " + e.context;

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -122,40 +121,22 @@ int cmd_quote_kernel(const QuoteOptions &o)
 	auto list = read_file(list_path);
 	if (!list)
 		return report(list.error());
-	std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t *>(list->data()),
-					    list->size());
+	auto bytes = as_bytes(*list);
 	auto n = attest::quoted_prefix(bytes, bank, q->pcrs);
 	if (!n) {
 		Error e = n.error();
 		e.context = list_path + ": " + e.context;
 		return report(e);
 	}
-	auto cut = attest::cut_binary_list(bytes, *n);
-	if (!cut) {
-		Error e = cut.error();
-		e.context = list_path + ": " + e.context;
-		return report(e);
-	}
-
-	attest::Evidence ev;
-	ev.source = "kernel";
-	char host[HOST_NAME_MAX + 1] = {};
-	if (::gethostname(host, sizeof(host) - 1) == 0)
-		ev.hostname = host;
-	ev.nonce = *nonce;
-	ev.attest = std::move(q->attest);
-	ev.signature = std::move(q->signature);
-	ev.bank = bank;
-	ev.pcrs = std::move(q->pcrs);
-	ev.ak_pem = std::move(q->ak_pem);
-	ev.ak_public = std::move(q->ak_public);
-	ev.entries = *n;
-	ev.list = std::move(*cut);
-	if (int rc = write_evidence(ev, o.out, o.tpm2_tools_dir); rc != 0)
+	auto ev = attest::evidence_from_quote(std::move(*q), *nonce, *n, bytes, list_path);
+	if (!ev)
+		return report(ev.error());
+	ev->source = "kernel";
+	if (int rc = write_evidence(*ev, o.out, o.tpm2_tools_dir); rc != 0)
 		return rc;
 	if (!o.out.empty() && o.out != "-")
 		fmt::print(stderr, "{}: quote over {}:{} and {} kernel list entries\n", o.out,
-			   sel->first, fmt::join(sel->second, ","), ev.entries);
+			   sel->first, fmt::join(sel->second, ","), ev->entries);
 	return 0;
 }
 

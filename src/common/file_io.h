@@ -11,6 +11,11 @@
 namespace eima {
 
 Result<std::string> read_file(const std::string &path);
+// The bytes of what read_file returned, for the byte-span APIs (hashing, log readers).
+inline std::span<const std::uint8_t> as_bytes(std::string_view s)
+{
+	return {reinterpret_cast<const std::uint8_t *>(s.data()), s.size()};
+}
 // At most max_bytes from the start (a huge or endless file is not read whole).
 Result<std::string> read_file_prefix(const std::string &path, std::size_t max_bytes);
 // Creates or truncates path.
