@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Self-test of the test VM (tests/vm/vmrun): boots the guest several times and checks the
 # kernel, the LSM list, exit status and output plumbing, the TPM, kernel IMA, timeouts,
-# boot-failure reporting and that a BPF LSM program loads, attaches and enforces.
+# boot-failure reporting, the retry of a boot that crashed, and that a BPF LSM program loads, attaches and enforces.
 # Needs root and scripts/setup.sh. Prints "N passed, N failed" last; exits 1 on failure.
 # shellcheck disable=SC2016 # the single-quoted scripts expand in the guest
 set -u
@@ -76,6 +76,15 @@ if [[ $rc == 124 && $err == *"timed out"* ]]; then pass "--timeout 5 gives 124";
 # 8. A guest that cannot boot: 125 and the console tail.
 run --append rdinit=/no-such-init -- true
 if [[ $rc == 125 && $err == *"Kernel panic"* ]]; then pass "boot failure gives 125 and the console"; else fail "boot failure" "want 125 and a panic in the console tail"; fi
+
+# 8b. A kernel crash while booting, before the command ran, is booted again (the fault is
+#     injected on the first attempt only); a crash that repeats would end in 125 as above.
+EIMA_VM_FAULT=boot-oops run --tpm -- sh -c 'test -e /dev/tpm0 && echo ran'
+if [[ $rc == 0 && $out == ran && $err == *"booting again (2/3)"* && $err == *"Oops: injected"* ]]; then
+	pass "a crash at boot is retried with fresh helpers"
+else
+	fail "boot retry" "want the command to run on the second boot, with the Oops reported"
+fi
 
 # 9. A BPF LSM program loads, attaches and denies in the guest (the host refuses to load it).
 secs=0
