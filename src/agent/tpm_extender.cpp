@@ -59,26 +59,33 @@ void TpmExtender::loop()
 		work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
 		if (queue_.empty() && stopping_)
 			return;
-		ExtendRecord rec = std::move(queue_.front());
+		auto item = std::move(queue_.front());
 		queue_.pop_front();
-		if (!tpm_) { // failed to open: the record can never be extended
+		if (auto *task = std::get_if<Task>(&item)) {
+			busy_ = true;
+			std::string open_error = last_error_;
+			lock.unlock();
+			(*task)(tpm_.get(), open_error);
+			lock.lock();
+			busy_ = false;
+		} else if (!tpm_) { // failed to open: the record can never be extended
 			++failures_;
-			if (queue_.empty())
-				idle_cv_.notify_all();
-			continue;
-		}
-		busy_ = true;
-		lock.unlock();
-		auto r = tpm_->extend(rec.pcr, rec.digests);
-		lock.lock();
-		busy_ = false;
-		if (r) {
-			++extended_;
-		} else if (state_ == State::open) {
-			// The list now replays to values the TPM does not hold: a verifier will
-			// reject it, which is the honest outcome. Counted and shown by eima status.
-			++failures_;
-			last_error_ = r.error().message();
+		} else {
+			auto &rec = std::get<ExtendRecord>(item);
+			busy_ = true;
+			lock.unlock();
+			auto r = tpm_->extend(rec.pcr, rec.digests);
+			lock.lock();
+			busy_ = false;
+			if (r) {
+				++extended_;
+			} else if (state_ == State::open) {
+				// The list now replays to values the TPM does not hold: a verifier
+				// will reject it, which is the honest outcome. Counted and shown by
+				// eima status.
+				++failures_;
+				last_error_ = r.error().message();
+			}
 		}
 		if (queue_.empty())
 			idle_cv_.notify_all();
@@ -118,6 +125,26 @@ Result<tpm::Quote> TpmExtender::quote(ima::HashAlgo bank, const std::vector<std:
 	if (auto r = wait_idle(lock); !r)
 		return std::unexpected(r.error());
 	return tpm_->quote(bank, pcrs, nonce);
+}
+
+std::future<Result<tpm::Quote>> TpmExtender::quote_later(ima::HashAlgo bank,
+							std::vector<std::uint32_t> pcrs, Bytes nonce)
+{
+	auto done = std::make_shared<std::promise<Result<tpm::Quote>>>();
+	auto result = done->get_future();
+	Task task = [=, pcrs = std::move(pcrs), nonce = std::move(nonce)](
+			    tpm::Tpm *tpm, const std::string &open_error) {
+		if (tpm)
+			done->set_value(tpm->quote(bank, pcrs, nonce));
+		else
+			done->set_value(fail(ENODEV, "TPM did not open", open_error));
+	};
+	{
+		std::lock_guard lock(mu_);
+		queue_.emplace_back(std::move(task));
+	}
+	work_cv_.notify_one();
+	return result;
 }
 
 std::uint64_t TpmExtender::extended() const

@@ -10,10 +10,12 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <variant>
 
 #include "agent/measurement_list.h"
 #include "tpm/tpm.h"
@@ -41,11 +43,19 @@ public:
 	// Waits until every record submitted so far is extended, then quotes those PCRs.
 	Result<tpm::Quote> quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
 				 std::span<const std::uint8_t> nonce);
+	// The same quote without waiting: it is queued behind the records submitted so far and
+	// taken on the extender's thread, so it covers exactly those records (and none
+	// submitted after this call) however long the caller goes on meanwhile.
+	std::future<Result<tpm::Quote>> quote_later(ima::HashAlgo bank,
+						   std::vector<std::uint32_t> pcrs, Bytes nonce);
 	std::uint64_t extended() const;
 	std::uint64_t failures() const;
 	std::string last_error() const;
 
 private:
+	// Work queued in order with the records: runs with the TPM, or with nullptr and the
+	// reason when it never opened.
+	using Task = std::function<void(tpm::Tpm *, const std::string &open_error)>;
 	void loop();
 	Result<void> wait_idle(std::unique_lock<std::mutex> &lock);
 	Opener open_;
@@ -53,7 +63,7 @@ private:
 	State state_ = State::opening;
 	mutable std::mutex mu_;
 	std::condition_variable work_cv_, idle_cv_;
-	std::deque<ExtendRecord> queue_;
+	std::deque<std::variant<ExtendRecord, Task>> queue_;
 	bool busy_ = false, stopping_ = false;
 	std::uint64_t extended_ = 0, failures_ = 0;
 	std::string last_error_;
