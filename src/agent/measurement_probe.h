@@ -53,7 +53,8 @@ public:
 	void forget(const eima_measured_key &key);
 	void mark_known(std::uint64_t mntns);
 	// The namespace is gone: its inode number will be reused, so nothing recorded under it
-	// (known, lost-event count, measured files) may carry over to the next one.
+	// (known, lost-event count, and measured files where mntns_id is the inode too) may
+	// carry over to the next one.
 	void forget_mntns(std::uint64_t mntns_inode, std::uint64_t mntns_id);
 
 protected:
