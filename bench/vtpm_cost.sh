@@ -4,7 +4,9 @@
 #    alive at once;
 #  - containers started per second (container start, one exec, exit; sequential) with no
 #    eimad, eimad --vtpm none and eimad --vtpm swtpm, and the ratios;
-#  - how long after a container's first exec its vTPM is up and bound in the host list.
+#  - how long after a container's first exec its vTPM is up and bound in the host list;
+#  - K containers exiting at once: time to all final evidence, and the longest the event
+#    loop was held up on one wakeup.
 # Prints a Markdown section; BENCHMARKS.md holds the latest one.
 #   bench/vtpm_cost.sh [BUILD_DIR]     (root; EIMA_BENCH_CONTAINERS=N, EIMA_BENCH_ALIVE=K)
 set -euo pipefail
@@ -83,7 +85,17 @@ read -r rss pss < <(for p in $pids; do awk '/^Rss:/ { r=$2 } /^Pss:/ { s=$2 } EN
 eimad_rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EIMAD_PID/status")
 median=$(printf '%s\n' "${lat[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
 max=$(printf '%s\n' "${lat[@]}" | sort -n | tail -1)
+# All K exit at once: how long until every one has its final evidence, and the longest
+# the event loop was busy on one wakeup (eima status loop_longest_ms) over the whole run.
+t_exit=$(ms)
 for d in "$T"/alive-*/tmp; do touch "$d/go"; done
+for _ in $(seq 1 1200); do
+	[[ $(finals) -ge $((created + K)) ]] && break
+	sleep 0.05
+done
+t_final=$(ms)
+mass_final=$(($(finals) - created))
+loop_ms=$("$BIN/eima" status --run-dir "$RUN" --json | jq '.loop_longest_ms | floor')
 stop_eimad
 
 echo "## vTPM per container (trace mode, $(nproc) CPUs, $(date -u +%F))"
@@ -107,3 +119,5 @@ echo "| RSS per swtpm | $(awk -v a="$rss" -v n="$count" 'BEGIN { printf "%.1f Mi
 echo "| PSS per swtpm (shared pages split) | $(awk -v a="$pss" -v n="$count" 'BEGIN { printf "%.1f MiB", a / n / 1024 }') |"
 echo "| eimad RSS | $(awk -v a="$eimad_rss" 'BEGIN { printf "%.1f MiB", a / 1024 }') |"
 echo "| container start to vTPM bound, median / max | $median ms / $max ms |"
+echo "| all $K exit at once: until all $mass_final have final evidence | $(awk -v a="$t_final" -v b="$t_exit" 'BEGIN { printf "%.2f s", (a - b) / 1000 }') |"
+echo "| longest event-loop wakeup over the whole run (eima status loop_longest_ms) | $loop_ms ms |"

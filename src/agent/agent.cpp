@@ -262,12 +262,9 @@ Container &Agent::container_for(const PendingEvent &ev)
 			c.id += "-" + std::to_string(ev.head.mntns_id);
 	// Nor may a new container take over an exited one's list and final quote (a mount
 	// namespace's inode number is reused as soon as it is free).
-	auto taken = [&](const std::string &id) {
-		return std::ranges::any_of(exited_, [&](auto &e) { return e.id == id; });
-	};
-	if (taken(c.id)) {
+	if (id_taken(c.id)) {
 		std::string base = c.id;
-		for (int n = 2; taken(c.id); ++n)
+		for (int n = 2; id_taken(c.id); ++n)
 			c.id = base + "." + std::to_string(n);
 	}
 	capture_root(c, pid);
@@ -348,34 +345,45 @@ void Agent::append_container(Container &c, const ima::TemplateEntry &entry)
 		c.vtpm->extender().submit(std::move(*rec));
 }
 
+bool Agent::id_taken(const std::string &id) const
+{
+	return std::ranges::any_of(exited_, [&](auto &e) { return e.id == id; }) ||
+	       std::ranges::any_of(retiring_, [&](auto &r) { return r.c.id == id; });
+}
+
 void Agent::bind_vtpms()
+{
+	for (auto &[key, c] : containers_)
+		bind_vtpm(c);
+	for (auto &r : retiring_) // a vTPM may come up after its container exited
+		bind_vtpm(r.c);
+}
+
+void Agent::bind_vtpm(Container &c)
 {
 	// The binding goes on the host's container PCR like the container's own entries, as an
 	// ima-buf entry whose buffer is the vTPM's identity: a verifier finds it by name.
-	for (auto &[key, c] : containers_) {
-		if (!c.vtpm || c.bound)
-			continue;
-		auto state = c.vtpm->state();
-		if (state == TpmExtender::State::opening)
-			continue;
-		c.bound = true;
-		if (state == TpmExtender::State::failed) {
-			fmt::print(stderr, "eimad: container {}: vTPM did not start: {}\n", c.id,
-				   c.vtpm->error());
-			continue;
-		}
-		auto id = c.vtpm->identity();
-		Bytes buf = attest::vtpm_binding_buffer({c.id, id->ek_pem, id->ak_pem, c.ns.mnt});
-		auto d = ima::digest(config_.hash, buf);
-		auto e = d ? ima::make_ima_buf(config_.hash, *d, attest::vtpm_binding_name(c.id), buf,
-					       config_.container_pcr)
-			   : std::unexpected(d.error());
-		if (e)
-			append_host(*e);
-		else
-			fmt::print(stderr, "eimad: container {}: binding: {}\n", c.id,
-				   e.error().message());
+	if (!c.vtpm || c.bound)
+		return;
+	auto state = c.vtpm->state();
+	if (state == TpmExtender::State::opening)
+		return;
+	c.bound = true;
+	if (state == TpmExtender::State::failed) {
+		fmt::print(stderr, "eimad: container {}: vTPM did not start: {}\n", c.id,
+			   c.vtpm->error());
+		return;
 	}
+	auto id = c.vtpm->identity();
+	Bytes buf = attest::vtpm_binding_buffer({c.id, id->ek_pem, id->ak_pem, c.ns.mnt});
+	auto d = ima::digest(config_.hash, buf);
+	auto e = d ? ima::make_ima_buf(config_.hash, *d, attest::vtpm_binding_name(c.id), buf,
+				       config_.container_pcr)
+		   : std::unexpected(d.error());
+	if (e)
+		append_host(*e);
+	else
+		fmt::print(stderr, "eimad: container {}: binding: {}\n", c.id, e.error().message());
 }
 
 std::pair<std::string, ima::HashAlgo> Agent::template_for(const eima_event_head &h) const
@@ -499,6 +507,17 @@ void Agent::poll_drops()
 	// Each event the kernel could not queue becomes one violation entry, in the list of
 	// the container that lost it (and the host list). lookup-and-delete: a count is read
 	// once; what arrives after the read is read on the next tick.
+	//
+	// Walking the map costs a scan of all its buckets even when it is empty, so it is
+	// walked only when the kernel's drop counter moved since the last walk (the program
+	// updates the map before the counter), and once a second whatever it says.
+	auto counters = probe_->counters();
+	auto now = std::chrono::steady_clock::now();
+	std::uint64_t dropped = counters ? (*counters)[EIMA_CNT_DROPPED] : 0;
+	if (counters && dropped == drops_walked_at_ && now - last_drop_walk_ < std::chrono::seconds(1))
+		return;
+	drops_walked_at_ = dropped;
+	last_drop_walk_ = now;
 	std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;
 	int fd = probe_->dropped_fd();
 	std::uint64_t key;
@@ -532,7 +551,7 @@ void Agent::poll_drops()
 		for (std::uint64_t i = 0; i < n; ++i)
 			record(c, lost_event, lost, {});
 	}
-	if (auto counters = probe_->counters()) {
+	if (counters) {
 		lost_event.head.mntns = host_mntns_;
 		for (; unattributed_drops_ < (*counters)[EIMA_CNT_DROPPED_UNATTRIBUTED];
 		     ++unattributed_drops_)
@@ -593,51 +612,103 @@ void Agent::reap_exited()
 			retire(it->second);
 }
 
-Result<attest::Evidence> Agent::final_evidence(Container &c)
-{
-	// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
-	// recompute; the quote then says this list is what the vTPM held at the end.
-	auto list = read_file(c.list->dir() + "/binary_runtime_measurements");
-	if (!list)
-		return std::unexpected(list.error());
-	auto nonce = ima::digest(ima::HashAlgo::sha256, as_bytes(*list));
-	if (!nonce)
-		return std::unexpected(nonce.error());
-	nlohmann::json reply =
-		container_quote(c, ima::HashAlgo::sha256, {ima::default_ima_pcr}, *nonce);
-	if (reply.contains("error"))
-		return fail("final quote", reply["error"].get<std::string>());
-	return attest::read_container_evidence(reply, config_.run_dir);
-}
-
 void Agent::retire(Container &c)
 {
-	ExitedContainer e{c.id, c.runtime, c.list ? c.list->dir() : "", c.ns.mnt,
-			  c.list ? c.list->entries() : 0, c.list ? c.list->violations() : 0, ""};
-	if (c.list)
-		(void)c.list->flush();
-	if (!c.vtpm) {
-		e.final_evidence = "none: no vTPM";
-	} else if (c.list) {
-		auto ev = final_evidence(c);
-		std::string path = c.list->dir() + "/final-evidence.json";
-		if (!ev)
-			e.final_evidence = "none: " + ev.error().message();
-		else if (auto w = write_file(path, attest::evidence_to_json(*ev).dump(2) + "\n"); !w)
-			e.final_evidence = "none: " + w.error().message();
-		else
-			e.final_evidence = path;
-	}
-	if (e.final_evidence.starts_with("none: ") && c.vtpm)
-		fmt::print(stderr, "eimad: container {}: final evidence: {}\n", c.id, e.final_evidence);
-	c.vtpm.reset(); // its swtpm stops and its state goes
+	RetiringContainer r{std::move(c), {}, {}, {}, {}, {}, 0};
+	containers_.erase(r.c.key);
+	Container &rc = r.c;
+	r.exited = {rc.id, rc.runtime, rc.list ? rc.list->dir() : "", rc.ns.mnt,
+		    rc.list ? rc.list->entries() : 0, rc.list ? rc.list->violations() : 0,
+		    "pending"};
 	// The namespace's inode number will be reused: nothing measured under it may carry over.
-	probe_->forget_mntns(c.ns.mnt, c.key);
-	cache_.forget_mntns(c.key);
-	std::uint64_t key = c.key;
-	exited_.push_back(std::move(e));
-	containers_.erase(key);
-	flush_all();
+	probe_->forget_mntns(rc.ns.mnt, rc.key);
+	cache_.forget_mntns(rc.key);
+	if (rc.list)
+		if (auto f = rc.list->flush(); !f)
+			fmt::print(stderr, "eimad: {}\n", f.error().message());
+	if (!rc.vtpm)
+		return finish_retiring(r, "none: no vTPM");
+	if (!rc.list)
+		return finish_retiring(r, "none: it has no list");
+	if (!extender_)
+		return finish_retiring(r, "none: no host TPM to bind its vTPM (--tpm none)");
+	// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
+	// recompute; the quote then says this list is what the vTPM held at the end.
+	auto list = read_file(rc.list->dir() + "/binary_runtime_measurements");
+	auto nonce = list ? ima::digest(ima::HashAlgo::sha256, as_bytes(*list))
+			  : std::unexpected(list.error());
+	if (!nonce)
+		return finish_retiring(r, "none: " + nonce.error().message());
+	r.nonce = *nonce;
+	r.vtpm_quote = rc.vtpm->extender().quote_later(ima::HashAlgo::sha256,
+						       {ima::default_ima_pcr}, r.nonce);
+	retiring_.push_back(std::move(r));
+}
+
+void Agent::advance_retiring(bool wait)
+{
+	for (auto it = retiring_.begin(); it != retiring_.end();)
+		it = advance(*it, wait) ? retiring_.erase(it) : std::next(it);
+}
+
+bool Agent::advance(RetiringContainer &r, bool wait)
+{
+	auto ready = [wait](auto &f) {
+		return wait || f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+	};
+	if (r.vtpm_quote.valid()) {
+		if (!ready(r.vtpm_quote))
+			return false;
+		auto q = r.vtpm_quote.get();
+		if (!q) {
+			finish_retiring(r, "none: final quote: container " + r.c.id +
+						   ": vTPM: " + q.error().message());
+			return true;
+		}
+		r.reply = attest::quote_reply(*q, r.nonce, r.c.list->entries());
+		r.reply["container"] = r.c.id;
+		r.reply["log_dir"] = r.c.list->dir();
+		// The vTPM is up, so its binding can go in; the host quote, queued behind it,
+		// covers it.
+		bind_vtpm(r.c);
+		r.host_entries = host_list_->entries();
+		r.host_quote = extender_->quote_later(
+			ima::HashAlgo::sha256, {config_.host_pcr, config_.container_pcr}, r.nonce);
+	}
+	if (!ready(r.host_quote))
+		return false;
+	auto q = r.host_quote.get();
+	if (!q) {
+		finish_retiring(r, "none: final quote: host quote: " + q.error().message());
+		return true;
+	}
+	r.reply["host"] = attest::quote_reply(*q, r.nonce, r.host_entries);
+	flush_all(); // the host list on disk holds the entries the host quote covers
+	auto ev = attest::read_container_evidence(r.reply, config_.run_dir);
+	std::string path = r.c.list->dir() + "/final-evidence.json";
+	if (!ev)
+		finish_retiring(r, "none: " + ev.error().message());
+	else if (auto w = write_file(path, attest::evidence_to_json(*ev).dump(2) + "\n"); !w)
+		finish_retiring(r, "none: " + w.error().message());
+	else
+		finish_retiring(r, path);
+	return true;
+}
+
+void Agent::finish_retiring(RetiringContainer &r, std::string final_evidence)
+{
+	if (final_evidence.starts_with("none: ") && r.c.vtpm)
+		fmt::print(stderr, "eimad: container {}: final evidence: {}\n", r.c.id, final_evidence);
+	r.exited.final_evidence = std::move(final_evidence);
+	disposer_.dispose(std::move(r.c.vtpm)); // its swtpm stops and its state goes
+	exited_.push_back(std::move(r.exited));
+	while (exited_.size() > config_.keep_exited) {
+		std::error_code ec;
+		if (!exited_.front().log_dir.empty())
+			fs::remove_all(exited_.front().log_dir, ec);
+		exited_.pop_front();
+		++exited_pruned_;
+	}
 }
 
 Result<void> Agent::run()
@@ -683,6 +754,7 @@ Result<void> Agent::run()
 			continue;
 		if (n < 0)
 			return fail(errno, "epoll_wait");
+		auto woke = std::chrono::steady_clock::now();
 		bool stop = false;
 		for (int i = 0; i < n; ++i) {
 			int fd = evs[i].data.fd;
@@ -703,15 +775,20 @@ Result<void> Agent::run()
 		drain_ring();
 		if (stop)
 			break;
-		if (auto now = std::chrono::steady_clock::now();
-		    now - last_reap >= std::chrono::seconds(1)) {
+		auto now = std::chrono::steady_clock::now();
+		if (now - last_reap >= std::chrono::seconds(1)) {
 			last_reap = now;
 			reap_exited();
 		}
+		advance_retiring(false);
+		longest_wakeup_ =
+			std::max(longest_wakeup_, std::chrono::steady_clock::now() - woke);
 	}
-	// Every container gets its final quote, and no vTPM outlives eimad.
+	// Every container gets its final quote, and no vTPM outlives eimad (the disposer
+	// stops the last of them when eimad is destroyed).
 	while (!containers_.empty())
 		retire(containers_.begin()->second);
+	advance_retiring(true);
 	fmt::print(stderr, "eimad: stopping: {} events, {} violations, host list {} entries\n",
 		   events_, violations_, host_list_->entries());
 	return {};
@@ -756,7 +833,12 @@ nlohmann::json Agent::status_json() const
 	j["violations"] = violations_;
 	j["host_entries"] = host_list_->entries();
 	j["containers"] = containers_.size();
-	j["containers_exited"] = exited_.size();
+	j["containers_exited"] = exited_.size() + retiring_.size();
+	j["containers_retiring"] = retiring_.size(); // final evidence being taken
+	j["containers_pruned"] = exited_pruned_;     // beyond --keep-exited, directory removed
+	j["vtpms_stopping"] = disposer_.pending();
+	j["loop_longest_ms"] =
+		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
 	j["vtpm"] = config_.vtpm;
 	if (extender_) {
 		j["tpm_extended"] = extender_->extended();
@@ -812,7 +894,7 @@ nlohmann::json Agent::ps_json() const
 			       {"state", "running"},
 			       {"vtpm", vtpm_json(c)}});
 	}
-	for (auto &e : exited_)
+	auto exited = [&](const ExitedContainer &e) {
 		arr.push_back({{"id", e.id},
 			       {"runtime", e.runtime},
 			       {"mntns", e.mntns},
@@ -821,6 +903,11 @@ nlohmann::json Agent::ps_json() const
 			       {"log", e.log_dir},
 			       {"state", "exited"},
 			       {"final_evidence", e.final_evidence}});
+	};
+	for (auto &e : exited_)
+		exited(e);
+	for (auto &r : retiring_)
+		exited(r.exited);
 	return {{"containers", arr}};
 }
 
@@ -883,6 +970,10 @@ nlohmann::json Agent::quote_json(const nlohmann::json &req)
 	for (auto &[key, c] : containers_)
 		if (c.id == id && c.list)
 			return container_quote(c, *bank, pcrs, *nonce);
+	for (auto &r : retiring_)
+		if (r.c.id == id)
+			return {{"error", "container " + id + " has exited; its final evidence is "
+							       "being taken"}};
 	for (auto &e : exited_)
 		if (e.id == id)
 			return {{"error", "container " + id + " has exited; its final evidence: " +

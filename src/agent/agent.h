@@ -9,7 +9,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <future>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/background_disposer.h"
 #include "agent/container_identity.h"
 #include "agent/measurement_cache.h"
 #include "agent/measurement_list.h"
@@ -44,6 +49,9 @@ struct AgentConfig {
 	std::uint32_t container_pcr = 11; // containers' entries in the host list
 	std::string runc_state_dir = "/run/runc";
 	std::uint32_t ring_buffer_kb = 0; // 0: the BPF object's 16 MiB
+	// Exited containers kept (in `eima ps`, and their directories under RUN/containers);
+	// beyond this many the oldest one's directory is removed. /run is memory.
+	std::size_t keep_exited = 100;
 };
 
 struct Container {
@@ -66,7 +74,20 @@ struct ExitedContainer {
 	std::string id, runtime, log_dir;
 	std::uint64_t mntns = 0;
 	std::size_t entries = 0, violations = 0;
-	std::string final_evidence; // its path, or "none: " and why
+	std::string final_evidence; // its path, or "none: " and why; "pending" while taken
+};
+
+// A container whose last process exited, while its final evidence is taken: first its
+// vTPM's quote, then (its binding now in the host list) the host's. Each quote waits its
+// turn on that TPM's own thread behind the entries before it, so the event loop never
+// waits for a TPM; it looks in on every tick (Agent::advance_retiring).
+struct RetiringContainer {
+	Container c;
+	ExitedContainer exited;
+	Bytes nonce; // the SHA-256 of its final binary list
+	std::future<Result<tpm::Quote>> vtpm_quote, host_quote;
+	nlohmann::json reply; // the container quote's reply, once the vTPM quote is in
+	std::size_t host_entries = 0; // host list entries the host quote covers
 };
 
 class Agent {
@@ -92,10 +113,17 @@ private:
 	void append_container(Container &c, const ima::TemplateEntry &entry);
 	// Appends the binding entry of every vTPM that came up since the last call.
 	void bind_vtpms();
+	void bind_vtpm(Container &c);
 	// Every second: containers whose mount namespace no process is in any more.
 	void reap_exited();
+	// Takes the container out of the live ones and starts its final evidence.
 	void retire(Container &c);
-	Result<attest::Evidence> final_evidence(Container &c);
+	// Moves every retiring container on as far as its quotes allow; with wait, to the end.
+	void advance_retiring(bool wait);
+	// true when it is done (its evidence written, or why not recorded).
+	bool advance(RetiringContainer &r, bool wait);
+	void finish_retiring(RetiringContainer &r, std::string final_evidence);
+	bool id_taken(const std::string &id) const;
 	// The container's vTPM quote and the host quote that binds it, as eimad's quote reply.
 	nlohmann::json container_quote(Container &c, ima::HashAlgo bank,
 				       const std::vector<std::uint32_t> &pcrs, const Bytes &nonce);
@@ -132,12 +160,20 @@ private:
 	std::optional<MeasurementList> host_list_;
 	ima::TemplateEntry boot_aggregate_;
 	std::map<std::uint64_t, Container> containers_; // by Container::key
-	std::vector<ExitedContainer> exited_;
+	std::list<RetiringContainer> retiring_;
+	std::deque<ExitedContainer> exited_;           // oldest first, at most keep_exited
+	BackgroundDisposer disposer_;                  // stops exited containers' vTPMs
 	MeasurementCache cache_;
 	std::vector<PendingEvent> pending_;
 	void *ring_ = nullptr;                        // struct ring_buffer*
 	UniqueFd control_fd_;
 	std::uint64_t events_ = 0, violations_ = 0, unattributed_drops_ = 0;
+	std::uint64_t exited_pruned_ = 0;
+	std::uint64_t drops_walked_at_ = 0; // the kernel's drop counter at the last map walk
+	std::chrono::steady_clock::time_point last_drop_walk_{};
+	// The longest the event loop spent on one wakeup: what a burst of events or of exits
+	// delayed everything else by.
+	std::chrono::steady_clock::duration longest_wakeup_{};
 };
 
 } // namespace eima::agent

@@ -41,6 +41,10 @@ int main(int argc, char **argv)
 			unsigned long n = std::stoul(v);
 			return n >= 4 && (n & (n - 1)) == 0 ? "" : "must be a power of two >= 4";
 		});
+	app.add_option("--keep-exited", cfg.keep_exited,
+		       "exited containers kept with their lists and final evidence under "
+		       "RUN/containers; beyond this many the oldest one's directory is removed "
+		       "(default 100)");
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);

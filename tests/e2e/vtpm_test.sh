@@ -167,12 +167,13 @@ check_eq "...naming /bin/dyn-true with its digest and why" \
 echo "== when a's last process exits, its vTPM goes; its list and a final quote stay"
 touch "$T/rootfs-a/tmp/go"
 wait "$CPID_a"
-for _ in $(seq 1 100); do
-	[[ $(ps_json | jq -r --arg id "$A" '.containers[] | select(.id == $id) | .state') == exited ]] && break
+# Retiring takes two quotes and a swtpm stop, off the event loop: "pending", then a path.
+a_state() { ps_json | jq -r --arg id "$A" '.containers[] | select(.id == $id) | "\(.state) \(.final_evidence)"'; }
+for _ in $(seq 1 200); do
+	[[ $(a_state) == "exited /"* && $("$BIN/eima" status --run-dir "$RUN" --json | jq .vtpms_stopping) == 0 ]] && break
 	sleep 0.05
 done
-check_eq "eima ps shows a exited" exited \
-	"$(ps_json | jq -r --arg id "$A" '.containers[] | select(.id == $id) | .state')"
+check_eq "eima ps shows a exited, with its final evidence" "exited $RUN/containers/$A/final-evidence.json" "$(a_state)"
 check_eq "one vTPM is left (b's)" 1 "$(vtpm_pids | wc -l)"
 check "a's vTPM state (its seeds) is removed" test ! -e "$RUN/containers/$A/vtpm"
 check "a's list stays" test -s "$RUN/containers/$A/binary_runtime_measurements"
@@ -194,8 +195,8 @@ for i in 1 2 3; do
 	"$BIN/eima-test-container" "$T/rootfs-a" -- /bin/dyn-true
 done
 settle "$RUN"
-for _ in $(seq 1 100); do # each seen, bound, then reaped or retired
-	[[ $(new_exited | jq length) -ge 3 ]] && break
+for _ in $(seq 1 200); do # each seen, bound, then reaped or retired
+	[[ $(new_exited 'and (.final_evidence | startswith("/"))' | jq length) -ge 3 ]] && break
 	sleep 0.05
 done
 check_eq "three new containers, each exited with final evidence" 3 \
@@ -216,7 +217,23 @@ wait "$CPID_b"
 
 echo "== --vtpm none: containers are only in the host list"
 rm -rf "$RUN"
-start_eimad "$RUN" "$T/eimad2.log" --mode "$MODE" --tpm "$TPM" "${PCR_ARGS[@]}" --vtpm none || { failed "eimad --vtpm none starts"; finish; exit; }
+start_eimad "$RUN" "$T/eimad2.log" --mode "$MODE" --tpm "$TPM" "${PCR_ARGS[@]}" --vtpm none --keep-exited 1 || { failed "eimad --vtpm none starts"; finish; exit; }
+echo "== --keep-exited 1: of two exited containers, the newer one stays"
+for i in 1 2; do
+	"$BIN/eima-test-container" "$T/rootfs-a" -- /bin/dyn-true
+	settle "$RUN"
+	for _ in $(seq 1 100); do
+		[[ $("$BIN/eima" status --run-dir "$RUN" --json | jq '.containers_exited + .containers_pruned') -ge $i ]] && break
+		sleep 0.05
+	done
+	[[ $i == 1 ]] && first=$(ps_json | jq -r '.containers[0].log')
+done
+check_eq "eima ps shows one exited container" 1 "$(ps_json | jq '[.containers[] | select(.state == "exited")] | length')"
+check_eq "eima status counts one pruned" 1 "$("$BIN/eima" status --run-dir "$RUN" --json | jq .containers_pruned)"
+check "the older one had a directory under RUN/containers" test "${first#"$RUN"/containers/}" != "$first"
+check "...which is removed" test ! -e "$first"
+check "the newer one's list stays" test -s "$(ps_json | jq -r '.containers[0].log')/binary_runtime_measurements"
+
 rm -f "$T/rootfs-b/tmp/go" "$T/rootfs-b/tmp/ready"
 start_container b || failed "container b starts again"
 settle "$RUN"
