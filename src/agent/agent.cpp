@@ -511,12 +511,11 @@ void Agent::poll_drops()
 	// Walking the map costs a scan of all its buckets even when it is empty, so it is
 	// walked only when the kernel's drop counter moved since the last walk (the program
 	// updates the map before the counter), and once a second whatever it says.
-	auto counters = probe_->counters();
+	auto dropped = probe_->counter(EIMA_CNT_DROPPED);
 	auto now = std::chrono::steady_clock::now();
-	std::uint64_t dropped = counters ? (*counters)[EIMA_CNT_DROPPED] : 0;
-	if (counters && dropped == drops_walked_at_ && now - last_drop_walk_ < std::chrono::seconds(1))
+	if (dropped && *dropped == drops_walked_at_ && now - last_drop_walk_ < std::chrono::seconds(1))
 		return;
-	drops_walked_at_ = dropped;
+	drops_walked_at_ = dropped ? *dropped : 0;
 	last_drop_walk_ = now;
 	std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;
 	int fd = probe_->dropped_fd();
@@ -551,9 +550,9 @@ void Agent::poll_drops()
 		for (std::uint64_t i = 0; i < n; ++i)
 			record(c, lost_event, lost, {});
 	}
-	if (counters) {
+	if (auto unattributed = probe_->counter(EIMA_CNT_DROPPED_UNATTRIBUTED)) {
 		lost_event.head.mntns = host_mntns_;
-		for (; unattributed_drops_ < (*counters)[EIMA_CNT_DROPPED_UNATTRIBUTED];
+		for (; unattributed_drops_ < *unattributed;
 		     ++unattributed_drops_)
 			record(nullptr, lost_event, lost, {});
 	}

@@ -138,17 +138,28 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::load(ProbeMode mode,
 
 Result<std::vector<std::uint64_t>> MeasurementProbe::counters() const
 {
-	int ncpus = libbpf_num_possible_cpus();
-	if (ncpus <= 0)
-		return fail(-ncpus, "count possible CPUs");
-	std::vector<std::uint64_t> totals(EIMA_CNT_MAX), per_cpu(ncpus);
+	std::vector<std::uint64_t> totals(EIMA_CNT_MAX);
 	for (std::uint32_t i = 0; i < EIMA_CNT_MAX; ++i) {
-		if (bpf_map_lookup_elem(counters_fd_, &i, per_cpu.data()))
-			return fail(errno, "read BPF map", "counters");
-		for (auto v : per_cpu)
-			totals[i] += v;
+		auto v = counter(i);
+		if (!v)
+			return std::unexpected(v.error());
+		totals[i] = *v;
 	}
 	return totals;
+}
+
+Result<std::uint64_t> MeasurementProbe::counter(std::uint32_t index) const
+{
+	static const int ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0)
+		return fail(-ncpus, "count possible CPUs");
+	std::vector<std::uint64_t> per_cpu(ncpus);
+	if (bpf_map_lookup_elem(counters_fd_, &index, per_cpu.data()))
+		return fail(errno, "read BPF map", "counters");
+	std::uint64_t total = 0;
+	for (auto v : per_cpu)
+		total += v;
+	return total;
 }
 
 Result<void> MeasurementProbe::set_policy(const eima_policy &policy)

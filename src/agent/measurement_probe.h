@@ -48,6 +48,8 @@ public:
 
 	// Summed per-CPU counters, indexed by enum eima_counter.
 	Result<std::vector<std::uint64_t>> counters() const;
+	// One of them (EIMA_CNT_*): a map lookup, where counters() makes one per counter.
+	Result<std::uint64_t> counter(std::uint32_t index) const;
 	Result<void> set_policy(const eima_policy &policy);
 	// Forget a file version so the next access reports it again (after a failed measurement).
 	void forget(const eima_measured_key &key);
