@@ -613,7 +613,7 @@ void Agent::reap_exited()
 
 void Agent::retire(Container &c)
 {
-	RetiringContainer r{std::move(c), {}, {}, {}, {}, {}, 0};
+	RetiringContainer r{std::move(c), {}, {}};
 	containers_.erase(r.c.key);
 	Container &rc = r.c;
 	r.exited = {rc.id, rc.runtime, rc.list ? rc.list->dir() : "", rc.ns.mnt,
@@ -627,71 +627,52 @@ void Agent::retire(Container &c)
 			fmt::print(stderr, "eimad: {}\n", f.error().message());
 	if (!rc.vtpm)
 		return finish_retiring(r, "none: no vTPM");
-	if (!rc.list)
-		return finish_retiring(r, "none: it has no list");
-	if (!extender_)
-		return finish_retiring(r, "none: no host TPM to bind its vTPM (--tpm none)");
 	// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
 	// recompute; the quote then says this list is what the vTPM held at the end.
+	if (!rc.list)
+		return finish_retiring(r, "none: it has no list");
 	auto list = read_file(rc.list->dir() + "/binary_runtime_measurements");
 	auto nonce = list ? ima::digest(ima::HashAlgo::sha256, as_bytes(*list))
 			  : std::unexpected(list.error());
 	if (!nonce)
 		return finish_retiring(r, "none: " + nonce.error().message());
-	r.nonce = *nonce;
-	r.vtpm_quote = rc.vtpm->extender().quote_later(ima::HashAlgo::sha256,
-						       {ima::default_ima_pcr}, r.nonce);
+	r.quote.pcrs = {ima::default_ima_pcr};
+	r.quote.nonce = *nonce;
+	if (auto refused = start_quote(rc, r.quote))
+		return finish_retiring(r, "none: " + (*refused)["error"].get<std::string>());
 	retiring_.push_back(std::move(r));
 }
 
-void Agent::advance_retiring(bool wait)
+namespace {
+
+// Writes DIR/final-evidence.json from a container quote's reply: its path, or "none: " and why.
+std::string write_final_evidence(const nlohmann::json &reply, const std::string &run_dir,
+				 const std::string &dir)
 {
-	for (auto it = retiring_.begin(); it != retiring_.end();)
-		it = advance(*it, wait) ? retiring_.erase(it) : std::next(it);
+	if (reply.contains("error"))
+		return "none: final quote: " + reply["error"].get<std::string>();
+	auto ev = attest::read_container_evidence(reply, run_dir);
+	if (!ev)
+		return "none: " + ev.error().message();
+	std::string path = dir + "/final-evidence.json";
+	if (auto w = write_file(path, attest::evidence_to_json(*ev).dump(2) + "\n"); !w)
+		return "none: " + w.error().message();
+	return path;
 }
 
-bool Agent::advance(RetiringContainer &r, bool wait)
+} // namespace
+
+void Agent::advance_retiring(bool wait)
 {
-	auto ready = [wait](auto &f) {
-		return wait || f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-	};
-	if (r.vtpm_quote.valid()) {
-		if (!ready(r.vtpm_quote))
-			return false;
-		auto q = r.vtpm_quote.get();
-		if (!q) {
-			finish_retiring(r, "none: final quote: container " + r.c.id +
-						   ": vTPM: " + q.error().message());
-			return true;
+	for (auto it = retiring_.begin(); it != retiring_.end();) {
+		auto reply = step_quote(it->c, it->quote, wait);
+		if (!reply) {
+			++it;
+			continue;
 		}
-		r.reply = attest::quote_reply(*q, r.nonce, r.c.list->entries());
-		r.reply["container"] = r.c.id;
-		r.reply["log_dir"] = r.c.list->dir();
-		// The vTPM is up, so its binding can go in; the host quote, queued behind it,
-		// covers it.
-		bind_vtpm(r.c);
-		r.host_entries = host_list_->entries();
-		r.host_quote = extender_->quote_later(
-			ima::HashAlgo::sha256, {config_.host_pcr, config_.container_pcr}, r.nonce);
+		finish_retiring(*it, write_final_evidence(*reply, config_.run_dir, it->c.list->dir()));
+		it = retiring_.erase(it);
 	}
-	if (!ready(r.host_quote))
-		return false;
-	auto q = r.host_quote.get();
-	if (!q) {
-		finish_retiring(r, "none: final quote: host quote: " + q.error().message());
-		return true;
-	}
-	r.reply["host"] = attest::quote_reply(*q, r.nonce, r.host_entries);
-	flush_all(); // the host list on disk holds the entries the host quote covers
-	auto ev = attest::read_container_evidence(r.reply, config_.run_dir);
-	std::string path = r.c.list->dir() + "/final-evidence.json";
-	if (!ev)
-		finish_retiring(r, "none: " + ev.error().message());
-	else if (auto w = write_file(path, attest::evidence_to_json(*ev).dump(2) + "\n"); !w)
-		finish_retiring(r, "none: " + w.error().message());
-	else
-		finish_retiring(r, path);
-	return true;
 }
 
 void Agent::finish_retiring(RetiringContainer &r, std::string final_evidence)
@@ -926,25 +907,57 @@ nlohmann::json Agent::host_quote(ima::HashAlgo bank, const std::vector<std::uint
 nlohmann::json Agent::container_quote(Container &c, ima::HashAlgo bank,
 				      const std::vector<std::uint32_t> &pcrs, const Bytes &nonce)
 {
+	ContainerQuote q{bank, pcrs, nonce, {}, {}, {}, 0, 0};
+	if (auto refused = start_quote(c, q))
+		return *refused;
+	return *step_quote(c, q, true);
+}
+
+std::optional<nlohmann::json> Agent::start_quote(Container &c, ContainerQuote &q)
+{
 	if (!c.vtpm)
-		return {{"error", "container " + c.id + " has no vTPM (eimad runs with --vtpm none)"}};
+		return nlohmann::json{
+			{"error", "container " + c.id + " has no vTPM (eimad runs with --vtpm none)"}};
+	if (!c.list)
+		return nlohmann::json{{"error", "container " + c.id + " has no list"}};
 	if (!extender_)
-		return {{"error", "a container's quote needs the host TPM to bind its vTPM, and "
-				  "eimad runs without one (--tpm none)"}};
-	auto q = c.vtpm->extender().quote(bank, pcrs, nonce); // waits for the vTPM to start
-	if (!q)
-		return {{"error", "container " + c.id + ": vTPM: " + q.error().message()}};
-	nlohmann::json out = attest::quote_reply(*q, nonce, c.list->entries());
-	// Its binding must be in the host list the host quote covers.
-	bind_vtpms();
-	flush_all();
-	nlohmann::json host = host_quote(bank, {config_.host_pcr, config_.container_pcr}, nonce);
-	if (host.contains("error"))
-		return {{"error", "host quote: " + host["error"].get<std::string>()}};
-	out["host"] = std::move(host);
-	out["container"] = c.id;
-	out["log_dir"] = c.list->dir();
-	return out;
+		return nlohmann::json{{"error", "a container's quote needs the host TPM to bind its "
+						"vTPM, and eimad runs without one (--tpm none)"}};
+	// Queued behind the vTPM's start and every entry so far.
+	q.vtpm = c.vtpm->extender().quote_later(q.bank, q.pcrs, q.nonce);
+	q.reply = {{"container", c.id}, {"log_dir", c.list->dir()}};
+	q.entries = c.list->entries();
+	return std::nullopt;
+}
+
+std::optional<nlohmann::json> Agent::step_quote(Container &c, ContainerQuote &q, bool wait)
+{
+	auto ready = [wait](auto &f) {
+		return wait || f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+	};
+	if (q.vtpm.valid()) {
+		if (!ready(q.vtpm))
+			return std::nullopt;
+		auto vq = q.vtpm.get();
+		if (!vq)
+			return nlohmann::json{
+				{"error", "container " + c.id + ": vTPM: " + vq.error().message()}};
+		q.reply.update(attest::quote_reply(*vq, q.nonce, q.entries));
+		// The vTPM is up, so its binding goes in now if it has not yet; the host quote,
+		// queued behind it, covers it.
+		bind_vtpm(c);
+		q.host_entries = host_list_->entries();
+		q.host = extender_->quote_later(q.bank, {config_.host_pcr, config_.container_pcr},
+						q.nonce);
+	}
+	if (!ready(q.host))
+		return std::nullopt;
+	auto hq = q.host.get();
+	if (!hq)
+		return nlohmann::json{{"error", "host quote: " + hq.error().message()}};
+	q.reply["host"] = attest::quote_reply(*hq, q.nonce, q.host_entries);
+	flush_all(); // the lists on disk hold what the quotes cover
+	return std::move(q.reply);
 }
 
 nlohmann::json Agent::quote_json(const nlohmann::json &req)

@@ -77,17 +77,25 @@ struct ExitedContainer {
 	std::string final_evidence; // its path, or "none: " and why; "pending" while taken
 };
 
-// A container whose last process exited, while its final evidence is taken: first its
-// vTPM's quote, then (its binding now in the host list) the host's. Each quote waits its
-// turn on that TPM's own thread behind the entries before it, so the event loop never
-// waits for a TPM; it looks in on every tick (Agent::advance_retiring).
+// A container's quote, in two steps: its vTPM's quote, then (the vTPM being up, its binding
+// now in the host list) the host's. Each waits its turn on that TPM's own thread behind the
+// entries before it, so the caller may go on meanwhile and look in later.
+struct ContainerQuote {
+	ima::HashAlgo bank = ima::HashAlgo::sha256;
+	std::vector<std::uint32_t> pcrs;
+	Bytes nonce;
+	std::future<Result<tpm::Quote>> vtpm, host;
+	nlohmann::json reply;         // the vTPM part, once its quote is in
+	std::size_t entries = 0;      // container list entries the vTPM quote covers
+	std::size_t host_entries = 0; // host list entries the host quote covers
+};
+
+// A container whose last process exited, while its final evidence is taken; the event
+// loop looks in on every tick (Agent::advance_retiring).
 struct RetiringContainer {
 	Container c;
 	ExitedContainer exited;
-	Bytes nonce; // the SHA-256 of its final binary list
-	std::future<Result<tpm::Quote>> vtpm_quote, host_quote;
-	nlohmann::json reply; // the container quote's reply, once the vTPM quote is in
-	std::size_t host_entries = 0; // host list entries the host quote covers
+	ContainerQuote quote; // nonce: the SHA-256 of its final binary list
 };
 
 class Agent {
@@ -127,6 +135,10 @@ private:
 	// The container's vTPM quote and the host quote that binds it, as eimad's quote reply.
 	nlohmann::json container_quote(Container &c, ima::HashAlgo bank,
 				       const std::vector<std::uint32_t> &pcrs, const Bytes &nonce);
+	// Queues the vTPM's quote; an error reply when there is nothing to quote.
+	std::optional<nlohmann::json> start_quote(Container &c, ContainerQuote &q);
+	// The reply once both quotes are in (or one failed); nullopt while waiting, unless wait.
+	std::optional<nlohmann::json> step_quote(Container &c, ContainerQuote &q, bool wait);
 	nlohmann::json host_quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
 				  const Bytes &nonce);
 	void capture_root(Container &c, int pid);
