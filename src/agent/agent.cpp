@@ -665,7 +665,7 @@ std::string write_final_evidence(const nlohmann::json &reply, const std::string 
 void Agent::advance_retiring(bool wait)
 {
 	for (auto it = retiring_.begin(); it != retiring_.end();) {
-		auto reply = step_quote(it->c, it->quote, wait);
+		auto reply = step_quote(&it->c, it->quote, wait);
 		if (!reply) {
 			++it;
 			continue;
@@ -747,8 +747,7 @@ Result<void> Agent::run()
 				int client = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
 				if (client >= 0) {
 					drain_ring(); // answers reflect every event so far
-					handle_control(client);
-					::close(client);
+					handle_control(UniqueFd(client));
 				}
 			}
 		}
@@ -761,11 +760,13 @@ Result<void> Agent::run()
 			reap_exited();
 		}
 		advance_retiring(false);
+		answer_deferred(false);
 		longest_wakeup_ =
 			std::max(longest_wakeup_, std::chrono::steady_clock::now() - woke);
 	}
-	// Every container gets its final quote, and no vTPM outlives eimad (the disposer
-	// stops the last of them when eimad is destroyed).
+	// Clients waiting get their answers. Every container gets its final quote, and no
+	// vTPM outlives eimad (the disposer stops the last of them when eimad is destroyed).
+	answer_deferred(true);
 	while (!containers_.empty())
 		retire(containers_.begin()->second);
 	advance_retiring(true);
@@ -774,26 +775,52 @@ Result<void> Agent::run()
 	return {};
 }
 
-void Agent::handle_control(int fd)
+namespace {
+
+ControlAnswer answer_now(nlohmann::json reply)
 {
-	auto req = read_message(fd);
-	nlohmann::json reply;
+	return [reply = std::move(reply)](bool) mutable { return std::optional(std::move(reply)); };
+}
+
+} // namespace
+
+void Agent::handle_control(UniqueFd client)
+{
+	auto req = read_message(client.get());
+	Answer answer;
 	if (!req) {
-		reply = {{"error", req.error().message()}};
+		answer = answer_now({{"error", req.error().message()}});
 	} else {
 		std::string cmd = req->value("cmd", "");
 		if (cmd == "status")
-			reply = status_json();
+			answer = answer_now(status_json());
 		else if (cmd == "ps")
-			reply = ps_json();
+			answer = answer_now(ps_json());
 		else if (cmd == "pcrs")
-			reply = pcrs_json(*req);
+			answer = pcrs_json(*req);
 		else if (cmd == "quote")
-			reply = quote_json(*req);
+			answer = quote_json(*req);
 		else
-			reply = {{"error", "unknown command: " + cmd}};
+			answer = answer_now({{"error", "unknown command: " + cmd}});
 	}
-	(void)write_message(fd, reply);
+	if (auto reply = answer(false))
+		(void)write_message(client.get(), *reply);
+	else // a TPM is busy: the client waits, the event loop goes on
+		deferred_.push_back({std::move(client), std::move(answer)});
+}
+
+void Agent::answer_deferred(bool wait)
+{
+	for (auto it = deferred_.begin(); it != deferred_.end();) {
+		auto reply = it->answer(wait);
+		if (!reply) {
+			++it;
+			continue;
+		}
+		flush_all(); // the lists on disk hold what the answer covers
+		(void)write_message(it->client.get(), *reply);
+		it = deferred_.erase(it);
+	}
 }
 
 nlohmann::json Agent::status_json() const
@@ -817,6 +844,7 @@ nlohmann::json Agent::status_json() const
 	j["containers_retiring"] = retiring_.size(); // final evidence being taken
 	j["containers_pruned"] = exited_pruned_;     // beyond --keep-exited, directory removed
 	j["vtpms_stopping"] = disposer_.pending();
+	j["requests_waiting"] = deferred_.size(); // quotes and PCR reads waiting on a TPM
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
 	j["vtpm"] = config_.vtpm;
@@ -891,26 +919,53 @@ nlohmann::json Agent::ps_json() const
 	return {{"containers", arr}};
 }
 
-nlohmann::json Agent::host_quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
-				 const Bytes &nonce)
+namespace {
+
+bool is_ready(auto &future, bool wait)
 {
-	// The queue is drained first and no entry is appended meanwhile (this loop is
-	// single-threaded), so the list prefix of `entries` records is what the PCRs cover.
-	if (!extender_)
-		return {{"error", "eimad runs without a TPM (--tpm none)"}};
-	auto q = extender_->quote(bank, pcrs, nonce);
-	if (!q)
-		return {{"error", q.error().message()}};
-	return attest::quote_reply(*q, nonce, host_list_->entries());
+	return wait || future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
 }
 
-nlohmann::json Agent::container_quote(Container &c, ima::HashAlgo bank,
-				      const std::vector<std::uint32_t> &pcrs, const Bytes &nonce)
+} // namespace
+
+Agent::Answer Agent::host_quote(ima::HashAlgo bank, std::vector<std::uint32_t> pcrs, Bytes nonce)
 {
-	ContainerQuote q{bank, pcrs, nonce, {}, {}, {}, 0, 0};
+	// Queued behind every entry appended so far, so the list prefix of `entries` records
+	// is what the PCRs cover.
+	if (!extender_)
+		return answer_now({{"error", "eimad runs without a TPM (--tpm none)"}});
+	auto q = extender_->quote_later(bank, std::move(pcrs), nonce);
+	return [q = std::move(q), nonce = std::move(nonce),
+		entries = host_list_->entries()](bool wait) mutable -> std::optional<nlohmann::json> {
+		if (!is_ready(q, wait))
+			return std::nullopt;
+		auto r = q.get();
+		if (!r)
+			return nlohmann::json{{"error", r.error().message()}};
+		return attest::quote_reply(*r, nonce, entries);
+	};
+}
+
+Container *Agent::find_container(std::uint64_t key)
+{
+	if (auto it = containers_.find(key); it != containers_.end())
+		return &it->second;
+	for (auto &r : retiring_)
+		if (r.c.key == key)
+			return &r.c;
+	return nullptr;
+}
+
+Agent::Answer Agent::container_quote(Container &c, ima::HashAlgo bank,
+				     std::vector<std::uint32_t> pcrs, Bytes nonce)
+{
+	ContainerQuote q{bank, std::move(pcrs), std::move(nonce), {}, {}, {}, 0, 0};
 	if (auto refused = start_quote(c, q))
-		return *refused;
-	return *step_quote(c, q, true);
+		return answer_now(std::move(*refused));
+	// By key: the container may retire (and move) before the quotes are in.
+	return [this, key = c.key, q = std::move(q)](bool wait) mutable {
+		return step_quote(find_container(key), q, wait);
+	};
 }
 
 std::optional<nlohmann::json> Agent::start_quote(Container &c, ContainerQuote &q)
@@ -930,27 +985,26 @@ std::optional<nlohmann::json> Agent::start_quote(Container &c, ContainerQuote &q
 	return std::nullopt;
 }
 
-std::optional<nlohmann::json> Agent::step_quote(Container &c, ContainerQuote &q, bool wait)
+std::optional<nlohmann::json> Agent::step_quote(Container *c, ContainerQuote &q, bool wait)
 {
-	auto ready = [wait](auto &f) {
-		return wait || f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-	};
 	if (q.vtpm.valid()) {
-		if (!ready(q.vtpm))
+		if (!is_ready(q.vtpm, wait))
 			return std::nullopt;
 		auto vq = q.vtpm.get();
 		if (!vq)
 			return nlohmann::json{
-				{"error", "container " + c.id + ": vTPM: " + vq.error().message()}};
+				{"error", "container " + q.reply["container"].get<std::string>() +
+						  ": vTPM: " + vq.error().message()}};
 		q.reply.update(attest::quote_reply(*vq, q.nonce, q.entries));
 		// The vTPM is up, so its binding goes in now if it has not yet; the host quote,
 		// queued behind it, covers it.
-		bind_vtpm(c);
+		if (c)
+			bind_vtpm(*c);
 		q.host_entries = host_list_->entries();
 		q.host = extender_->quote_later(q.bank, {config_.host_pcr, config_.container_pcr},
 						q.nonce);
 	}
-	if (!ready(q.host))
+	if (!is_ready(q.host, wait))
 		return std::nullopt;
 	auto hq = q.host.get();
 	if (!hq)
@@ -960,12 +1014,12 @@ std::optional<nlohmann::json> Agent::step_quote(Container &c, ContainerQuote &q,
 	return std::move(q.reply);
 }
 
-nlohmann::json Agent::quote_json(const nlohmann::json &req)
+Agent::Answer Agent::quote_json(const nlohmann::json &req)
 {
 	auto bank = ima::hash_algo_from_name(req.value("bank", "sha256"));
 	auto nonce = from_hex(req.value("nonce", ""));
 	if (!bank || !nonce || nonce->empty() || nonce->size() > 64)
-		return {{"error", "quote needs a bank and a nonce of 1 to 64 bytes in hex"}};
+		return answer_now({{"error", "quote needs a bank and a nonce of 1 to 64 bytes in hex"}});
 	std::vector<std::uint32_t> pcrs;
 	if (req.contains("pcrs") && req["pcrs"].is_array())
 		for (auto &p : req["pcrs"])
@@ -984,37 +1038,60 @@ nlohmann::json Agent::quote_json(const nlohmann::json &req)
 			return container_quote(c, *bank, pcrs, *nonce);
 	for (auto &r : retiring_)
 		if (r.c.id == id)
-			return {{"error", "container " + id + " has exited; its final evidence is "
-							       "being taken"}};
+			return answer_now({{"error", "container " + id + " has exited; its final "
+								      "evidence is being taken"}});
 	for (auto &e : exited_)
 		if (e.id == id)
-			return {{"error", "container " + id + " has exited; its final evidence: " +
-						  e.final_evidence}};
-	return {{"error", "no such container: " + id}};
+			return answer_now({{"error", "container " + id +
+							     " has exited; its final evidence: " +
+							     e.final_evidence}});
+	return answer_now({{"error", "no such container: " + id}});
 }
 
 namespace {
 
-// PCRs 0..23 of each bank into out[bank][pcr] = hex, after everything queued is extended.
-Result<void> read_all_pcrs(TpmExtender &tpm, const std::vector<ima::HashAlgo> &banks,
-			   nlohmann::json &out)
+// PCRs 0..23 of each bank as {bank: {pcr: hex}}, read in one go on the extender's thread
+// behind every record queued so far.
+std::future<Result<nlohmann::json>> read_all_pcrs_later(TpmExtender &tpm,
+							 std::vector<ima::HashAlgo> banks)
 {
-	std::vector<std::uint32_t> pcrs;
-	for (std::uint32_t i = 0; i <= tpm::max_pcr; ++i)
-		pcrs.push_back(i);
-	for (auto bank : banks) {
-		auto v = tpm.read_pcrs(bank, pcrs);
-		if (!v)
-			return std::unexpected(v.error());
-		for (auto &[pcr, value] : *v)
-			out[std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] = to_hex(value);
-	}
-	return {};
+	return tpm.later<nlohmann::json>([banks = std::move(banks)](tpm::Tpm &t) -> Result<nlohmann::json> {
+		std::vector<std::uint32_t> pcrs;
+		for (std::uint32_t i = 0; i <= tpm::max_pcr; ++i)
+			pcrs.push_back(i);
+		nlohmann::json out;
+		for (auto bank : banks) {
+			auto v = t.read_pcrs(bank, pcrs);
+			if (!v)
+				return std::unexpected(v.error());
+			for (auto &[pcr, value] : *v)
+				out[std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] =
+					to_hex(value);
+		}
+		return out;
+	});
+}
+
+// The answer to a PCR read from a TPM: its banks, the source, and how many list entries
+// they cover.
+ControlAnswer pcrs_answer(std::future<Result<nlohmann::json>> read, std::string source,
+			  std::size_t entries, std::string context)
+{
+	return [read = std::move(read), source = std::move(source), entries,
+		context = std::move(context)](bool wait) mutable -> std::optional<nlohmann::json> {
+		if (!is_ready(read, wait))
+			return std::nullopt;
+		auto banks = read.get();
+		if (!banks)
+			return nlohmann::json{{"error", context + banks.error().message()}};
+		return nlohmann::json{{"banks", std::move(*banks)}, {"source", source},
+				      {"entries", entries}};
+	};
 }
 
 } // namespace
 
-nlohmann::json Agent::pcrs_json(const nlohmann::json &req)
+Agent::Answer Agent::pcrs_json(const nlohmann::json &req)
 {
 	// "banks": [...] (or one "bank") are read in one go: with "entries", the number of
 	// list entries they cover, a client can cut a consistent snapshot of the list.
@@ -1025,34 +1102,27 @@ nlohmann::json Agent::pcrs_json(const nlohmann::json &req)
 	for (auto &n : names) {
 		auto b = ima::hash_algo_from_name(n);
 		if (!b)
-			return {{"error", "unknown bank: " + n}};
+			return answer_now({{"error", "unknown bank: " + n}});
 		banks.push_back(*b);
 	}
 	std::string id = req.value("container", "");
-	nlohmann::json out;
 	if (id.empty()) {
 		if (!extender_)
-			return {{"error", "eimad runs without a TPM (--tpm none)"}};
-		if (auto r = read_all_pcrs(*extender_, banks, out["banks"]); !r)
-			return {{"error", r.error().message()}};
-		out["source"] = "tpm";
-		out["entries"] = host_list_->entries();
-		return out;
+			return answer_now({{"error", "eimad runs without a TPM (--tpm none)"}});
+		return pcrs_answer(read_all_pcrs_later(*extender_, std::move(banks)), "tpm",
+				   host_list_->entries(), "");
 	}
 	Container *found = nullptr;
 	for (auto &[key, c] : containers_)
 		if (c.id == id)
 			found = &c;
 	if (!found || !found->list)
-		return {{"error", "no such container: " + id}};
-	if (found->vtpm) {
-		if (auto r = read_all_pcrs(found->vtpm->extender(), banks, out["banks"]); !r)
-			return {{"error", "container " + id + ": vTPM: " + r.error().message()}};
-		out["source"] = "vtpm";
-		out["entries"] = found->list->entries();
-		return out;
-	}
+		return answer_now({{"error", "no such container: " + id}});
+	if (found->vtpm)
+		return pcrs_answer(read_all_pcrs_later(found->vtpm->extender(), std::move(banks)),
+				   "vtpm", found->list->entries(), "container " + id + ": vTPM: ");
 	// --vtpm none: the values its list replays to.
+	nlohmann::json out;
 	for (auto bank : banks) {
 		auto &j = out["banks"][std::string(ima::hash_algo_name(bank))];
 		j = nlohmann::json::object();
@@ -1061,7 +1131,7 @@ nlohmann::json Agent::pcrs_json(const nlohmann::json &req)
 	}
 	out["source"] = "replay";
 	out["entries"] = found->list->entries();
-	return out;
+	return answer_now(std::move(out));
 }
 
 } // namespace eima::agent

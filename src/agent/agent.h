@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <list>
 #include <map>
@@ -98,6 +99,10 @@ struct RetiringContainer {
 	ContainerQuote quote; // nonce: the SHA-256 of its final binary list
 };
 
+// A control request's answer, which may wait on a TPM: called with wait=false on every tick
+// until it gives the reply (with wait=true, it blocks until it does).
+using ControlAnswer = std::move_only_function<std::optional<nlohmann::json>(bool wait)>;
+
 class Agent {
 public:
 	static Result<std::unique_ptr<Agent>> start(const AgentConfig &config);
@@ -132,15 +137,18 @@ private:
 	bool advance(RetiringContainer &r, bool wait);
 	void finish_retiring(RetiringContainer &r, std::string final_evidence);
 	bool id_taken(const std::string &id) const;
+	using Answer = ControlAnswer;
 	// The container's vTPM quote and the host quote that binds it, as eimad's quote reply.
-	nlohmann::json container_quote(Container &c, ima::HashAlgo bank,
-				       const std::vector<std::uint32_t> &pcrs, const Bytes &nonce);
+	Answer container_quote(Container &c, ima::HashAlgo bank, std::vector<std::uint32_t> pcrs,
+			       Bytes nonce);
+	Answer host_quote(ima::HashAlgo bank, std::vector<std::uint32_t> pcrs, Bytes nonce);
 	// Queues the vTPM's quote; an error reply when there is nothing to quote.
 	std::optional<nlohmann::json> start_quote(Container &c, ContainerQuote &q);
-	// The reply once both quotes are in (or one failed); nullopt while waiting, unless wait.
-	std::optional<nlohmann::json> step_quote(Container &c, ContainerQuote &q, bool wait);
-	nlohmann::json host_quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
-				  const Bytes &nonce);
+	// The reply once both quotes are in (or one failed); nullopt while waiting, unless
+	// wait. c: the container, null once it is gone (its quotes still finish).
+	std::optional<nlohmann::json> step_quote(Container *c, ContainerQuote &q, bool wait);
+	// A live or retiring container by key.
+	Container *find_container(std::uint64_t key);
 	void capture_root(Container &c, int pid);
 	void handle_event(const PendingEvent &ev);
 	// The template and file digest algorithm of an entry for this event.
@@ -153,11 +161,13 @@ private:
 	void flush_all();
 	void drain_ring();
 
-	void handle_control(int fd);
+	void handle_control(UniqueFd client);
+	// Sends the replies that are in; with wait, all of them.
+	void answer_deferred(bool wait);
 	nlohmann::json status_json() const;
 	nlohmann::json ps_json() const;
-	nlohmann::json pcrs_json(const nlohmann::json &req);
-	nlohmann::json quote_json(const nlohmann::json &req);
+	Answer pcrs_json(const nlohmann::json &req);
+	Answer quote_json(const nlohmann::json &req);
 
 	AgentConfig config_;
 	std::unique_ptr<tpm::Swtpm> swtpm_;
@@ -179,6 +189,11 @@ private:
 	std::vector<PendingEvent> pending_;
 	void *ring_ = nullptr;                        // struct ring_buffer*
 	UniqueFd control_fd_;
+	struct DeferredReply {
+		UniqueFd client;
+		Answer answer;
+	};
+	std::list<DeferredReply> deferred_; // clients waiting for a quote or PCR read
 	std::uint64_t events_ = 0, violations_ = 0, unattributed_drops_ = 0;
 	std::uint64_t exited_pruned_ = 0;
 	std::uint64_t drops_walked_at_ = 0; // the kernel's drop counter at the last map walk

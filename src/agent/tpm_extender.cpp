@@ -130,21 +130,17 @@ Result<tpm::Quote> TpmExtender::quote(ima::HashAlgo bank, const std::vector<std:
 std::future<Result<tpm::Quote>> TpmExtender::quote_later(ima::HashAlgo bank,
 							std::vector<std::uint32_t> pcrs, Bytes nonce)
 {
-	auto done = std::make_shared<std::promise<Result<tpm::Quote>>>();
-	auto result = done->get_future();
-	Task task = [=, pcrs = std::move(pcrs), nonce = std::move(nonce)](
-			    tpm::Tpm *tpm, const std::string &open_error) {
-		if (tpm)
-			done->set_value(tpm->quote(bank, pcrs, nonce));
-		else
-			done->set_value(fail(ENODEV, "TPM did not open", open_error));
-	};
+	return later<tpm::Quote>([=, pcrs = std::move(pcrs), nonce = std::move(nonce)](
+					 tpm::Tpm &tpm) { return tpm.quote(bank, pcrs, nonce); });
+}
+
+void TpmExtender::enqueue(Task task)
+{
 	{
 		std::lock_guard lock(mu_);
 		queue_.emplace_back(std::move(task));
 	}
 	work_cv_.notify_one();
-	return result;
 }
 
 std::uint64_t TpmExtender::extended() const

@@ -43,9 +43,24 @@ public:
 	// Waits until every record submitted so far is extended, then quotes those PCRs.
 	Result<tpm::Quote> quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
 				 std::span<const std::uint8_t> nonce);
-	// The same quote without waiting: it is queued behind the records submitted so far and
-	// taken on the extender's thread, so it covers exactly those records (and none
-	// submitted after this call) however long the caller goes on meanwhile.
+	// Runs fn with the TPM on the extender's thread, queued behind the records submitted
+	// so far: what it reads covers exactly those records (and none submitted after this
+	// call) however long the caller goes on meanwhile. The caller never waits.
+	template <typename T>
+	std::future<Result<T>> later(std::move_only_function<Result<T>(tpm::Tpm &)> fn)
+	{
+		std::promise<Result<T>> done;
+		auto result = done.get_future();
+		enqueue([fn = std::move(fn), done = std::move(done)](
+				tpm::Tpm *tpm, const std::string &open_error) mutable {
+			if (tpm)
+				done.set_value(fn(*tpm));
+			else
+				done.set_value(fail(ENODEV, "TPM did not open", open_error));
+		});
+		return result;
+	}
+	// quote(), the same way.
 	std::future<Result<tpm::Quote>> quote_later(ima::HashAlgo bank,
 						   std::vector<std::uint32_t> pcrs, Bytes nonce);
 	std::uint64_t extended() const;
@@ -55,7 +70,8 @@ public:
 private:
 	// Work queued in order with the records: runs with the TPM, or with nullptr and the
 	// reason when it never opened.
-	using Task = std::function<void(tpm::Tpm *, const std::string &open_error)>;
+	using Task = std::move_only_function<void(tpm::Tpm *, const std::string &open_error)>;
+	void enqueue(Task task);
 	void loop();
 	Result<void> wait_idle(std::unique_lock<std::mutex> &lock);
 	Opener open_;

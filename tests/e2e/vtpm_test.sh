@@ -148,6 +148,28 @@ check_eq "under another host AK: host.ak fails" host.ak "$(verdict "$T/a.json" "
 check_eq "under a's own vTPM AK as the trusted key: host.ak fails (the vTPM is no root of trust)" \
 	host.ak "$(verdict "$T/a.json" "$NA" "$T/qa/ak.pem")"
 
+echo "== a stalled vTPM holds up only its own quote: eimad goes on answering"
+A_TPM=$(ps_json | jq -r --arg id "$A" '.containers[] | select(.id == $id) | .vtpm.pid')
+kill -STOP "$A_TPM"
+NS=$(nonce)
+"$BIN/eima" quote --run-dir "$RUN" --container "$A" --nonce "$NS" -o "$T/stalled.json" 2>"$T/stalled.err" &
+QPID=$!
+waiting=
+for _ in $(seq 1 100); do # eima status answering at all is half the point
+	status=$(timeout 10 "$BIN/eima" status --run-dir "$RUN" --json) || break
+	waiting=$(jq .requests_waiting <<<"$status")
+	[[ $waiting == 1 ]] && break
+	sleep 0.05
+done
+check_eq "eima status answers while a's quote waits on its stopped vTPM" 1 "$waiting"
+timeout 10 "$BIN/eima" quote --run-dir "$RUN" --nonce "$NS" -o "$T/host-meanwhile.json" 2>/dev/null
+check_eq "...and so does a host quote" 0 $?
+check "the container quote is still waiting" kill -0 "$QPID"
+kill -CONT "$A_TPM"
+wait "$QPID"
+check_eq "once a's vTPM runs again, its quote completes" 0 $?
+check_eq "...and verifies" "" "$(verdict "$T/stalled.json" "$NS" "$HOST_AK")"
+
 echo "== a policy built from a's own list passes; one changed digest fails naming the entry"
 jq -r .list.data "$T/a.json" | base64 -d > "$T/a-list.bin"
 "$BIN/eima" policy from-log "$T/a-list.bin" -o "$T/a-policy.json" 2>/dev/null
