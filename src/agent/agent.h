@@ -133,8 +133,6 @@ private:
 	void retire(Container &c);
 	// Moves every retiring container on as far as its quotes allow; with wait, to the end.
 	void advance_retiring(bool wait);
-	// true when it is done (its evidence written, or why not recorded).
-	bool advance(RetiringContainer &r, bool wait);
 	void finish_retiring(RetiringContainer &r, std::string final_evidence);
 	bool id_taken(const std::string &id) const;
 	using Answer = ControlAnswer;
