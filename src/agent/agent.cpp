@@ -646,6 +646,7 @@ void Agent::retire(Container &c)
 namespace {
 
 // Writes DIR/final-evidence.json from a container quote's reply: its path, or "none: " and why.
+// The host list is referred to by file (attest/evidence.h), not embedded.
 std::string write_final_evidence(const nlohmann::json &reply, const std::string &run_dir,
 				 const std::string &dir)
 {
@@ -654,6 +655,10 @@ std::string write_final_evidence(const nlohmann::json &reply, const std::string 
 	auto ev = attest::read_container_evidence(reply, run_dir);
 	if (!ev)
 		return "none: " + ev.error().message();
+	// The host list is shared by every container's final evidence and only grows: each
+	// refers to it rather than carrying a copy (which made RUN grow with the square of the
+	// containers run).
+	attest::refer_to_host_list(*ev, run_dir + "/host/binary_runtime_measurements");
 	std::string path = dir + "/final-evidence.json";
 	if (auto w = write_file(path, attest::evidence_to_json(*ev).dump(2) + "\n"); !w)
 		return "none: " + w.error().message();

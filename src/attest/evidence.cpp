@@ -222,19 +222,30 @@ Result<Evidence> evidence_object(const json &j, const Where &w, bool nested)
 	const Where lw = w.member("list");
 	if ((*l)->value("format", "") != "binary")
 		return lw.error("format", "only \"binary\" is read");
-	if ((*l)->value("encoding", "") != "base64")
-		return lw.error("encoding", "only \"base64\" is read");
 	auto n = get_count(**l, "entries", lw);
 	if (!n)
 		return std::unexpected(n.error());
 	e.entries = *n;
-	auto data = get_string(**l, "data", lw);
-	if (!data)
-		return std::unexpected(data.error());
-	auto bytes = base64_decode(*data);
-	if (!bytes)
-		return lw.error("data", "not base64");
-	e.list = std::move(*bytes);
+	if ((*l)->contains("file")) {
+		if ((*l)->contains("data"))
+			return lw.error("file", "a list has data or a file, not both");
+		auto file = get_string(**l, "file", lw);
+		if (!file)
+			return std::unexpected(file.error());
+		if (file->empty())
+			return lw.error("file", "empty");
+		e.list_file = *file;
+	} else {
+		if ((*l)->value("encoding", "") != "base64")
+			return lw.error("encoding", "only \"base64\" is read");
+		auto data = get_string(**l, "data", lw);
+		if (!data)
+			return std::unexpected(data.error());
+		auto bytes = base64_decode(*data);
+		if (!bytes)
+			return lw.error("data", "not base64");
+		e.list = std::move(*bytes);
+	}
 
 	if (container) {
 		auto id = get_string(j, "container", w);
@@ -386,6 +397,52 @@ Result<Evidence> read_container_evidence(const json &reply, const std::string &r
 	return ev;
 }
 
+namespace {
+
+Result<void> load_list_file(Evidence &e, const std::string &file)
+{
+	auto bytes = read_file(file);
+	if (!bytes)
+		return std::unexpected(bytes.error());
+	auto cut = cut_binary_list(as_bytes(*bytes), e.entries);
+	if (!cut) {
+		Error err = cut.error();
+		err.context = file + ": " + err.context;
+		return std::unexpected(err);
+	}
+	e.list = std::move(*cut);
+	return {};
+}
+
+} // namespace
+
+Result<void> load_list_files(Evidence &e, const std::string &host_list_file)
+{
+	if (!e.list_file.empty())
+		if (auto r = load_list_file(e, e.list_file); !r)
+			return r;
+	if (e.host && (!e.host->list_file.empty() || !host_list_file.empty())) {
+		auto host = std::make_shared<Evidence>(*e.host);
+		if (auto r = load_list_file(*host, host_list_file.empty() ? host->list_file
+									   : host_list_file);
+		    !r)
+			return r;
+		e.host = std::move(host);
+	}
+	return {};
+}
+
+void refer_to_host_list(Evidence &e, const std::string &host_list_file)
+{
+	if (!e.host)
+		return;
+	auto host = std::make_shared<Evidence>(*e.host);
+	host->list.clear();
+	host->list.shrink_to_fit();
+	host->list_file = host_list_file;
+	e.host = std::move(host);
+}
+
 json evidence_to_json(const Evidence &e)
 {
 	json pcrs = json::object();
@@ -404,10 +461,13 @@ json evidence_to_json(const Evidence &e)
 		    {"pcrs", pcrs}}},
 		  {"ak", {{"pem", e.ak_pem}, {"public", to_hex(e.ak_public)}}},
 		  {"list",
-		   {{"format", "binary"},
-		    {"encoding", "base64"},
-		    {"entries", e.entries},
-		    {"data", base64_encode(e.list)}}}};
+		   e.list_file.empty() ? json{{"format", "binary"},
+					      {"encoding", "base64"},
+					      {"entries", e.entries},
+					      {"data", base64_encode(e.list)}}
+				       : json{{"format", "binary"},
+					      {"entries", e.entries},
+					      {"file", e.list_file}}}};
 	if (e.source == evidence_source_container) {
 		j["container"] = e.container;
 		j["host"] = e.host ? evidence_to_json(*e.host) : json(nullptr);

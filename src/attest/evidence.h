@@ -12,6 +12,11 @@
 //    "list": {"format": "binary", "encoding": "base64", "entries": N, "data": BASE64}}
 // attest is the TPMS_ATTEST exactly as signed, signature a marshalled TPMT_SIGNATURE, ak.public
 // the AK's marshalled TPM2B_PUBLIC, list.data the first `entries` records of the list.
+// Instead of encoding and data, a list may name a file whose first `entries` records it is:
+//    "list": {"format": "binary", "entries": N, "file": PATH}
+// eimad's final evidence refers to the host list so (it is shared by every container's and
+// only grows); load_list_files() reads it before verification. The quote still
+// authenticates the list: a changed file fails the replay.
 //
 // "source" says whose list and which TPM:
 //   "host"       eimad's host list, quoted by the host TPM;
@@ -66,6 +71,9 @@ struct Evidence {
 	Bytes ak_public;		     // TPM2B_PUBLIC marshalled (may be empty)
 	std::size_t entries = 0;	     // records in `list`
 	Bytes list; // binary list, kernel format, exactly `entries` records
+	// Set when the list is not embedded: its first `entries` records are in this file, and
+	// `list` stays empty until load_list_files() reads them.
+	std::string list_file;
 
 	// The PCR values concatenated in ascending PCR order: tpm2_checkquote's -f file for
 	// -l BANK:LIST.
@@ -113,6 +121,14 @@ void set_run_dir(Evidence &e, const std::string &run_dir);
 // <run_dir>/host/binary_runtime_measurements. What `eima quote --container` writes and
 // eimad keeps as a container's final evidence.
 Result<Evidence> read_container_evidence(const nlohmann::json &reply, const std::string &run_dir);
+
+// Reads the lists that evidence (and the host evidence nested in it) refers to by file, each
+// cut to its `entries`; host_list_file, when given, stands in for the host list's file (the
+// verifier's copy). Errors name the file.
+Result<void> load_list_files(Evidence &e, const std::string &host_list_file = "");
+// The host evidence nested in container evidence refers to its list file instead of
+// embedding the list.
+void refer_to_host_list(Evidence &e, const std::string &host_list_file);
 
 nlohmann::json evidence_to_json(const Evidence &e);
 // Parses and checks the shape (not the meaning) of evidence JSON; errors name `source` (a

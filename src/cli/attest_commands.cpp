@@ -178,6 +178,9 @@ int cmd_verify(const VerifyOptions &o)
 	if (!text)
 		return report(text.error());
 	auto ev = attest::parse_evidence(*text, o.evidence);
+	if (ev)
+		if (auto loaded = attest::load_list_files(*ev, o.host_list); !loaded)
+			ev = std::unexpected(loaded.error());
 	if (!ev) {
 		if (o.as_json)
 			fmt::print("{}\n", nlohmann::json{{"ok", false},
@@ -265,6 +268,9 @@ void add_attest_commands(CLI::App &app)
 			     "runtime policy (eima JSON or Keylime) the entries must satisfy "
 			     "(a container's own list for container evidence)")
 		->check(CLI::ExistingFile);
+	verify_cmd->add_option("--host-list", verify_opts.host_list,
+			       "the host's binary list, for evidence that refers to it by file "
+			       "(eimad's final evidence; default: the file it names)");
 	verify_cmd->add_flag("--json", verify_opts.as_json);
 }
 

@@ -31,6 +31,7 @@ struct VerifyOptions {
 	std::string nonce_hex;
 	std::string ak_pem_path; // the trusted host AK
 	std::string policy_path; // runtime policy for the evidence's list (empty: none)
+	std::string host_list;   // the host list file, for evidence that refers to one
 	bool as_json = false;
 };
 

@@ -204,6 +204,17 @@ check "a's final evidence is kept" test -s "$FINAL"
 NF=$(sha256sum "$RUN/containers/$A/binary_runtime_measurements" | cut -d' ' -f1)
 check_eq "its nonce is the SHA-256 of a's final list" "$NF" "$(jq -r .nonce "$FINAL")"
 check_eq "the final evidence verifies under the host AK" "" "$(verdict "$FINAL" "$NF" "$HOST_AK")"
+check_eq "...referring to the host list by file, not carrying a copy" \
+	"$RUN/host/binary_runtime_measurements null" "$(jq -r '"\(.host.list.file) \(.host.list.data)"' "$FINAL")"
+# The quote authenticates the file: a verifier's copy with one byte of a binding changed
+# fails. (The byte is in the binding's PEM text, so the record still parses.)
+cp "$RUN/host/binary_runtime_measurements" "$T/host-copy.bin"
+off=$(grep -abo -- "-----BEGIN PUBLIC KEY-----" "$T/host-copy.bin" | tail -1 | cut -d: -f1)
+printf 'X' | dd of="$T/host-copy.bin" bs=1 seek=$((off + 30)) conv=notrunc 2>/dev/null
+check_eq "verified against a changed copy of the host list (--host-list): host.template_hash fails" host.template_hash \
+	"$(verdict "$FINAL" "$NF" "$HOST_AK" --host-list "$T/host-copy.bin")"
+check_eq "...and against a missing one: the evidence cannot be read" evidence \
+	"$(verdict "$FINAL" "$NF" "$HOST_AK" --host-list "$T/no-such-file")"
 "$BIN/eima" quote --run-dir "$RUN" --container "$A" --nonce "$NA" -o "$T/late.json" 2> "$T/late.err"
 check_eq "quoting an exited container fails" 1 $?
 check "...and points at its final evidence" grep -q final-evidence.json "$T/late.err"

@@ -11,6 +11,7 @@
 
 #include "../tpm/tpm_test_support.h"
 #include "attest/evidence.h"
+#include "common/file_io.h"
 #include "attest/quote_verifier.h"
 #include "attest/runtime_policy.h"
 #include "attest/vtpm_binding.h"
@@ -230,6 +231,61 @@ TEST_F(ContainerEvidenceTest, EvidenceSurvivesJsonRoundTrip)
 	EXPECT_EQ(back->host->list, ev_a_.host->list);
 	EXPECT_EQ(back->list, ev_a_.list);
 	EXPECT_TRUE(verify(*back).ok());
+}
+
+TEST_F(ContainerEvidenceTest, HostListByFileRoundTripsLoadsAndIsAuthenticatedByTheQuote)
+{
+	tpm::testing::TempDir dir;
+	std::string file = dir.path() + "/host.bin";
+	// The file holds more than the quote covers (it only grows): the prefix is read.
+	Bytes grown = ev_a_.host->list;
+	grown.insert(grown.end(), ev_b_.list.begin(), ev_b_.list.end());
+	ASSERT_TRUE(write_file(file, grown));
+
+	Evidence ev = ev_a_;
+	refer_to_host_list(ev, file);
+	EXPECT_TRUE(ev.host->list.empty());
+	EXPECT_EQ(ev_a_.host->list.empty(), false) << "the original is untouched";
+	auto j = evidence_to_json(ev);
+	EXPECT_EQ(j["host"]["list"]["file"], file);
+	EXPECT_FALSE(j["host"]["list"].contains("data"));
+	EXPECT_TRUE(j["list"].contains("data")) << "the container's own list stays embedded";
+
+	auto back = parse_evidence(j.dump(), "ev.json");
+	ASSERT_TRUE(back) << back.error().message();
+	EXPECT_EQ(back->host->list_file, file);
+	ASSERT_TRUE(load_list_files(*back));
+	EXPECT_EQ(back->host->list, ev_a_.host->list);
+	EXPECT_TRUE(verify(*back).ok()) << verify(*back).to_json().dump(2);
+
+	// A copy with one entry fewer than the quote covers: an error naming the file.
+	auto shorter = parse_evidence(j.dump(), "ev.json");
+	std::string short_file = dir.path() + "/short.bin";
+	auto cut = cut_binary_list(ev_a_.host->list, ev_a_.host->entries - 1);
+	ASSERT_TRUE(cut);
+	ASSERT_TRUE(write_file(short_file, *cut));
+	auto loaded = load_list_files(*shorter, short_file);
+	ASSERT_FALSE(loaded);
+	EXPECT_NE(loaded.error().message().find(short_file), std::string::npos)
+		<< loaded.error().message();
+
+	// Another host's list in its place: the quote does not cover it.
+	auto other = parse_evidence(j.dump(), "ev.json");
+	std::string b_file = dir.path() + "/b-host.bin";
+	Bytes b_host = ev_b_.host->list;
+	b_host.back() ^= 1; // the last record's last byte: a path or buffer byte
+	ASSERT_TRUE(write_file(b_file, b_host));
+	ASSERT_TRUE(load_list_files(*other, b_file));
+	EXPECT_EQ(verify(*other).first_failure().rfind("host.", 0), 0u)
+		<< verify(*other).to_json().dump(2);
+
+	// data and file at once is malformed.
+	j["host"]["list"]["data"] = "AAAA";
+	auto both = evidence_from_json(j, "ev.json");
+	ASSERT_FALSE(both);
+	EXPECT_NE(both.error().message().find("ev.json: host.list.file: a list has data or a file"),
+		  std::string::npos)
+		<< both.error().message();
 }
 
 TEST_F(ContainerEvidenceTest, AnotherContainersListFailsReplay)
