@@ -652,13 +652,12 @@ std::string write_final_evidence(const nlohmann::json &reply, const std::string 
 {
 	if (reply.contains("error"))
 		return "none: final quote: " + reply["error"].get<std::string>();
-	auto ev = attest::read_container_evidence(reply, run_dir);
+	// The host list is shared by every container's final evidence and only grows: each
+	// names it rather than carrying a copy (which made RUN grow with the square of the
+	// containers run, and the event loop read all of it at every exit).
+	auto ev = attest::read_container_evidence(reply, run_dir, attest::HostList::by_file);
 	if (!ev)
 		return "none: " + ev.error().message();
-	// The host list is shared by every container's final evidence and only grows: each
-	// refers to it rather than carrying a copy (which made RUN grow with the square of the
-	// containers run).
-	attest::refer_to_host_list(*ev, run_dir + "/host/binary_runtime_measurements");
 	std::string path = dir + "/final-evidence.json";
 	if (auto w = write_file(path, attest::evidence_to_json(*ev).dump(2) + "\n"); !w)
 		return "none: " + w.error().message();

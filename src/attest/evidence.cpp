@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <optional>
 
 #include "common/file_io.h"
 #include "ima/binary_log.h"
@@ -106,11 +107,16 @@ Result<std::map<std::uint32_t, Bytes>> get_pcrs(const json &j, const Where &w, i
 	return out;
 }
 
+// How a list reaches evidence: its bytes, cut to the reply's `entries`, or (no bytes) the
+// name of the file that holds them.
+struct ListSource {
+	std::optional<std::span<const std::uint8_t>> bytes;
+	std::string name; // for errors; the file when there are no bytes
+};
+
 // The quote fields of one of eimad's quote replies (host, or a container's vTPM), with its
-// list cut to the reply's `entries`.
-Result<Evidence> quote_reply_fields(const json &reply, const Where &w,
-				    std::span<const std::uint8_t> list,
-				    const std::string &list_name)
+// list.
+Result<Evidence> quote_reply_fields(const json &reply, const Where &w, const ListSource &list)
 {
 	if (!reply.is_object())
 		return w.error("not an object");
@@ -145,7 +151,14 @@ Result<Evidence> quote_reply_fields(const json &reply, const Where &w,
 	q.ak_pem = std::move(*ak_pem);
 	q.ak_public = std::move(*ak_public);
 	q.pcrs = std::move(*pcrs);
-	return evidence_from_quote(std::move(q), *nonce, *n, list, list_name);
+	if (list.bytes)
+		return evidence_from_quote(std::move(q), *nonce, *n, *list.bytes, list.name);
+	auto e = evidence_from_quote(std::move(q), *nonce, 0, {}, list.name);
+	if (e) {
+		e->entries = *n;
+		e->list_file = list.name;
+	}
+	return e;
 }
 
 // One evidence object; `nested` for the host evidence inside container evidence.
@@ -335,14 +348,13 @@ json quote_reply(const tpm::Quote &q, std::span<const std::uint8_t> nonce, std::
 Result<Evidence> evidence_from_quote_reply(const json &reply,
 					   std::span<const std::uint8_t> host_list)
 {
-	return quote_reply_fields(reply, {"eimad's quote reply", ""}, host_list, "host list");
+	return quote_reply_fields(reply, {"eimad's quote reply", ""}, {host_list, "host list"});
 }
 
-Result<Evidence> evidence_from_container_quote_reply(const json &reply,
-						     std::span<const std::uint8_t> container_list,
-						     std::span<const std::uint8_t> host_list,
-						     const std::string &container_list_name,
-						     const std::string &host_list_name)
+namespace {
+
+Result<Evidence> container_evidence(const json &reply, const ListSource &container_list,
+				    const ListSource &host_list)
 {
 	const Where w{"eimad's quote reply", ""};
 	if (!reply.is_object())
@@ -355,16 +367,28 @@ Result<Evidence> evidence_from_container_quote_reply(const json &reply,
 	auto h = get_object(reply, "host", w);
 	if (!h)
 		return std::unexpected(h.error());
-	auto host = quote_reply_fields(**h, w.member("host"), host_list, host_list_name);
+	auto host = quote_reply_fields(**h, w.member("host"), host_list);
 	if (!host)
 		return std::unexpected(host.error());
-	auto e = quote_reply_fields(reply, w, container_list, container_list_name);
+	auto e = quote_reply_fields(reply, w, container_list);
 	if (!e)
 		return std::unexpected(e.error());
 	e->source = evidence_source_container;
 	e->container = *id;
 	e->host = std::make_shared<const Evidence>(std::move(*host));
 	return e;
+}
+
+} // namespace
+
+Result<Evidence> evidence_from_container_quote_reply(const json &reply,
+						     std::span<const std::uint8_t> container_list,
+						     std::span<const std::uint8_t> host_list,
+						     const std::string &container_list_name,
+						     const std::string &host_list_name)
+{
+	return container_evidence(reply, {container_list, container_list_name},
+				  {host_list, host_list_name});
 }
 
 void set_run_dir(Evidence &e, const std::string &run_dir)
@@ -377,7 +401,8 @@ void set_run_dir(Evidence &e, const std::string &run_dir)
 	}
 }
 
-Result<Evidence> read_container_evidence(const json &reply, const std::string &run_dir)
+Result<Evidence> read_container_evidence(const json &reply, const std::string &run_dir,
+					 HostList host_list)
 {
 	auto log_dir = reply.find("log_dir");
 	if (log_dir == reply.end() || !log_dir->is_string() || log_dir->get<std::string>().empty())
@@ -387,11 +412,15 @@ Result<Evidence> read_container_evidence(const json &reply, const std::string &r
 	auto list = read_file(path);
 	if (!list)
 		return std::unexpected(list.error());
-	auto host = read_file(host_path);
-	if (!host)
-		return std::unexpected(host.error());
-	auto ev = evidence_from_container_quote_reply(reply, as_bytes(*list), as_bytes(*host),
-						      path, host_path);
+	Result<Evidence> ev;
+	if (host_list == HostList::by_file) {
+		ev = container_evidence(reply, {as_bytes(*list), path}, {std::nullopt, host_path});
+	} else {
+		auto host = read_file(host_path);
+		if (!host)
+			return std::unexpected(host.error());
+		ev = container_evidence(reply, {as_bytes(*list), path}, {as_bytes(*host), host_path});
+	}
 	if (ev)
 		set_run_dir(*ev, run_dir);
 	return ev;
@@ -430,17 +459,6 @@ Result<void> load_list_files(Evidence &e, const std::string &host_list_file)
 		e.host = std::move(host);
 	}
 	return {};
-}
-
-void refer_to_host_list(Evidence &e, const std::string &host_list_file)
-{
-	if (!e.host)
-		return;
-	auto host = std::make_shared<Evidence>(*e.host);
-	host->list.clear();
-	host->list.shrink_to_fit();
-	host->list_file = host_list_file;
-	e.host = std::move(host);
 }
 
 json evidence_to_json(const Evidence &e)

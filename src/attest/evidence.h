@@ -118,17 +118,17 @@ void set_run_dir(Evidence &e, const std::string &run_dir);
 
 // Container evidence from eimad's reply and the lists on disk under run_dir, read AFTER the
 // reply (they only grow): <reply's log_dir>/binary_runtime_measurements and
-// <run_dir>/host/binary_runtime_measurements. What `eima quote --container` writes and
-// eimad keeps as a container's final evidence.
-Result<Evidence> read_container_evidence(const nlohmann::json &reply, const std::string &run_dir);
+// <run_dir>/host/binary_runtime_measurements. What `eima quote --container` writes
+// (embedded) and eimad keeps as a container's final evidence (by_file: the host list is
+// named, not read, so writing it costs the same however long the host list has grown).
+enum class HostList { embedded, by_file };
+Result<Evidence> read_container_evidence(const nlohmann::json &reply, const std::string &run_dir,
+					 HostList host_list = HostList::embedded);
 
 // Reads the lists that evidence (and the host evidence nested in it) refers to by file, each
 // cut to its `entries`; host_list_file, when given, stands in for the host list's file (the
 // verifier's copy). Errors name the file.
 Result<void> load_list_files(Evidence &e, const std::string &host_list_file = "");
-// The host evidence nested in container evidence refers to its list file instead of
-// embedding the list.
-void refer_to_host_list(Evidence &e, const std::string &host_list_file);
 
 nlohmann::json evidence_to_json(const Evidence &e);
 // Parses and checks the shape (not the meaning) of evidence JSON; errors name `source` (a
