@@ -1,6 +1,7 @@
 #include "attest/evidence.h"
 
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -430,6 +431,13 @@ namespace {
 
 Result<void> load_list_file(Evidence &e, const std::string &file)
 {
+	// The name comes from untrusted evidence: only a regular file is read (not a device or
+	// a pipe that never ends).
+	struct stat st;
+	if (::stat(file.c_str(), &st) != 0)
+		return fail(errno, "stat", file);
+	if (!S_ISREG(st.st_mode))
+		return fail(EINVAL, "read list", file + ": not a regular file");
 	auto bytes = read_file(file);
 	if (!bytes)
 		return std::unexpected(bytes.error());

@@ -267,6 +267,13 @@ TEST_F(ContainerEvidenceTest, HostListByFileRoundTripsLoadsAndIsAuthenticatedByT
 	EXPECT_NE(loaded.error().message().find(short_file), std::string::npos)
 		<< loaded.error().message();
 
+	// The file name comes from untrusted evidence: a device is not read.
+	auto device = parse_evidence(j.dump(), "ev.json");
+	auto dev = load_list_files(*device, "/dev/zero");
+	ASSERT_FALSE(dev);
+	EXPECT_NE(dev.error().message().find("/dev/zero: not a regular file"), std::string::npos)
+		<< dev.error().message();
+
 	// Another host's list in its place: the quote does not cover it.
 	auto other = parse_evidence(j.dump(), "ev.json");
 	std::string b_file = dir.path() + "/b-host.bin";
