@@ -166,7 +166,9 @@ Result<ima::TemplateEntry> Agent::boot_aggregate_entry()
 	ima::HashAlgo algo = config_.template_name == "ima" ? ima::HashAlgo::sha1 : config_.hash;
 	Bytes digest(ima::digest_size(algo), 0);
 	if (extender_) {
-		auto d = extender_->boot_aggregate(algo);
+		auto d = extender_
+				 ->later<Bytes>([algo](tpm::Tpm &t) { return t.boot_aggregate(algo); })
+				 .get();
 		if (!d)
 			return std::unexpected(d.error());
 		digest = *d;
@@ -674,6 +676,7 @@ void Agent::advance_retiring(bool wait)
 			++it;
 			continue;
 		}
+		flush_all(); // the host list on disk holds what the host quote covers
 		finish_retiring(*it, write_final_evidence(*reply, config_.run_dir, it->c.list->dir()));
 		it = retiring_.erase(it);
 	}
@@ -807,10 +810,9 @@ void Agent::handle_control(UniqueFd client)
 		else
 			answer = answer_now({{"error", "unknown command: " + cmd}});
 	}
-	if (auto reply = answer(false))
-		(void)write_message(client.get(), *reply);
-	else // a TPM is busy: the client waits, the event loop goes on
-		deferred_.push_back({std::move(client), std::move(answer)});
+	// Answered by answer_deferred() later in this same wakeup, or, while a TPM is busy, in a
+	// later one: the client waits, the event loop goes on.
+	deferred_.push_back({std::move(client), std::move(answer)});
 }
 
 void Agent::answer_deferred(bool wait)
@@ -1014,7 +1016,6 @@ std::optional<nlohmann::json> Agent::step_quote(Container *c, ContainerQuote &q,
 	if (!hq)
 		return nlohmann::json{{"error", "host quote: " + hq.error().message()}};
 	q.reply["host"] = attest::quote_reply(*hq, q.nonce, q.host_entries);
-	flush_all(); // the lists on disk hold what the quotes cover
 	return std::move(q.reply);
 }
 

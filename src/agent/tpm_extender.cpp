@@ -7,9 +7,8 @@ TpmExtender::TpmExtender(std::unique_ptr<tpm::Tpm> tpm) : tpm_(std::move(tpm)), 
 	thread_ = std::thread([this] { loop(); });
 }
 
-TpmExtender::TpmExtender(Opener open) : open_(std::move(open)), busy_(true)
+TpmExtender::TpmExtender(Opener open) : open_(std::move(open))
 {
-	// busy_ from the start: a read issued before the thread runs waits for the open.
 	thread_ = std::thread([this] { loop(); });
 }
 
@@ -45,7 +44,6 @@ void TpmExtender::loop()
 		lock.unlock();
 		auto t = open_();
 		lock.lock();
-		busy_ = false;
 		if (t) {
 			tpm_ = std::move(*t);
 			state_ = State::open;
@@ -53,7 +51,6 @@ void TpmExtender::loop()
 			state_ = State::failed;
 			last_error_ = t.error().message();
 		}
-		idle_cv_.notify_all();
 	}
 	for (;;) {
 		work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -62,21 +59,17 @@ void TpmExtender::loop()
 		auto item = std::move(queue_.front());
 		queue_.pop_front();
 		if (auto *task = std::get_if<Task>(&item)) {
-			busy_ = true;
 			std::string open_error = last_error_;
 			lock.unlock();
 			(*task)(tpm_.get(), open_error);
 			lock.lock();
-			busy_ = false;
 		} else if (!tpm_) { // failed to open: the record can never be extended
 			++failures_;
 		} else {
 			auto &rec = std::get<ExtendRecord>(item);
-			busy_ = true;
 			lock.unlock();
 			auto r = tpm_->extend(rec.pcr, rec.digests);
 			lock.lock();
-			busy_ = false;
 			if (r) {
 				++extended_;
 			} else if (state_ == State::open) {
@@ -87,44 +80,7 @@ void TpmExtender::loop()
 				last_error_ = r.error().message();
 			}
 		}
-		if (queue_.empty())
-			idle_cv_.notify_all();
 	}
-}
-
-// Holding the lock after this keeps the extender thread from starting another extend.
-Result<void> TpmExtender::wait_idle(std::unique_lock<std::mutex> &lock)
-{
-	idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
-	if (!tpm_)
-		return fail(ENODEV, "TPM did not open", last_error_);
-	return {};
-}
-
-Result<std::map<std::uint32_t, Bytes>> TpmExtender::read_pcrs(ima::HashAlgo bank,
-							       const std::vector<std::uint32_t> &pcrs)
-{
-	std::unique_lock lock(mu_);
-	if (auto r = wait_idle(lock); !r)
-		return std::unexpected(r.error());
-	return tpm_->read_pcrs(bank, pcrs);
-}
-
-Result<Bytes> TpmExtender::boot_aggregate(ima::HashAlgo bank)
-{
-	std::unique_lock lock(mu_);
-	if (auto r = wait_idle(lock); !r)
-		return std::unexpected(r.error());
-	return tpm_->boot_aggregate(bank);
-}
-
-Result<tpm::Quote> TpmExtender::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
-				     std::span<const std::uint8_t> nonce)
-{
-	std::unique_lock lock(mu_);
-	if (auto r = wait_idle(lock); !r)
-		return std::unexpected(r.error());
-	return tpm_->quote(bank, pcrs, nonce);
 }
 
 std::future<Result<tpm::Quote>> TpmExtender::quote_later(ima::HashAlgo bank,

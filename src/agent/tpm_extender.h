@@ -4,7 +4,7 @@
 // `eima pcrs` answer always matches a prefix of the list that ends where the queue ended.
 //
 // The TPM may also be opened on that thread (a container's vTPM: starting swtpm takes tens
-// of milliseconds): records submitted meanwhile wait in the queue, and reads wait for it.
+// of milliseconds): records and reads submitted meanwhile wait in the queue.
 #pragma once
 
 #include <condition_variable>
@@ -35,14 +35,6 @@ public:
 	State state() const;
 
 	void submit(ExtendRecord rec);
-	// Waits until every record submitted so far is extended, then reads.
-	Result<std::map<std::uint32_t, Bytes>> read_pcrs(ima::HashAlgo bank,
-							  const std::vector<std::uint32_t> &pcrs);
-	// The kernel's boot_aggregate over this bank, after everything queued is extended.
-	Result<Bytes> boot_aggregate(ima::HashAlgo bank);
-	// Waits until every record submitted so far is extended, then quotes those PCRs.
-	Result<tpm::Quote> quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
-				 std::span<const std::uint8_t> nonce);
 	// Runs fn with the TPM on the extender's thread, queued behind the records submitted
 	// so far: what it reads covers exactly those records (and none submitted after this
 	// call) however long the caller goes on meanwhile. The caller never waits.
@@ -60,7 +52,7 @@ public:
 		});
 		return result;
 	}
-	// quote(), the same way.
+	// A quote of those PCRs, the same way.
 	std::future<Result<tpm::Quote>> quote_later(ima::HashAlgo bank,
 						   std::vector<std::uint32_t> pcrs, Bytes nonce);
 	std::uint64_t extended() const;
@@ -73,14 +65,13 @@ private:
 	using Task = std::move_only_function<void(tpm::Tpm *, const std::string &open_error)>;
 	void enqueue(Task task);
 	void loop();
-	Result<void> wait_idle(std::unique_lock<std::mutex> &lock);
 	Opener open_;
 	std::unique_ptr<tpm::Tpm> tpm_;
 	State state_ = State::opening;
 	mutable std::mutex mu_;
-	std::condition_variable work_cv_, idle_cv_;
+	std::condition_variable work_cv_;
 	std::deque<std::variant<ExtendRecord, Task>> queue_;
-	bool busy_ = false, stopping_ = false;
+	bool stopping_ = false;
 	std::uint64_t extended_ = 0, failures_ = 0;
 	std::string last_error_;
 	std::thread thread_;

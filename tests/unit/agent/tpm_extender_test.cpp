@@ -35,11 +35,13 @@ TEST_F(TpmExtenderTest, QueuedQuoteCoversExactlyTheRecordsBeforeIt)
 	ASSERT_TRUE(q) << q.error().message();
 	EXPECT_EQ(q->pcrs.at(10), expected);
 
-	// A blocking read afterwards sees all 40.
+	// A read queued afterwards sees all 40.
 	Bytes all = expected;
 	for (std::uint8_t n = 21; n <= 40; ++n)
 		all = pcr_extend(HashAlgo::sha256, all, Bytes(32, n));
-	auto now = ext.read_pcrs(HashAlgo::sha256, {10});
+	auto now = ext.later<std::map<std::uint32_t, Bytes>>([](tpm::Tpm &t) {
+			      return t.read_pcrs(HashAlgo::sha256, {10});
+		      }).get();
 	ASSERT_TRUE(now) << now.error().message();
 	EXPECT_EQ(now->at(10), all);
 	EXPECT_EQ(ext.extended(), 40u);
