@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Events from the BPF programs to eimad, over the "events" ring buffer, and the counters
- * the programs keep. Defined once, here; consumed by src/agent/event_source.cpp.
+ * the programs keep. Defined once, here; consumed by src/agent/agent.cpp (the ring reader)
+ * and src/agent/file_measurer.cpp (the digest).
  * Event kinds and counter indexes are stable: never renumber, only append.
  */
 #ifndef EIMA_ABI_EVENT_H
@@ -29,17 +30,22 @@ enum eima_event_flags {
 	EIMA_EVF_PATH_TRUNCATED = 1u << 0, /* deeper than the walker's bound or > PATH_BUF */
 	EIMA_EVF_NO_PATH = 1u << 1,        /* the file had no name we could read */
 	EIMA_EVF_INTERPRETER = 1u << 2,    /* found as the exec's ELF interpreter (ld.so) */
+	EIMA_EVF_KERNEL_DIGEST = 1u << 3,  /* digest[] holds the file's digest, taken in the hook */
 };
 
+/* Room for the largest digest the kernel's IMA hashes with (SHA-512). */
+#define EIMA_DIGEST_MAX 64
+
 /* Identity of one version of a file. cookie changes whenever content may have: it mixes
- * ctime and size, so a rewrite is measured again. */
+ * ctime and size, so a rewrite is measured again. eimad compares dev, ino, generation,
+ * ctime_ns and size with fstat() of the file it opens, before and after hashing it. */
 struct eima_file_id {
 	__u64 dev;             /* kernel dev_t: MAJOR << 20 | MINOR */
 	__u64 ino;
 	__u64 cookie;
 	__u32 generation;      /* i_generation, for open_by_handle_at */
 	__u32 pad;
-	__u64 ctime_ns;        /* eimad compares these with fstat() of what it hashed */
+	__u64 ctime_ns;
 	__u64 size;
 };
 
@@ -67,8 +73,14 @@ struct eima_event_head {
 	struct eima_file_id file;
 	__u16 path_off;        /* path = path_buf + path_off, path_len bytes, no NUL */
 	__u16 path_len;
-	__u32 pad;
+	/* With EIMA_EVF_KERNEL_DIGEST: the kernel's enum hash_algo of digest[] (IMA's
+	 * ima_hash, 4 = SHA-256), from bpf_ima_file_hash in a sleepable LSM hook, of the same
+	 * file version as `file` (checked after hashing). Without it: 0 when the hook does not
+	 * hash (trace mode, or non-sleepable LSM hooks), else the helper's -errno, or -ESTALE
+	 * when the file changed while it was hashed. eimad then opens the file itself. */
+	__s32 digest_algo;
 	char comm[EIMA_COMM_LEN];
+	__u8 digest[EIMA_DIGEST_MAX];
 };
 
 struct eima_event {
@@ -98,7 +110,9 @@ enum eima_counter {
 	EIMA_CNT_DROPPED = 4,      /* ring buffer full: the agent logs one violation each */
 	EIMA_CNT_PATH_ERRORS = 5,  /* a path could not be read whole (the agent logs a violation) */
 	EIMA_CNT_DROPPED_UNATTRIBUTED = 6, /* drops dropped_by_mntns had no room for */
-	EIMA_CNT_MAX = 8,
+	EIMA_CNT_KERNEL_DIGESTS = 7,       /* files hashed in the hook (bpf_ima_file_hash) */
+	EIMA_CNT_KERNEL_DIGEST_ERRORS = 8, /* ... that failed or changed: eimad hashed them */
+	EIMA_CNT_MAX = 16,
 };
 
 #endif /* EIMA_ABI_EVENT_H */

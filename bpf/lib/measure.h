@@ -26,6 +26,9 @@
 #endif
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
+#ifndef ESTALE
+#define ESTALE 116
+#endif
 
 /* Set by eimad before load. */
 const volatile __u64 host_mntns = 0;   /* init's mount namespace: "the host" */
@@ -91,8 +94,9 @@ static __always_inline void count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
 
+	/* Atomic: a sleepable hook can be preempted by another on the same CPU. */
 	if (v)
-		*v += 1;
+		__sync_fetch_and_add(v, 1);
 }
 
 /* A mount namespace's never-reused id: ns_common.ns_id (6.18+), mnt_namespace.seq before. */
@@ -152,13 +156,45 @@ static __always_inline void file_identity(struct inode *inode, struct eima_file_
 }
 
 /*
+ * The file's digest, taken now, in the hook, as kernel IMA takes it: bpf_ima_file_hash
+ * hashes with IMA's algorithm (ima_hash=, SHA-256 on the distributions' kernels) whether
+ * or not an IMA policy is loaded. Only sleepable LSM programs may call it. The digest
+ * counts only if the file is still the version `id` describes once it is hashed: an
+ * executable cannot be written during exec, but a library being mapped can. Returns the
+ * kernel's enum hash_algo, or -errno (-ESTALE: the file changed while it was hashed).
+ */
+static __always_inline __s32 kernel_digest(struct file *file, struct inode *inode,
+					   const struct eima_file_id *id, __u8 *digest)
+{
+	struct eima_file_id after = {};
+	long algo = bpf_ima_file_hash(file, digest, EIMA_DIGEST_MAX);
+
+	if (algo < 0) {
+		count(EIMA_CNT_KERNEL_DIGEST_ERRORS);
+		return algo;
+	}
+	file_identity(inode, &after);
+	if (after.cookie != id->cookie) {
+		count(EIMA_CNT_KERNEL_DIGEST_ERRORS);
+		return -ESTALE;
+	}
+	count(EIMA_CNT_KERNEL_DIGESTS);
+	return algo;
+}
+
+/*
  * The body of every hook. `file` is the file being executed or mapped; `func` and `mask`
- * are as IMA would see them. Never blocks, never denies: measurement only. Returns true
- * when this file version is now in the namespace's list (already, or reported just now).
+ * are as IMA would see them. Never denies: measurement only. With `hash` (a constant:
+ * sleepable LSM programs only) the file is hashed here, on a cache miss, in the task that
+ * runs it, so the digest is of what ran, even if the process and its container are gone
+ * by the time eimad reads the event. Returns true when this file version is now in the
+ * namespace's list (already, or reported just now).
  */
 static __always_inline bool measure_file(struct file *file, __u32 func, __u32 mask,
-					 bool reqprot_exec, __u32 flags)
+					 bool reqprot_exec, __u32 flags, bool hash)
 {
+	__u8 digest[EIMA_DIGEST_MAX] = {};
+	__s32 digest_algo = 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	struct eima_measured_key key = {};
 	struct eima_measured_val *seen, val;
@@ -206,6 +242,11 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 		return false;
 	}
 
+	/* Before the ring slot is taken: a reserved slot holds up every record after it
+	 * while this task sleeps in the hash. */
+	if (hash)
+		digest_algo = kernel_digest(file, inode, &id, digest);
+
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		/* Not marked measured: the next access reports it again. */
@@ -236,7 +277,11 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	ev->head.cgroup_id = bpf_get_current_cgroup_id();
 	ev->head.ktime_ns = bpf_ktime_get_ns();
 	ev->head.file = id;
-	ev->head.pad = 0;
+	ev->head.digest_algo = digest_algo;
+	if (digest_algo > 0) {
+		ev->head.flags |= EIMA_EVF_KERNEL_DIGEST;
+		__builtin_memcpy(ev->head.digest, digest, EIMA_DIGEST_MAX);
+	}
 	bpf_get_current_comm(ev->head.comm, sizeof(ev->head.comm));
 	file_path(file, task, ev);
 	if (ev->head.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH))

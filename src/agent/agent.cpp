@@ -187,22 +187,38 @@ Result<void> Agent::set_up_probe()
 	else if (config_.mode != "trace" && config_.mode != "auto")
 		return fail(EINVAL, "choose mode", "--mode " + config_.mode);
 
-	auto load_in = [&](ProbeMode m) -> Result<std::unique_ptr<MeasurementProbe>> {
+	auto load_in = [&](ProbeMode m, bool kernel_digest) -> Result<std::unique_ptr<MeasurementProbe>> {
 		auto pol = load_measure_policy(config_.policy, m);
 		if (!pol)
 			return std::unexpected(pol.error());
 		policy_unsupported_ = pol->unsupported;
 		policy_rules_ = pol->rules;
 		ProbeOptions opts{host_mntns_, static_cast<std::uint32_t>(::getpid()),
-				  pol->has_file_check, config_.ring_buffer_kb * 1024u};
+				  pol->has_file_check, config_.ring_buffer_kb * 1024u, kernel_digest};
 		return MeasurementProbe::load(m, opts, pol->compiled);
 	};
-	auto probe = load_in(mode);
+	// In lsm mode the sleepable hooks hash in the kernel; where the kernel refuses them (no
+	// bpf_ima_file_hash, no sleepable mmap_file before 6.2), the plain hooks report and
+	// eimad hashes.
+	Result<std::unique_ptr<MeasurementProbe>> probe = fail("load BPF programs");
+	kernel_digest_ = "off: trace mode (tracepoints cannot sleep to hash)";
+	if (mode == ProbeMode::lsm) {
+		probe = load_in(mode, true);
+		if (probe) {
+			kernel_digest_ = "bpf_ima_file_hash in sleepable LSM hooks";
+		} else {
+			kernel_digest_ = "off: sleepable LSM hooks did not load: " + probe.error().message();
+			probe = load_in(mode, false);
+		}
+	} else {
+		probe = load_in(mode, false);
+	}
 	if (!probe && mode == ProbeMode::lsm && config_.mode == "auto") {
 		// BPF LSM is listed but refused us (e.g. a sandbox): measure from tracepoints.
 		lsm_reason = "BPF LSM programs did not load: " + probe.error().message();
 		mode = ProbeMode::trace;
-		probe = load_in(mode);
+		kernel_digest_ = "off: trace mode (tracepoints cannot sleep to hash)";
+		probe = load_in(mode, false);
 	}
 	if (!probe)
 		return std::unexpected(probe.error());
@@ -411,42 +427,22 @@ void Agent::handle_event(const PendingEvent &ev)
 		return;
 
 	auto [tmpl, algo] = template_for(h);
-	Result<Bytes> digest = fail("measure", ev.path);
-	Bytes sig;
-	if (h.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH)) {
-		digest = fail(ENAMETOOLONG, "measure", "path could not be read whole");
-	} else if (auto hit = cache_.find(h.file, algo)) {
-		digest = Bytes(hit->digest.begin(), hit->digest.end());
-		sig.assign(hit->signature.begin(), hit->signature.end());
-	} else {
-		// The process's own root first (alive: exactly its view), then the root its
-		// container had when eimad first saw it.
-		Result<UniqueFd> file = fail(ESRCH, "open", ev.path);
-		if (auto proot = open_process_root(static_cast<int>(h.tgid)))
-			file = open_measured_file(proot->get(), ev.path, h.file);
-		if (!file && c && !c->root)
+	// The process's own root first (alive: exactly its view), then the root its container
+	// had when eimad first saw it; none is needed for a digest the kernel took.
+	bool want_sig = tmpl == "ima-sig";
+	UniqueFd proot;
+	int fallback = -1;
+	if (measurer_.needs_file(h, algo, want_sig)) {
+		if (auto r = open_process_root(static_cast<int>(h.tgid)))
+			proot = std::move(*r);
+		else if (c && !c->root)
 			capture_root(*c, -1);
-		if (!file) {
-			int fallback = host ? host_root_.get() : (c->root ? c->root.get() : -1);
-			if (fallback >= 0)
-				file = open_measured_file(fallback, ev.path, h.file);
-		}
-		if (!file) {
-			digest = std::unexpected(file.error());
-		} else {
-			digest = ima::hash_file(algo, file->get(), ev.path);
-			if (tmpl == "ima-sig") {
-				// IMA signatures are at most a few hundred bytes; a larger value is not
-				// one, and the entry then carries none.
-				std::uint8_t buf[8192];
-				ssize_t n = ::fgetxattr(file->get(), "security.ima", buf, sizeof(buf));
-				if (n > 0)
-					sig.assign(buf, buf + n);
-			}
-			if (digest)
-				cache_.store(h.file, algo, *digest, sig);
-		}
+		fallback = host ? host_root_.get() : (c->root ? c->root.get() : -1);
 	}
+	int roots[] = {proot.get(), fallback};
+	auto m = measurer_.measure(h, ev.path, algo, want_sig, roots);
+	const Result<Bytes> &digest = m.digest;
+	const Bytes &sig = m.signature;
 	if (digest) {
 		cache_.add_to_list(h.mntns_id, h.file);
 	} else {
@@ -613,13 +609,40 @@ void Agent::reap_exited()
 			retire(it->second);
 }
 
+namespace {
+
+nlohmann::json vtpm_json(const Container &c)
+{
+	if (!c.vtpm)
+		return {{"state", "none"}};
+	switch (c.vtpm->state()) {
+	case TpmExtender::State::opening: return {{"state", "starting"}};
+	case TpmExtender::State::failed: return {{"state", "failed"}, {"error", c.vtpm->error()}};
+	case TpmExtender::State::open: break;
+	}
+	return {{"state", "running"},
+		{"pid", c.vtpm->pid()},
+		{"dir", c.vtpm->state_dir()},
+		{"bound", c.bound},
+		{"extended", c.vtpm->extender().extended()},
+		{"failures", c.vtpm->extender().failures()}};
+}
+
+} // namespace
+
 void Agent::retire(Container &c)
 {
 	RetiringContainer r{std::move(c), {}, {}};
 	containers_.erase(r.c.key);
 	Container &rc = r.c;
-	r.exited = {rc.id, rc.runtime, rc.list ? rc.list->dir() : "", rc.ns.mnt,
-		    rc.list ? rc.list->entries() : 0, rc.list ? rc.list->violations() : 0,
+	r.exited = {rc.id,
+		    rc.runtime,
+		    rc.list ? rc.list->dir() : "",
+		    rc.ns,
+		    rc.cgroup_id,
+		    vtpm_json(rc),
+		    rc.list ? rc.list->entries() : 0,
+		    rc.list ? rc.list->violations() : 0,
 		    "pending"};
 	// The namespace's inode number will be reused: nothing measured under it may carry over.
 	probe_->forget_mntns(rc.ns.mnt, rc.key);
@@ -687,6 +710,8 @@ void Agent::finish_retiring(RetiringContainer &r, std::string final_evidence)
 	if (final_evidence.starts_with("none: ") && r.c.vtpm)
 		fmt::print(stderr, "eimad: container {}: final evidence: {}\n", r.c.id, final_evidence);
 	r.exited.final_evidence = std::move(final_evidence);
+	if (r.c.vtpm)
+		r.exited.vtpm["state"] = "stopped";
 	disposer_.dispose(std::move(r.c.vtpm)); // its swtpm stops and its state goes
 	exited_.push_back(std::move(r.exited));
 	while (exited_.size() > config_.keep_exited) {
@@ -725,8 +750,10 @@ Result<void> Agent::run()
 	watch(timer.get());
 	watch(ring_fd);
 	watch(control_fd_.get());
-	fmt::print(stderr, "eimad: measuring in {} mode ({}); TPM: {}; lists in {}\n",
-		   probe_mode_name(probe_->mode()), mode_reason_, tpm_description_, config_.run_dir);
+	fmt::print(stderr, "eimad: measuring in {} mode ({}); digests: {}; TPM: {}; lists in {}\n",
+		   probe_mode_name(probe_->mode()), mode_reason_,
+		   probe_->kernel_digest() ? "in the kernel" : "by eimad", tpm_description_,
+		   config_.run_dir);
 	for (auto &u : policy_unsupported_)
 		fmt::print(stderr, "eimad: policy: not honoured in this mode: {}\n", u);
 	// Readiness for scripts: the socket exists before we print this.
@@ -854,6 +881,11 @@ nlohmann::json Agent::status_json() const
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
 	j["vtpm"] = config_.vtpm;
+	j["kernel_digest"] = kernel_digest_;
+	j["kernel_digests_used"] = measurer_.kernel_digests_used();
+	// Taken in the kernel with another algorithm than the list's (--hash, template=ima):
+	// eimad hashed those files itself.
+	j["kernel_digests_unusable"] = measurer_.kernel_digests_unusable();
 	if (extender_) {
 		j["tpm_extended"] = extender_->extended();
 		j["tpm_failures"] = extender_->failures();
@@ -861,35 +893,16 @@ nlohmann::json Agent::status_json() const
 			j["tpm_last_error"] = extender_->last_error();
 	}
 	if (auto c = probe_->counters()) {
-		static constexpr const char *names[] = {"hook_calls", "policy_skip", "cache_hit",
-							"events",     "dropped",     "path_errors",
-							"dropped_unattributed"};
+		static constexpr const char *names[] = {
+			"hook_calls",  "policy_skip",          "cache_hit",
+			"events",      "dropped",              "path_errors",
+			"dropped_unattributed", "kernel_digests", "kernel_digest_errors"};
 		for (std::size_t i = 0; i < std::size(names); ++i)
 			j["kernel"][names[i]] = (*c)[i];
 	}
 	return j;
 }
 
-namespace {
-
-nlohmann::json vtpm_json(const Container &c)
-{
-	if (!c.vtpm)
-		return {{"state", "none"}};
-	switch (c.vtpm->state()) {
-	case TpmExtender::State::opening: return {{"state", "starting"}};
-	case TpmExtender::State::failed: return {{"state", "failed"}, {"error", c.vtpm->error()}};
-	case TpmExtender::State::open: break;
-	}
-	return {{"state", "running"},
-		{"pid", c.vtpm->pid()},
-		{"dir", c.vtpm->state_dir()},
-		{"bound", c.bound},
-		{"extended", c.vtpm->extender().extended()},
-		{"failures", c.vtpm->extender().failures()}};
-}
-
-} // namespace
 
 nlohmann::json Agent::ps_json() const
 {
@@ -911,7 +924,11 @@ nlohmann::json Agent::ps_json() const
 	auto exited = [&](const ExitedContainer &e) {
 		arr.push_back({{"id", e.id},
 			       {"runtime", e.runtime},
-			       {"mntns", e.mntns},
+			       {"mntns", e.ns.mnt},
+			       {"pidns", e.ns.pid},
+			       {"utsns", e.ns.uts},
+			       {"cgroup_id", e.cgroup_id},
+			       {"vtpm", e.vtpm},
 			       {"entries", e.entries},
 			       {"violations", e.violations},
 			       {"log", e.log_dir},

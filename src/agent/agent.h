@@ -25,6 +25,7 @@
 
 #include "agent/background_disposer.h"
 #include "agent/container_identity.h"
+#include "agent/file_measurer.h"
 #include "agent/measurement_cache.h"
 #include "agent/measurement_list.h"
 #include "agent/measurement_probe.h"
@@ -73,7 +74,9 @@ struct Container {
 // with the SHA-256 of the final binary list as the nonce).
 struct ExitedContainer {
 	std::string id, runtime, log_dir;
-	std::uint64_t mntns = 0;
+	NamespaceIds ns;                  // as eimad learnt them at the first event
+	std::uint64_t cgroup_id = 0;
+	nlohmann::json vtpm;              // its vTPM as it last was (`eima ps`)
 	std::size_t entries = 0, violations = 0;
 	std::string final_evidence; // its path, or "none: " and why; "pending" while taken
 };
@@ -184,6 +187,8 @@ private:
 	std::deque<ExitedContainer> exited_;           // oldest first, at most keep_exited
 	BackgroundDisposer disposer_;                  // stops exited containers' vTPMs
 	MeasurementCache cache_;
+	FileMeasurer measurer_{cache_};
+	std::string kernel_digest_; // "bpf_ima_file_hash", or "off: " and why
 	std::vector<PendingEvent> pending_;
 	void *ring_ = nullptr;                        // struct ring_buffer*
 	UniqueFd control_fd_;

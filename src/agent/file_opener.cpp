@@ -1,11 +1,22 @@
 #include "agent/file_opener.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
+#include <sys/ioctl.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include <fmt/format.h>
 
 namespace eima::agent {
 
@@ -23,6 +34,146 @@ Result<UniqueFd> open_process_root(int pid)
 	return UniqueFd(fd);
 }
 
+namespace {
+
+// i_generation through FS_IOC_GETVERSION, or nullopt where the filesystem does not say
+// (tmpfs, overlayfs): dev, ino, ctime and size are still compared there.
+std::optional<std::uint32_t> generation_of(int fd)
+{
+	int gen = 0;
+	if (::ioctl(fd, FS_IOC_GETVERSION, &gen) != 0)
+		return std::nullopt;
+	return static_cast<std::uint32_t>(gen);
+}
+
+} // namespace
+
+Result<eima_file_id> file_version(int fd)
+{
+	struct stat st;
+	if (::fstat(fd, &st) != 0)
+		return fail(errno, "fstat");
+	eima_file_id id{};
+	id.dev = kernel_dev(st.st_dev);
+	id.ino = st.st_ino;
+	id.generation = generation_of(fd).value_or(0);
+	id.ctime_ns = std::uint64_t(st.st_ctim.tv_sec) * 1'000'000'000u + st.st_ctim.tv_nsec;
+	id.size = static_cast<std::uint64_t>(st.st_size);
+	return id;
+}
+
+Result<void> check_file_version(int fd, const std::string &path, const eima_file_id &expected)
+{
+	struct stat st;
+	if (::fstat(fd, &st) != 0)
+		return fail(errno, "fstat", path);
+	if (!S_ISREG(st.st_mode))
+		return fail(EINVAL, "measure", path + ": not a regular file");
+	if (st.st_ino != expected.ino || kernel_dev(st.st_dev) != expected.dev)
+		return fail(ESTALE, "measure", path + ": the path now names another file");
+	if (auto gen = generation_of(fd); gen && expected.generation && *gen != expected.generation)
+		return fail(ESTALE, "measure",
+			    fmt::format("{}: the inode was reused (generation {}, the kernel saw {})",
+					path, *gen, expected.generation));
+	std::uint64_t ctime = std::uint64_t(st.st_ctim.tv_sec) * 1'000'000'000u + st.st_ctim.tv_nsec;
+	auto size = static_cast<std::uint64_t>(st.st_size);
+	if (ctime != expected.ctime_ns || size != expected.size)
+		return fail(EAGAIN, "measure",
+			    fmt::format("{}: changed before it was measured (ctime {} size {}, the "
+					"kernel saw ctime {} size {})",
+					path, ctime, size, expected.ctime_ns, expected.size));
+	return {};
+}
+
+std::vector<std::string> host_mounts_of(std::uint64_t dev, bool fs_root_only)
+{
+	// mountinfo: ID PARENT MAJOR:MINOR ROOT MOUNT_POINT ... (octal escapes in paths)
+	std::vector<std::string> out;
+	std::ifstream in("/proc/self/mountinfo");
+	std::string line;
+	auto unescape = [](const std::string &s) {
+		std::string r;
+		for (std::size_t i = 0; i < s.size(); ++i) {
+			auto octal = [&](std::size_t k) { return s[k] >= '0' && s[k] <= '7'; };
+			if (s[i] == '\\' && i + 3 < s.size() && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
+				r += static_cast<char>((s[i + 1] - '0') << 6 | (s[i + 2] - '0') << 3 |
+						       (s[i + 3] - '0'));
+				i += 3;
+			} else {
+				r += s[i];
+			}
+		}
+		return r;
+	};
+	while (std::getline(in, line)) {
+		std::istringstream f(line);
+		std::string id, parent, majmin, root, point;
+		if (!(f >> id >> parent >> majmin >> root >> point))
+			continue;
+		unsigned maj = 0, min = 0;
+		if (std::sscanf(majmin.c_str(), "%u:%u", &maj, &min) != 2)
+			continue;
+		if ((std::uint64_t(maj) << 20 | min) != dev || (fs_root_only && root != "/"))
+			continue;
+		out.push_back(unescape(point));
+	}
+	return out;
+}
+
+Result<UniqueFd> open_by_identity(const std::string &mount_point, const eima_file_id &expected)
+{
+	UniqueFd mnt(::open(mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (!mnt)
+		return fail(errno, "open", mount_point);
+	struct statfs sfs;
+	if (::fstatfs(mnt.get(), &sfs) != 0)
+		return fail(errno, "statfs", mount_point);
+	// The handle each filesystem encodes (its export_operations), rebuilt from the inode
+	// number and generation the kernel reported.
+	struct {
+		std::uint32_t bytes = 0;
+		int type = 0;
+		std::uint32_t words[4] = {};
+	} fh;
+	auto ino = expected.ino;
+	switch (static_cast<unsigned long>(sfs.f_type)) {
+	case 0xEF53:     // ext2/3/4: FILEID_INO32_GEN {ino, generation}
+	case 0x58465342: // xfs, 32-bit inode numbers alike
+		if (ino > UINT32_MAX)
+			return fail(EOPNOTSUPP, "open by handle", mount_point + ": 64-bit inode");
+		fh.type = 1;
+		fh.bytes = 8;
+		fh.words[0] = static_cast<std::uint32_t>(ino);
+		fh.words[1] = expected.generation;
+		break;
+	case 0x01021994: // tmpfs: {generation, ino low, ino high}
+		fh.type = 1;
+		fh.bytes = 12;
+		fh.words[0] = expected.generation;
+		fh.words[1] = static_cast<std::uint32_t>(ino);
+		fh.words[2] = static_cast<std::uint32_t>(ino >> 32);
+		break;
+	default:
+		return fail(EOPNOTSUPP, "open by handle",
+			    fmt::format("{}: filesystem type {:#x}", mount_point,
+					static_cast<unsigned long>(sfs.f_type)));
+	}
+	alignas(file_handle) std::uint8_t buf[sizeof(file_handle) + sizeof(fh.words)];
+	auto *handle = reinterpret_cast<file_handle *>(buf);
+	handle->handle_bytes = fh.bytes;
+	handle->handle_type = fh.type;
+	std::memcpy(handle->f_handle, fh.words, fh.bytes);
+	int fd = ::open_by_handle_at(mnt.get(), handle, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return fail(errno, "open by handle",
+			    fmt::format("inode {} on {}", expected.ino, mount_point));
+	UniqueFd file(fd);
+	std::string what = fmt::format("inode {} on {}", expected.ino, mount_point);
+	if (auto r = check_file_version(fd, what, expected); !r)
+		return std::unexpected(r.error());
+	return file;
+}
+
 Result<UniqueFd> open_measured_file(int root_fd, const std::string &path,
 				    const eima_file_id &expected)
 {
@@ -38,13 +189,8 @@ Result<UniqueFd> open_measured_file(int root_fd, const std::string &path,
 	if (fd < 0)
 		return fail(errno, "open", path);
 	UniqueFd file(fd);
-	struct stat st;
-	if (::fstat(fd, &st) != 0)
-		return fail(errno, "fstat", path);
-	if (!S_ISREG(st.st_mode))
-		return fail(EINVAL, "measure", path + ": not a regular file");
-	if (st.st_ino != expected.ino || kernel_dev(st.st_dev) != expected.dev)
-		return fail(ESTALE, "measure", path + ": the path now names another file");
+	if (auto r = check_file_version(fd, path, expected); !r)
+		return std::unexpected(r.error());
 	return file;
 }
 

@@ -62,6 +62,7 @@ public:
 	{
 		auto probe = std::unique_ptr<SkeletonProbe>(new SkeletonProbe());
 		probe->mode_ = mode;
+		probe->kernel_digest_ = mode == ProbeMode::lsm && opts.kernel_digest;
 		probe->skel_ = Ops::open();
 		if (!probe->skel_)
 			return fail(errno, "open BPF skeleton", std::string(probe_mode_name(mode)));
@@ -108,9 +109,17 @@ struct LsmOps {
 	static void configure(measure_lsm_bpf *s, const ProbeOptions &o)
 	{
 		s->rodata->want_file_check = o.want_file_check;
-		// Without FILE_CHECK rules, file_open is not hooked at all: every open would
-		// otherwise pay for a program that returns at once.
-		bpf_program__set_autoload(s->progs.eima_file_open, o.want_file_check);
+		// One set of hooks: the sleepable ones that hash, or the plain ones. Without
+		// FILE_CHECK rules, file_open is not hooked at all: every open would otherwise
+		// pay for a program that returns at once.
+		bool hash = o.kernel_digest, plain = !o.kernel_digest;
+		bpf_program__set_autoload(s->progs.eima_bprm_check_hash, hash);
+		bpf_program__set_autoload(s->progs.eima_mmap_file_hash, hash);
+		bpf_program__set_autoload(s->progs.eima_file_open_hash, hash && o.want_file_check);
+		bpf_program__set_autoload(s->progs.eima_bprm_check, plain);
+		bpf_program__set_autoload(s->progs.eima_mmap_file, plain);
+		bpf_program__set_autoload(s->progs.eima_file_mprotect, true); // never sleepable
+		bpf_program__set_autoload(s->progs.eima_file_open, plain && o.want_file_check);
 	}
 	static int load(measure_lsm_bpf *s) { return measure_lsm_bpf::load(s); }
 	static int attach(measure_lsm_bpf *s) { return measure_lsm_bpf::attach(s); }

@@ -24,6 +24,9 @@ struct ProbeOptions {
 	// Ring buffer size in bytes (a power of two, at least a page); 0 keeps the 16 MiB of
 	// the BPF object. Small rings make overflow testable.
 	std::uint32_t ring_bytes = 0;
+	// lsm only: the sleepable hooks that hash each new file in the kernel
+	// (bpf_ima_file_hash); false loads the hooks that only report it.
+	bool kernel_digest = false;
 };
 
 // Why BPF LSM cannot be used here, or an empty string when it can be tried: "bpf" must be
@@ -37,6 +40,8 @@ public:
 	virtual ~MeasurementProbe() = default;
 
 	ProbeMode mode() const { return mode_; }
+	// Events carry the file's digest, taken in the hook (ProbeOptions::kernel_digest).
+	bool kernel_digest() const { return kernel_digest_; }
 	int events_fd() const { return events_fd_; }
 	int measured_fd() const { return measured_fd_; }
 	int known_mntns_fd() const { return known_mntns_fd_; }
@@ -62,6 +67,7 @@ public:
 protected:
 	MeasurementProbe() = default;
 	ProbeMode mode_ = ProbeMode::trace;
+	bool kernel_digest_ = false;
 	int events_fd_ = -1, measured_fd_ = -1, known_mntns_fd_ = -1, dropped_fd_ = -1,
 	    counters_fd_ = -1, policy_fd_ = -1;
 	std::vector<std::string> programs_;

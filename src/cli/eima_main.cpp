@@ -43,6 +43,10 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	fmt::print("mode:        {} — {}\n", s["mode"].get<std::string>(),
 		   s["mode_reason"].get<std::string>());
 	fmt::print("programs:    {}\n", fmt::join(s["programs"].get<std::vector<std::string>>(), ", "));
+	fmt::print("digests:     {} ({} used, {} of another algorithm)\n",
+		   s.value("kernel_digest", std::string("-")),
+		   s.value("kernel_digests_used", std::uint64_t{0}),
+		   s.value("kernel_digests_unusable", std::uint64_t{0}));
 	fmt::print("tpm:         {}\n", s["tpm"].get<std::string>());
 	fmt::print("policy:      {} ({} rules)\n", s["policy"].get<std::string>(),
 		   s["policy_rules"].get<std::size_t>());
