@@ -151,7 +151,7 @@ struct eima_match {
 /* The whole compiled policy, one element of an ARRAY map ("policy"). */
 struct eima_policy {
 	__u32 nr_rules;
-	__u32 pad;
+	__u32 conditions;          /* every rule's conditions, OR'ed: what the hooks read */
 	struct eima_rule rules[EIMA_MAX_RULES];
 };
 

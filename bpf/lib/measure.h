@@ -199,7 +199,7 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 		.reqprot_exec = reqprot_exec,
 		.is_host = mntns_ino == host_mntns,
 	};
-	if (!policy_match(pol, &acc, inode, task, &m)) {
+	if (!policy_match(pol, &acc, inode, &m)) {
 		count(EIMA_CNT_POLICY_SKIP);
 		return false;
 	}
