@@ -118,10 +118,40 @@ enum eima_template {
 	EIMA_TEMPLATE_IMA_BUF = 4,
 };
 
+/* One access as the policy judges it: the attributes of the file and the task that every
+ * rule condition compares against, already read. The hooks fill func, mask, reqprot_exec
+ * and is_host, and bpf/lib/policy_match.h reads the rest from the inode and the task the
+ * first time a rule needs it (`known` says what is read); tests/bpf fills all of it from
+ * user space to run the BPF matcher against src/policy/policy_matcher.cpp. */
+struct eima_access {
+	__u32 func;                /* enum eima_func of the hook */
+	__u32 mask;                /* EIMA_MAY_* */
+	__u32 known;               /* enum eima_cond bits whose attributes below are filled */
+	__u8 reqprot_exec;         /* MMAP_CHECK: the application itself asked for PROT_EXEC */
+	__u8 is_host;              /* mount namespace is the host's */
+	__u8 pad[2];
+	__u64 fsmagic;             /* inode->i_sb->s_magic */
+	__u8 fsuuid[16];           /* inode->i_sb->s_uuid */
+	char fsname[32];           /* inode->i_sb->s_type->name, NUL-terminated */
+	__u32 uid, euid, gid, egid; /* task credentials */
+	__u32 fowner, fgroup;      /* inode->i_uid, i_gid */
+};
+
+/* The rule that decided an access. Filled for dont_measure too, so a test can tell which
+ * rule said no; the hooks read it only when `measure` is set. */
+struct eima_match {
+	__u32 rule_index;          /* eima_rule.rule_index */
+	__u32 pcr;                 /* of a measure rule, else 0 */
+	__u32 template_id;         /* of a measure rule, else 0 */
+	__u8 measure;
+	__u8 decided;              /* some measure/dont_measure rule held */
+	__u8 pad[2];
+};
+
 /* The whole compiled policy, one element of an ARRAY map ("policy"). */
 struct eima_policy {
 	__u32 nr_rules;
-	__u32 pad;
+	__u32 conditions;          /* every rule's conditions, OR'ed: what the hooks read */
 	struct eima_rule rules[EIMA_MAX_RULES];
 };
 

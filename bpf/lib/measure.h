@@ -233,11 +233,9 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 		.func = func,
 		.mask = mask,
 		.reqprot_exec = reqprot_exec,
-		.inode = inode,
-		.task = task,
 		.is_host = mntns_ino == host_mntns,
 	};
-	if (!policy_match(pol, &acc, &m)) {
+	if (!policy_match(pol, &acc, inode, &m)) {
 		count(EIMA_CNT_POLICY_SKIP);
 		return false;
 	}

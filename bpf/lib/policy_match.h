@@ -4,7 +4,17 @@
  * reaches user space. Semantics mirror security/integrity/ima/ima_policy.c for the
  * measure family: walk the rules in order; the first rule whose conditions all hold and
  * whose action is measure or dont_measure decides. src/policy/policy_matcher.cpp is the
- * same algorithm in C++ and the unit tests pin both to one behaviour.
+ * same algorithm in C++; tests/bpf runs this file and that one on the same accesses.
+ *
+ * The conditions compare a rule with a struct eima_access of attributes already read
+ * (rule_holds), never with kernel objects, so tests/bpf can run this walk on attributes
+ * made up in user space. Before the walk, the hooks' access gets the attributes some rule
+ * of the policy compares (eima_policy.conditions), each read once (access_fill): the
+ * superblock only for a policy with fs* conditions, the credentials only for uid-like
+ * ones. That can read what no rule for this func needs (tcb's FILE_CHECK uid=0 makes an
+ * exec read the credentials: four loads), where each fsmagic rule used to read s_magic
+ * again; and the walk's callback only reads, which keeps the verifier's work on the
+ * hooks (eima_exec is near its limit) below what it was.
  */
 #ifndef EIMA_BPF_POLICY_MATCH_H
 #define EIMA_BPF_POLICY_MATCH_H
@@ -15,20 +25,9 @@
 
 #include "abi/policy.h"
 
-struct eima_access {
-	__u32 func;                /* enum eima_func */
-	__u32 mask;                /* EIMA_MAY_* */
-	bool reqprot_exec;         /* mmap: the application itself asked for PROT_EXEC */
-	bool is_host;              /* mount namespace is the host's */
-	struct inode *inode;
-	struct task_struct *task;
-};
-
-struct eima_match {
-	__u32 rule_index;
-	__u32 pcr;
-	__u32 template_id;
-};
+/* The conditions whose attributes come from the task's credentials or the inode owner. */
+#define EIMA_COND_CRED_ATTRS (EIMA_COND_UID | EIMA_COND_EUID | EIMA_COND_GID | EIMA_COND_EGID)
+#define EIMA_COND_OWNER_ATTRS (EIMA_COND_FOWNER | EIMA_COND_FGROUP)
 
 static __always_inline bool id_holds(const struct eima_id_cond *c, __u32 v)
 {
@@ -42,13 +41,8 @@ static __always_inline bool id_holds(const struct eima_id_cond *c, __u32 v)
 	}
 }
 
-static __always_inline bool fsname_equal(const char want[32], struct super_block *sb)
+static __always_inline bool fsname_equal(const char want[32], const char have[32])
 {
-	char have[32] = {};
-	const char *name = BPF_CORE_READ(sb, s_type, name);
-
-	if (bpf_probe_read_kernel_str(have, sizeof(have), name) < 0)
-		return false;
 	for (int i = 0; i < 32; i++) {
 		if (have[i] != want[i])
 			return false;
@@ -58,24 +52,16 @@ static __always_inline bool fsname_equal(const char want[32], struct super_block
 	return true;
 }
 
-static __always_inline bool func_holds(const struct eima_rule *r, const struct eima_access *a)
+static __always_inline bool func_holds(const struct eima_rule *r, __u32 func)
 {
-	if (r->func == a->func)
-		return true;
-	/* MMAP_CHECK_REQPROT judges the protection the application asked for. */
-	return r->func == EIMA_FUNC_MMAP_CHECK_REQPROT && a->func == EIMA_FUNC_MMAP_CHECK &&
-	       a->reqprot_exec;
+	return !(r->conditions & EIMA_COND_FUNC) || r->func == func;
 }
 
+/* One rule against one access, func aside (see policy_step). */
 static __always_inline bool rule_holds(const struct eima_rule *r, const struct eima_access *a)
 {
 	__u32 c = r->conditions;
-	/* Plain locals: BPF_CORE_READ(a->inode, ...) would relocate our own struct too. */
-	struct inode *inode = a->inode;
-	struct task_struct *task = a->task;
 
-	if ((c & EIMA_COND_FUNC) && !func_holds(r, a))
-		return false;
 	if ((c & EIMA_COND_MASK) && r->mask != a->mask)
 		return false;
 	if ((c & EIMA_COND_INMASK) && !(r->mask & a->mask))
@@ -86,47 +72,93 @@ static __always_inline bool rule_holds(const struct eima_rule *r, const struct e
 		if (r->container_scope == EIMA_SCOPE_CONTAINERS && a->is_host)
 			return false;
 	}
-	if (c & (EIMA_COND_FSMAGIC | EIMA_COND_FSUUID | EIMA_COND_FSNAME)) {
-		struct super_block *sb = BPF_CORE_READ(inode, i_sb);
-
-		if ((c & EIMA_COND_FSMAGIC) && BPF_CORE_READ(sb, s_magic) != r->fsmagic)
-			return false;
-		if (c & EIMA_COND_FSUUID) {
-			__u8 uuid[16];
-
-			BPF_CORE_READ_INTO(&uuid, sb, s_uuid.b);
-			for (int i = 0; i < 16; i++)
-				if (uuid[i] != r->fsuuid[i])
-					return false;
-		}
-		if ((c & EIMA_COND_FSNAME) && !fsname_equal(r->fsname, sb))
-			return false;
-	}
-	if (c & (EIMA_COND_UID | EIMA_COND_EUID | EIMA_COND_GID | EIMA_COND_EGID)) {
-		const struct cred *cred = BPF_CORE_READ(task, cred);
-
-		if ((c & EIMA_COND_UID) && !id_holds(&r->uid, BPF_CORE_READ(cred, uid.val)))
-			return false;
-		if ((c & EIMA_COND_EUID) && !id_holds(&r->euid, BPF_CORE_READ(cred, euid.val)))
-			return false;
-		if ((c & EIMA_COND_GID) && !id_holds(&r->gid, BPF_CORE_READ(cred, gid.val)))
-			return false;
-		if ((c & EIMA_COND_EGID) && !id_holds(&r->egid, BPF_CORE_READ(cred, egid.val)))
-			return false;
-	}
-	if ((c & EIMA_COND_FOWNER) && !id_holds(&r->fowner, BPF_CORE_READ(inode, i_uid.val)))
+	if ((c & EIMA_COND_FSMAGIC) && a->fsmagic != r->fsmagic)
 		return false;
-	if ((c & EIMA_COND_FGROUP) && !id_holds(&r->fgroup, BPF_CORE_READ(inode, i_gid.val)))
+	if (c & EIMA_COND_FSUUID) {
+		for (int i = 0; i < 16; i++)
+			if (a->fsuuid[i] != r->fsuuid[i])
+				return false;
+	}
+	if ((c & EIMA_COND_FSNAME) && !fsname_equal(r->fsname, a->fsname))
+		return false;
+	if ((c & EIMA_COND_UID) && !id_holds(&r->uid, a->uid))
+		return false;
+	if ((c & EIMA_COND_EUID) && !id_holds(&r->euid, a->euid))
+		return false;
+	if ((c & EIMA_COND_GID) && !id_holds(&r->gid, a->gid))
+		return false;
+	if ((c & EIMA_COND_EGID) && !id_holds(&r->egid, a->egid))
+		return false;
+	if ((c & EIMA_COND_FOWNER) && !id_holds(&r->fowner, a->fowner))
+		return false;
+	if ((c & EIMA_COND_FGROUP) && !id_holds(&r->fgroup, a->fgroup))
 		return false;
 	return true;
 }
 
+/*
+ * Reads from the inode and the current task the attributes `need` (EIMA_COND_* bits)
+ * names and `a` does not hold yet. A failed read leaves zeros (an empty fsname), which no rule of a
+ * real policy expects. Reads nothing in tests/bpf, whose accesses come with everything
+ * known (and no inode or task).
+ */
+static __always_inline void access_fill(struct eima_access *a, __u32 need, struct inode *inode)
+{
+	need &= ~a->known;
+	if (need & (EIMA_COND_FSMAGIC | EIMA_COND_FSUUID | EIMA_COND_FSNAME)) {
+		struct super_block *sb = BPF_CORE_READ(inode, i_sb);
+
+		if (need & EIMA_COND_FSMAGIC)
+			a->fsmagic = BPF_CORE_READ(sb, s_magic);
+		if (need & EIMA_COND_FSUUID)
+			BPF_CORE_READ_INTO(&a->fsuuid, sb, s_uuid.b);
+		if ((need & EIMA_COND_FSNAME) &&
+		    bpf_probe_read_kernel_str(a->fsname, sizeof(a->fsname),
+					      BPF_CORE_READ(sb, s_type, name)) < 0)
+			a->fsname[0] = 0;
+	}
+	if (need & EIMA_COND_CRED_ATTRS) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		const struct cred *cred = BPF_CORE_READ(task, cred);
+
+		a->uid = BPF_CORE_READ(cred, uid.val);
+		a->euid = BPF_CORE_READ(cred, euid.val);
+		a->gid = BPF_CORE_READ(cred, gid.val);
+		a->egid = BPF_CORE_READ(cred, egid.val);
+	}
+	if (need & EIMA_COND_OWNER_ATTRS) {
+		a->fowner = BPF_CORE_READ(inode, i_uid.val);
+		a->fgroup = BPF_CORE_READ(inode, i_gid.val);
+	}
+	a->known |= need;
+}
+
+/*
+ * An executable mmap is judged twice, as ima_file_mmap() does: as MMAP_CHECK_REQPROT when
+ * the application itself asked for PROT_EXEC, and as MMAP_CHECK; it is measured if either
+ * says so, the REQPROT judgement first. Both walk the same rules with the same attributes
+ * and differ only in func=, so one walk carries both: `reqprot` until it is decided, the
+ * access's own func until it is.
+ */
 struct policy_walk {
 	const struct eima_policy *pol;
 	const struct eima_access *access;
-	struct eima_match *match;
-	bool measure;
+	struct eima_match *match;   /* the access's own func */
+	struct eima_match reqprot;  /* MMAP_CHECK_REQPROT, when reqprot_open */
+	bool reqprot_open;
+	bool own_open;
 };
+
+static __always_inline void decide(struct eima_match *m, const struct eima_rule *r)
+{
+	m->decided = 1;
+	m->rule_index = r->rule_index;
+	if (r->action & EIMA_ACT_MEASURE) {
+		m->measure = 1;
+		m->pcr = r->pcr;
+		m->template_id = r->template_id;
+	}
+}
 
 static long policy_step(__u64 i, void *data)
 {
@@ -135,27 +167,68 @@ static long policy_step(__u64 i, void *data)
 	if (i >= EIMA_MAX_RULES)
 		return 1;
 	const struct eima_rule *r = &w->pol->rules[i];
+	bool for_reqprot = w->reqprot_open && func_holds(r, EIMA_FUNC_MMAP_CHECK_REQPROT);
+	bool for_own = w->own_open && func_holds(r, w->access->func);
 
-	if (!(r->action & (EIMA_ACT_MEASURE | EIMA_ACT_DONT_MEASURE)) || !rule_holds(r, w->access))
+	if (!(r->action & (EIMA_ACT_MEASURE | EIMA_ACT_DONT_MEASURE)) ||
+	    !(for_reqprot || for_own) || !rule_holds(r, w->access))
 		return 0;
-	if (r->action & EIMA_ACT_MEASURE) {
-		w->measure = true;
-		w->match->rule_index = r->rule_index;
-		w->match->pcr = r->pcr;
-		w->match->template_id = r->template_id;
+	if (for_reqprot) {
+		decide(&w->reqprot, r);
+		w->reqprot_open = false;
+		if (w->reqprot.measure)
+			return 1; /* measured: what MMAP_CHECK says no longer matters */
 	}
-	return 1; /* the first deciding rule ends the walk */
+	if (for_own) {
+		decide(w->match, r);
+		w->own_open = false;
+	}
+	/* The first deciding rule ends each judgement; the walk ends with the last. */
+	if (w->reqprot_open || w->own_open)
+		return 0;
+	return 1;
 }
 
-/* True when the policy says "measure"; m then names the deciding rule. */
-static __always_inline bool policy_match(const struct eima_policy *pol,
-					 const struct eima_access *a, struct eima_match *m)
+/*
+ * The whole decision as a global function: the verifier checks it once, on its own, and a
+ * hook sees only its result. Inlined (as it was), each of its branches multiplied the
+ * states of everything after it in the hook, and eima_exec, which measures twice, went
+ * over the verifier's million instructions. The inode travels as an integer because a
+ * global function's pointer arguments must be memory the verifier can size; the
+ * credentials are the current task's (every hook runs in the task it judges).
+ * Returns 1 for "measure", 0 otherwise, -1 without a policy.
+ */
+__noinline int eima_policy_decide(const struct eima_policy *pol, struct eima_access *a,
+				  __u64 inode, struct eima_match *m)
 {
-	struct policy_walk w = {.pol = pol, .access = a, .match = m};
+	if (!pol || !a || !m)
+		return -1;
+	struct policy_walk w = {
+		.pol = pol,
+		.access = a,
+		.match = m,
+		.reqprot_open = a->func == EIMA_FUNC_MMAP_CHECK && a->reqprot_exec,
+		.own_open = true,
+	};
 	__u32 n = pol->nr_rules;
 
+	access_fill(a, pol->conditions, (struct inode *)inode);
 	bpf_loop(n < EIMA_MAX_RULES ? n : EIMA_MAX_RULES, policy_step, &w, 0);
-	return w.measure;
+	if (w.reqprot.measure)
+		*m = w.reqprot;
+	return m->measure ? 1 : 0;
+}
+
+/*
+ * True when the policy says "measure"; m then names the deciding rule (else the
+ * dont_measure rule that decided, if any). `a` carries what the hook knows (func, mask,
+ * reqprot_exec, is_host, and `known` for anything else it filled); what the policy
+ * compares besides is read from the inode and the current task first.
+ */
+static __always_inline bool policy_match(const struct eima_policy *pol, struct eima_access *a,
+					 struct inode *inode, struct eima_match *m)
+{
+	return eima_policy_decide(pol, a, (__u64)(long)inode, m) == 1;
 }
 
 #endif /* EIMA_BPF_POLICY_MATCH_H */

@@ -257,7 +257,8 @@ Result<eima_policy> compile_policy(const Policy &policy, KernelMode mode)
 					std::to_string(EIMA_MAX_RULES) + " rules for the kernel in " +
 					std::string(mode_name(mode)) + " mode, first not fitting at",
 				    policy.source + ":" + std::to_string(r.line));
-		out.rules[out.nr_rules++] = compile_rule(r, i);
+		out.rules[out.nr_rules] = compile_rule(r, i);
+		out.conditions |= out.rules[out.nr_rules++].conditions;
 	}
 	return out;
 }

@@ -44,7 +44,7 @@ bool honoured(const PolicyRule &rule, KernelMode mode);
 bool compiles_to_kernel(const PolicyRule &rule, KernelMode mode);
 
 // The BPF policy: the rules compiles_to_kernel() accepts, in source order, each with
-// rule_index = its index in policy.rules. Error when more than EIMA_MAX_RULES remain (the
+// rule_index = its index in policy.rules, and `conditions` the union of theirs. Error when more than EIMA_MAX_RULES remain (the
 // context names the line of the first rule that does not fit).
 Result<eima_policy> compile_policy(const Policy &policy, KernelMode mode);
 

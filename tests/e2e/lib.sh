@@ -15,6 +15,29 @@ check() { # check "what" command...
 check_eq() { # check_eq "what" expected actual
 	if [[ "$2" == "$3" ]]; then pass "$1"; else failed "$1: expected [$2], got [$3]"; fi
 }
+# check_status "what" STATUS command...: the command exits with exactly STATUS. For "no
+# match" checks (grep, pgrep and cmp exit 1), where a `!` would also pass on the tool's
+# own failure (2 and up: a missing file, a bad pattern).
+check_status() {
+	local what=$1 want=$2; shift 2
+	"$@"
+	local rc=$?
+	if [[ $rc -eq $want ]]; then pass "$what"; else failed "$what: exit $rc, expected $want"; fi
+}
+# check_absent "what" REGEX command...: the command succeeds and no line of its output
+# matches REGEX (a listing that failed proves nothing absent).
+check_absent() {
+	local what=$1 re=$2 out rc; shift 2
+	out=$("$@" 2>&1)
+	rc=$?
+	if [[ $rc -ne 0 ]]; then
+		failed "$what: '$*' failed (exit $rc): ${out:0:200}"
+	elif grep -qE -- "$re" <<<"$out"; then
+		failed "$what: $(grep -E -- "$re" <<<"$out" | head -3)"
+	else
+		pass "$what"
+	fi
+}
 skip_test() { echo "SKIP: $*"; exit 77; }
 finish() {
 	echo "$PASSED passed, $FAILED failed"

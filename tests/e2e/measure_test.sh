@@ -70,8 +70,7 @@ settle "$RUN"
 check "host exec is in the host list, PCR 10, no prefix" \
 	grep -q "^10 [0-9a-f]* ima-ng sha256:$(sha256_of "$T/host-true") $T/host-true\$" \
 	"$RUN/host/ascii_runtime_measurements"
-check "host exec is in no container list" \
-	bash -c "! grep -rq '$T/host-true' '$RUN/containers'"
+check_status "host exec is in no container list" 1 grep -rq "$T/host-true" "$RUN/containers"
 
 echo "== evmctl accepts the host list against the TPM's PCRs"
 if command -v evmctl >/dev/null; then
@@ -146,7 +145,7 @@ check_eq "re-executed, every lost file is measured" 40 \
 echo "== eimad stops cleanly on SIGTERM"
 stop_eimad
 check_eq "eimad exits 0" 0 $?
-check "no swtpm left" bash -c "! pgrep -f '[s]wtpm socket.*$RUN' >/dev/null"
-check "no eima BPF program left" bash -c "! bpftool prog show 2>/dev/null | grep -q eima_"
+check_status "no swtpm left" 1 pgrep -f "[s]wtpm socket.*$RUN"
+check_absent "no eima BPF program left" eima_ bpftool prog show
 check "the host list ends with a complete line" bash -c "[[ \$(tail -c1 '$RUN/host/ascii_runtime_measurements' | xxd -p) == 0a ]]"
 finish

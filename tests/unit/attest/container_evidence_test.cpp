@@ -59,10 +59,10 @@ class ContainerEvidenceTest : public ::testing::Test
 protected:
 	// The swtpms are started (each with its own endorsement seed, so its own AK), extended
 	// and quoted once for the suite; the tests tamper with copies of the evidence.
-	static void SetUpTestSuite()
+	// Made by the first test's SetUp, not SetUpTestSuite: a failed assertion there would
+	// mark every test skipped, and the suite would read as "swtpm is not installed".
+	static void make_suite()
 	{
-		if (!tpm::testing::program_on_path("swtpm"))
-			return;
 		auto t = std::make_unique<Tpms>();
 		for (int i = 0; i < 3; ++i) {
 			auto sw = tpm::Swtpm::start(t->dir.path() + "/tpm" + std::to_string(i));
@@ -146,9 +146,16 @@ protected:
 
 	void SetUp() override
 	{
-		if (!tpms_)
-			GTEST_SKIP()
-				<< "swtpm is not installed (apt-get install swtpm swtpm-tools)";
+		// Skipped only without swtpm; with it, a set-up that fails fails the test with
+		// its error (the first test's assertion inside make_suite).
+		if (!tpm::testing::program_on_path("swtpm"))
+			GTEST_SKIP() << "swtpm is not installed (apt-get install swtpm)";
+		if (!suite_attempted_) {
+			suite_attempted_ = true;
+			make_suite();
+		}
+		ASSERT_NE(tpms_, nullptr) << "the suite's set-up with swtpm failed (see the first "
+					     "failure of this suite for its error)";
 	}
 
 	static QuoteReport verify(const Evidence &ev, const std::string &ak = host_ak_,
@@ -183,6 +190,7 @@ protected:
 	}
 
 	static inline Tpms *tpms_ = nullptr;
+	static inline bool suite_attempted_ = false;
 	static inline std::vector<ima::TemplateEntry> list_a_, list_b_, host_;
 	static inline std::string host_ak_;
 	static inline Evidence ev_a_, ev_b_, ev_a_stale_, ev_a_stale_host_, ev_a_rebound_;
