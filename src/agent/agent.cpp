@@ -22,7 +22,7 @@
 
 #include <fmt/format.h>
 
-#include "agent/control_protocol.h"
+#include "control/control_protocol.h"
 #include "agent/file_opener.h"
 #include "agent/policy_loader.h"
 #include "attest/evidence.h"
@@ -109,7 +109,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 
 	if (auto r = agent->set_up_probe(); !r)
 		return std::unexpected(r.error());
-	auto sock = listen_control(config.run_dir + "/eimad.sock");
+	auto sock = control::listen_control(config.run_dir + "/eimad.sock");
 	if (!sock)
 		return std::unexpected(sock.error());
 	agent->control_fd_ = std::move(*sock);
@@ -820,7 +820,7 @@ ControlAnswer answer_now(nlohmann::json reply)
 
 void Agent::handle_control(UniqueFd client)
 {
-	auto req = read_message(client.get());
+	auto req = control::read_message(client.get());
 	Answer answer;
 	if (!req) {
 		answer = answer_now({{"error", req.error().message()}});
@@ -851,7 +851,7 @@ void Agent::answer_deferred(bool wait)
 			continue;
 		}
 		flush_all(); // the lists on disk hold what the answer covers
-		(void)write_message(it->client.get(), *reply);
+		(void)control::write_message(it->client.get(), *reply);
 		it = deferred_.erase(it);
 	}
 }

@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "agent/control_protocol.h"
+#include "control/control_protocol.h"
 #include "attest/evidence.h"
 #include "attest/quote_verifier.h"
 #include "common/error.h"
@@ -106,7 +106,7 @@ int cmd_quote(const QuoteOptions &o)
 			      {"pcrs", sel->second}};
 	if (container)
 		req["container"] = o.container;
-	auto reply = agent::control_request(o.run_dir, req);
+	auto reply = control::control_request(o.run_dir, req);
 	if (!reply)
 		return report(reply.error());
 	// The lists are read after the reply: they only grow, and their first `entries` records

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/control_protocol.h"
+#include "control/control_protocol.h"
 #include "attest/evidence.h"
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
@@ -32,7 +32,7 @@ std::string list_dir(const std::string &run_dir, const std::string &container)
 
 int cmd_status(const std::string &run_dir, bool as_json)
 {
-	auto r = agent::control_request(run_dir, {{"cmd", "status"}});
+	auto r = control::control_request(run_dir, {{"cmd", "status"}});
 	if (!r)
 		return report(r.error());
 	if (as_json) {
@@ -67,7 +67,7 @@ int cmd_status(const std::string &run_dir, bool as_json)
 
 int cmd_ps(const std::string &run_dir, bool as_json)
 {
-	auto r = agent::control_request(run_dir, {{"cmd", "ps"}});
+	auto r = control::control_request(run_dir, {{"cmd", "ps"}});
 	if (!r)
 		return report(r.error());
 	if (as_json) {
@@ -240,7 +240,7 @@ int cmd_pcrs(const std::string &run_dir, const std::string &container, const std
 	json req = {{"cmd", "pcrs"}, {"banks", banks}};
 	if (!container.empty())
 		req["container"] = container;
-	auto r = agent::control_request(run_dir, req);
+	auto r = control::control_request(run_dir, req);
 	if (!r)
 		return report(r.error());
 	if (!snapshot.empty()) {

@@ -1,4 +1,4 @@
-#include "agent/control_protocol.h"
+#include "control/control_protocol.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-namespace eima::agent {
+namespace eima::control {
 
 namespace {
 
@@ -99,4 +99,4 @@ Result<nlohmann::json> control_request(const std::string &run_dir, const nlohman
 	return reply;
 }
 
-} // namespace eima::agent
+} // namespace eima::control

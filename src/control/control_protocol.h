@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 
-namespace eima::agent {
+namespace eima::control {
 
 Result<UniqueFd> listen_control(const std::string &socket_path);
 // Reads one line (at most 1 MiB) and parses it.
@@ -20,4 +20,4 @@ Result<void> write_message(int fd, const nlohmann::json &msg);
 // "error" is returned as an Error.
 Result<nlohmann::json> control_request(const std::string &run_dir, const nlohmann::json &req);
 
-} // namespace eima::agent
+} // namespace eima::control
