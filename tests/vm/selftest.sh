@@ -2,11 +2,28 @@
 # Self-test of the test VM (tests/vm/vmrun): boots the guest several times and checks the
 # kernel, the LSM list, exit status and output plumbing, the TPM, kernel IMA, timeouts,
 # boot-failure reporting, the retry of a boot that crashed, and that a BPF LSM program loads, attaches and enforces.
+# Usage: selftest.sh [--kernel 6.12|6.18|PATH] (default: EIMA_VM_KERNEL, else 6.12): every
+# check boots that kernel; one more boots the other cached series (6.18, or 6.12 when
+# testing 6.18) and checks that BPF LSM and IMA are active there too.
 # Needs root and scripts/setup.sh. Prints "N passed, N failed" last; exits 1 on failure.
 # shellcheck disable=SC2016 # the single-quoted scripts expand in the guest
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 vmrun=$here/vmrun
+cache=${EIMA_VM_CACHE:-/var/cache/eima-vm}
+kernel=${EIMA_VM_KERNEL:-6.12}
+if [[ ${1:-} == --kernel ]]; then
+	kernel=${2:?--kernel needs a value}
+	shift 2
+fi
+(($# == 0)) || { echo "usage: selftest.sh [--kernel 6.12|6.18|PATH]" >&2; exit 2; }
+# The series (6.12, 6.18) the checks expect uname -r to start with.
+case $kernel in
+[0-9]*.[0-9]*) series=$kernel ;;
+*) series=$(basename "$kernel"); series=${series#vmlinuz-}; series=$(cut -d. -f1-2 <<<"$series") ;;
+esac
+other=6.18
+[[ $series == 6.18 ]] && other=6.12
 passed=0 failed=0
 work=$(mktemp -d /tmp/vmrun-selftest.XXXXXX)
 trap 'rm -rf -- "$work"' EXIT
@@ -14,7 +31,7 @@ trap 'rm -rf -- "$work"' EXIT
 # run NAME -- vmrun args: runs vmrun, leaves stdout in $out, stderr in $err, status in $rc
 run() {
 	local t0=$SECONDS
-	"$vmrun" "$@" >"$work/out" 2>"$work/err"
+	"$vmrun" --kernel "$kernel" "$@" >"$work/out" 2>"$work/err"
 	rc=$?
 	out=$(<"$work/out") err=$(<"$work/err")
 	secs=$((SECONDS - t0))
@@ -30,13 +47,40 @@ fail() {
 	echo "       stderr: $(tail -n 8 <<<"$err" | head -c 1200)"
 }
 
-# 1. The guest runs Debian's 6.12 kernel.
-run -- uname -r
-if [[ $rc == 0 && $out == 6.12.* ]]; then pass "uname -r is 6.12 ($out)"; else fail "uname -r" "want 6.12.*, rc 0"; fi
+echo "# guest kernel: $kernel"
 
-# 2. BPF LSM is active (lsm= on the kernel command line took effect).
+# 1. The guest runs the kernel asked for.
+run -- uname -r
+if [[ $rc == 0 && $out == "$series".* ]]; then pass "uname -r is $series ($out)"; else fail "uname -r" "want $series.*, rc 0"; fi
+
+# 2. BPF LSM and IMA are active (lsm= on the kernel command line took effect).
 run -- cat /sys/kernel/security/lsm
-if [[ $rc == 0 && ,$out, == *,bpf,* ]]; then pass "bpf in /sys/kernel/security/lsm ($out)"; else fail "lsm list" "want bpf in it (rc $rc, out [$out], err [$(head -c 300 <<<"$err")])"; fi
+if [[ $rc == 0 && ,$out, == *,bpf,* && ,$out, == *,ima,* ]]; then
+	pass "bpf and ima in /sys/kernel/security/lsm ($out)"
+else
+	fail "lsm list" "want bpf and ima in it (rc $rc, out [$out], err [$(head -c 300 <<<"$err")])"
+fi
+
+# 2b. The other kernel series boots with BPF LSM and IMA active as well; 6.18 is given
+#     lsm=...,bpf,ima,evm (6.12: ...,bpf,integrity).
+if [[ -r $cache/current-$other ]]; then
+	want_lsm=integrity
+	[[ $other == 6.18 ]] && want_lsm=ima,evm
+	kernel_saved=$kernel kernel=$other
+	run -- sh -c 'uname -r; cat /sys/kernel/security/lsm; echo; cat /proc/cmdline'
+	kernel=$kernel_saved
+	lines=()
+	mapfile -t lines <<<"$out"
+	if [[ $rc == 0 && ${lines[0]:-} == "$other".* && ,${lines[1]:-}, == *,bpf,* &&
+		,${lines[1]:-}, == *,ima,* && " ${lines[2]:-} " == *",bpf,$want_lsm "* ]]; then
+		pass "$other boots with BPF LSM and IMA (${lines[0]}: ${lines[1]})"
+	else
+		fail "$other kernel" "want $other.*, bpf and ima in the LSM list, lsm=...,bpf,$want_lsm"
+	fi
+else
+	secs=0 rc=- out='' err="no $cache/current-$other"
+	fail "$other kernel" "not cached: run scripts/setup.sh"
+fi
 
 # 3. Exit status, stdout and stderr come back separately and intact.
 run -- sh -c 'echo to-out; echo to-err >&2; exit 7'
