@@ -58,6 +58,22 @@ std::string event_path(const eima_event_head &head, const std::string &path)
 
 } // namespace
 
+namespace {
+
+std::string current_boot_id()
+{
+	auto id = read_file("/proc/sys/kernel/random/boot_id");
+	return id ? *id : std::string("unknown\n");
+}
+
+std::uint64_t read_u64_file(const std::string &path)
+{
+	auto text = read_file(path);
+	return text ? std::strtoull(text->c_str(), nullptr, 10) : 0;
+}
+
+} // namespace
+
 Agent::~Agent()
 {
 	if (ring_)
@@ -75,6 +91,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	fs::create_directories(config.run_dir, ec);
 	if (ec)
 		return fail(ec.value(), "create run directory", config.run_dir);
+	// Containers' lists and vTPMs do not survive a restart yet: a running container gets a
+	// new list (and vTPM) at its next event; the host list keeps all of it.
 	fs::remove_all(fs::path(config.run_dir) / "containers", ec);
 
 	// The host is init's mount namespace. Where init's is hidden from us (a sandbox that
@@ -97,24 +115,124 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	agent->boot_aggregate_ = *boot;
 
 	std::vector<ima::HashAlgo> banks{ima::HashAlgo::sha1, ima::HashAlgo::sha256};
-	auto host = MeasurementList::create(config.run_dir + "/host", banks);
-	if (!host)
-		return std::unexpected(host.error());
-	agent->host_list_ = std::move(*host);
-	// On the host's PCR, which is not 10 when the kernel's IMA has that one; containers'
-	// lists start with it on their vTPM's PCR 10.
-	ima::TemplateEntry host_boot = agent->boot_aggregate_;
-	host_boot.pcr = config.host_pcr;
-	agent->append_host(host_boot);
+	auto resumed = agent->resume_host_list(banks);
+	if (!resumed)
+		return std::unexpected(resumed.error());
+	if (!*resumed) {
+		auto host = MeasurementList::create(config.run_dir + "/host", banks);
+		if (!host)
+			return std::unexpected(host.error());
+		agent->host_list_ = std::move(*host);
+		// On the host's PCR, which is not 10 when the kernel's IMA has that one;
+		// containers' lists start with it on their vTPM's PCR 10.
+		ima::TemplateEntry host_boot = agent->boot_aggregate_;
+		host_boot.pcr = config.host_pcr;
+		agent->append_host(host_boot);
+	}
+	if (auto w = write_file(config.run_dir + "/host/boot_id", current_boot_id()); !w)
+		return std::unexpected(w.error());
 
 	if (auto r = agent->set_up_probe(); !r)
 		return std::unexpected(r.error());
+	if (*resumed) {
+		// Nothing was measured from the last entry eimad wrote until the programs were
+		// attached again: one violation says so, with the span, so that no exec in it is
+		// a silent gap. (The programs and ring buffer are not pinned across a restart.)
+		auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+				   std::chrono::system_clock::now().time_since_epoch())
+				   .count();
+		auto [tmpl, algo] = agent->template_for(eima_event_head{});
+		auto gap = interruption_entry(tmpl, algo, config.host_pcr, agent->drained_at_ns_,
+					      static_cast<std::uint64_t>(now));
+		if (!gap)
+			return std::unexpected(gap.error());
+		agent->append_host(*gap);
+		++agent->violations_;
+	}
 	auto sock = control::listen_control(config.run_dir + "/eimad.sock");
 	if (!sock)
 		return std::unexpected(sock.error());
 	agent->control_fd_ = std::move(*sock);
 	agent->flush_all();
 	return agent;
+}
+
+
+Result<bool> Agent::resume_host_list(const std::vector<ima::HashAlgo> &banks)
+{
+	std::string dir = config_.run_dir + "/host";
+	auto start_new = [&](std::string why) -> Result<bool> {
+		host_list_state_ = "new: " + why;
+		return false;
+	};
+	if (config_.fresh)
+		return start_new("--fresh");
+	if (::access((dir + "/binary_runtime_measurements").c_str(), F_OK) != 0)
+		return start_new("no list to resume");
+	// A list from another boot describes a TPM that has been reset since.
+	auto boot = read_file(dir + "/boot_id");
+	if (!boot || *boot != current_boot_id()) {
+		std::string old = dir + ".before-boot-" + std::to_string(::time(nullptr));
+		std::error_code ec;
+		fs::rename(dir, old, ec);
+		return start_new("the list in " + dir + " is from another boot (kept as " + old + ")");
+	}
+	auto r = MeasurementList::resume(dir, banks);
+	if (!r)
+		return std::unexpected(r.error());
+	// Where the interruption began: the last drain whose entries reached the file, else
+	// the list's last write (both before any exec the list does not hold).
+	drained_at_ns_ = read_u64_file(dir + "/drained_at_ns");
+	if (!drained_at_ns_) {
+		struct stat st;
+		if (::stat((dir + "/binary_runtime_measurements").c_str(), &st) == 0)
+			drained_at_ns_ = std::uint64_t(st.st_mtim.tv_sec) * 1'000'000'000u +
+					 st.st_mtim.tv_nsec;
+	}
+	std::string torn = r->torn_bytes ? fmt::format(", {} torn bytes cut off ({}; kept in "
+						      "binary_runtime_measurements.torn)",
+						      r->torn_bytes, r->torn_reason)
+					 : "";
+	std::size_t extended = r->records.size();
+	if (extender_) {
+		// The prefix of the list the TPM holds; the rest is extended now, in order.
+		auto pcrs = extender_
+				    ->later<PcrBanks>([&banks](tpm::Tpm &t) -> Result<PcrBanks> {
+					    PcrBanks out;
+					    std::vector<std::uint32_t> all;
+					    for (std::uint32_t i = 0; i <= tpm::max_pcr; ++i)
+						    all.push_back(i);
+					    for (auto bank : banks) {
+						    auto v = t.read_pcrs(bank, all);
+						    if (!v)
+							    return std::unexpected(v.error());
+						    out[bank] = std::move(*v);
+					    }
+					    return out;
+				    })
+				    .get();
+		if (!pcrs)
+			return std::unexpected(pcrs.error());
+		auto prefix = extended_prefix(r->records, *pcrs);
+		if (!prefix || r->records.empty()) {
+			// Set aside, not deleted: it is evidence of what ran, if not verifiable.
+			std::string old = dir + ".unverifiable-" + std::to_string(::time(nullptr));
+			std::error_code ec;
+			fs::rename(dir, old, ec);
+			return start_new(fmt::format("the TPM holds no prefix of the last list ({} "
+						     "entries{}); kept as {}",
+						     r->records.size(), torn, old));
+		}
+		extended = *prefix;
+		for (std::size_t i = *prefix; i < r->records.size(); ++i)
+			extender_->submit(std::move(r->records[i]));
+	}
+	host_list_state_ = fmt::format("resumed: {} entries, {} already in the TPM, {} extended "
+				       "now{}",
+				       r->list.entries(), extended, r->records.size() - extended,
+				       torn);
+	host_list_ = std::move(r->list);
+	return true;
 }
 
 Result<void> Agent::set_up_tpm()
@@ -128,7 +246,11 @@ Result<void> Agent::set_up_tpm()
 		return {};
 	}
 	if (choice == "swtpm") {
-		auto sw = tpm::Swtpm::start(config_.run_dir + "/tpm");
+		// Its PCRs outlive eimad, as a device TPM's do, so the lists can be resumed.
+		tpm::SwtpmOptions opts;
+		opts.persistent = true;
+		opts.fresh = config_.fresh;
+		auto sw = tpm::Swtpm::start(config_.run_dir + "/tpm", opts);
 		if (!sw)
 			return std::unexpected(sw.error());
 		swtpm_ = std::move(*sw);
@@ -497,7 +619,7 @@ void Agent::append_host(const ima::TemplateEntry &entry)
 		return;
 	}
 	if (extender_)
-		extender_->submit(std::move(*rec));
+		host_unwritten_.push_back(std::move(*rec)); // extended once written (flush_all)
 }
 
 void Agent::poll_drops()
@@ -558,8 +680,15 @@ void Agent::poll_drops()
 
 void Agent::flush_all()
 {
-	if (auto r = host_list_->flush(); !r)
+	if (auto r = host_list_->flush(); !r) {
+		// Not extended either: the entries stay queued and go out with the next flush
+		// that writes them, so list and TPM still agree.
 		fmt::print(stderr, "eimad: {}\n", r.error().message());
+	} else {
+		for (auto &rec : host_unwritten_)
+			extender_->submit(std::move(rec));
+		host_unwritten_.clear();
+	}
 	for (auto &[key, c] : containers_)
 		if (c.list)
 			if (auto r = c.list->flush(); !r)
@@ -568,6 +697,9 @@ void Agent::flush_all()
 
 void Agent::drain_ring()
 {
+	// Every event the kernel queued before this instant is consumed below; once the
+	// entries are on disk, an exec from before it is in the list.
+	auto consumed_from = std::chrono::system_clock::now();
 	auto *rb = static_cast<ring_buffer *>(ring_);
 	ring_buffer__consume(rb);
 	for (std::size_t i = 0; i < pending_.size(); ++i)
@@ -576,6 +708,22 @@ void Agent::drain_ring()
 	poll_drops();
 	bind_vtpms();
 	flush_all();
+	save_drained_at(consumed_from);
+}
+
+void Agent::save_drained_at(std::chrono::system_clock::time_point t)
+{
+	// Where a restart's interruption entry begins. Written at most every 100 ms: an older
+	// value only makes that span start earlier, which still covers every exec in it.
+	auto now = std::chrono::steady_clock::now();
+	if (!host_unwritten_.empty() || now - drained_saved_ < std::chrono::milliseconds(100))
+		return;
+	drained_saved_ = now;
+	auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+	// Replaced whole (rename), so a kill mid-write never leaves it empty.
+	std::string path = config_.run_dir + "/host/drained_at_ns";
+	if (write_file(path + ".tmp", std::to_string(ns) + "\n"))
+		::rename((path + ".tmp").c_str(), path.c_str());
 }
 
 namespace {
@@ -804,6 +952,7 @@ Result<void> Agent::run()
 	while (!containers_.empty())
 		retire(containers_.begin()->second);
 	advance_retiring(true);
+	flush_all(); // the last entries reach the list, then the TPM
 	fmt::print(stderr, "eimad: stopping: {} events, {} violations, host list {} entries\n",
 		   events_, violations_, host_list_->entries());
 	return {};
@@ -881,6 +1030,7 @@ nlohmann::json Agent::status_json() const
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
 	j["vtpm"] = config_.vtpm;
+	j["host_list"] = host_list_state_;
 	j["kernel_digest"] = kernel_digest_;
 	j["kernel_digests_used"] = measurer_.kernel_digests_used();
 	// Taken in the kernel with another algorithm than the list's (--hash, template=ima):
@@ -957,6 +1107,7 @@ Agent::Answer Agent::host_quote(ima::HashAlgo bank, std::vector<std::uint32_t> p
 	// is what the PCRs cover.
 	if (!extender_)
 		return answer_now({{"error", "eimad runs without a TPM (--tpm none)"}});
+	flush_all(); // every entry counted below is written, hence queued for the TPM
 	auto q = extender_->quote_later(bank, std::move(pcrs), nonce);
 	return [q = std::move(q), nonce = std::move(nonce),
 		entries = host_list_->entries()](bool wait) mutable -> std::optional<nlohmann::json> {
@@ -1020,9 +1171,10 @@ std::optional<nlohmann::json> Agent::step_quote(Container *c, ContainerQuote &q,
 						  ": vTPM: " + vq.error().message()}};
 		q.reply.update(attest::quote_reply(*vq, q.nonce, q.entries));
 		// The vTPM is up, so its binding goes in now if it has not yet; the host quote,
-		// queued behind it, covers it.
+		// queued behind it (written, so extended), covers it.
 		if (c)
 			bind_vtpm(*c);
+		flush_all();
 		q.host_entries = host_list_->entries();
 		q.host = extender_->quote_later(q.bank, {config_.host_pcr, config_.container_pcr},
 						q.nonce);
@@ -1131,6 +1283,7 @@ Agent::Answer Agent::pcrs_json(const nlohmann::json &req)
 	if (id.empty()) {
 		if (!extender_)
 			return answer_now({{"error", "eimad runs without a TPM (--tpm none)"}});
+		flush_all(); // the entries counted are written, hence queued before the read
 		return pcrs_answer(read_all_pcrs_later(*extender_, std::move(banks)), "tpm",
 				   host_list_->entries(), "");
 	}

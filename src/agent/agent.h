@@ -26,6 +26,7 @@
 #include "agent/background_disposer.h"
 #include "agent/container_identity.h"
 #include "agent/file_measurer.h"
+#include "agent/list_recovery.h"
 #include "agent/measurement_cache.h"
 #include "agent/measurement_list.h"
 #include "agent/measurement_probe.h"
@@ -54,6 +55,9 @@ struct AgentConfig {
 	// Exited containers kept (in `eima ps`, and their directories under RUN/containers);
 	// beyond this many the oldest one's directory is removed. /run is memory.
 	std::size_t keep_exited = 100;
+	// Start new lists (and, with the embedded swtpm, zeroed PCRs) even where the last
+	// ones could be resumed.
+	bool fresh = false;
 };
 
 struct Container {
@@ -121,6 +125,9 @@ private:
 	static int on_ring_event(void *ctx, void *data, std::size_t size);
 
 	Result<void> set_up_tpm();
+	// Reopens the host list of the last run and brings the TPM up to it, or says why a new
+	// one starts (sets host_list_ and host_list_state_); see list_recovery.h.
+	Result<bool> resume_host_list(const std::vector<ima::HashAlgo> &banks);
 	Result<void> set_up_probe();
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
@@ -161,6 +168,7 @@ private:
 	void poll_drops();
 	void flush_all();
 	void drain_ring();
+	void save_drained_at(std::chrono::system_clock::time_point t);
 
 	void handle_control(UniqueFd client);
 	// Sends the replies that are in; with wait, all of them.
@@ -181,6 +189,13 @@ private:
 	std::uint64_t host_mntns_ = 0;
 	UniqueFd host_root_;
 	std::optional<MeasurementList> host_list_;
+	// Host entries written to the list's buffer but not yet to its file: they go to the
+	// TPM only once flush_all() has written them, so the TPM never holds an entry the
+	// list lost (what a restart relies on).
+	std::vector<ExtendRecord> host_unwritten_;
+	std::string host_list_state_; // "new: why" or "resumed: ..."
+	std::uint64_t drained_at_ns_ = 0; // wall time of the last drain whose entries are on disk
+	std::chrono::steady_clock::time_point drained_saved_{};
 	ima::TemplateEntry boot_aggregate_;
 	std::map<std::uint64_t, Container> containers_; // by Container::key
 	std::list<RetiringContainer> retiring_;

@@ -8,6 +8,7 @@
 
 #include "ima/ascii_log.h"
 #include "ima/binary_log.h"
+#include "common/file_io.h"
 
 namespace eima::agent {
 
@@ -57,6 +58,74 @@ Result<MeasurementList> MeasurementList::create(const std::string &dir,
 	list.ascii_fd_ = std::move(*ascii);
 	list.binary_fd_ = std::move(*binary);
 	return list;
+}
+
+Result<ResumedList> MeasurementList::resume(const std::string &dir,
+					     std::vector<ima::HashAlgo> banks)
+{
+	std::string binary_path = dir + "/binary_runtime_measurements";
+	auto bytes = read_file(binary_path);
+	if (!bytes)
+		return std::unexpected(bytes.error());
+	ima::BinaryLogReader reader(as_bytes(*bytes), ima::BinaryHeaderMode::kernel);
+	ResumedList out{MeasurementList(), {}, 0};
+	MeasurementList &list = out.list;
+	list.dir_ = dir;
+	list.banks_ = std::move(banks);
+	ima::TemplateEntry entry;
+	std::size_t good = 0; // bytes of complete records
+	for (;;) {
+		auto more = reader.next(entry);
+		if (!more) {
+			// eimad writes whole records, so a kill mid-write leaves a prefix of one at
+			// the end. Whatever fails to parse is cut off here (and kept beside the list);
+			// if it was damage rather than a torn write, the list then holds fewer
+			// entries than the TPM and the caller starts a new one.
+			out.torn_reason = more.error().message();
+			break;
+		}
+		if (!*more)
+			break;
+		auto rec = list.append(entry);
+		if (!rec)
+			return fail("resume list", binary_path + ": entry " +
+							   std::to_string(reader.index() - 1) + ": " +
+							   rec.error().message());
+		out.records.push_back(std::move(*rec));
+		good = reader.offset();
+	}
+	out.torn_bytes = bytes->size() - good;
+	if (out.torn_bytes)
+		if (auto w = write_file(binary_path + ".torn",
+					as_bytes(std::string_view(*bytes).substr(good)));
+		    !w)
+			return std::unexpected(w.error());
+	// The pending buffers hold the whole list now; the binary one is already on disk.
+	list.binary_pending_.clear();
+	if (::truncate(binary_path.c_str(), static_cast<off_t>(good)) != 0)
+		return fail(errno, "truncate", binary_path);
+	std::string ascii_path = dir + "/ascii_runtime_measurements";
+	std::string tmp = ascii_path + ".resume";
+	if (auto w = write_file(tmp, list.ascii_pending_); !w)
+		return std::unexpected(w.error());
+	if (::rename(tmp.c_str(), ascii_path.c_str()) != 0)
+		return fail(errno, "rename", tmp);
+	list.ascii_pending_.clear();
+	auto open_append = [](const std::string &path) -> Result<UniqueFd> {
+		int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd < 0)
+			return fail(errno, "open", path);
+		return UniqueFd(fd);
+	};
+	auto ascii = open_append(ascii_path);
+	if (!ascii)
+		return std::unexpected(ascii.error());
+	auto binary = open_append(binary_path);
+	if (!binary)
+		return std::unexpected(binary.error());
+	list.ascii_fd_ = std::move(*ascii);
+	list.binary_fd_ = std::move(*binary);
+	return out;
 }
 
 Result<ExtendRecord> MeasurementList::append(const ima::TemplateEntry &entry)

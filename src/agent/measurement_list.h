@@ -25,11 +25,20 @@ struct ExtendRecord {
 	std::vector<std::pair<ima::HashAlgo, Bytes>> digests;
 };
 
+class MeasurementList;
+
+// A list reopened after eimad stopped (or was killed): what it holds, and what the TPM
+// should hold for it.
+struct ResumedList;
+
 class MeasurementList {
 public:
-	// Creates dir and empty list files in it (an existing list is replaced: a list
-	// describes one boot of the agent, like the kernel's).
+	// Creates dir and empty list files in it (an existing list is replaced).
 	static Result<MeasurementList> create(const std::string &dir, std::vector<ima::HashAlgo> banks);
+	// Reopens the list in dir to append to it. The binary list is the record: a torn last
+	// record (eimad killed mid-write) is cut off, and the ascii list is rewritten from the
+	// binary one so the two agree. Fails when there is no list to read.
+	static Result<ResumedList> resume(const std::string &dir, std::vector<ima::HashAlgo> banks);
 
 	MeasurementList(MeasurementList &&) = default;
 	MeasurementList &operator=(MeasurementList &&) = default;
@@ -54,6 +63,15 @@ private:
 	Bytes binary_pending_;
 	std::size_t entries_ = 0, violations_ = 0;
 	std::map<ima::HashAlgo, std::map<std::uint32_t, Bytes>> pcrs_;
+};
+
+struct ResumedList {
+	MeasurementList list;
+	// What to extend for each entry, in list order: the caller finds the prefix its TPM
+	// already holds and extends the rest.
+	std::vector<ExtendRecord> records;
+	std::size_t torn_bytes = 0; // cut off the end of the binary list (kept in .torn)
+	std::string torn_reason;    // why they did not parse
 };
 
 } // namespace eima::agent

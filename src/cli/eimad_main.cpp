@@ -45,6 +45,9 @@ int main(int argc, char **argv)
 		       "exited containers kept with their lists and final evidence under "
 		       "RUN/containers; beyond this many the oldest one's directory is removed "
 		       "(default 100)");
+	app.add_flag("--fresh", cfg.fresh,
+		     "start new lists (and zeroed PCRs in the embedded swtpm) instead of resuming "
+		     "the last ones; a new boot always does");
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);

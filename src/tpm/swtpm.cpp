@@ -17,6 +17,7 @@
 #include <string_view>
 #include <thread>
 
+#include "common/file_io.h"
 #include "common/unique_fd.h"
 #include "tpm/tpm.h"
 
@@ -83,7 +84,7 @@ std::string tails(const std::string &state_dir)
 // closes every other descriptor (eimad's BPF and socket fds stay out of swtpm), gets a
 // process group of its own, no blocked signals, and SIGTERM when the starting thread dies.
 Result<pid_t> spawn(const std::string &program, std::vector<std::string> args,
-		    const std::string &out_path)
+		    const std::string &out_path, bool outlive_parent)
 {
 	UniqueFd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
 	if (!out)
@@ -106,10 +107,14 @@ Result<pid_t> spawn(const std::string &program, std::vector<std::string> args,
 		sigset_t none;
 		::sigemptyset(&none);
 		::sigprocmask(SIG_SETMASK, &none, nullptr);
-		::setpgid(0, 0);
-		::prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (::getppid() != parent) // the parent died before prctl took effect
-			::_exit(126);
+		if (outlive_parent) {
+			::setsid(); // no terminal's signals, no parent-death signal
+		} else {
+			::setpgid(0, 0);
+			::prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (::getppid() != parent) // the parent died before prctl took effect
+				::_exit(126);
+		}
 		::dup2(null.get(), 0);
 		::dup2(out.get(), 1);
 		::dup2(out.get(), 2);
@@ -120,16 +125,17 @@ Result<pid_t> spawn(const std::string &program, std::vector<std::string> args,
 	return pid;
 }
 
-// Waits for pid to exit until deadline; nullopt if it is still running then.
+// Waits for pid to exit until deadline; nullopt if it is still running then. A process
+// that is not our child (a swtpm an earlier eimad started) is watched with kill(pid, 0).
 std::optional<int> wait_until(pid_t pid, Clock::time_point deadline)
 {
 	for (;;) {
 		int status = 0;
 		pid_t r = ::waitpid(pid, &status, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD))
-			return r == pid ? (WIFEXITED(status) ? WEXITSTATUS(status)
-							     : 128 + WTERMSIG(status))
-					: -1;
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (r < 0 && errno == ECHILD && ::kill(pid, 0) != 0)
+			return -1;
 		if (Clock::now() >= deadline)
 			return std::nullopt;
 		std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -141,7 +147,7 @@ void terminate(pid_t pid)
 	::kill(pid, SIGTERM);
 	if (!wait_until(pid, Clock::now() + std::chrono::seconds(3))) {
 		::kill(pid, SIGKILL);
-		::waitpid(pid, nullptr, 0);
+		wait_until(pid, Clock::now() + std::chrono::seconds(3));
 	}
 }
 
@@ -155,6 +161,25 @@ bool can_connect(const std::string &path)
 	std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
 	return ::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0;
 }
+
+// The swtpm an earlier owner left running on this state directory (its pid file names a
+// live swtpm serving both sockets), or -1.
+pid_t running_swtpm(const std::string &state_dir, const std::string &socket,
+		    const std::string &ctrl_socket)
+{
+	auto pid_text = read_file(state_dir + "/swtpm.pid");
+	if (!pid_text)
+		return -1;
+	pid_t pid = static_cast<pid_t>(std::atoi(pid_text->c_str()));
+	if (pid <= 0 || ::kill(pid, 0) != 0)
+		return -1;
+	auto cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+	if (!cmdline || cmdline->find("swtpm") == std::string::npos ||
+	    cmdline->find(state_dir) == std::string::npos)
+		return -1;
+	return can_connect(socket) && can_connect(ctrl_socket) ? pid : -1;
+}
+
 
 } // namespace
 
@@ -182,8 +207,20 @@ Result<std::unique_ptr<Swtpm>> Swtpm::start(const std::string &state_dir,
 		return fail(ENOENT, "start swtpm",
 			    "swtpm is not on PATH (Debian: apt-get install swtpm)");
 	sw->program_ = *program;
-	if (auto r = sw->launch(deadline); !r)
+	sw->persistent_ = options.persistent;
+	pid_t running = options.persistent
+				? running_swtpm(state_dir, sw->socket_, sw->ctrl_socket_)
+				: -1;
+	if (running > 0 && options.fresh) {
+		terminate(running);
+		running = -1;
+	}
+	if (running > 0) {
+		sw->pid_ = running; // its PCRs hold what the lists before us extended
+		sw->adopted_ = true;
+	} else if (auto r = sw->launch(deadline, options.fresh); !r) {
 		return std::unexpected(r.error());
+	}
 
 	// A new state has every bank swtpm implements (sha1, sha256, sha384, sha512); an old one
 	// may have other banks than asked. swtpm_setup --pcr-banks would fix that too, but costs
@@ -201,30 +238,38 @@ Result<std::unique_ptr<Swtpm>> Swtpm::start(const std::string &state_dir,
 	}
 	if (restart) {
 		sw->stop();
-		if (auto r = sw->launch(deadline); !r)
+		// A new allocation takes effect at a clear start: no PCR survives it anyway.
+		if (auto r = sw->launch(deadline, true); !r)
 			return std::unexpected(r.error());
 	}
 	return sw;
 }
 
-Result<void> Swtpm::launch(std::chrono::steady_clock::time_point deadline)
+Result<void> Swtpm::launch(std::chrono::steady_clock::time_point deadline, bool clear)
 {
+	adopted_ = false;
 	// A socket left by a swtpm that was killed would make bind fail.
 	::unlink(socket_.c_str());
 	::unlink(ctrl_socket_.c_str());
 	std::string log = state_dir_ + "/swtpm.log";
 	::unlink(log.c_str());
+	// PCRs start from zero with TPM2_Startup(CLEAR), as after a reboot. A persistent TPM
+	// gets its Startup from Tpm::open instead: STATE, so what it saved at its last stop
+	// (PCRs included) comes back, as a device TPM's PCRs outlive a restarted eimad.
+	bool startup_clear = !persistent_ || clear;
 	auto pid = spawn(program_,
 			 {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_dir_,
-			  // PCRs start from zero with TPM2_Startup(CLEAR), as after a reboot.
-			  "--flags", "not-need-init,startup-clear",
+			  "--flags", startup_clear ? "not-need-init,startup-clear" : "not-need-init",
 			  "--server", "type=unixio,path=" + socket_,
 			  "--ctrl", "type=unixio,path=" + ctrl_socket_,
 			  "--log", "file=" + log + ",level=1"},
-			 state_dir_ + "/swtpm.stderr");
+			 state_dir_ + "/swtpm.stderr", persistent_);
 	if (!pid)
 		return std::unexpected(pid.error());
 	pid_ = *pid;
+	if (persistent_)
+		if (auto w = write_file(state_dir_ + "/swtpm.pid", std::to_string(pid_) + "\n"); !w)
+			return std::unexpected(w.error());
 
 	// Ready when both sockets accept: swtpm binds them before serving.
 	while (!(can_connect(ctrl_socket_) && can_connect(socket_))) {
@@ -245,6 +290,11 @@ void Swtpm::stop()
 {
 	if (pid_ <= 0)
 		return;
+	// Saved, its PCRs come back at the next start (TPM2_Startup(STATE) in Tpm::open). If
+	// that fails the next start is clear, and the lists then start anew.
+	if (persistent_)
+		if (auto t = Tpm::open(tcti()))
+			(void)t->save_state();
 	terminate(pid_);
 	pid_ = -1;
 	::unlink(socket_.c_str());

@@ -5,7 +5,7 @@
 // opened at all.
 //
 // Lifetime: the destructor stops swtpm (SIGTERM, SIGKILL after 3 s) and reaps it, so no
-// swtpm outlives its Swtpm. If eimad itself dies without running destructors, swtpm gets
+// swtpm outlives its Swtpm (a persistent one saves its state first, see SwtpmOptions). If eimad itself dies without running destructors, swtpm gets
 // SIGTERM from PR_SET_PDEATHSIG. That signal fires when the *thread* that called start()
 // exits, so call start() from a thread that lives as long as the Swtpm (eimad's main
 // thread). swtpm runs in a process group of its own so that a terminal's Ctrl-C reaches
@@ -32,6 +32,14 @@ struct SwtpmOptions {
 	std::vector<ima::HashAlgo> banks = {ima::HashAlgo::sha1, ima::HashAlgo::sha256};
 	// Bound on swtpm coming up (twice when banks change); past it start() fails.
 	std::chrono::milliseconds start_timeout{10000};
+	// The host's TPM: its PCRs outlive its owner, as a device TPM's outlive a restarted
+	// eimad. swtpm runs in a session of its own with no parent-death signal (so a killed
+	// eimad leaves it running), its pid in STATE_DIR/swtpm.pid; start() adopts a swtpm
+	// still running there; stop() saves its state (TPM2_Shutdown(STATE)) so the next
+	// start resumes with the same PCRs.
+	bool persistent = false;
+	// With persistent: stop whatever runs there and start with zeroed PCRs.
+	bool fresh = false;
 };
 
 class Swtpm {
@@ -55,11 +63,15 @@ public:
 	const std::string &socket_path() const { return socket_; }
 	const std::string &state_dir() const { return state_dir_; }
 	pid_t pid() const { return pid_; }
+	// It was running already (SwtpmOptions::persistent): its PCRs are the earlier owner's.
+	bool adopted() const { return adopted_; }
 
 private:
 	Swtpm() = default;
-	Result<void> launch(std::chrono::steady_clock::time_point deadline);
+	Result<void> launch(std::chrono::steady_clock::time_point deadline, bool clear = false);
 	pid_t pid_ = -1;
+	bool persistent_ = false;
+	bool adopted_ = false; // started by an earlier owner
 	std::string program_, state_dir_, socket_, ctrl_socket_;
 };
 

@@ -226,13 +226,27 @@ Result<Tpm> Tpm::open(const std::string &tcti)
 	t.esys_ = ectx;
 	// A simulator (mssim, swtpm without startup-clear) needs TPM2_Startup; everything else
 	// was started by its firmware or swtpm and answers TPM2_RC_INITIALIZE. The kernel's
-	// resource manager does not pass Startup on, so devices are left alone.
+	// resource manager does not pass Startup on, so devices are left alone. STATE first: a
+	// TPM that was shut down with its state saved (Tpm::save_state) resumes with its PCRs,
+	// as a device TPM keeps them while the host runs; one with nothing saved refuses it and
+	// starts clear.
 	if (!tcti.starts_with("device")) {
-		TSS2_RC rc = Esys_Startup(ectx, TPM2_SU_CLEAR);
+		TSS2_RC rc = Esys_Startup(ectx, TPM2_SU_STATE);
+		if (rc != TSS2_RC_SUCCESS && rc != TPM2_RC_INITIALIZE)
+			rc = Esys_Startup(ectx, TPM2_SU_CLEAR);
 		if (rc != TSS2_RC_SUCCESS && rc != TPM2_RC_INITIALIZE)
 			return tss_fail("Esys_Startup", rc, tcti);
 	}
 	return t;
+}
+
+Result<void> Tpm::save_state()
+{
+	if (TSS2_RC rc = Esys_Shutdown(static_cast<ESYS_CONTEXT *>(esys_), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				       TPM2_SU_STATE);
+	    rc != TSS2_RC_SUCCESS)
+		return tss_fail("Esys_Shutdown", rc, "TPM2_SU_STATE");
+	return {};
 }
 
 Tpm::Tpm(Tpm &&o) noexcept

@@ -45,9 +45,13 @@ struct Identity {
 class Tpm {
 public:
 	// tcti: a tctildr configuration: "device:/dev/tpmrm0", "swtpm:path=/run/eima/tpm/sock",
-	// "mssim:host=127.0.0.1,port=2321". Sends TPM2_Startup(CLEAR), accepting a TPM that
-	// is already started (the usual case: the firmware, the kernel or swtpm did it).
+	// "mssim:host=127.0.0.1,port=2321". Sends TPM2_Startup (STATE, else CLEAR) to a
+	// simulator, accepting one that is already started (the usual case: the firmware, the
+	// kernel or swtpm did it).
 	static Result<Tpm> open(const std::string &tcti);
+	// TPM2_Shutdown(STATE): the TPM saves its state, PCRs included, for the
+	// TPM2_Startup(STATE) of its next start (a simulator restarted by its owner).
+	Result<void> save_state();
 	Tpm(Tpm &&) noexcept;
 	Tpm &operator=(Tpm &&) noexcept;
 	~Tpm();

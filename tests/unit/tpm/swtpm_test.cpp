@@ -246,3 +246,64 @@ TEST(Swtpm, SocketPathTooLongFails)
 
 } // namespace
 } // namespace eima::tpm::testing
+
+namespace eima::tpm::testing {
+namespace {
+
+// The host's swtpm keeps its PCRs like a device TPM: across a clean stop and start (state
+// saved), across its owner dying (adopted while it runs), and loses them only with fresh.
+TEST(Swtpm, PersistentKeepsItsPcrsAcrossOwners)
+{
+	if (!program_on_path("swtpm"))
+		GTEST_SKIP() << "swtpm is not installed";
+	TempDir dir;
+	std::string state = dir.path() + "/tpm";
+	SwtpmOptions opts;
+	opts.persistent = true;
+	Bytes one(32, 0x01);
+	auto pcr10 = [](Swtpm &sw) {
+		auto t = Tpm::open(sw.tcti());
+		EXPECT_TRUE(t) << t.error().message();
+		auto v = t->read_pcrs(HashAlgo::sha256, {10});
+		EXPECT_TRUE(v) << v.error().message();
+		return v ? v->at(10) : Bytes{};
+	};
+	Bytes extended;
+	{
+		auto sw = Swtpm::start(state, opts);
+		ASSERT_TRUE(sw) << sw.error().message();
+		EXPECT_FALSE((*sw)->adopted());
+		auto t = Tpm::open((*sw)->tcti());
+		ASSERT_TRUE(t);
+		ASSERT_TRUE(t->extend(10, {{HashAlgo::sha256, one}}));
+		extended = pcr10(**sw);
+		EXPECT_NE(extended, Bytes(32, 0));
+	} // a clean stop: state saved, swtpm gone
+	pid_t running = -1;
+	{
+		auto sw = Swtpm::start(state, opts);
+		ASSERT_TRUE(sw) << sw.error().message();
+		EXPECT_EQ(pcr10(**sw), extended) << "the saved state came back";
+		running = (*sw)->pid();
+		// Its owner dies without stopping it (kill -9 of eimad): it keeps running.
+		(*sw).release(); // leaks the Swtpm object on purpose: no destructor runs
+	}
+	ASSERT_TRUE(process_exists(running));
+	{
+		auto sw = Swtpm::start(state, opts);
+		ASSERT_TRUE(sw) << sw.error().message();
+		EXPECT_TRUE((*sw)->adopted());
+		EXPECT_EQ((*sw)->pid(), running);
+		EXPECT_EQ(pcr10(**sw), extended) << "the running swtpm was adopted";
+	}
+	EXPECT_FALSE(process_exists(running)); // the adopter stopped it
+	{
+		opts.fresh = true;
+		auto sw = Swtpm::start(state, opts);
+		ASSERT_TRUE(sw) << sw.error().message();
+		EXPECT_EQ(pcr10(**sw), Bytes(32, 0)) << "fresh starts clear";
+	}
+}
+
+} // namespace
+} // namespace eima::tpm::testing
