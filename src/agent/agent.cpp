@@ -142,7 +142,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 				   std::chrono::system_clock::now().time_since_epoch())
 				   .count();
 		auto [tmpl, algo] = agent->template_for(eima_event_head{});
-		auto gap = interruption_entry(tmpl, algo, config.host_pcr, agent->drained_at_ns_,
+		auto gap = interruption_entry(template_name(tmpl), algo, config.host_pcr,
+					      agent->drained_at_ns_,
 					      static_cast<std::uint64_t>(now));
 		if (!gap)
 			return std::unexpected(gap.error());
@@ -237,15 +238,16 @@ Result<bool> Agent::resume_host_list(const std::vector<ima::HashAlgo> &banks)
 
 Result<void> Agent::set_up_tpm()
 {
-	std::string choice = config_.tpm;
+	using Kind = TpmChoice::Kind;
+	Kind choice = config_.tpm.kind;
 	std::string tcti;
-	if (choice == "auto")
-		choice = ::access("/dev/tpmrm0", R_OK | W_OK) == 0 ? "device" : "swtpm";
-	if (choice == "none") {
+	if (choice == Kind::automatic)
+		choice = ::access("/dev/tpmrm0", R_OK | W_OK) == 0 ? Kind::device : Kind::swtpm;
+	if (choice == Kind::none) {
 		tpm_description_ = "none";
 		return {};
 	}
-	if (choice == "swtpm") {
+	if (choice == Kind::swtpm) {
 		// Its PCRs outlive eimad, as a device TPM's do, so the lists can be resumed.
 		tpm::SwtpmOptions opts;
 		opts.persistent = true;
@@ -256,8 +258,8 @@ Result<void> Agent::set_up_tpm()
 		swtpm_ = std::move(*sw);
 		tcti = swtpm_->tcti();
 		tpm_description_ = "swtpm (" + tcti + ")";
-	} else if (choice == "device" || choice.starts_with("device:")) {
-		std::string path = choice == "device" ? "/dev/tpmrm0" : choice.substr(7);
+	} else {
+		const std::string &path = config_.tpm.device;
 		// The kernel's IMA extends its own PCR (10 unless built otherwise) in the same
 		// TPM: sharing it, neither list would replay. Its first entry names that PCR.
 		std::string ima_list = "/sys/kernel/security/ima/ascii_runtime_measurements";
@@ -271,8 +273,6 @@ Result<void> Agent::set_up_tpm()
 		}
 		tcti = "device:" + path;
 		tpm_description_ = "device " + path;
-	} else {
-		return fail(EINVAL, "choose TPM", "--tpm " + choice);
 	}
 	auto t = tpm::Tpm::open(tcti);
 	if (!t)
@@ -285,7 +285,8 @@ Result<ima::TemplateEntry> Agent::boot_aggregate_entry()
 {
 	// As the kernel: over the bank of the list's hash algorithm (SHA-1 for the 'ima'
 	// template); all zeros when there is no TPM.
-	ima::HashAlgo algo = config_.template_name == "ima" ? ima::HashAlgo::sha1 : config_.hash;
+	bool ima_template = config_.template_kind == TemplateKind::ima;
+	ima::HashAlgo algo = ima_template ? ima::HashAlgo::sha1 : config_.hash;
 	Bytes digest(ima::digest_size(algo), 0);
 	if (extender_) {
 		auto d = extender_
@@ -295,19 +296,18 @@ Result<ima::TemplateEntry> Agent::boot_aggregate_entry()
 			return std::unexpected(d.error());
 		digest = *d;
 	}
-	if (config_.template_name == "ima")
+	if (ima_template)
 		return ima::make_ima(digest, ima::boot_aggregate_name);
-	return ima::make_boot_aggregate(algo, digest, config_.template_name);
+	return ima::make_boot_aggregate(algo, digest, template_name(config_.template_kind));
 }
 
 Result<void> Agent::set_up_probe()
 {
 	ProbeMode mode = ProbeMode::trace;
 	std::string lsm_reason = bpf_lsm_unavailable_reason();
-	if (config_.mode == "lsm" || (config_.mode == "auto" && lsm_reason.empty()))
+	if (config_.mode == ModeChoice::lsm ||
+	    (config_.mode == ModeChoice::automatic && lsm_reason.empty()))
 		mode = ProbeMode::lsm;
-	else if (config_.mode != "trace" && config_.mode != "auto")
-		return fail(EINVAL, "choose mode", "--mode " + config_.mode);
 
 	auto load_in = [&](ProbeMode m, bool kernel_digest) -> Result<std::unique_ptr<MeasurementProbe>> {
 		auto pol = load_measure_policy(config_.policy, m);
@@ -335,7 +335,7 @@ Result<void> Agent::set_up_probe()
 	} else {
 		probe = load_in(mode, false);
 	}
-	if (!probe && mode == ProbeMode::lsm && config_.mode == "auto") {
+	if (!probe && mode == ProbeMode::lsm && config_.mode == ModeChoice::automatic) {
 		// BPF LSM is listed but refused us (e.g. a sandbox): measure from tracepoints.
 		lsm_reason = "BPF LSM programs did not load: " + probe.error().message();
 		mode = ProbeMode::trace;
@@ -469,7 +469,7 @@ void Agent::open_container_list(Container &c)
 		return;
 	}
 	c.list = std::move(*list);
-	if (config_.vtpm == "swtpm")
+	if (config_.vtpm)
 		c.vtpm = std::make_unique<VirtualTpm>(c.list->dir() + "/vtpm");
 	append_container(c, boot_aggregate_);
 }
@@ -526,17 +526,17 @@ void Agent::bind_vtpm(Container &c)
 		fmt::print(stderr, "eimad: container {}: binding: {}\n", c.id, e.error().message());
 }
 
-std::pair<std::string, ima::HashAlgo> Agent::template_for(const eima_event_head &h) const
+std::pair<TemplateKind, ima::HashAlgo> Agent::template_for(const eima_event_head &h) const
 {
 	// A rule's template= wins over --template; 'ima' only knows SHA-1 digests.
-	std::string tmpl = config_.template_name;
+	TemplateKind tmpl = config_.template_kind;
 	switch (h.template_id) {
-	case EIMA_TEMPLATE_IMA: tmpl = "ima"; break;
-	case EIMA_TEMPLATE_IMA_NG: tmpl = "ima-ng"; break;
-	case EIMA_TEMPLATE_IMA_SIG: tmpl = "ima-sig"; break;
+	case EIMA_TEMPLATE_IMA: tmpl = TemplateKind::ima; break;
+	case EIMA_TEMPLATE_IMA_NG: tmpl = TemplateKind::ima_ng; break;
+	case EIMA_TEMPLATE_IMA_SIG: tmpl = TemplateKind::ima_sig; break;
 	default: break;
 	}
-	return {tmpl, tmpl == "ima" ? ima::HashAlgo::sha1 : config_.hash};
+	return {tmpl, tmpl == TemplateKind::ima ? ima::HashAlgo::sha1 : config_.hash};
 }
 
 void Agent::handle_event(const PendingEvent &ev)
@@ -551,7 +551,7 @@ void Agent::handle_event(const PendingEvent &ev)
 	auto [tmpl, algo] = template_for(h);
 	// The process's own root first (alive: exactly its view), then the root its container
 	// had when eimad first saw it; none is needed for a digest the kernel took.
-	bool want_sig = tmpl == "ima-sig";
+	bool want_sig = tmpl == TemplateKind::ima_sig;
 	UniqueFd proot;
 	int fallback = -1;
 	if (measurer_.needs_file(h, algo, want_sig)) {
@@ -585,11 +585,12 @@ void Agent::record(Container *c, const PendingEvent &ev, const Result<Bytes> &di
 
 	auto make = [&](const std::string &name, std::uint32_t pcr) -> Result<ima::TemplateEntry> {
 		if (!digest)
-			return ima::make_violation(tmpl, algo, name, pcr);
-		if (tmpl == "ima")
-			return ima::make_ima(*digest, name, pcr);
-		if (tmpl == "ima-sig")
-			return ima::make_ima_sig(algo, *digest, name, sig, pcr);
+			return ima::make_violation(template_name(tmpl), algo, name, pcr);
+		switch (tmpl) {
+		case TemplateKind::ima: return ima::make_ima(*digest, name, pcr);
+		case TemplateKind::ima_sig: return ima::make_ima_sig(algo, *digest, name, sig, pcr);
+		case TemplateKind::ima_ng: break;
+		}
 		return ima::make_ima_ng(algo, *digest, name, pcr);
 	};
 	if (!digest)
@@ -1013,7 +1014,7 @@ nlohmann::json Agent::status_json() const
 	j["programs"] = probe_->programs();
 	j["tpm"] = tpm_description_;
 	j["hash"] = ima::hash_algo_name(config_.hash);
-	j["template"] = config_.template_name;
+	j["template"] = template_name(config_.template_kind);
 	j["policy"] = config_.policy;
 	j["policy_rules"] = policy_rules_;
 	j["policy_unsupported"] = policy_unsupported_;
@@ -1029,7 +1030,7 @@ nlohmann::json Agent::status_json() const
 	j["requests_waiting"] = deferred_.size(); // quotes and PCR reads waiting on a TPM
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
-	j["vtpm"] = config_.vtpm;
+	j["vtpm"] = config_.vtpm ? "swtpm" : "none";
 	j["host_list"] = host_list_state_;
 	j["kernel_digest"] = kernel_digest_;
 	j["kernel_digests_used"] = measurer_.kernel_digests_used();

@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/agent_config.h"
 #include "agent/background_disposer.h"
 #include "agent/container_identity.h"
 #include "agent/file_measurer.h"
@@ -40,25 +41,6 @@
 
 namespace eima::agent {
 
-struct AgentConfig {
-	std::string run_dir = "/run/eima";
-	std::string policy = "exec";      // a policy file, or a built-in name: exec, tcb
-	std::string mode = "auto";        // auto | lsm | trace
-	std::string tpm = "auto";         // auto | swtpm | device[:PATH] | none
-	std::string vtpm = "swtpm";       // a TPM per container: swtpm | none
-	ima::HashAlgo hash = ima::HashAlgo::sha256;
-	std::string template_name = "ima-ng"; // ima-ng | ima-sig | ima
-	std::uint32_t host_pcr = 10;      // host processes' entries in the host list
-	std::uint32_t container_pcr = 11; // containers' entries in the host list
-	std::string runc_state_dir = "/run/runc";
-	std::uint32_t ring_buffer_kb = 0; // 0: the BPF object's 16 MiB
-	// Exited containers kept (in `eima ps`, and their directories under RUN/containers);
-	// beyond this many the oldest one's directory is removed. /run is memory.
-	std::size_t keep_exited = 100;
-	// Start new lists (and, with the embedded swtpm, zeroed PCRs) even where the last
-	// ones could be resumed.
-	bool fresh = false;
-};
 
 struct Container {
 	std::uint64_t key = 0;            // the namespace's unique id (eima_event_head.mntns_id)
@@ -160,7 +142,7 @@ private:
 	void capture_root(Container &c, int pid);
 	void handle_event(const PendingEvent &ev);
 	// The template and file digest algorithm of an entry for this event.
-	std::pair<std::string, ima::HashAlgo> template_for(const eima_event_head &h) const;
+	std::pair<TemplateKind, ima::HashAlgo> template_for(const eima_event_head &h) const;
 	// c == nullptr: a host process.
 	void record(Container *c, const PendingEvent &ev, const Result<Bytes> &digest,
 		    const Bytes &signature);

@@ -54,7 +54,7 @@ std::optional<std::size_t> extended_prefix(const std::vector<ExtendRecord> &reco
 	return std::nullopt;
 }
 
-Result<ima::TemplateEntry> interruption_entry(const std::string &template_name,
+Result<ima::TemplateEntry> interruption_entry(std::string_view template_name,
 					      ima::HashAlgo algo, std::uint32_t pcr,
 					      std::uint64_t from_ns, std::uint64_t to_ns)
 {

@@ -31,7 +31,7 @@ std::optional<std::size_t> extended_prefix(const std::vector<ExtendRecord> &reco
 // The violation entry for a span during which eimad measured nothing (it was not
 // running): named "eima-interrupted:<from>-<to>" in nanoseconds since the epoch, so that
 // every exec in between is covered by a record that says so.
-Result<ima::TemplateEntry> interruption_entry(const std::string &template_name,
+Result<ima::TemplateEntry> interruption_entry(std::string_view template_name,
 					      ima::HashAlgo algo, std::uint32_t pcr,
 					      std::uint64_t from_ns, std::uint64_t to_ns);
 

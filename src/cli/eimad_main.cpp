@@ -12,23 +12,27 @@ int main(int argc, char **argv)
 {
 	using namespace eima;
 	agent::AgentConfig cfg;
-	std::string hash = "sha256";
+	std::string hash = "sha256", mode = "auto", tpm = "auto", vtpm = "swtpm", tmpl = "ima-ng";
 	bool foreground = false;
 
 	CLI::App app{"eimad: per-container IMA measurement from eBPF"};
 	app.add_option("--run-dir", cfg.run_dir, "where lists and the control socket live");
 	app.add_option("--policy", cfg.policy,
 		       "IMA policy file, or a built-in: exec (default), tcb");
-	app.add_option("--mode", cfg.mode, "auto | lsm | trace")
+	app.add_option("--mode", mode, "auto | lsm | trace")
 		->check(CLI::IsMember({"auto", "lsm", "trace"}));
-	app.add_option("--tpm", cfg.tpm, "auto | swtpm | device[:PATH] | none");
-	app.add_option("--vtpm", cfg.vtpm,
+	app.add_option("--tpm", tpm, "auto | swtpm | device[:PATH] | none")
+		->check([](const std::string &v) {
+			auto c = agent::tpm_choice_from_name(v);
+			return c ? std::string() : c.error().message();
+		});
+	app.add_option("--vtpm", vtpm,
 		       "a TPM per container: swtpm (default: one swtpm each, bound into the "
 		       "host list) | none (containers only in the host list)")
 		->check(CLI::IsMember({"swtpm", "none"}));
 	app.add_option("--hash", hash, "file digest algorithm")
 		->check(CLI::IsMember({"sha1", "sha256", "sha384", "sha512"}));
-	app.add_option("--template", cfg.template_name, "ima-ng | ima-sig | ima")
+	app.add_option("--template", tmpl, "ima-ng | ima-sig | ima")
 		->check(CLI::IsMember({"ima-ng", "ima-sig", "ima"}));
 	app.add_option("--host-pcr", cfg.host_pcr, "PCR of host processes' entries (default 10)")
 		->check(CLI::Range(0, 23));
@@ -55,6 +59,10 @@ int main(int argc, char **argv)
 	// what it was doing. TSS2_LOG set by the caller wins.
 	::setenv("TSS2_LOG", "all+none", 0);
 	cfg.hash = *ima::hash_algo_from_name(hash);
+	cfg.mode = *agent::mode_choice_from_name(mode);
+	cfg.tpm = *agent::tpm_choice_from_name(tpm);
+	cfg.vtpm = vtpm == "swtpm";
+	cfg.template_kind = *agent::template_from_name(tmpl);
 
 	// Block SIGTERM/SIGINT before any thread exists, so every thread inherits the mask and
 	// the signals reach only the agent's signalfd: a clean stop, never a kill.

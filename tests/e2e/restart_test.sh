@@ -130,6 +130,10 @@ PY
 echo "  $(wc -l < "$T/execs") execs in the storm, $(grep -c "$T/bin/x" "$HOSTLIST") in the list"
 check_eq "every exec of a distinct file is in the list or in an interruption span" "" \
 	"$(head -5 "$T/uncovered")"
+if [[ -s $T/uncovered ]]; then # keep what explains it
+	mkdir -p "$T.kept" && cp -a "$RUN/host" "$T"/execs "$T"/eimad.*.log "$T.kept/" &&
+		echo "  kept in $T.kept"
+fi
 check "the list replays to the TPM (eima log verify)" bash -c \
 	"mkdir -p '$T/snap' && '$BIN/eima' pcrs --run-dir '$RUN' --snapshot '$T/snap' >/dev/null &&
 	 '$BIN/eima' log verify '$T/snap/binary_runtime_measurements' \

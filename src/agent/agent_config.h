@@ -1,0 +1,52 @@
+// eimad's configuration: what the command line chose, parsed once into enums so that no
+// string is compared per event.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "ima/hash_algo.h"
+
+namespace eima::agent {
+
+// --mode: BPF LSM hooks, tracepoints, or LSM where the kernel has it.
+enum class ModeChoice { automatic, lsm, trace };
+std::optional<ModeChoice> mode_choice_from_name(std::string_view name); // auto|lsm|trace
+
+// --tpm: the host's TPM.
+struct TpmChoice {
+	enum class Kind { automatic, swtpm, device, none } kind = Kind::automatic;
+	std::string device = "/dev/tpmrm0"; // with Kind::device
+};
+// auto | swtpm | device | device:PATH | none
+Result<TpmChoice> tpm_choice_from_name(std::string_view name);
+
+// --template and a rule's template=: the list's template.
+enum class TemplateKind { ima, ima_ng, ima_sig };
+std::string_view template_name(TemplateKind t);
+std::optional<TemplateKind> template_from_name(std::string_view name);
+
+struct AgentConfig {
+	std::string run_dir = "/run/eima";
+	std::string policy = "exec"; // a policy file, or a built-in name: exec, tcb
+	ModeChoice mode = ModeChoice::automatic;
+	TpmChoice tpm;
+	bool vtpm = true; // a swtpm per container (--vtpm swtpm), or none
+	ima::HashAlgo hash = ima::HashAlgo::sha256;
+	TemplateKind template_kind = TemplateKind::ima_ng;
+	std::uint32_t host_pcr = 10;      // host processes' entries in the host list
+	std::uint32_t container_pcr = 11; // containers' entries in the host list
+	std::string runc_state_dir = "/run/runc";
+	std::uint32_t ring_buffer_kb = 0; // 0: the BPF object's 16 MiB
+	// Exited containers kept (in `eima ps`, and their directories under RUN/containers);
+	// beyond this many the oldest one's directory is removed. /run is memory.
+	std::size_t keep_exited = 100;
+	// Start new lists (and, with the embedded swtpm, zeroed PCRs) even where the last
+	// ones could be resumed.
+	bool fresh = false;
+};
+
+} // namespace eima::agent
