@@ -138,8 +138,12 @@ FileAccess to_file_access(const eima_access &a)
 	f.fsname = std::string(a.fsname, strnlen(a.fsname, sizeof(a.fsname)));
 	f.uid = a.uid;
 	f.euid = a.euid;
+	f.suid = a.suid;
 	f.gid = a.gid;
 	f.egid = a.egid;
+	f.sgid = a.sgid;
+	f.cap_setuid = a.cap_setuid != 0;
+	f.cap_setgid = a.cap_setgid != 0;
 	f.fowner = a.fowner;
 	f.fgroup = a.fgroup;
 	f.is_host = a.is_host;
@@ -228,7 +232,7 @@ eima_access default_access()
 	a.is_host = 1;
 	a.fsmagic = 0xEF53; // ext4
 	set_fsname(a, "ext4");
-	a.uid = a.euid = a.gid = a.egid = a.fowner = a.fgroup = 1000;
+	a.uid = a.euid = a.suid = a.gid = a.egid = a.sgid = a.fowner = a.fgroup = 1000;
 	return a;
 }
 
@@ -311,11 +315,17 @@ void vary_one(const eima_access &base, const Domains &d, std::vector<eima_access
 		with([&](eima_access &a) { std::memcpy(a.fsuuid, u.data(), 16); });
 	for (auto &n : d.fsname)
 		with([&](eima_access &a) { set_fsname(a, n); });
+	for (std::uint8_t cap : {0, 1}) {
+		with([&](eima_access &a) { a.cap_setuid = cap; });
+		with([&](eima_access &a) { a.cap_setgid = cap; });
+	}
 	for (std::uint32_t v : d.id) {
 		with([&](eima_access &a) { a.uid = v; });
 		with([&](eima_access &a) { a.euid = v; });
+		with([&](eima_access &a) { a.suid = v; });
 		with([&](eima_access &a) { a.gid = v; });
 		with([&](eima_access &a) { a.egid = v; });
+		with([&](eima_access &a) { a.sgid = v; });
 		with([&](eima_access &a) { a.fowner = v; });
 		with([&](eima_access &a) { a.fgroup = v; });
 	}
@@ -323,14 +333,38 @@ void vary_one(const eima_access &base, const Domains &d, std::vector<eima_access
 
 // The accesses one compiled policy is judged on: from a plain access and from one meeting
 // each rule, every attribute moved across every value a rule compares it with; and func
-// by mask by host from the plain access.
+// by mask by host from the plain access. A rule with euid= (egid=) also gets bases whose
+// effective id fails it, with and without CAP_SETUID (CAP_SETGID): moving the real or the
+// saved id across the rule's value from there is what tells a matcher that follows the
+// kernel (those ids count with the capability) from one that looks at the effective id
+// alone.
 std::vector<eima_access> accesses_for(const eima_policy &pol)
 {
 	Domains d(pol);
 	std::vector<eima_access> all;
 	std::vector<eima_access> bases{default_access()};
-	for (std::uint32_t i = 0; i < pol.nr_rules; ++i)
-		bases.push_back(meeting(pol.rules[i]));
+	for (std::uint32_t i = 0; i < pol.nr_rules; ++i) {
+		const eima_rule &r = pol.rules[i];
+		bases.push_back(meeting(r));
+		for (std::uint8_t cap : {0, 1}) {
+			if (r.conditions & EIMA_COND_EUID) {
+				eima_access a = meeting(r);
+				a.euid = satisfying(r.euid, false);
+				a.cap_setuid = cap;
+				bases.push_back(a);
+				a.suid = satisfying(r.euid); // the saved uid alone holds
+				bases.push_back(a);
+			}
+			if (r.conditions & EIMA_COND_EGID) {
+				eima_access a = meeting(r);
+				a.egid = satisfying(r.egid, false);
+				a.cap_setgid = cap;
+				bases.push_back(a);
+				a.sgid = satisfying(r.egid); // the saved gid alone holds
+				bases.push_back(a);
+			}
+		}
+	}
 	for (auto &b : bases)
 		vary_one(b, d, all);
 	for (std::uint32_t f : all_funcs())
@@ -377,7 +411,9 @@ std::string describe(const eima_access &a)
 	       (a.is_host ? " host" : " container") + " fsmagic=" + std::to_string(a.fsmagic) +
 	       " fsuuid=" + uuid0 + " fsname=" + std::string(a.fsname) +
 	       " uid=" + std::to_string(a.uid) + " euid=" + std::to_string(a.euid) +
+	       " suid=" + std::to_string(a.suid) + (a.cap_setuid ? " CAP_SETUID" : "") +
 	       " gid=" + std::to_string(a.gid) + " egid=" + std::to_string(a.egid) +
+	       " sgid=" + std::to_string(a.sgid) + (a.cap_setgid ? " CAP_SETGID" : "") +
 	       " fowner=" + std::to_string(a.fowner) + " fgroup=" + std::to_string(a.fgroup);
 }
 
@@ -519,13 +555,17 @@ TEST(BpfPolicyMatch, RunStructLayoutMatchesObjectBtf)
 	EXPECT_ACCESS(known);
 	EXPECT_ACCESS(reqprot_exec);
 	EXPECT_ACCESS(is_host);
+	EXPECT_ACCESS(cap_setuid);
+	EXPECT_ACCESS(cap_setgid);
 	EXPECT_ACCESS(fsmagic);
 	EXPECT_ACCESS(fsuuid);
 	EXPECT_ACCESS(fsname);
 	EXPECT_ACCESS(uid);
 	EXPECT_ACCESS(euid);
+	EXPECT_ACCESS(suid);
 	EXPECT_ACCESS(gid);
 	EXPECT_ACCESS(egid);
+	EXPECT_ACCESS(sgid);
 	EXPECT_ACCESS(fowner);
 	EXPECT_ACCESS(fgroup);
 #undef EXPECT_ACCESS
@@ -623,6 +663,29 @@ TEST(BpfPolicyMatch, ComparisonCatchesADifference)
 		differ += (run.measure != 0) != cxx_decision(*compiled, a).measure;
 	}
 	EXPECT_GT(differ, 0u) << "uid=0 read as uid>0 went unnoticed";
+}
+
+// A BPF matcher blind to CAP_SETUID/CAP_SETGID (the effective id alone decides euid= and
+// egid=, as bpf/lib/policy_match.h did) must show up, on tcb (FILE_CHECK euid=0) and on
+// every-condition (euid=, euid>, egid>, egid<).
+TEST(BpfPolicyMatch, ComparisonCatchesIgnoredSetidCapabilities)
+{
+	auto every = parse_policy(every_condition_policy, "every-condition");
+	ASSERT_TRUE(every.has_value());
+	auto tcb = builtin_policy("tcb");
+	ASSERT_TRUE(tcb.has_value());
+	for (const Policy *p : {&*tcb, &*every}) {
+		auto compiled = compile_policy(*p, KernelMode::lsm);
+		ASSERT_TRUE(compiled.has_value());
+		auto accesses = accesses_for(*compiled);
+		Tally uid = compare(*compiled, accesses, [](eima_access &a) { a.cap_setuid = 0; });
+		EXPECT_GT(uid.mismatch_count, 0u) << "CAP_SETUID ignored went unnoticed";
+		if (p == &*every) {
+			Tally gid = compare(*compiled, accesses,
+					    [](eima_access &a) { a.cap_setgid = 0; });
+			EXPECT_GT(gid.mismatch_count, 0u) << "CAP_SETGID ignored went unnoticed";
+		}
+	}
 }
 
 } // namespace
