@@ -10,6 +10,11 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +29,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/file_io.h"
@@ -112,6 +118,20 @@ public:
 			return -errno;
 		if (opts.retval != 0)
 			return -ENOENT; // no policy map element
+		return 0;
+	}
+
+	// access_fill()'s credential reads for `need` (EIMA_COND_* bits) in this task: 0 on
+	// success, else -errno of BPF_PROG_TEST_RUN.
+	int read_creds(std::uint32_t need, eima_access &out)
+	{
+		eima_policy_match_run r{};
+		r.access.known = need;
+		// A SEC("syscall") program's context is copied back into ctx_in.
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &r, .ctx_size_in = sizeof(r));
+		if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.read_creds), &opts))
+			return -errno;
+		out = r.access;
 		return 0;
 	}
 
@@ -663,6 +683,126 @@ TEST(BpfPolicyMatch, ComparisonCatchesADifference)
 		differ += (run.measure != 0) != cxx_decision(*compiled, a).measure;
 	}
 	EXPECT_GT(differ, 0u) << "uid=0 read as uid>0 went unnoticed";
+}
+
+// ---- The credential reads ----------------------------------------------------------
+
+// This task's effective capability set becomes its permitted set less `drop` (CAP_* bits).
+bool set_effective_caps(std::uint64_t drop)
+{
+	__user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+	__user_cap_data_struct data[2]{};
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	std::uint64_t permitted = data[0].permitted | std::uint64_t{data[1].permitted} << 32;
+	std::uint64_t eff = permitted & ~drop;
+	data[0].effective = static_cast<std::uint32_t>(eff);
+	data[1].effective = static_cast<std::uint32_t>(eff >> 32);
+	return syscall(SYS_capset, &hdr, data) == 0;
+}
+
+// In a child, whose credentials the test may change: what access_fill() reads for euid=,
+// egid= and uid= policies against what the child set, with and without CAP_SETUID and
+// CAP_SETGID in its effective set, and in a user namespace of its own (where it has every
+// capability, but none in the initial namespace, which is what the kernel asks about).
+// Returns "" or what went wrong.
+std::string check_creds_in_child()
+{
+	auto expect = [](std::string &err, const char *what, std::uint32_t got,
+			 std::uint32_t want) {
+		if (got != want && err.empty())
+			err = std::string(what) + " read " + std::to_string(got) + ", want " +
+			      std::to_string(want);
+	};
+	eima_access a{};
+	std::string err;
+	const std::uint32_t both = EIMA_COND_EUID | EIMA_COND_EGID;
+	if (bpf_matcher->read_creds(both, a))
+		return "read_creds as root failed";
+	expect(err, "root euid", a.euid, 0);
+	expect(err, "root cap_setuid", a.cap_setuid, 1);
+	expect(err, "root cap_setgid", a.cap_setgid, 1);
+	if (setresgid(11, 12, 13) || prctl(PR_SET_KEEPCAPS, 1) || setresuid(21, 22, 23) ||
+	    !set_effective_caps(0))
+		return std::string("set ids and caps: ") + std::strerror(errno);
+	if (bpf_matcher->read_creds(both, a))
+		return "read_creds with ids 21/22/23 failed";
+	expect(err, "uid", a.uid, 21);
+	expect(err, "euid", a.euid, 22);
+	expect(err, "suid", a.suid, 23);
+	expect(err, "gid", a.gid, 11);
+	expect(err, "egid", a.egid, 12);
+	expect(err, "sgid", a.sgid, 13);
+	expect(err, "cap_setuid", a.cap_setuid, 1);
+	expect(err, "cap_setgid", a.cap_setgid, 1);
+	// uid= alone: the saved ids and the capabilities are not read (zero as given).
+	if (bpf_matcher->read_creds(EIMA_COND_UID, a))
+		return "read_creds for uid= failed";
+	expect(err, "uid= uid", a.uid, 21);
+	expect(err, "uid= euid", a.euid, 22);
+	expect(err, "uid= suid (unread)", a.suid, 0);
+	expect(err, "uid= cap_setuid (unread)", a.cap_setuid, 0);
+	expect(err, "uid= sgid (unread)", a.sgid, 0);
+	// egid= alone reads the gid side only.
+	if (bpf_matcher->read_creds(EIMA_COND_EGID, a))
+		return "read_creds for egid= failed";
+	expect(err, "egid= sgid", a.sgid, 13);
+	expect(err, "egid= cap_setgid", a.cap_setgid, 1);
+	expect(err, "egid= suid (unread)", a.suid, 0);
+	expect(err, "egid= cap_setuid (unread)", a.cap_setuid, 0);
+	for (auto [drop, uid_cap, gid_cap] :
+	     {std::tuple{CAP_SETUID, 0u, 1u}, {CAP_SETGID, 1u, 0u}}) {
+		if (!set_effective_caps(std::uint64_t{1} << drop))
+			return std::string("capset: ") + std::strerror(errno);
+		if (bpf_matcher->read_creds(both, a))
+			return "read_creds without a capability failed";
+		expect(err, "cap_setuid", a.cap_setuid, uid_cap);
+		expect(err, "cap_setgid", a.cap_setgid, gid_cap);
+	}
+	if (!set_effective_caps(0))
+		return std::string("capset: ") + std::strerror(errno);
+	if (unshare(CLONE_NEWUSER) == 0) {
+		int rc = bpf_matcher->read_creds(both, a);
+		if (rc == 0) {
+			expect(err, "userns euid", a.euid, 22);
+			expect(err, "userns cap_setuid", a.cap_setuid, 0);
+			expect(err, "userns cap_setgid", a.cap_setgid, 0);
+		} else {
+			std::cout << "  (not checked in a user namespace: BPF_PROG_TEST_RUN: "
+				  << std::strerror(-rc) << ")\n";
+		}
+	} else {
+		std::cout << "  (not checked in a user namespace: unshare: " << std::strerror(errno)
+			  << ")\n";
+	}
+	return err;
+}
+
+// The reads themselves, on this kernel (whichever kernel_cap_t layout it has).
+TEST(BpfPolicyMatch, ReadsIdsAndSetidCapabilitiesOfTheTask)
+{
+	int pipefd[2];
+	ASSERT_EQ(pipe(pipefd), 0);
+	std::cout.flush();
+	pid_t pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		close(pipefd[0]);
+		std::string err = check_creds_in_child();
+		std::cout.flush();
+		if (write(pipefd[1], err.data(), err.size()) < 0)
+			_exit(2);
+		_exit(err.empty() ? 0 : 1);
+	}
+	close(pipefd[1]);
+	std::string err;
+	char buf[256];
+	for (ssize_t n; (n = read(pipefd[0], buf, sizeof(buf))) > 0;)
+		err.append(buf, n);
+	close(pipefd[0]);
+	int status = 0;
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
 }
 
 // A BPF matcher blind to CAP_SETUID/CAP_SETGID (the effective id alone decides euid= and
