@@ -146,6 +146,31 @@ static __always_inline __u64 init_ns_cap_effective(const struct cred *cred)
 }
 
 /*
+ * For euid=/egid= only: the saved ids and whether the task may switch to them
+ * (ima_match_rules() then accepts the real and saved id too). The ids come from the
+ * subjective credentials (what IMA is handed, current_cred()), the capability from the
+ * objective ones, as has_capability_noaudit(current, ...) checks them; they differ only
+ * under override_creds(). A function of its own: its temporaries stay off the stack frame
+ * of eima_policy_decide(), which the hashing hooks' frame and the walk's callback leave
+ * no room to grow (512 bytes in all).
+ */
+static __noinline void access_fill_setid(struct eima_access *a, __u32 need)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 caps = init_ns_cap_effective(BPF_CORE_READ(task, real_cred));
+
+	if (need & EIMA_COND_EUID) {
+		a->suid = BPF_CORE_READ(cred, suid.val);
+		a->cap_setuid = (caps >> EIMA_CAP_SETUID) & 1;
+	}
+	if (need & EIMA_COND_EGID) {
+		a->sgid = BPF_CORE_READ(cred, sgid.val);
+		a->cap_setgid = (caps >> EIMA_CAP_SETGID) & 1;
+	}
+}
+
+/*
  * Reads from the inode and the current task the attributes `need` (EIMA_COND_* bits)
  * names and `a` does not hold yet. A failed read leaves zeros (an empty fsname), which no rule of a
  * real policy expects. Reads nothing in tests/bpf, whose accesses come with everything
@@ -174,23 +199,8 @@ static __always_inline void access_fill(struct eima_access *a, __u32 need, struc
 		a->euid = BPF_CORE_READ(cred, euid.val);
 		a->gid = BPF_CORE_READ(cred, gid.val);
 		a->egid = BPF_CORE_READ(cred, egid.val);
-		/* Only for euid=/egid=: the ids ima_match_rules() also accepts from a task
-		 * that could switch to them. The ids come from the subjective credentials (what
-		 * IMA is handed, current_cred()), the capability from the objective ones, as
-		 * has_capability_noaudit(current, ...) checks them; they differ only under
-		 * override_creds(). */
-		if (need & (EIMA_COND_EUID | EIMA_COND_EGID)) {
-			__u64 caps = init_ns_cap_effective(BPF_CORE_READ(task, real_cred));
-
-			if (need & EIMA_COND_EUID) {
-				a->suid = BPF_CORE_READ(cred, suid.val);
-				a->cap_setuid = (caps >> EIMA_CAP_SETUID) & 1;
-			}
-			if (need & EIMA_COND_EGID) {
-				a->sgid = BPF_CORE_READ(cred, sgid.val);
-				a->cap_setgid = (caps >> EIMA_CAP_SETGID) & 1;
-			}
-		}
+		if (need & (EIMA_COND_EUID | EIMA_COND_EGID))
+			access_fill_setid(a, need);
 	}
 	if (need & EIMA_COND_OWNER_ATTRS) {
 		a->fowner = BPF_CORE_READ(inode, i_uid.val);

@@ -50,7 +50,7 @@ int read_creds(struct eima_policy_match_run *run)
 {
 	struct eima_access a = {};
 
-	a.known = ~(__u32)EIMA_COND_CRED_ATTRS;
+	a.known = (__u16)~EIMA_COND_CRED_ATTRS;
 	access_fill(&a, run->access.known, NULL);
 	run->access = a;
 	return 0;

@@ -248,7 +248,7 @@ eima_access default_access()
 	eima_access a{};
 	a.func = EIMA_FUNC_BPRM_CHECK;
 	a.mask = EIMA_MAY_EXEC;
-	a.known = ~0u; // every attribute is given: the walk must not read any
+	a.known = 0xffff; // every attribute is given: the walk must not read any
 	a.is_host = 1;
 	a.fsmagic = 0xEF53; // ext4
 	set_fsname(a, "ext4");
