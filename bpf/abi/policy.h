@@ -122,18 +122,27 @@ enum eima_template {
  * rule condition compares against, already read. The hooks fill func, mask, reqprot_exec
  * and is_host, and bpf/lib/policy_match.h reads the rest from the inode and the task the
  * first time a rule needs it (`known` says what is read); tests/bpf fills all of it from
- * user space to run the BPF matcher against src/policy/policy_matcher.cpp. */
+ * user space to run the BPF matcher against src/policy/policy_matcher.cpp.
+ * suid, sgid and the two capability flags are read only for a policy with euid= or egid=
+ * (EIMA_COND_EUID, EIMA_COND_EGID): as in the kernel's ima_match_rules(), euid= also holds
+ * on the real or saved uid of a task with CAP_SETUID, egid= on its real or saved gid with
+ * CAP_SETGID. 96 bytes, on the stack of hooks that have none to spare (the hashing hooks,
+ * eima_policy_decide() and the walk's callback together sit at the verifier's 512): func,
+ * mask and known are narrower than elsewhere for that (enum eima_func < 256, EIMA_MAY_*
+ * and enum eima_cond bits < 1 << 16). */
 struct eima_access {
-	__u32 func;                /* enum eima_func of the hook */
-	__u32 mask;                /* EIMA_MAY_* */
-	__u32 known;               /* enum eima_cond bits whose attributes below are filled */
+	__u16 known;               /* enum eima_cond bits whose attributes below are filled */
+	__u8 func;                 /* enum eima_func of the hook */
+	__u8 mask;                 /* EIMA_MAY_* */
 	__u8 reqprot_exec;         /* MMAP_CHECK: the application itself asked for PROT_EXEC */
 	__u8 is_host;              /* mount namespace is the host's */
-	__u8 pad[2];
+	__u8 cap_setuid;           /* has_capability_noaudit(current, CAP_SETUID) */
+	__u8 cap_setgid;           /* has_capability_noaudit(current, CAP_SETGID) */
 	__u64 fsmagic;             /* inode->i_sb->s_magic */
 	__u8 fsuuid[16];           /* inode->i_sb->s_uuid */
 	char fsname[32];           /* inode->i_sb->s_type->name, NUL-terminated */
-	__u32 uid, euid, gid, egid; /* task credentials */
+	__u32 uid, euid, suid;     /* task credentials */
+	__u32 gid, egid, sgid;
 	__u32 fowner, fgroup;      /* inode->i_uid, i_gid */
 };
 

@@ -11,7 +11,7 @@
  * made up in user space. Before the walk, the hooks' access gets the attributes some rule
  * of the policy compares (eima_policy.conditions), each read once (access_fill): the
  * superblock only for a policy with fs* conditions, the credentials only for uid-like
- * ones. That can read what no rule for this func needs (tcb's FILE_CHECK uid=0 makes an
+ * ones (their saved ids and capabilities only for euid=/egid=). That can read what no rule for this func needs (tcb's FILE_CHECK uid=0 makes an
  * exec read the credentials: four loads), where each fsmagic rule used to read s_magic
  * again; and the walk's callback only reads, which keeps the verifier's work on the
  * hooks (eima_exec is near its limit) below what it was.
@@ -29,6 +29,25 @@
 #define EIMA_COND_CRED_ATTRS (EIMA_COND_UID | EIMA_COND_EUID | EIMA_COND_GID | EIMA_COND_EGID)
 #define EIMA_COND_OWNER_ATTRS (EIMA_COND_FOWNER | EIMA_COND_FGROUP)
 
+/* include/uapi/linux/capability.h; vmlinux.h has no macros. */
+#define EIMA_CAP_SETGID 6
+#define EIMA_CAP_SETUID 7
+
+/* kernel_cap_t is a struct { u64 val; } since 6.3 and a struct { u32 cap[2]; } before: one
+ * flavour each, the field that exists picks the read. */
+struct kernel_cap_t___u64 {
+	__u64 val;
+} __attribute__((preserve_access_index));
+struct kernel_cap_t___u32 {
+	__u32 cap[2];
+} __attribute__((preserve_access_index));
+struct cred___cap_u64 {
+	struct kernel_cap_t___u64 cap_effective;
+} __attribute__((preserve_access_index));
+struct cred___cap_u32 {
+	struct kernel_cap_t___u32 cap_effective;
+} __attribute__((preserve_access_index));
+
 static __always_inline bool id_holds(const struct eima_id_cond *c, __u32 v)
 {
 	switch (c->cmp) {
@@ -39,6 +58,19 @@ static __always_inline bool id_holds(const struct eima_id_cond *c, __u32 v)
 	default:
 		return v == c->value;
 	}
+}
+
+/*
+ * euid= and egid=: ima_match_rules() accepts the effective id and, when the task has
+ * CAP_SETUID (egid=: CAP_SETGID), also its saved and its real id, each compared with the
+ * rule's own operator (so euid<1000 holds for a capable task whose real uid is below 1000).
+ */
+static __always_inline bool id_or_settable_holds(const struct eima_id_cond *c, __u32 eff,
+						 __u8 can_set, __u32 saved, __u32 real)
+{
+	if (id_holds(c, eff))
+		return true;
+	return can_set && (id_holds(c, saved) || id_holds(c, real));
 }
 
 static __always_inline bool fsname_equal(const char want[32], const char have[32])
@@ -83,17 +115,59 @@ static __always_inline bool rule_holds(const struct eima_rule *r, const struct e
 		return false;
 	if ((c & EIMA_COND_UID) && !id_holds(&r->uid, a->uid))
 		return false;
-	if ((c & EIMA_COND_EUID) && !id_holds(&r->euid, a->euid))
+	if ((c & EIMA_COND_EUID) &&
+	    !id_or_settable_holds(&r->euid, a->euid, a->cap_setuid, a->suid, a->uid))
 		return false;
 	if ((c & EIMA_COND_GID) && !id_holds(&r->gid, a->gid))
 		return false;
-	if ((c & EIMA_COND_EGID) && !id_holds(&r->egid, a->egid))
+	if ((c & EIMA_COND_EGID) &&
+	    !id_or_settable_holds(&r->egid, a->egid, a->cap_setgid, a->sgid, a->gid))
 		return false;
 	if ((c & EIMA_COND_FOWNER) && !id_holds(&r->fowner, a->fowner))
 		return false;
 	if ((c & EIMA_COND_FGROUP) && !id_holds(&r->fgroup, a->fgroup))
 		return false;
 	return true;
+}
+
+/*
+ * The effective capabilities `cred` has in the initial user namespace, which is where
+ * has_capability_noaudit() asks: a cred of any other user namespace has none there
+ * (cap_capable()), whatever its own set says. Only the low 32 capabilities on kernels
+ * before 6.3, enough for CAP_SETUID and CAP_SETGID.
+ */
+static __always_inline __u64 init_ns_cap_effective(const struct cred *cred)
+{
+	if (BPF_CORE_READ(cred, user_ns, level) != 0)
+		return 0;
+	if (bpf_core_field_exists(((struct cred___cap_u64 *)0)->cap_effective.val))
+		return BPF_CORE_READ((struct cred___cap_u64 *)cred, cap_effective.val);
+	return BPF_CORE_READ((struct cred___cap_u32 *)cred, cap_effective.cap[0]);
+}
+
+/*
+ * For euid=/egid= only: the saved ids and whether the task may switch to them
+ * (ima_match_rules() then accepts the real and saved id too). The ids come from the
+ * subjective credentials (what IMA is handed, current_cred()), the capability from the
+ * objective ones, as has_capability_noaudit(current, ...) checks them; they differ only
+ * under override_creds(). A function of its own: its temporaries stay off the stack frame
+ * of eima_policy_decide(), which the hashing hooks' frame and the walk's callback leave
+ * no room to grow (512 bytes in all).
+ */
+static __noinline void access_fill_setid(struct eima_access *a, __u32 need)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 caps = init_ns_cap_effective(BPF_CORE_READ(task, real_cred));
+
+	if (need & EIMA_COND_EUID) {
+		a->suid = BPF_CORE_READ(cred, suid.val);
+		a->cap_setuid = (caps >> EIMA_CAP_SETUID) & 1;
+	}
+	if (need & EIMA_COND_EGID) {
+		a->sgid = BPF_CORE_READ(cred, sgid.val);
+		a->cap_setgid = (caps >> EIMA_CAP_SETGID) & 1;
+	}
 }
 
 /*
@@ -125,6 +199,8 @@ static __always_inline void access_fill(struct eima_access *a, __u32 need, struc
 		a->euid = BPF_CORE_READ(cred, euid.val);
 		a->gid = BPF_CORE_READ(cred, gid.val);
 		a->egid = BPF_CORE_READ(cred, egid.val);
+		if (need & (EIMA_COND_EUID | EIMA_COND_EGID))
+			access_fill_setid(a, need);
 	}
 	if (need & EIMA_COND_OWNER_ATTRS) {
 		a->fowner = BPF_CORE_READ(inode, i_uid.val);

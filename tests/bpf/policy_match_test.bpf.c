@@ -4,7 +4,8 @@
  * compare with src/policy/policy_matcher.cpp. SEC("syscall"): BPF_PROG_TEST_RUN hands it
  * the context from user space and copies it back, and it loads where LSM and fentry
  * programs do not. The walk is the hooks' own; only the attributes come from the context
- * (access.known covers them all) instead of an inode and the current task.
+ * (access.known covers them all) instead of an inode and the current task; read_creds
+ * below runs the credential reads themselves.
  */
 #include "vmlinux.h"
 
@@ -34,5 +35,23 @@ int run_policy_match(struct eima_policy_match_run *run)
 		return 1;
 	run->measure = policy_match(pol, &a, NULL, &m);
 	run->match = m;
+	return 0;
+}
+
+/*
+ * access_fill()'s reads of the credentials, on the task that runs the test (a
+ * SEC("syscall") program runs in the caller): run->access.known names what to read (the
+ * EIMA_COND_* bits a policy would have); everything but the credentials counts as known, so
+ * no inode is needed. policy_match_test.cpp compares the result with getresuid(),
+ * getresgid() and capget().
+ */
+SEC("syscall")
+int read_creds(struct eima_policy_match_run *run)
+{
+	struct eima_access a = {};
+
+	a.known = (__u16)~EIMA_COND_CRED_ATTRS;
+	access_fill(&a, run->access.known, NULL);
+	run->access = a;
 	return 0;
 }

@@ -10,6 +10,11 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +29,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/file_io.h"
@@ -115,6 +121,20 @@ public:
 		return 0;
 	}
 
+	// access_fill()'s credential reads for `need` (EIMA_COND_* bits) in this task: 0 on
+	// success, else -errno of BPF_PROG_TEST_RUN.
+	int read_creds(std::uint32_t need, eima_access &out)
+	{
+		eima_policy_match_run r{};
+		r.access.known = need;
+		// A SEC("syscall") program's context is copied back into ctx_in.
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &r, .ctx_size_in = sizeof(r));
+		if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.read_creds), &opts))
+			return -errno;
+		out = r.access;
+		return 0;
+	}
+
 	const btf *object_btf() const { return bpf_object__btf(skel_->obj); }
 
 private:
@@ -138,8 +158,12 @@ FileAccess to_file_access(const eima_access &a)
 	f.fsname = std::string(a.fsname, strnlen(a.fsname, sizeof(a.fsname)));
 	f.uid = a.uid;
 	f.euid = a.euid;
+	f.suid = a.suid;
 	f.gid = a.gid;
 	f.egid = a.egid;
+	f.sgid = a.sgid;
+	f.cap_setuid = a.cap_setuid != 0;
+	f.cap_setgid = a.cap_setgid != 0;
 	f.fowner = a.fowner;
 	f.fgroup = a.fgroup;
 	f.is_host = a.is_host;
@@ -224,11 +248,11 @@ eima_access default_access()
 	eima_access a{};
 	a.func = EIMA_FUNC_BPRM_CHECK;
 	a.mask = EIMA_MAY_EXEC;
-	a.known = ~0u; // every attribute is given: the walk must not read any
+	a.known = 0xffff; // every attribute is given: the walk must not read any
 	a.is_host = 1;
 	a.fsmagic = 0xEF53; // ext4
 	set_fsname(a, "ext4");
-	a.uid = a.euid = a.gid = a.egid = a.fowner = a.fgroup = 1000;
+	a.uid = a.euid = a.suid = a.gid = a.egid = a.sgid = a.fowner = a.fgroup = 1000;
 	return a;
 }
 
@@ -311,11 +335,17 @@ void vary_one(const eima_access &base, const Domains &d, std::vector<eima_access
 		with([&](eima_access &a) { std::memcpy(a.fsuuid, u.data(), 16); });
 	for (auto &n : d.fsname)
 		with([&](eima_access &a) { set_fsname(a, n); });
+	for (std::uint8_t cap : {0, 1}) {
+		with([&](eima_access &a) { a.cap_setuid = cap; });
+		with([&](eima_access &a) { a.cap_setgid = cap; });
+	}
 	for (std::uint32_t v : d.id) {
 		with([&](eima_access &a) { a.uid = v; });
 		with([&](eima_access &a) { a.euid = v; });
+		with([&](eima_access &a) { a.suid = v; });
 		with([&](eima_access &a) { a.gid = v; });
 		with([&](eima_access &a) { a.egid = v; });
+		with([&](eima_access &a) { a.sgid = v; });
 		with([&](eima_access &a) { a.fowner = v; });
 		with([&](eima_access &a) { a.fgroup = v; });
 	}
@@ -323,14 +353,38 @@ void vary_one(const eima_access &base, const Domains &d, std::vector<eima_access
 
 // The accesses one compiled policy is judged on: from a plain access and from one meeting
 // each rule, every attribute moved across every value a rule compares it with; and func
-// by mask by host from the plain access.
+// by mask by host from the plain access. A rule with euid= (egid=) also gets bases whose
+// effective id fails it, with and without CAP_SETUID (CAP_SETGID): moving the real or the
+// saved id across the rule's value from there is what tells a matcher that follows the
+// kernel (those ids count with the capability) from one that looks at the effective id
+// alone.
 std::vector<eima_access> accesses_for(const eima_policy &pol)
 {
 	Domains d(pol);
 	std::vector<eima_access> all;
 	std::vector<eima_access> bases{default_access()};
-	for (std::uint32_t i = 0; i < pol.nr_rules; ++i)
-		bases.push_back(meeting(pol.rules[i]));
+	for (std::uint32_t i = 0; i < pol.nr_rules; ++i) {
+		const eima_rule &r = pol.rules[i];
+		bases.push_back(meeting(r));
+		for (std::uint8_t cap : {0, 1}) {
+			if (r.conditions & EIMA_COND_EUID) {
+				eima_access a = meeting(r);
+				a.euid = satisfying(r.euid, false);
+				a.cap_setuid = cap;
+				bases.push_back(a);
+				a.suid = satisfying(r.euid); // the saved uid alone holds
+				bases.push_back(a);
+			}
+			if (r.conditions & EIMA_COND_EGID) {
+				eima_access a = meeting(r);
+				a.egid = satisfying(r.egid, false);
+				a.cap_setgid = cap;
+				bases.push_back(a);
+				a.sgid = satisfying(r.egid); // the saved gid alone holds
+				bases.push_back(a);
+			}
+		}
+	}
 	for (auto &b : bases)
 		vary_one(b, d, all);
 	for (std::uint32_t f : all_funcs())
@@ -377,7 +431,9 @@ std::string describe(const eima_access &a)
 	       (a.is_host ? " host" : " container") + " fsmagic=" + std::to_string(a.fsmagic) +
 	       " fsuuid=" + uuid0 + " fsname=" + std::string(a.fsname) +
 	       " uid=" + std::to_string(a.uid) + " euid=" + std::to_string(a.euid) +
+	       " suid=" + std::to_string(a.suid) + (a.cap_setuid ? " CAP_SETUID" : "") +
 	       " gid=" + std::to_string(a.gid) + " egid=" + std::to_string(a.egid) +
+	       " sgid=" + std::to_string(a.sgid) + (a.cap_setgid ? " CAP_SETGID" : "") +
 	       " fowner=" + std::to_string(a.fowner) + " fgroup=" + std::to_string(a.fgroup);
 }
 
@@ -519,13 +575,17 @@ TEST(BpfPolicyMatch, RunStructLayoutMatchesObjectBtf)
 	EXPECT_ACCESS(known);
 	EXPECT_ACCESS(reqprot_exec);
 	EXPECT_ACCESS(is_host);
+	EXPECT_ACCESS(cap_setuid);
+	EXPECT_ACCESS(cap_setgid);
 	EXPECT_ACCESS(fsmagic);
 	EXPECT_ACCESS(fsuuid);
 	EXPECT_ACCESS(fsname);
 	EXPECT_ACCESS(uid);
 	EXPECT_ACCESS(euid);
+	EXPECT_ACCESS(suid);
 	EXPECT_ACCESS(gid);
 	EXPECT_ACCESS(egid);
+	EXPECT_ACCESS(sgid);
 	EXPECT_ACCESS(fowner);
 	EXPECT_ACCESS(fgroup);
 #undef EXPECT_ACCESS
@@ -623,6 +683,149 @@ TEST(BpfPolicyMatch, ComparisonCatchesADifference)
 		differ += (run.measure != 0) != cxx_decision(*compiled, a).measure;
 	}
 	EXPECT_GT(differ, 0u) << "uid=0 read as uid>0 went unnoticed";
+}
+
+// ---- The credential reads ----------------------------------------------------------
+
+// This task's effective capability set becomes its permitted set less `drop` (CAP_* bits).
+bool set_effective_caps(std::uint64_t drop)
+{
+	__user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+	__user_cap_data_struct data[2]{};
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	std::uint64_t permitted = data[0].permitted | std::uint64_t{data[1].permitted} << 32;
+	std::uint64_t eff = permitted & ~drop;
+	data[0].effective = static_cast<std::uint32_t>(eff);
+	data[1].effective = static_cast<std::uint32_t>(eff >> 32);
+	return syscall(SYS_capset, &hdr, data) == 0;
+}
+
+// In a child, whose credentials the test may change: what access_fill() reads for euid=,
+// egid= and uid= policies against what the child set, with and without CAP_SETUID and
+// CAP_SETGID in its effective set, and in a user namespace of its own (where it has every
+// capability, but none in the initial namespace, which is what the kernel asks about).
+// Returns "" or what went wrong.
+std::string check_creds_in_child()
+{
+	auto expect = [](std::string &err, const char *what, std::uint32_t got,
+			 std::uint32_t want) {
+		if (got != want && err.empty())
+			err = std::string(what) + " read " + std::to_string(got) + ", want " +
+			      std::to_string(want);
+	};
+	eima_access a{};
+	std::string err;
+	const std::uint32_t both = EIMA_COND_EUID | EIMA_COND_EGID;
+	if (bpf_matcher->read_creds(both, a))
+		return "read_creds as root failed";
+	expect(err, "root euid", a.euid, 0);
+	expect(err, "root cap_setuid", a.cap_setuid, 1);
+	expect(err, "root cap_setgid", a.cap_setgid, 1);
+	if (setresgid(11, 12, 13) || prctl(PR_SET_KEEPCAPS, 1) || setresuid(21, 22, 23) ||
+	    !set_effective_caps(0))
+		return std::string("set ids and caps: ") + std::strerror(errno);
+	if (bpf_matcher->read_creds(both, a))
+		return "read_creds with ids 21/22/23 failed";
+	expect(err, "uid", a.uid, 21);
+	expect(err, "euid", a.euid, 22);
+	expect(err, "suid", a.suid, 23);
+	expect(err, "gid", a.gid, 11);
+	expect(err, "egid", a.egid, 12);
+	expect(err, "sgid", a.sgid, 13);
+	expect(err, "cap_setuid", a.cap_setuid, 1);
+	expect(err, "cap_setgid", a.cap_setgid, 1);
+	// uid= alone: the saved ids and the capabilities are not read (zero as given).
+	if (bpf_matcher->read_creds(EIMA_COND_UID, a))
+		return "read_creds for uid= failed";
+	expect(err, "uid= uid", a.uid, 21);
+	expect(err, "uid= euid", a.euid, 22);
+	expect(err, "uid= suid (unread)", a.suid, 0);
+	expect(err, "uid= cap_setuid (unread)", a.cap_setuid, 0);
+	expect(err, "uid= sgid (unread)", a.sgid, 0);
+	// egid= alone reads the gid side only.
+	if (bpf_matcher->read_creds(EIMA_COND_EGID, a))
+		return "read_creds for egid= failed";
+	expect(err, "egid= sgid", a.sgid, 13);
+	expect(err, "egid= cap_setgid", a.cap_setgid, 1);
+	expect(err, "egid= suid (unread)", a.suid, 0);
+	expect(err, "egid= cap_setuid (unread)", a.cap_setuid, 0);
+	for (auto [drop, uid_cap, gid_cap] :
+	     {std::tuple{CAP_SETUID, 0u, 1u}, {CAP_SETGID, 1u, 0u}}) {
+		if (!set_effective_caps(std::uint64_t{1} << drop))
+			return std::string("capset: ") + std::strerror(errno);
+		if (bpf_matcher->read_creds(both, a))
+			return "read_creds without a capability failed";
+		expect(err, "cap_setuid", a.cap_setuid, uid_cap);
+		expect(err, "cap_setgid", a.cap_setgid, gid_cap);
+	}
+	if (!set_effective_caps(0))
+		return std::string("capset: ") + std::strerror(errno);
+	if (unshare(CLONE_NEWUSER) == 0) {
+		int rc = bpf_matcher->read_creds(both, a);
+		if (rc == 0) {
+			expect(err, "userns euid", a.euid, 22);
+			expect(err, "userns cap_setuid", a.cap_setuid, 0);
+			expect(err, "userns cap_setgid", a.cap_setgid, 0);
+		} else {
+			std::cout << "  (not checked in a user namespace: BPF_PROG_TEST_RUN: "
+				  << std::strerror(-rc) << ")\n";
+		}
+	} else {
+		std::cout << "  (not checked in a user namespace: unshare: " << std::strerror(errno)
+			  << ")\n";
+	}
+	return err;
+}
+
+// The reads themselves, on this kernel (whichever kernel_cap_t layout it has).
+TEST(BpfPolicyMatch, ReadsIdsAndSetidCapabilitiesOfTheTask)
+{
+	int pipefd[2];
+	ASSERT_EQ(pipe(pipefd), 0);
+	std::cout.flush();
+	pid_t pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		close(pipefd[0]);
+		std::string err = check_creds_in_child();
+		std::cout.flush();
+		if (write(pipefd[1], err.data(), err.size()) < 0)
+			_exit(2);
+		_exit(err.empty() ? 0 : 1);
+	}
+	close(pipefd[1]);
+	std::string err;
+	char buf[256];
+	for (ssize_t n; (n = read(pipefd[0], buf, sizeof(buf))) > 0;)
+		err.append(buf, n);
+	close(pipefd[0]);
+	int status = 0;
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
+}
+
+// A BPF matcher blind to CAP_SETUID/CAP_SETGID (the effective id alone decides euid= and
+// egid=, as bpf/lib/policy_match.h did) must show up, on tcb (FILE_CHECK euid=0) and on
+// every-condition (euid=, euid>, egid>, egid<).
+TEST(BpfPolicyMatch, ComparisonCatchesIgnoredSetidCapabilities)
+{
+	auto every = parse_policy(every_condition_policy, "every-condition");
+	ASSERT_TRUE(every.has_value());
+	auto tcb = builtin_policy("tcb");
+	ASSERT_TRUE(tcb.has_value());
+	for (const Policy *p : {&*tcb, &*every}) {
+		auto compiled = compile_policy(*p, KernelMode::lsm);
+		ASSERT_TRUE(compiled.has_value());
+		auto accesses = accesses_for(*compiled);
+		Tally uid = compare(*compiled, accesses, [](eima_access &a) { a.cap_setuid = 0; });
+		EXPECT_GT(uid.mismatch_count, 0u) << "CAP_SETUID ignored went unnoticed";
+		if (p == &*every) {
+			Tally gid = compare(*compiled, accesses,
+					    [](eima_access &a) { a.cap_setgid = 0; });
+			EXPECT_GT(gid.mismatch_count, 0u) << "CAP_SETGID ignored went unnoticed";
+		}
+	}
 }
 
 } // namespace

@@ -110,6 +110,61 @@ TEST(PolicyMatcher, EuidFollowsCapSetuidLikeTheKernel)
 	EXPECT_TRUE(match(p, a).measure);
 }
 
+// ima_match_rules(): egid= holds on the effective gid, or with CAP_SETGID on the saved or
+// the real gid too; CAP_SETUID has nothing to do with it.
+TEST(PolicyMatcher, EgidFollowsCapSetgidLikeTheKernel)
+{
+	eima_policy p = compiled("measure func=BPRM_CHECK egid=42\n");
+	FileAccess a = exec_of();
+	a.gid = 7;
+	a.egid = 7;
+	a.sgid = 42;
+	a.cap_setuid = true;
+	EXPECT_FALSE(match(p, a).measure);
+	a.cap_setgid = true; // the saved gid now counts
+	EXPECT_TRUE(match(p, a).measure);
+	a.sgid = 7;
+	EXPECT_FALSE(match(p, a).measure);
+	a.gid = 42; // and the real one
+	EXPECT_TRUE(match(p, a).measure);
+	a.cap_setgid = false;
+	EXPECT_FALSE(match(p, a).measure);
+}
+
+// The rule's operator applies to each id the capability lets count, not only to euid/egid;
+// and uid=/gid= look at the real id alone, capability or not.
+TEST(PolicyMatcher, SetidCapabilityIdsUseTheRulesOperator)
+{
+	eima_policy lt = compiled("measure func=BPRM_CHECK euid<1000\n");
+	FileAccess a = exec_of();
+	a.uid = 2000;
+	a.euid = 2000;
+	a.suid = 999;
+	a.cap_setuid = true;
+	EXPECT_TRUE(match(lt, a).measure); // saved uid 999 < 1000
+	a.suid = 1000;
+	EXPECT_FALSE(match(lt, a).measure);
+	a.uid = 0;
+	EXPECT_TRUE(match(lt, a).measure); // real uid 0 < 1000
+
+	eima_policy gt = compiled("measure func=BPRM_CHECK egid>100\n");
+	FileAccess g = exec_of();
+	g.gid = 0;
+	g.egid = 100;
+	g.sgid = 101;
+	EXPECT_FALSE(match(gt, g).measure);
+	g.cap_setgid = true;
+	EXPECT_TRUE(match(gt, g).measure);
+
+	eima_policy uid = compiled("measure func=BPRM_CHECK uid=0\n");
+	FileAccess u = exec_of();
+	u.uid = 1000;
+	u.euid = 0;
+	u.suid = 0;
+	u.cap_setuid = true;
+	EXPECT_FALSE(match(uid, u).measure);
+}
+
 TEST(PolicyMatcher, FsConditions)
 {
 	eima_policy p = compiled("dont_measure fsname=proc\n"
