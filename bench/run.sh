@@ -78,7 +78,7 @@ smaps_rss() {
 	awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6 } $1 == "Rss:" {
 		if (name ~ /bpf/) bpf += $2; else if (name == "" || name == "[heap]" || name ~ /^\[anon/) anon += $2;
 		else if (name ~ /^\//) file += $2; else other += $2 }
-		END { printf "%d %d %d %d", bpf / 1024, anon / 1024, file / 1024, other / 1024 }' "/proc/$EIMAD_PID/smaps"
+		END { printf "%d %d %d %d\n", bpf / 1024, anon / 1024, file / 1024, other / 1024 }' "/proc/$EIMAD_PID/smaps"
 }
 storm() { # storm TPM: one 100 k-file burst against a fresh eimad --tpm TPM
 	local tpm=$1
