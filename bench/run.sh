@@ -10,6 +10,8 @@ BIN=$build/bin
 N=${EIMA_BENCH_EXECS:-4000}
 COLD=${EIMA_BENCH_COLD:-400}
 FILES=${EIMA_BENCH_FILES:-100000}
+# EIMA_BENCH_SECTIONS: which parts run (default all): exec events hash
+SECTIONS=${EIMA_BENCH_SECTIONS:-exec events hash}
 source "$here/tests/e2e/lib.sh"
 T=$(mktemp -d /var/tmp/eima-bench.XXXXXX)
 RUN=$T/run
@@ -18,7 +20,6 @@ trap cleanup EXIT
 
 cp -L /usr/bin/true "$T/true"
 make_cold() { mkdir -p "$1"; for i in $(seq 1 "$COLD"); do cp "$T/true" "$1/t$i"; printf '%s' "$i$1" >> "$1/t$i"; done; }
-make_cold "$T/cold-base"; make_cold "$T/cold-eima"
 execs() { "$BIN/eima-bench-exec" "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f %%", (a / b - 1) * 100 }'; }
@@ -26,9 +27,11 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f %%", (a / b - 1) * 100 }'
 echo "# eima benchmarks"
 echo
 echo "- date: $(date -u +%F), kernel $(uname -r), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
-echo "- command: \`bench/run.sh\` (N=$N warm execs, $COLD cold files, $FILES mapped files); eimad --mode trace --tpm swtpm; nothing pinned"
+echo "- command: \`bench/run.sh\` (N=$N warm execs, $COLD cold files, $FILES mapped files); eimad --mode trace --tpm swtpm (and --tpm none for events); sections: $SECTIONS; nothing pinned"
 echo
 
+if [[ " $SECTIONS " == *" exec "* ]]; then
+make_cold "$T/cold-base"; make_cold "$T/cold-eima"
 # Exec overhead: baseline, eimad, baseline again (the mean of both baselines).
 execs $((N / 10)) "$T/true" >/dev/null
 base1=$(execs "$N" "$T/true")
@@ -60,36 +63,59 @@ echo "| program | runs | ns/run |"
 echo "|---|---|---|"
 while read -r name cnt ns; do echo "| $name | $cnt | $ns |"; done <<<"$stats"
 echo
+fi
 
-# Event throughput: one core maps FILES distinct files PROT_EXEC as fast as it can.
+# Event throughput: one core maps FILES distinct files PROT_EXEC as fast as it can, with the
+# host TPM a swtpm and with none (then the TPM is not the limit).
 mkdir -p "$T/many"
 ( cd "$T/many" && seq 1 "$FILES" | awk '{ f = "f" $1; print > f; close(f) }' ) || \
 	for i in $(seq 1 "$FILES"); do echo "$i" > "$T/many/f$i"; done
-start_eimad "$RUN" "$T/eimad.log" --mode trace --tpm swtpm >/dev/null
 rss() { awk -v k="$1" '$1 == k":" { print int($2 / 1024) }' "/proc/$EIMAD_PID/status"; }
-rss0=$(rss VmRSS) anon0=$(rss RssAnon)
-t0=$(date +%s.%N)
-read -r mapped secs < <("$BIN/eima-bench-mmap" "$T/many")
-settle "$RUN"
-t1=$(date +%s.%N)
-"$BIN/eima" status --run-dir "$RUN" --json > "$T/status.json"
-events=$(grep -o '"events": [0-9]*' "$T/status.json" | head -1 | grep -o '[0-9]*$')
-dropped=$(grep -o '"dropped": [0-9]*' "$T/status.json" | head -1 | grep -o '[0-9]*$')
-rss1=$(rss VmRSS) anon1=$(rss RssAnon) shm1=$(( $(rss RssShmem) + $(rss RssFile) ))
-stop_eimad
-echo "## Events (MMAP_CHECK of $FILES distinct files from one process)"
-echo
-echo "| measure | value |"
-echo "|---|---|"
-echo "| files mapped | $mapped in $(printf '%.2f' "$secs") s ($(awk -v m="$mapped" -v s="$secs" 'BEGIN { printf "%.0f", m / s }')/s offered) |"
-echo "| events taken by eimad (hashed, logged, extended) | $events |"
-echo "| events lost to a full ring buffer (logged as violations) | $dropped |"
-echo "| end to end, until the last one is in the lists | $(awk -v a="$t0" -v b="$t1" -v e="$events" 'BEGIN { printf "%.2f s, %.0f events/s", b - a, e / (b - a) }') |"
-echo "| eimad RSS: idle → after $events measured files | $rss0 MiB → $rss1 MiB |"
-echo "| of which eimad's heap (RssAnon) | $anon0 MiB → $anon1 MiB |"
-echo "| of which mapped (ring buffer pages, libraries) | $shm1 MiB |"
-echo
+# smaps_rss: eimad's resident memory by mapping, MiB: the BPF ring buffer (its data pages
+# are mapped twice by libbpf, so they count twice in RSS), other BPF maps, heap and
+# anonymous memory, files (the binary and libraries)
+smaps_rss() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6 } $1 == "Rss:" {
+		if (name ~ /bpf/) bpf += $2; else if (name == "" || name == "[heap]" || name ~ /^\[anon/) anon += $2;
+		else if (name ~ /^\//) file += $2; else other += $2 }
+		END { printf "%d %d %d %d\n", bpf / 1024, anon / 1024, file / 1024, other / 1024 }' "/proc/$EIMAD_PID/smaps"
+}
+storm() { # storm TPM: one 100 k-file burst against a fresh eimad --tpm TPM
+	local tpm=$1
+	rm -rf "$RUN"
+	start_eimad "$RUN" "$T/eimad.log" --mode trace --tpm "$tpm" >/dev/null
+	local rss0 anon0 t0 t1 mapped secs events dropped rss1 anon1 shm1 bpf anon file other
+	rss0=$(rss VmRSS) anon0=$(rss RssAnon)
+	t0=$(date +%s.%N)
+	read -r mapped secs < <("$BIN/eima-bench-mmap" "$T/many")
+	settle "$RUN"
+	t1=$(date +%s.%N)
+	"$BIN/eima" status --run-dir "$RUN" --json > "$T/status.json"
+	events=$(grep -o '"events": [0-9]*' "$T/status.json" | head -1 | grep -o '[0-9]*$')
+	dropped=$(grep -o '"dropped": [0-9]*' "$T/status.json" | head -1 | grep -o '[0-9]*$')
+	rss1=$(rss VmRSS) anon1=$(rss RssAnon) shm1=$(( $(rss RssShmem) + $(rss RssFile) ))
+	read -r bpf anon file other < <(smaps_rss)
+	stop_eimad
+	echo "## Events (MMAP_CHECK of $FILES distinct files from one process), --tpm $tpm"
+	echo
+	echo "| measure | value |"
+	echo "|---|---|"
+	echo "| files mapped | $mapped in $(printf '%.2f' "$secs") s ($(awk -v m="$mapped" -v s="$secs" 'BEGIN { printf "%.0f", m / s }')/s offered) |"
+	echo "| events taken by eimad (hashed, logged$([[ $tpm == none ]] || echo ', extended')) | $events |"
+	echo "| events lost to a full ring buffer (logged as violations) | $dropped |"
+	echo "| end to end, until the last one is in the lists | $(awk -v a="$t0" -v b="$t1" -v e="$events" 'BEGIN { printf "%.2f s, %.0f events/s", b - a, e / (b - a) }') |"
+	echo "| eimad RSS: idle → after $events measured files | $rss0 MiB → $rss1 MiB |"
+	echo "| of which eimad's heap (RssAnon) | $anon0 MiB → $anon1 MiB |"
+	echo "| of which mapped (RssShmem + RssFile: ring buffer pages, libraries) | $shm1 MiB |"
+	echo "| by mapping (smaps): BPF maps (ring buffer data counted twice) / heap and anonymous / files / other | $bpf / $anon / $file / $other MiB |"
+	echo
+}
+if [[ " $SECTIONS " == *" events "* ]]; then
+	storm swtpm
+	storm none
+fi
 
+if [[ " $SECTIONS " == *" hash "* ]]; then
 # Hashing throughput against OpenSSL's own.
 head -c $((256 << 20)) /dev/urandom > "$T/blob"
 ours=$("$BIN/eima-bench-hash" "$T/blob" sha256 5)
@@ -100,3 +126,4 @@ echo "| | MB/s |"
 echo "|---|---|"
 echo "| openssl speed -evp sha256 -bytes 262144 | $ossl |"
 echo "| eima (ima::hash_file) | $ours ($(ratio "$ours" "$ossl") of openssl) |"
+fi

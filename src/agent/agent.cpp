@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -872,6 +873,57 @@ void Agent::finish_retiring(RetiringContainer &r, std::string final_evidence)
 	}
 }
 
+namespace {
+
+// The ring buffer's consumer and producer positions, read from their own read-only mapping
+// of the ring's first two pages: whether records are queued costs no system call.
+class RingPeek {
+public:
+	explicit RingPeek(int map_fd)
+	{
+		page_ = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+		void *p = ::mmap(nullptr, 2 * page_, PROT_READ, MAP_SHARED, map_fd, 0);
+		if (p != MAP_FAILED)
+			pages_ = static_cast<char *>(p);
+	}
+	~RingPeek()
+	{
+		if (pages_)
+			::munmap(pages_, 2 * page_);
+	}
+	RingPeek(const RingPeek &) = delete;
+	RingPeek &operator=(const RingPeek &) = delete;
+
+	// True when records are queued, or when the positions cannot be read (then the caller
+	// drains, as if there were).
+	bool has_data() const
+	{
+		if (!pages_)
+			return true;
+		auto *cons = reinterpret_cast<const unsigned long *>(pages_);
+		auto *prod = reinterpret_cast<const unsigned long *>(pages_ + page_);
+		return __atomic_load_n(prod, __ATOMIC_ACQUIRE) !=
+		       __atomic_load_n(cons, __ATOMIC_ACQUIRE);
+	}
+
+private:
+	std::size_t page_ = 0;
+	char *pages_ = nullptr;
+};
+
+// How long events the BPF side queued without a wakeup (BPF_RB_NO_WAKEUP: fewer than
+// wakeup_bytes from namespaces eimad knows) can wait before eimad collects them. While
+// events flow, and for `active_for` after the last, eimad looks every `busy_tick`, as it
+// always did; when nothing has come for that long, it only peeks at the ring's positions
+// every `idle_peek`. Control requests drain the ring first, so no answer ever misses an
+// event; the bound is on how stale the list files and the TPM can be.
+constexpr auto busy_tick = std::chrono::milliseconds(5);
+constexpr auto active_for = std::chrono::seconds(1);
+constexpr auto idle_peek = std::chrono::milliseconds(100);
+constexpr auto reap_every = std::chrono::seconds(1);
+
+} // namespace
+
 Result<void> Agent::run()
 {
 	sigset_t mask;
@@ -883,10 +935,6 @@ Result<void> Agent::run()
 	UniqueFd sigfd(::signalfd(-1, &mask, SFD_CLOEXEC));
 	if (!sigfd)
 		return fail(errno, "signalfd");
-	// Events are batched in the kernel (no wakeup per event); this tick collects them.
-	UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-	itimerspec every{{0, 5'000'000}, {0, 5'000'000}};
-	::timerfd_settime(timer.get(), 0, &every, nullptr);
 	UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
 	auto watch = [&](int fd) {
 		epoll_event e{};
@@ -894,9 +942,11 @@ Result<void> Agent::run()
 		e.data.fd = fd;
 		::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e);
 	};
+	// Wakes when the BPF side forces it: an event from a namespace eimad does not know yet,
+	// or wakeup_bytes queued. Smaller batches only show in the ring's positions.
 	int ring_fd = ring_buffer__epoll_fd(static_cast<ring_buffer *>(ring_));
+	RingPeek ring(probe_->events_fd());
 	watch(sigfd.get());
-	watch(timer.get());
 	watch(ring_fd);
 	watch(control_fd_.get());
 	fmt::print(stderr, "eimad: measuring in {} mode ({}); digests: {}; TPM: {}; lists in {}\n",
@@ -909,23 +959,40 @@ Result<void> Agent::run()
 	fmt::print("eimad: ready\n");
 	std::fflush(stdout);
 
-	auto last_reap = std::chrono::steady_clock::now();
+	using clock = std::chrono::steady_clock;
+	// A vTPM that is still starting is bound by the drain that follows it coming up.
+	auto vtpm_unbound = [&] {
+		return std::ranges::any_of(containers_, [](auto &kc) {
+			       return kc.second.vtpm && !kc.second.bound;
+		       }) ||
+		       std::ranges::any_of(retiring_, [](auto &r) { return r.c.vtpm && !r.c.bound; });
+	};
+	auto last_reap = clock::now();
+	auto last_data = clock::now(); // the first second after start counts as busy
+	auto last_look = clock::now();  // the last wakeup, which looked at the ring
 	for (;;) {
+		// Time-outs only for work that waits on time: none but the peek when idle.
+		auto now = clock::now();
+		bool busy = now - last_data < active_for || !deferred_.empty() ||
+			    !retiring_.empty() || vtpm_unbound();
+		auto due = last_look + (busy ? busy_tick : idle_peek);
+		if (!containers_.empty())
+			due = std::min(due, last_reap + reap_every);
+		// Rounded up: waking a little late beats spinning on a time-out of 0 ms.
+		auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
 		epoll_event evs[8];
-		int n = ::epoll_wait(ep.get(), evs, 8, -1);
+		int n = ::epoll_wait(ep.get(), evs, 8, static_cast<int>(std::max<long>(wait, 0)));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return fail(errno, "epoll_wait");
-		auto woke = std::chrono::steady_clock::now();
+		auto woke = clock::now();
+		last_look = woke;
 		bool stop = false;
 		for (int i = 0; i < n; ++i) {
 			int fd = evs[i].data.fd;
 			if (fd == sigfd.get()) {
 				stop = true;
-			} else if (fd == timer.get()) {
-				std::uint64_t ticks;
-				(void)!::read(fd, &ticks, sizeof(ticks));
 			} else if (fd == control_fd_.get()) {
 				int client = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
 				if (client >= 0) {
@@ -934,18 +1001,24 @@ Result<void> Agent::run()
 				}
 			}
 		}
-		drain_ring();
+		bool queued = ring.has_data();
+		if (queued)
+			last_data = woke;
+		// While busy every wakeup drains, as every 5 ms tick did (drops counted and
+		// vTPMs come up are noticed there); when idle, only records found queued do.
+		if (busy || stop || queued)
+			drain_ring();
 		if (stop)
 			break;
-		auto now = std::chrono::steady_clock::now();
-		if (now - last_reap >= std::chrono::seconds(1)) {
+		now = clock::now();
+		if (containers_.empty() || now - last_reap >= reap_every) {
+			if (!containers_.empty())
+				reap_exited();
 			last_reap = now;
-			reap_exited();
 		}
 		advance_retiring(false);
 		answer_deferred(false);
-		longest_wakeup_ =
-			std::max(longest_wakeup_, std::chrono::steady_clock::now() - woke);
+		longest_wakeup_ = std::max(longest_wakeup_, clock::now() - woke);
 	}
 	// Clients waiting get their answers. Every container gets its final quote, and no
 	// vTPM outlives eimad (the disposer stops the last of them when eimad is destroyed).
