@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "control/control_protocol.h"
+#include "agent/agent_log.h"
 #include "agent/file_opener.h"
 #include "agent/policy_loader.h"
 #include "attest/evidence.h"
@@ -326,11 +327,18 @@ Result<void> Agent::set_up_probe()
 	Result<std::unique_ptr<MeasurementProbe>> probe = fail("load BPF programs");
 	kernel_digest_ = "off: trace mode (tracepoints cannot sleep to hash)";
 	if (mode == ProbeMode::lsm) {
-		probe = load_in(mode, true);
+		{
+			QuietLibbpf expected_to_fail_on_some_kernels;
+			probe = load_in(mode, true);
+		}
 		if (probe) {
 			kernel_digest_ = "bpf_ima_file_hash in sleepable LSM hooks";
 		} else {
 			kernel_digest_ = "off: sleepable LSM hooks did not load: " + probe.error().message();
+			// With --mode auto a refusal here is reported as the reason for trace mode.
+			std::optional<QuietLibbpf> quiet;
+			if (config_.mode == ModeChoice::automatic)
+				quiet.emplace();
 			probe = load_in(mode, false);
 		}
 	} else {
@@ -466,7 +474,7 @@ void Agent::open_container_list(Container &c)
 					    {ima::HashAlgo::sha1, ima::HashAlgo::sha256});
 	if (!list) {
 		// The host list still gets the container's entries; ps shows 0 for it.
-		fmt::print(stderr, "eimad: container {}: {}\n", c.id, list.error().message());
+		spdlog::error("container {}: {}", c.id, list.error().message());
 		return;
 	}
 	c.list = std::move(*list);
@@ -479,7 +487,7 @@ void Agent::append_container(Container &c, const ima::TemplateEntry &entry)
 {
 	auto rec = c.list->append(entry);
 	if (!rec) {
-		fmt::print(stderr, "eimad: container {}: {}\n", c.id, rec.error().message());
+		spdlog::error("container {}: {}", c.id, rec.error().message());
 		return;
 	}
 	if (c.vtpm)
@@ -511,7 +519,7 @@ void Agent::bind_vtpm(Container &c)
 		return;
 	c.bound = true;
 	if (state == TpmExtender::State::failed) {
-		fmt::print(stderr, "eimad: container {}: vTPM did not start: {}\n", c.id,
+		spdlog::error("container {}: vTPM did not start: {}", c.id,
 			   c.vtpm->error());
 		return;
 	}
@@ -524,7 +532,7 @@ void Agent::bind_vtpm(Container &c)
 	if (e)
 		append_host(*e);
 	else
-		fmt::print(stderr, "eimad: container {}: binding: {}\n", c.id, e.error().message());
+		spdlog::error("container {}: binding: {}", c.id, e.error().message());
 }
 
 std::pair<TemplateKind, ima::HashAlgo> Agent::template_for(const eima_event_head &h) const
@@ -571,7 +579,7 @@ void Agent::handle_event(const PendingEvent &ev)
 	} else {
 		// Recorded as a violation now; the kernel forgets the file so that the next
 		// access tries again, and a later success is logged as a normal entry.
-		fmt::print(stderr, "eimad: violation: {}\n", digest.error().message());
+		spdlog::warn("violation: {}", digest.error().message());
 		probe_->forget({h.mntns_id, h.file.dev, h.file.ino});
 	}
 	record(c, ev, digest, sig);
@@ -601,7 +609,7 @@ void Agent::record(Container *c, const PendingEvent &ev, const Result<Bytes> &di
 		if (auto e = make(path, own_pcr); e) {
 			append_container(*c, *e);
 		} else {
-			fmt::print(stderr, "eimad: {}: {}\n", c->id, e.error().message());
+			spdlog::error("{}: {}", c->id, e.error().message());
 		}
 	}
 	std::string host_name = host ? path : c->id + ":" + path;
@@ -610,14 +618,14 @@ void Agent::record(Container *c, const PendingEvent &ev, const Result<Bytes> &di
 	if (auto e = make(host_name, host_pcr); e)
 		append_host(*e);
 	else
-		fmt::print(stderr, "eimad: host list: {}\n", e.error().message());
+		spdlog::error("host list: {}", e.error().message());
 }
 
 void Agent::append_host(const ima::TemplateEntry &entry)
 {
 	auto rec = host_list_->append(entry);
 	if (!rec) {
-		fmt::print(stderr, "eimad: host list: {}\n", rec.error().message());
+		spdlog::error("host list: {}", rec.error().message());
 		return;
 	}
 	if (extender_)
@@ -685,7 +693,7 @@ void Agent::flush_all()
 	if (auto r = host_list_->flush(); !r) {
 		// Not extended either: the entries stay queued and go out with the next flush
 		// that writes them, so list and TPM still agree.
-		fmt::print(stderr, "eimad: {}\n", r.error().message());
+		spdlog::error("{}", r.error().message());
 	} else {
 		for (auto &rec : host_unwritten_)
 			extender_->submit(std::move(rec));
@@ -694,7 +702,7 @@ void Agent::flush_all()
 	for (auto &[key, c] : containers_)
 		if (c.list)
 			if (auto r = c.list->flush(); !r)
-				fmt::print(stderr, "eimad: {}\n", r.error().message());
+				spdlog::error("{}", r.error().message());
 }
 
 void Agent::drain_ring()
@@ -799,7 +807,7 @@ void Agent::retire(Container &c)
 	cache_.forget_mntns(rc.key);
 	if (rc.list)
 		if (auto f = rc.list->flush(); !f)
-			fmt::print(stderr, "eimad: {}\n", f.error().message());
+			spdlog::error("{}", f.error().message());
 	if (!rc.vtpm)
 		return finish_retiring(r, "none: no vTPM");
 	// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
@@ -858,7 +866,7 @@ void Agent::advance_retiring(bool wait)
 void Agent::finish_retiring(RetiringContainer &r, std::string final_evidence)
 {
 	if (final_evidence.starts_with("none: ") && r.c.vtpm)
-		fmt::print(stderr, "eimad: container {}: final evidence: {}\n", r.c.id, final_evidence);
+		spdlog::warn("container {}: final evidence: {}", r.c.id, final_evidence);
 	r.exited.final_evidence = std::move(final_evidence);
 	if (r.c.vtpm)
 		r.exited.vtpm["state"] = "stopped";
@@ -949,12 +957,12 @@ Result<void> Agent::run()
 	watch(sigfd.get());
 	watch(ring_fd);
 	watch(control_fd_.get());
-	fmt::print(stderr, "eimad: measuring in {} mode ({}); digests: {}; TPM: {}; lists in {}\n",
+	spdlog::info("measuring in {} mode ({}); digests: {}; TPM: {}; lists in {}; host list {}",
 		   probe_mode_name(probe_->mode()), mode_reason_,
 		   probe_->kernel_digest() ? "in the kernel" : "by eimad", tpm_description_,
-		   config_.run_dir);
+		   config_.run_dir, host_list_state_);
 	for (auto &u : policy_unsupported_)
-		fmt::print(stderr, "eimad: policy: not honoured in this mode: {}\n", u);
+		spdlog::warn("policy: not honoured in this mode: {}", u);
 	// Readiness for scripts: the socket exists before we print this.
 	fmt::print("eimad: ready\n");
 	std::fflush(stdout);
@@ -1001,9 +1009,12 @@ Result<void> Agent::run()
 				}
 			}
 		}
+		auto peeked = std::chrono::system_clock::now();
 		bool queued = ring.has_data();
 		if (queued)
 			last_data = woke;
+		else
+			save_drained_at(peeked); // nothing queued: every exec before is in the list
 		// While busy every wakeup drains, as every 5 ms tick did (drops counted and
 		// vTPMs come up are noticed there); when idle, only records found queued do.
 		if (busy || stop || queued)
@@ -1027,7 +1038,7 @@ Result<void> Agent::run()
 		retire(containers_.begin()->second);
 	advance_retiring(true);
 	flush_all(); // the last entries reach the list, then the TPM
-	fmt::print(stderr, "eimad: stopping: {} events, {} violations, host list {} entries\n",
+	spdlog::info("stopping: {} events, {} violations, host list {} entries",
 		   events_, violations_, host_list_->entries());
 	return {};
 }

@@ -79,7 +79,8 @@ public:
 		if (int err = Ops::load(s))
 			return fail(-err, "load BPF programs",
 				    std::string(probe_mode_name(mode)) +
-					    " (the verifier log is on stderr)");
+					    " (libbpf logged the verifier's reason; see it with "
+					    "--log-level debug if it was expected)");
 		probe->events_fd_ = bpf_map__fd(s->maps.events);
 		probe->measured_fd_ = bpf_map__fd(s->maps.measured);
 		probe->known_mntns_fd_ = bpf_map__fd(s->maps.known_mntns);

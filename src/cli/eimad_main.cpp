@@ -7,12 +7,14 @@
 #include <fmt/format.h>
 
 #include "agent/agent.h"
+#include "agent/agent_log.h"
 
 int main(int argc, char **argv)
 {
 	using namespace eima;
 	agent::AgentConfig cfg;
 	std::string hash = "sha256", mode = "auto", tpm = "auto", vtpm = "swtpm", tmpl = "ima-ng";
+	std::string log_level = "info";
 	bool foreground = false;
 
 	CLI::App app{"eimad: per-container IMA measurement from eBPF"};
@@ -49,12 +51,15 @@ int main(int argc, char **argv)
 		       "exited containers kept with their lists and final evidence under "
 		       "RUN/containers; beyond this many the oldest one's directory is removed "
 		       "(default 100)");
+	app.add_option("--log-level", log_level, "trace | debug | info (default) | warn | error")
+		->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 	app.add_flag("--fresh", cfg.fresh,
 		     "start new lists (and zeroed PCRs in the embedded swtpm) instead of resuming "
 		     "the last ones; a new boot always does");
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);
+	agent::init_agent_log(log_level);
 	// tpm2-tss logs its own failures to stderr; eimad reports them itself, decoded, with
 	// what it was doing. TSS2_LOG set by the caller wins.
 	::setenv("TSS2_LOG", "all+none", 0);
@@ -74,12 +79,12 @@ int main(int argc, char **argv)
 
 	auto agent = agent::Agent::start(cfg);
 	if (!agent) {
-		fmt::print(stderr, "eimad: {}\n", agent.error().message());
+		spdlog::critical("{}", agent.error().message());
 		return 1;
 	}
 	auto r = (*agent)->run();
 	if (!r) {
-		fmt::print(stderr, "eimad: {}\n", r.error().message());
+		spdlog::critical("{}", r.error().message());
 		return 1;
 	}
 	return 0;
