@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The measurement policy as the BPF programs evaluate it: one array of compiled IMA
- * policy rules. Written by src/policy (rule compiler), read by bpf/lib/policy.h.
+ * policy rules. Written by src/policy/policy_compiler.cpp, read by bpf/lib/policy_match.h.
  * Defined once, here; C++ static_asserts and a test against the .bpf.o BTF keep both
  * sides in step. Fixed-width fields, explicit padding, no pointers.
  */

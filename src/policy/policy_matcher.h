@@ -1,5 +1,6 @@
 // The measurement decision, in C++: exactly what bpf/lib/policy_match.h does in the
-// kernel, so that unit tests pin the semantics and the agent can double-check an event.
+// kernel. Unit tests pin its semantics, and tests/bpf runs both on the same accesses for
+// every corpus policy, so the two cannot drift apart unnoticed.
 // Mirrors ima_match_rules()/ima_match_policy() of security/integrity/ima/ima_policy.c for
 // the measure family: walk the rules in order; the first rule whose action is measure or
 // dont_measure and whose conditions all hold decides.
