@@ -68,6 +68,22 @@ std::string current_boot_id()
 	return id ? *id : std::string("unknown\n");
 }
 
+// PCRs 0..23 of each bank, read in one go.
+Result<PcrBanks> read_all_pcrs(tpm::Tpm &t, const std::vector<ima::HashAlgo> &banks)
+{
+	std::vector<std::uint32_t> all;
+	for (std::uint32_t i = 0; i <= tpm::max_pcr; ++i)
+		all.push_back(i);
+	PcrBanks out;
+	for (auto bank : banks) {
+		auto v = t.read_pcrs(bank, all);
+		if (!v)
+			return std::unexpected(v.error());
+		out[bank] = std::move(*v);
+	}
+	return out;
+}
+
 std::uint64_t read_u64_file(const std::string &path)
 {
 	auto text = read_file(path);
@@ -168,6 +184,15 @@ Result<bool> Agent::resume_host_list(const std::vector<ima::HashAlgo> &banks)
 		host_list_state_ = "new: " + why;
 		return false;
 	};
+	// An old list is set aside, never overwritten: it is evidence of what ran.
+	auto set_aside = [&](const std::string &as) -> Result<std::string> {
+		std::string old = dir + as + std::to_string(::time(nullptr));
+		std::error_code ec;
+		fs::rename(dir, old, ec);
+		if (ec)
+			return fail(ec.value(), "set aside the last list", dir + " -> " + old);
+		return old;
+	};
 	if (config_.fresh)
 		return start_new("--fresh");
 	if (::access((dir + "/binary_runtime_measurements").c_str(), F_OK) != 0)
@@ -175,14 +200,16 @@ Result<bool> Agent::resume_host_list(const std::vector<ima::HashAlgo> &banks)
 	// A list from another boot describes a TPM that has been reset since.
 	auto boot = read_file(dir + "/boot_id");
 	if (!boot || *boot != current_boot_id()) {
-		std::string old = dir + ".before-boot-" + std::to_string(::time(nullptr));
-		std::error_code ec;
-		fs::rename(dir, old, ec);
-		return start_new("the list in " + dir + " is from another boot (kept as " + old + ")");
+		auto old = set_aside(".before-boot-");
+		if (!old)
+			return std::unexpected(old.error());
+		return start_new("the list in " + dir + " is from another boot (kept as " + *old + ")");
 	}
 	auto r = MeasurementList::resume(dir, banks);
 	if (!r)
 		return std::unexpected(r.error());
+	if (r->records.empty()) // not even boot_aggregate survived: nothing to resume
+		return start_new("the last list held no whole entry");
 	// Where the interruption began: the last drain whose entries reached the file, else
 	// the list's last write (both before any exec the list does not hold).
 	drained_at_ns_ = read_u64_file(dir + "/drained_at_ns");
@@ -200,31 +227,18 @@ Result<bool> Agent::resume_host_list(const std::vector<ima::HashAlgo> &banks)
 	if (extender_) {
 		// The prefix of the list the TPM holds; the rest is extended now, in order.
 		auto pcrs = extender_
-				    ->later<PcrBanks>([&banks](tpm::Tpm &t) -> Result<PcrBanks> {
-					    PcrBanks out;
-					    std::vector<std::uint32_t> all;
-					    for (std::uint32_t i = 0; i <= tpm::max_pcr; ++i)
-						    all.push_back(i);
-					    for (auto bank : banks) {
-						    auto v = t.read_pcrs(bank, all);
-						    if (!v)
-							    return std::unexpected(v.error());
-						    out[bank] = std::move(*v);
-					    }
-					    return out;
-				    })
+				    ->later<PcrBanks>([&banks](tpm::Tpm &t) { return read_all_pcrs(t, banks); })
 				    .get();
 		if (!pcrs)
 			return std::unexpected(pcrs.error());
 		auto prefix = extended_prefix(r->records, *pcrs);
-		if (!prefix || r->records.empty()) {
-			// Set aside, not deleted: it is evidence of what ran, if not verifiable.
-			std::string old = dir + ".unverifiable-" + std::to_string(::time(nullptr));
-			std::error_code ec;
-			fs::rename(dir, old, ec);
+		if (!prefix) {
+			auto old = set_aside(".unverifiable-");
+			if (!old)
+				return std::unexpected(old.error());
 			return start_new(fmt::format("the TPM holds no prefix of the last list ({} "
 						     "entries{}); kept as {}",
-						     r->records.size(), torn, old));
+						     r->records.size(), torn, *old));
 		}
 		extended = *prefix;
 		for (std::size_t i = *prefix; i < r->records.size(); ++i)
@@ -1315,18 +1329,14 @@ std::future<Result<nlohmann::json>> read_all_pcrs_later(TpmExtender &tpm,
 							 std::vector<ima::HashAlgo> banks)
 {
 	return tpm.later<nlohmann::json>([banks = std::move(banks)](tpm::Tpm &t) -> Result<nlohmann::json> {
-		std::vector<std::uint32_t> pcrs;
-		for (std::uint32_t i = 0; i <= tpm::max_pcr; ++i)
-			pcrs.push_back(i);
+		auto pcrs = read_all_pcrs(t, banks);
+		if (!pcrs)
+			return std::unexpected(pcrs.error());
 		nlohmann::json out;
-		for (auto bank : banks) {
-			auto v = t.read_pcrs(bank, pcrs);
-			if (!v)
-				return std::unexpected(v.error());
-			for (auto &[pcr, value] : *v)
+		for (auto &[bank, values] : *pcrs)
+			for (auto &[pcr, value] : values)
 				out[std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] =
 					to_hex(value);
-		}
 		return out;
 	});
 }

@@ -139,6 +139,38 @@ check "the list replays to the TPM (eima log verify)" bash -c \
 	 '$BIN/eima' log verify '$T/snap/binary_runtime_measurements' \
 		--pcrs sha1,'$T/snap/pcrs.sha1' --pcrs sha256,'$T/snap/pcrs.sha256' >/dev/null"
 
+echo "== a TPM reset to zero PCRs: the whole list is extended again"
+kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
+kill -KILL "$(cat "$RUN/tpm/swtpm.pid")" # no saved state: it starts clear
+sleep 0.2
+start || { failed "eimad starts after the TPM was reset"; finish; exit; }
+state=$(host_list_state); echo "  $state"
+check "the list is resumed onto the zeroed TPM" \
+	grep -q "^resumed: \([0-9]*\) entries, 0 already in the TPM, \1 extended now" <<<"$state"
+check "a quote verifies after the TPM reset" quote_verifies reset
+
+echo "== a TPM extended by someone else: the list is set aside, a new one starts"
+kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
+if tpm2_pcrextend -T "swtpm:path=$RUN/tpm/sock" \
+	10:sha256=0000000000000000000000000000000000000000000000000000000000000001 2>"$T/ext.err"; then
+	start || { failed "eimad starts after a foreign extend"; finish; exit; }
+	state=$(host_list_state); echo "  $state"
+	check "the unverifiable list is set aside, not replaced" grep -q \
+		"^new: the TPM holds no prefix of the last list .*; kept as $RUN/host.unverifiable-" \
+		<<<"$state"
+	check "the list set aside is whole" test -s "$(ls -d "$RUN"/host.unverifiable-* | head -1)/binary_runtime_measurements"
+	# PCR 10 holds what someone else extended: no list of eimad's replays to it until the
+	# TPM is reset (a reboot; --fresh for the embedded swtpm), and the verifier says so.
+	if quote_verifies foreign >/dev/null; then
+		failed "a quote does not verify while the TPM holds a foreign extend"
+	else
+		pass "a quote does not verify while the TPM holds a foreign extend"
+	fi
+	check "the verifier names the replay" grep -q "replay.*FAIL" "$T/verify.out"
+else
+	failed "tpm2_pcrextend on the swtpm: $(cat "$T/ext.err")"
+fi
+
 echo "== --fresh starts anew"
 stop_eimad
 start --fresh || { failed "eimad --fresh starts"; finish; exit; }
