@@ -58,10 +58,6 @@ std::string event_path(const eima_event_head &head, const std::string &path)
 	return path;
 }
 
-} // namespace
-
-namespace {
-
 std::string current_boot_id()
 {
 	auto id = read_file("/proc/sys/kernel/random/boot_id");
@@ -82,6 +78,14 @@ Result<PcrBanks> read_all_pcrs(tpm::Tpm &t, const std::vector<ima::HashAlgo> &ba
 		out[bank] = std::move(*v);
 	}
 	return out;
+}
+
+// Nanoseconds since the epoch (CLOCK_REALTIME): the unit of drained_at_ns and of the
+// interruption entry's span.
+std::uint64_t wall_ns(std::chrono::system_clock::time_point t)
+{
+	return static_cast<std::uint64_t>(
+		std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
 std::uint64_t read_u64_file(const std::string &path)
@@ -156,13 +160,10 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		// Nothing was measured from the last entry eimad wrote until the programs were
 		// attached again: one violation says so, with the span, so that no exec in it is
 		// a silent gap. (The programs and ring buffer are not pinned across a restart.)
-		auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-				   std::chrono::system_clock::now().time_since_epoch())
-				   .count();
 		auto [tmpl, algo] = agent->template_for(eima_event_head{});
 		auto gap = interruption_entry(template_name(tmpl), algo, config.host_pcr,
 					      agent->drained_at_ns_,
-					      static_cast<std::uint64_t>(now));
+					      wall_ns(std::chrono::system_clock::now()));
 		if (!gap)
 			return std::unexpected(gap.error());
 		agent->append_host(*gap);
@@ -339,16 +340,14 @@ Result<void> Agent::set_up_probe()
 	// bpf_ima_file_hash, no sleepable mmap_file before 6.2), the plain hooks report and
 	// eimad hashes.
 	Result<std::unique_ptr<MeasurementProbe>> probe = fail("load BPF programs");
-	kernel_digest_ = "off: trace mode (tracepoints cannot sleep to hash)";
+	std::string sleepable_refused; // why the hooks that hash did not load
 	if (mode == ProbeMode::lsm) {
 		{
 			QuietLibbpf expected_to_fail_on_some_kernels;
 			probe = load_in(mode, true);
 		}
-		if (probe) {
-			kernel_digest_ = "bpf_ima_file_hash in sleepable LSM hooks";
-		} else {
-			kernel_digest_ = "off: sleepable LSM hooks did not load: " + probe.error().message();
+		if (!probe) {
+			sleepable_refused = probe.error().message();
 			// With --mode auto a refusal here is reported as the reason for trace mode.
 			std::optional<QuietLibbpf> quiet;
 			if (config_.mode == ModeChoice::automatic)
@@ -362,12 +361,15 @@ Result<void> Agent::set_up_probe()
 		// BPF LSM is listed but refused us (e.g. a sandbox): measure from tracepoints.
 		lsm_reason = "BPF LSM programs did not load: " + probe.error().message();
 		mode = ProbeMode::trace;
-		kernel_digest_ = "off: trace mode (tracepoints cannot sleep to hash)";
 		probe = load_in(mode, false);
 	}
 	if (!probe)
 		return std::unexpected(probe.error());
 	probe_ = std::move(*probe);
+	kernel_digest_ = probe_->kernel_digest() ? "bpf_ima_file_hash in sleepable LSM hooks"
+			 : mode == ProbeMode::trace
+				 ? "off: trace mode (tracepoints cannot sleep to hash)"
+				 : "off: sleepable LSM hooks did not load: " + sleepable_refused;
 	mode_reason_ = mode == ProbeMode::lsm
 			       ? "BPF LSM hooks (synchronous)"
 			       : "tracepoints (measurement only, after the fact): " +
@@ -743,10 +745,9 @@ void Agent::save_drained_at(std::chrono::system_clock::time_point t)
 	if (!host_unwritten_.empty() || now - drained_saved_ < std::chrono::milliseconds(100))
 		return;
 	drained_saved_ = now;
-	auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 	// Replaced whole (rename), so a kill mid-write never leaves it empty.
 	std::string path = config_.run_dir + "/host/drained_at_ns";
-	if (write_file(path + ".tmp", std::to_string(ns) + "\n"))
+	if (write_file(path + ".tmp", std::to_string(wall_ns(t)) + "\n"))
 		::rename((path + ".tmp").c_str(), path.c_str());
 }
 

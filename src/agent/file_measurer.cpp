@@ -65,15 +65,18 @@ Result<UniqueFd> FileMeasurer::open_file(const std::string &path, const eima_fil
 	}
 	// Every root is gone or shows another file: reach the file from the host (an engine's
 	// rootfs mount, or the inode itself), checked the same way.
-	for (auto &mount : host_mounts_of(file.dev, true)) {
-		UniqueFd root(::open(mount.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+	auto mounts = host_mounts_of(file.dev);
+	for (auto &mount : mounts) {
+		if (!mount.fs_root)
+			continue;
+		UniqueFd root(::open(mount.point.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
 		if (!root)
 			continue;
 		if (auto r = open_measured_file(root.get(), path, file); r || r.error().err == EAGAIN)
 			return r;
 	}
-	for (auto &mount : host_mounts_of(file.dev, false))
-		if (auto r = open_by_identity(mount, file); r || r.error().err == EAGAIN)
+	for (auto &mount : mounts)
+		if (auto r = open_by_identity(mount.point, file); r || r.error().err == EAGAIN)
 			return r;
 	return opened;
 }

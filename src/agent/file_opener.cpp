@@ -46,49 +46,67 @@ std::optional<std::uint32_t> generation_of(int fd)
 	return static_cast<std::uint32_t>(gen);
 }
 
-} // namespace
+// The version fields of an open file (no cookie: only the BPF side mixes one), and whether
+// its filesystem reported a generation.
+struct OpenVersion {
+	eima_file_id id{};
+	bool has_generation = false;
+	bool regular = false;
+};
 
-Result<eima_file_id> file_version(int fd)
+Result<OpenVersion> open_version(int fd)
 {
 	struct stat st;
 	if (::fstat(fd, &st) != 0)
 		return fail(errno, "fstat");
-	eima_file_id id{};
-	id.dev = kernel_dev(st.st_dev);
-	id.ino = st.st_ino;
-	id.generation = generation_of(fd).value_or(0);
-	id.ctime_ns = std::uint64_t(st.st_ctim.tv_sec) * 1'000'000'000u + st.st_ctim.tv_nsec;
-	id.size = static_cast<std::uint64_t>(st.st_size);
-	return id;
+	OpenVersion v;
+	v.regular = S_ISREG(st.st_mode);
+	v.id.dev = kernel_dev(st.st_dev);
+	v.id.ino = st.st_ino;
+	auto gen = generation_of(fd);
+	v.has_generation = gen.has_value();
+	v.id.generation = gen.value_or(0);
+	v.id.ctime_ns = std::uint64_t(st.st_ctim.tv_sec) * 1'000'000'000u + st.st_ctim.tv_nsec;
+	v.id.size = static_cast<std::uint64_t>(st.st_size);
+	return v;
+}
+
+} // namespace
+
+Result<eima_file_id> file_version(int fd)
+{
+	auto v = open_version(fd);
+	if (!v)
+		return std::unexpected(v.error());
+	return v->id;
 }
 
 Result<void> check_file_version(int fd, const std::string &path, const eima_file_id &expected)
 {
-	struct stat st;
-	if (::fstat(fd, &st) != 0)
-		return fail(errno, "fstat", path);
-	if (!S_ISREG(st.st_mode))
+	auto v = open_version(fd);
+	if (!v)
+		return fail(v.error().err, v.error().op, path);
+	const eima_file_id &have = v->id;
+	if (!v->regular)
 		return fail(EINVAL, "measure", path + ": not a regular file");
-	if (st.st_ino != expected.ino || kernel_dev(st.st_dev) != expected.dev)
+	if (have.ino != expected.ino || have.dev != expected.dev)
 		return fail(ESTALE, "measure", path + ": the path now names another file");
-	if (auto gen = generation_of(fd); gen && expected.generation && *gen != expected.generation)
+	if (v->has_generation && expected.generation && have.generation != expected.generation)
 		return fail(ESTALE, "measure",
 			    fmt::format("{}: the inode was reused (generation {}, the kernel saw {})",
-					path, *gen, expected.generation));
-	std::uint64_t ctime = std::uint64_t(st.st_ctim.tv_sec) * 1'000'000'000u + st.st_ctim.tv_nsec;
-	auto size = static_cast<std::uint64_t>(st.st_size);
-	if (ctime != expected.ctime_ns || size != expected.size)
+					path, have.generation, expected.generation));
+	if (have.ctime_ns != expected.ctime_ns || have.size != expected.size)
 		return fail(EAGAIN, "measure",
 			    fmt::format("{}: changed before it was measured (ctime {} size {}, the "
 					"kernel saw ctime {} size {})",
-					path, ctime, size, expected.ctime_ns, expected.size));
+					path, have.ctime_ns, have.size, expected.ctime_ns, expected.size));
 	return {};
 }
 
-std::vector<std::string> host_mounts_of(std::uint64_t dev, bool fs_root_only)
+std::vector<HostMount> host_mounts_of(std::uint64_t dev)
 {
 	// mountinfo: ID PARENT MAJOR:MINOR ROOT MOUNT_POINT ... (octal escapes in paths)
-	std::vector<std::string> out;
+	std::vector<HostMount> out;
 	std::ifstream in("/proc/self/mountinfo");
 	std::string line;
 	auto unescape = [](const std::string &s) {
@@ -113,9 +131,9 @@ std::vector<std::string> host_mounts_of(std::uint64_t dev, bool fs_root_only)
 		unsigned maj = 0, min = 0;
 		if (std::sscanf(majmin.c_str(), "%u:%u", &maj, &min) != 2)
 			continue;
-		if ((std::uint64_t(maj) << 20 | min) != dev || (fs_root_only && root != "/"))
+		if ((std::uint64_t(maj) << 20 | min) != dev)
 			continue;
-		out.push_back(unescape(point));
+		out.push_back({unescape(point), root == "/"});
 	}
 	return out;
 }

@@ -36,7 +36,11 @@ Result<UniqueFd> open_measured_file(int root_fd, const std::string &path,
 // - the file handle (inode and generation) on that filesystem, with open_by_handle_at
 //   (CAP_DAC_READ_SEARCH), for filesystems whose handle layout is known (ext2/3/4, xfs,
 //   tmpfs): a chroot into a plain directory.
-std::vector<std::string> host_mounts_of(std::uint64_t dev, bool fs_root_only);
+struct HostMount {
+	std::string point; // where it is mounted in eimad's namespace
+	bool fs_root;      // it shows the filesystem from its root (not a bind of a subtree)
+};
+std::vector<HostMount> host_mounts_of(std::uint64_t dev);
 Result<UniqueFd> open_by_identity(const std::string &mount_point, const eima_file_id &expected);
 
 // Checks that the open file `fd` is still the version `expected` describes: dev, ino,
