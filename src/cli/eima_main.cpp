@@ -13,6 +13,7 @@
 #include "cli/attest_commands.h"
 #include "cli/policy_commands.h"
 #include "cli/report.h"
+#include "cli/sbom_commands.h"
 #include "common/file_io.h"
 #include "ima/ascii_log.h"
 #include "ima/binary_log.h"
@@ -346,6 +347,7 @@ int main(int argc, char **argv)
 		->check(CLI::IsMember({"lsm", "trace"}));
 	check->add_flag("--json", as_json);
 	cli::add_attest_commands(app);
+	cli::add_sbom_commands(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -359,6 +361,8 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_attest_commands())
 		return *rc;
 	if (auto rc = cli::run_runtime_policy_commands())
+		return *rc;
+	if (auto rc = cli::run_sbom_commands())
 		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);

@@ -1,0 +1,223 @@
+#include "cli/sbom_commands.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/report.h"
+#include "sbom/sbom.h"
+#include "sbom/sbom_report.h"
+#include "sbom/tree_blesser.h"
+
+namespace eima::cli {
+namespace {
+
+struct SbomOptions {
+	std::string file;
+	bool as_json = false;
+};
+
+SbomOptions sbom_opts;
+CLI::App *inspect_cmd = nullptr;
+CLI::App *files_cmd = nullptr;
+sbom::BlessOptions bless_opts;
+std::string bless_hash = "sha256";
+bool bless_json = false;
+CLI::App *bless_cmd = nullptr;
+
+int cmd_sbom_inspect(const SbomOptions &o)
+{
+	auto s = sbom::read_sbom(o.file);
+	if (!s)
+		return report(s.error());
+	if (o.as_json) {
+		fmt::print("{}\n", sbom::summary_json(*s).dump(2));
+		return 0;
+	}
+	fmt::print("format:        {} ({}) {}\n", sbom::format_name(s->format),
+		   sbom::encoding_name(s->encoding), s->spec_version);
+	fmt::print("name:          {}\n", s->name);
+	if (s->format == sbom::Format::spdx)
+		fmt::print("packages:      {}\n", s->packages);
+	else
+		fmt::print("components:    {}\n", s->components);
+	fmt::print("files:         {} ({} without a usable digest)\n", s->files,
+		   s->files_without_digest);
+	for (auto &[algo, n] : s->file_digests)
+		fmt::print("  {:<12} {} files\n", algo, n);
+	fmt::print("placeholders:  {} all-zero digests (never trusted)\n", s->placeholder_digests);
+	if (s->invalid_digests)
+		fmt::print("invalid:       {} digests that are not hex of their algorithm's size\n",
+			   s->invalid_digests);
+	return 0;
+}
+
+// Streams: each entry is printed as it is read, so a huge SBOM is never held.
+int cmd_sbom_files(const SbomOptions &o)
+{
+	bool first = true;
+	if (o.as_json)
+		fmt::print("[");
+	auto s = sbom::read_sbom(o.file, [&](sbom::SbomFile &&f) {
+		if (o.as_json) {
+			fmt::print("{}\n  {}", first ? "" : ",", sbom::file_json(f).dump());
+			first = false;
+			return;
+		}
+		std::string digests;
+		for (auto &d : f.digests)
+			digests += fmt::format("{}{}:{}", digests.empty() ? "" : ",", d.algo, d.hex);
+		fmt::print("{} {}\n", digests.empty() ? "-" : digests, f.path);
+	});
+	if (o.as_json)
+		fmt::print("{}]\n", first ? "" : "\n");
+	if (!s)
+		return report(s.error());
+	return 0;
+}
+
+// A bar on stderr, only when stderr is a terminal, at most ten times a second.
+sbom::BlessProgress progress_bar()
+{
+	if (!::isatty(STDERR_FILENO))
+		return {};
+	auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+	return [last](std::uint64_t bytes, std::uint64_t total, std::size_t files,
+		      std::size_t files_total) {
+		auto now = std::chrono::steady_clock::now();
+		if (files != files_total && now - *last < std::chrono::milliseconds(100))
+			return;
+		*last = now;
+		constexpr int width = 40;
+		double frac = total ? static_cast<double>(bytes) / static_cast<double>(total) : 1.0;
+		int filled = static_cast<int>(frac * width);
+		fmt::print(stderr, "\r[{:=<{}}{: <{}}] {:3.0f}% {} MiB, {} files", "", filled, "",
+			   width - filled, frac * 100, bytes >> 20, files);
+		if (files == files_total)
+			fmt::print(stderr, "\n");
+	};
+}
+
+nlohmann::json blessed_file_json(const sbom::BlessedFile &f)
+{
+	nlohmann::json j = {{"path", sbom::path_json(f.path)},
+			    {"status", sbom::bless_status_name(f.status)}};
+	if (!f.algo.empty())
+		j["algo"] = f.algo;
+	if (!f.expected.empty())
+		j["expected"] = f.expected;
+	if (!f.actual.empty())
+		j["actual"] = f.actual;
+	if (!f.error.empty())
+		j["error"] = sbom::path_json(f.error);
+	return j;
+}
+
+// Exit status: 0 when every listed file present was blessed or had nothing to check, 2 when
+// a file's content differs from its SBOM entry or could not be handled, 1 when the run
+// itself failed (SBOM, key, root).
+int cmd_bless(sbom::BlessOptions o, const std::string &hash, bool as_json)
+{
+	auto algo = ima::hash_algo_from_name(hash);
+	if (!algo)
+		return report(Error{0, "--hash", hash + ": not an algorithm eima hashes with"});
+	o.sign_algo = *algo;
+	auto r = sbom::bless_tree(o, progress_bar());
+	if (!r)
+		return report(r.error());
+	if (as_json) {
+		nlohmann::json counts = nlohmann::json::object();
+		for (auto s : {sbom::BlessStatus::blessed, sbom::BlessStatus::mismatched,
+			       sbom::BlessStatus::missing, sbom::BlessStatus::unlisted,
+			       sbom::BlessStatus::no_digest, sbom::BlessStatus::not_regular,
+			       sbom::BlessStatus::failed})
+			counts[sbom::bless_status_name(s)] = r->counts[s];
+		nlohmann::json files = nlohmann::json::array();
+		for (auto &f : r->files)
+			files.push_back(blessed_file_json(f));
+		nlohmann::json j = {{"sbom", sbom::summary_json(r->sbom)},
+				    {"dry_run", o.dry_run},
+				    {"hash", hash},
+				    {"blessing_xattr", o.blessing_xattr},
+				    {"bytes_hashed", r->bytes_hashed},
+				    {"counts", std::move(counts)},
+				    {"files", std::move(files)}};
+		fmt::print("{}\n", j.dump(2));
+	} else {
+		for (auto &f : r->files) {
+			if (f.status == sbom::BlessStatus::blessed)
+				continue;
+			std::string detail;
+			if (f.status == sbom::BlessStatus::mismatched)
+				detail = fmt::format(" ({}: SBOM {}, file {}{}{})", f.algo, f.expected,
+						     f.actual, f.error.empty() ? "" : "; ", f.error);
+			else if (!f.error.empty())
+				detail = " (" + f.error + ")";
+			fmt::print("{:<11} {}{}\n", sbom::bless_status_name(f.status), f.path, detail);
+		}
+		fmt::print("{}{} blessed, {} mismatched, {} missing, {} unlisted, {} without a "
+			   "digest, {} not regular, {} failed\n",
+			   o.dry_run ? "dry run: " : "", r->counts[sbom::BlessStatus::blessed],
+			   r->counts[sbom::BlessStatus::mismatched],
+			   r->counts[sbom::BlessStatus::missing],
+			   r->counts[sbom::BlessStatus::unlisted],
+			   r->counts[sbom::BlessStatus::no_digest],
+			   r->counts[sbom::BlessStatus::not_regular],
+			   r->counts[sbom::BlessStatus::failed]);
+	}
+	return r->ok() ? 0 : 2;
+}
+
+} // namespace
+
+void add_sbom_commands(CLI::App &app)
+{
+	auto *sbom_cmd = app.add_subcommand("sbom", "SPDX and CycloneDX SBOMs");
+	sbom_cmd->require_subcommand(1);
+	inspect_cmd = sbom_cmd->add_subcommand("inspect", "what an SBOM holds: format, counts, "
+							  "digest algorithms");
+	inspect_cmd->add_option("FILE", sbom_opts.file, "SPDX (JSON, tag-value) or CycloneDX JSON")
+		->required();
+	inspect_cmd->add_flag("--json", sbom_opts.as_json);
+	files_cmd = sbom_cmd->add_subcommand("files", "each file entry with its digests");
+	files_cmd->add_option("FILE", sbom_opts.file, "SPDX (JSON, tag-value) or CycloneDX JSON")
+		->required();
+	files_cmd->add_flag("--json", sbom_opts.as_json);
+
+	bless_cmd = app.add_subcommand("bless", "sign the files of a tree that match an SBOM "
+						"(security.ima and the eima blessing)");
+	bless_cmd->add_option("--sbom", bless_opts.sbom_path, "the SBOM the files must match")
+		->required();
+	bless_cmd->add_option("--root", bless_opts.root, "the root file system to walk")
+		->required()
+		->check(CLI::ExistingDirectory);
+	bless_cmd->add_option("--key", bless_opts.key_pem, "PEM private key")->required();
+	bless_cmd->add_option("--cert", bless_opts.cert_pem, "PEM certificate of the key, with a "
+							     "subject key identifier")
+		->required();
+	bless_cmd->add_flag("--dry-run", bless_opts.dry_run, "hash and compare, write nothing");
+	bless_cmd->add_option("--hash", bless_hash,
+			      "algorithm of the signatures, IMA's (default sha256)")
+		->check(CLI::IsMember({"sha1", "sha256", "sha384", "sha512"}));
+	bless_cmd->add_option("--xattr", bless_opts.blessing_xattr,
+			      "xattr of the eima blessing: user.eima (default; what BPF reads on "
+			      "6.12) or security.bpf.eima (6.13+)")
+		->check(CLI::IsMember({"user.eima", "security.bpf.eima"}));
+	bless_cmd->add_flag("--json", bless_json);
+}
+
+std::optional<int> run_sbom_commands()
+{
+	if (inspect_cmd && *inspect_cmd)
+		return cmd_sbom_inspect(sbom_opts);
+	if (files_cmd && *files_cmd)
+		return cmd_sbom_files(sbom_opts);
+	if (bless_cmd && *bless_cmd)
+		return cmd_bless(bless_opts, bless_hash, bless_json);
+	return std::nullopt;
+}
+
+} // namespace eima::cli

@@ -1,0 +1,270 @@
+#include "sbom/tree_blesser.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "common/hex.h"
+#include "common/unique_fd.h"
+#include "sbom/blessing.h"
+
+namespace eima::sbom {
+namespace {
+
+namespace fs = std::filesystem;
+
+// What the SBOM says of one path, merged over every entry naming it (an SBOM may list a
+// file once per package that owns it).
+struct Claim {
+	std::string sbom_path; // as first written, for the missing report
+	std::vector<FileDigest> digests;
+	bool seen = false;
+};
+
+struct WalkedFile {
+	std::string key;      // normalised relative path
+	std::string rel_path; // as found under the root
+	fs::path full;
+	std::uint64_t size = 0;
+};
+
+// The first bytes say whether an unlisted file is one that could run: ELF or a script.
+bool is_executable_content(int fd)
+{
+	std::array<char, 4> head{};
+	ssize_t n = ::pread(fd, head.data(), head.size(), 0);
+	if (n >= 4 && head[0] == 0x7f && head[1] == 'E' && head[2] == 'L' && head[3] == 'F')
+		return true;
+	return n >= 2 && head[0] == '#' && head[1] == '!';
+}
+
+// Reads fd once, feeding every hasher.
+Result<void> hash_into(int fd, std::vector<ima::Hasher> &hashers, const std::string &what)
+{
+	static thread_local std::vector<std::uint8_t> block(1 << 18);
+	off_t off = 0;
+	for (;;) {
+		ssize_t n = ::pread(fd, block.data(), block.size(), off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return fail(errno, "read", what);
+		}
+		if (n == 0)
+			return {};
+		for (auto &h : hashers)
+			h.update(std::span(block.data(), static_cast<std::size_t>(n)));
+		off += n;
+	}
+}
+
+Result<void> set_xattr(int fd, const char *name, const Bytes &value, const std::string &what)
+{
+	if (::fsetxattr(fd, name, value.data(), value.size(), 0) != 0)
+		return fail(errno, fmt::format("set {}", name), what);
+	return {};
+}
+
+} // namespace
+
+std::string_view bless_status_name(BlessStatus s)
+{
+	switch (s) {
+	case BlessStatus::blessed:
+		return "blessed";
+	case BlessStatus::mismatched:
+		return "mismatched";
+	case BlessStatus::missing:
+		return "missing";
+	case BlessStatus::unlisted:
+		return "unlisted";
+	case BlessStatus::no_digest:
+		return "no_digest";
+	case BlessStatus::not_regular:
+		return "not_regular";
+	case BlessStatus::failed:
+		return "failed";
+	}
+	return "?";
+}
+
+std::string choose_algo(const std::vector<FileDigest> &digests)
+{
+	for (std::string_view a : {"sha512", "sha384", "sha256", "sha1"})
+		for (auto &d : digests)
+			if (d.algo == a)
+				return d.algo;
+	return {};
+}
+
+Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progress)
+{
+	BlessReport report;
+	// Key and certificate first: a run that cannot sign should fail before it reads a
+	// large SBOM and tree, dry run included.
+	auto signer = BlessingSigner::load(o.key_pem, o.cert_pem);
+	if (!signer)
+		return std::unexpected(signer.error());
+
+	std::unordered_map<std::string, Claim> claims;
+	auto summary = read_sbom(o.sbom_path, [&](SbomFile &&f) {
+		std::string key = normalise_path(f.path);
+		if (key.empty())
+			return;
+		auto [it, fresh] = claims.try_emplace(std::move(key));
+		if (fresh)
+			it->second.sbom_path = std::move(f.path);
+		for (auto &d : f.digests)
+			it->second.digests.push_back(std::move(d));
+	});
+	if (!summary)
+		return std::unexpected(summary.error());
+	report.sbom = *summary;
+
+	auto add = [&](BlessedFile f) {
+		++report.counts[f.status];
+		report.files.push_back(std::move(f));
+	};
+
+	// The walk: regular files only, symlinks never followed (a link out of the root must
+	// not get a file outside it blessed).
+	std::error_code ec;
+	fs::path root(o.root);
+	if (!fs::is_directory(root, ec))
+		return fail(ec ? ec.value() : ENOTDIR, "open root", o.root);
+	std::vector<WalkedFile> walked;
+	std::uint64_t bytes_total = 0;
+	fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
+	if (ec)
+		return fail(ec.value(), "walk", o.root);
+	for (; it != end; it.increment(ec)) {
+		if (ec)
+			return fail(ec.value(), "walk", it->path().string());
+		fs::file_status st = it->symlink_status(ec);
+		if (ec)
+			return fail(ec.value(), "stat", it->path().string());
+		std::string rel = it->path().lexically_relative(root).string();
+		std::string key = normalise_path(rel);
+		if (!fs::is_regular_file(st)) {
+			if (fs::is_directory(st))
+				continue;
+			if (auto c = claims.find(key); c != claims.end()) {
+				c->second.seen = true;
+				add({.path = rel, .status = BlessStatus::not_regular});
+			}
+			continue;
+		}
+		std::uint64_t size = it->file_size(ec);
+		bytes_total += ec ? 0 : size;
+		walked.push_back({std::move(key), std::move(rel), it->path(), size});
+	}
+
+	std::uint64_t bytes_done = 0;
+	std::size_t files_done = 0;
+	for (auto &w : walked) {
+		BlessedFile out{.path = w.rel_path};
+		std::string what = w.full.string();
+		UniqueFd fd(::open(what.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+		auto claim = claims.find(w.key);
+		if (!fd) {
+			// Unlisted files need opening only to look for ELF or #!; listed ones fail.
+			if (claim != claims.end()) {
+				claim->second.seen = true;
+				out.status = BlessStatus::failed;
+				out.error = Error{errno, "open", what}.message();
+				add(std::move(out));
+			}
+			continue;
+		}
+		if (claim == claims.end()) {
+			if (is_executable_content(fd.get())) {
+				out.status = BlessStatus::unlisted;
+				add(std::move(out));
+			}
+			continue;
+		}
+		Claim &c = claim->second;
+		c.seen = true;
+		out.algo = choose_algo(c.digests);
+		if (out.algo.empty()) {
+			out.status = BlessStatus::no_digest;
+			add(std::move(out));
+			continue;
+		}
+		// Every claim in the chosen algorithm must agree: an SBOM that lists two digests
+		// for one path does not say which content is good.
+		for (auto &d : c.digests)
+			if (d.algo == out.algo) {
+				if (!out.expected.empty() && d.hex != out.expected)
+					out.error = "the SBOM lists conflicting digests for this path";
+				out.expected = d.hex;
+			}
+		ima::HashAlgo sbom_algo = *ima::hash_algo_from_name(out.algo);
+		std::vector<ima::Hasher> hashers;
+		for (ima::HashAlgo a : {sbom_algo, o.sign_algo}) {
+			if (!hashers.empty() && a == sbom_algo)
+				continue; // one algorithm for both: hash once
+			auto h = ima::Hasher::create(a);
+			if (!h)
+				return std::unexpected(h.error());
+			hashers.push_back(std::move(*h));
+		}
+		auto hashed = hash_into(fd.get(), hashers, what);
+		bytes_done += w.size;
+		report.bytes_hashed += w.size;
+		if (progress)
+			progress(bytes_done, bytes_total, ++files_done, walked.size());
+		if (!hashed) {
+			out.status = BlessStatus::failed;
+			out.error = hashed.error().message();
+			add(std::move(out));
+			continue;
+		}
+		auto sbom_digest = hashers.front().finish();
+		auto sign_digest = hashers.size() > 1 ? hashers.back().finish() : sbom_digest;
+		if (!sbom_digest || !sign_digest)
+			return std::unexpected(!sbom_digest ? sbom_digest.error() : sign_digest.error());
+		out.actual = to_hex(*sbom_digest);
+		if (out.actual != out.expected || !out.error.empty()) {
+			out.status = BlessStatus::mismatched;
+			add(std::move(out));
+			continue;
+		}
+		if (!o.dry_run) {
+			auto ima_sig = signer->ima_signature(o.sign_algo, *sign_digest);
+			auto blessing = signer->blessing(o.sign_algo, *sign_digest);
+			if (!ima_sig || !blessing)
+				return std::unexpected(!ima_sig ? ima_sig.error() : blessing.error());
+			auto w1 = set_xattr(fd.get(), "security.ima", *ima_sig, what);
+			auto w2 = w1 ? set_xattr(fd.get(), o.blessing_xattr.c_str(), *blessing, what) : w1;
+			if (!w2) {
+				out.status = BlessStatus::failed;
+				out.error = w2.error().message();
+				add(std::move(out));
+				continue;
+			}
+		}
+		out.status = BlessStatus::blessed;
+		add(std::move(out));
+	}
+
+	// In path order: the claims' map has none, and a report should not change run to run.
+	std::vector<std::string> missing;
+	for (auto &[key, c] : claims)
+		if (!c.seen)
+			missing.push_back(c.sbom_path);
+	std::sort(missing.begin(), missing.end());
+	for (auto &m : missing)
+		add({.path = std::move(m), .status = BlessStatus::missing});
+	return report;
+}
+
+} // namespace eima::sbom

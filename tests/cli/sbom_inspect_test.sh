@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `eima sbom inspect --json` and `eima sbom files --json` on every SBOM of the corpus: exit 0,
+# the keys the issue names, one files entry per counted file; bad input exits 1 with the
+# file and its place on stderr. Counts per file are checked by unit_sbom (corpus_test.cpp).
+BIN=$1
+CORPUS=$2
+source "$(dirname "$0")/../e2e/lib.sh"
+[[ -d $CORPUS/spdx && -d $CORPUS/cyclonedx ]] || skip_test "no SBOM corpus at $CORPUS"
+n=0
+for f in "$CORPUS"/spdx/* "$CORPUS"/cyclonedx/*; do
+	[[ $(basename "$f") == SOURCES.md ]] && continue
+	n=$((n + 1))
+	b=$(basename "$f")
+	out=$("$BIN/eima" sbom inspect --json "$f" 2>&1); rc=$?
+	check_eq "$b: inspect exits 0" 0 "$rc"
+	check "$b: the report has every key" python3 -c '
+import json, sys
+j = json.loads(sys.stdin.read())
+for k in ("format", "encoding", "spec_version", "name", "packages", "components", "files",
+          "file_digests", "files_without_digest", "placeholder_digests"):
+    assert k in j, k
+assert j["format"] in ("spdx", "cyclonedx") and j["encoding"] in ("json", "tag-value")
+assert all(a == a.lower() for a in j["file_digests"])' <<<"$out"
+	files=$("$BIN/eima" sbom files --json "$f")
+	check_eq "$b: files --json has one entry per file" \
+		"$(python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["files"])' <<<"$out")" \
+		"$(python3 -c 'import json,sys; print(len(json.loads(sys.stdin.read())))' <<<"$files")"
+	"$BIN/eima" sbom inspect "$f" >/dev/null
+	check_eq "$b: text report exits 0" 0 $?
+done
+echo "corpus: $n SBOMs"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf '{"spdxVersion": "SPDX-2.3", "files": [{"fileName": "a"' >"$work/truncated.json"
+err=$("$BIN/eima" sbom inspect "$work/truncated.json" 2>&1); rc=$?
+check_eq "a truncated SBOM exits 1" 1 "$rc"
+check "its error names file:line:column and offset" grep -q "truncated.json:1:55 (offset 54)" <<<"$err"
+printf 'hello\n' >"$work/prose"
+err=$("$BIN/eima" sbom inspect "$work/prose" 2>&1); rc=$?
+check_eq "text that is no SBOM exits 1" 1 "$rc"
+check "its error names file:line" grep -q "prose:1: neither JSON nor SPDX tag-value" <<<"$err"
+# A non-UTF-8 path is written as hex, never lost or replaced.
+printf 'SPDXVersion: SPDX-2.2\nFileName: ./bin/\xff\nFileChecksum: SHA1: 85ed0817af83a24ad8da68c2b5094de69833983c\n' >"$work/bytes.spdx"
+out=$("$BIN/eima" sbom files --json "$work/bytes.spdx")
+check_eq "a non-UTF-8 path comes out as hex" '{"hex": "2e2f62696e2fff"}' \
+	"$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.read())[0]["path"]))' <<<"$out")"
+finish

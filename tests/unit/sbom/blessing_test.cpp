@@ -1,0 +1,117 @@
+// The two signatures of a blessing, with keys generated here by the openssl command (never
+// committed): header bytes, the round trip through verify_blessing, and each way it must
+// fail. tests/e2e/bless_test.sh checks the same values with evmctl and openssl cms.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/file_io.h"
+#include "sbom/blessing.h"
+
+namespace eima::sbom {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Blessing : public testing::Test {
+protected:
+	static void SetUpTestSuite()
+	{
+		dir_ = fs::temp_directory_path() / ("eima-blessing-" + std::to_string(::getpid()));
+		fs::create_directories(dir_);
+		for (const char *name : {"a", "b"}) {
+			std::string cmd = fmt::format(
+				"openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=eima-test-{0} "
+				"-keyout {1}/{0}.key -out {1}/{0}.pem >/dev/null 2>&1",
+				name, dir_.string());
+			ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+		}
+	}
+	static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+	static std::string path(const char *name) { return (dir_ / name).string(); }
+	static inline fs::path dir_;
+};
+
+Bytes digest_of(std::string_view text)
+{
+	return *ima::digest(ima::HashAlgo::sha256, as_bytes(text));
+}
+
+TEST_F(Blessing, ImaSignatureHeader)
+{
+	auto signer = BlessingSigner::load(path("a.key"), path("a.pem"));
+	ASSERT_TRUE(signer) << signer.error().message();
+	auto sig = signer->ima_signature(ima::HashAlgo::sha256, digest_of("x"));
+	ASSERT_TRUE(sig) << sig.error().message();
+	ASSERT_EQ(sig->size(), 9u + 256u); // RSA-2048
+	EXPECT_EQ((*sig)[0], 0x03);        // EVM_IMA_XATTR_DIGSIG
+	EXPECT_EQ((*sig)[1], 2);           // signature v2
+	EXPECT_EQ((*sig)[2], 4);           // HASH_ALGO_SHA256
+	const Bytes &skid = signer->subject_key_id();
+	EXPECT_EQ(Bytes(sig->begin() + 3, sig->begin() + 7), Bytes(skid.end() - 4, skid.end()));
+	EXPECT_EQ((*sig)[7], 0x01);
+	EXPECT_EQ((*sig)[8], 0x00);
+}
+
+TEST_F(Blessing, RoundTripAndEveryFailure)
+{
+	auto signer = BlessingSigner::load(path("a.key"), path("a.pem"));
+	ASSERT_TRUE(signer) << signer.error().message();
+	Bytes d = digest_of("content");
+	auto value = signer->blessing(ima::HashAlgo::sha256, d);
+	ASSERT_TRUE(value) << value.error().message();
+	Bytes msg = blessing_message(ima::HashAlgo::sha256, d);
+	ASSERT_EQ(msg.size(), 8u + 32u);
+	EXPECT_EQ(Bytes(value->begin(), value->begin() + 40), msg);
+	EXPECT_EQ(std::string(msg.begin(), msg.begin() + 4), "EIMA");
+	EXPECT_EQ(msg[4], 1);
+	EXPECT_EQ(msg[5], 4);
+	EXPECT_EQ(msg[6], 32);
+	EXPECT_EQ(msg[7], 0);
+
+	auto ok = verify_blessing(*value, ima::HashAlgo::sha256, d, path("a.pem"));
+	EXPECT_TRUE(ok) << ok.error().message();
+
+	auto expect_fail = [&](std::span<const std::uint8_t> v, std::span<const std::uint8_t> dg,
+			       const char *cert, const char *why) {
+		auto r = verify_blessing(v, ima::HashAlgo::sha256, dg, path(cert));
+		ASSERT_FALSE(r) << why;
+		EXPECT_NE(r.error().message().find(why), std::string::npos) << r.error().message();
+	};
+	expect_fail(*value, digest_of("other content"), "a.pem", "not the blessed one");
+	expect_fail(*value, d, "b.pem", "bad signature");
+	Bytes flipped = *value;
+	flipped.back() ^= 1;
+	expect_fail(flipped, d, "a.pem", "bad signature");
+	// The digest field and the file agree, but the signed message was another's.
+	Bytes forged = *value;
+	Bytes other = digest_of("other content");
+	std::copy(other.begin(), other.end(), forged.begin() + 8);
+	expect_fail(forged, other, "a.pem", "bad signature");
+	expect_fail(std::span(*value).first(5), d, "a.pem", "shorter than its header");
+	Bytes wrong_magic = *value;
+	wrong_magic[0] = 'X';
+	expect_fail(wrong_magic, d, "a.pem", "not an eima blessing");
+}
+
+TEST_F(Blessing, KeyAndCertificateMustMatch)
+{
+	auto r = BlessingSigner::load(path("a.key"), path("b.pem"));
+	ASSERT_FALSE(r);
+	EXPECT_NE(r.error().message().find("is not the key of"), std::string::npos);
+	r = BlessingSigner::load(path("a.pem"), path("a.pem"));
+	ASSERT_FALSE(r);
+	EXPECT_NE(r.error().message().find("read PEM private key"), std::string::npos);
+	r = BlessingSigner::load(path("absent.key"), path("a.pem"));
+	ASSERT_FALSE(r);
+	EXPECT_NE(r.error().message().find("absent.key"), std::string::npos);
+}
+
+} // namespace
+} // namespace eima::sbom
