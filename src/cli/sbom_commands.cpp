@@ -134,7 +134,7 @@ int cmd_bless(sbom::BlessOptions o, const std::string &hash, bool as_json)
 			       sbom::BlessStatus::missing, sbom::BlessStatus::unlisted,
 			       sbom::BlessStatus::no_digest, sbom::BlessStatus::not_regular,
 			       sbom::BlessStatus::failed})
-			counts[sbom::bless_status_name(s)] = r->counts[s];
+			counts[sbom::bless_status_name(s)] = r->count(s);
 		nlohmann::json files = nlohmann::json::array();
 		for (auto &f : r->files)
 			files.push_back(blessed_file_json(f));
@@ -160,13 +160,13 @@ int cmd_bless(sbom::BlessOptions o, const std::string &hash, bool as_json)
 		}
 		fmt::print("{}{} blessed, {} mismatched, {} missing, {} unlisted, {} without a "
 			   "digest, {} not regular, {} failed\n",
-			   o.dry_run ? "dry run: " : "", r->counts[sbom::BlessStatus::blessed],
-			   r->counts[sbom::BlessStatus::mismatched],
-			   r->counts[sbom::BlessStatus::missing],
-			   r->counts[sbom::BlessStatus::unlisted],
-			   r->counts[sbom::BlessStatus::no_digest],
-			   r->counts[sbom::BlessStatus::not_regular],
-			   r->counts[sbom::BlessStatus::failed]);
+			   o.dry_run ? "dry run: " : "", r->count(sbom::BlessStatus::blessed),
+			   r->count(sbom::BlessStatus::mismatched),
+			   r->count(sbom::BlessStatus::missing),
+			   r->count(sbom::BlessStatus::unlisted),
+			   r->count(sbom::BlessStatus::no_digest),
+			   r->count(sbom::BlessStatus::not_regular),
+			   r->count(sbom::BlessStatus::failed));
 	}
 	return r->ok() ? 0 : 2;
 }

@@ -29,7 +29,10 @@ std::string_view encoding_name(Encoding e); // "json", "tag-value"
 
 // A longer string, number or line is refused (with its offset) instead of being buffered:
 // the JSON lexer and the line reader hold one token at a time, so this bounds their memory.
-inline constexpr std::size_t max_token_bytes = 16u << 20;
+// nlohmann's lexer keeps each token twice (decoded and raw, for its error messages) and its
+// error message quotes it, so the peak is a few times this (about 30 MiB). Real SBOMs'
+// longest strings are license texts, tens of KiB.
+inline constexpr std::size_t max_token_bytes = 4u << 20;
 // Deeper nesting is refused: the reader keeps one frame per open object or array.
 inline constexpr std::size_t max_depth = 256;
 

@@ -163,13 +163,15 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 			continue;
 		}
 		std::uint64_t size = it->file_size(ec);
-		bytes_total += ec ? 0 : size;
+		if (claims.contains(key))
+			bytes_total += ec ? 0 : size; // only listed files are hashed
 		walked.push_back({std::move(key), std::move(rel), it->path(), size});
 	}
 
 	std::uint64_t bytes_done = 0;
 	std::size_t files_done = 0;
-	for (auto &w : walked) {
+	// One file; the error is the run's (a failure to sign), a file's trouble its status.
+	auto bless_one = [&](const WalkedFile &w) -> Result<void> {
 		BlessedFile out{.path = w.rel_path};
 		std::string what = w.full.string();
 		UniqueFd fd(::open(what.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
@@ -182,14 +184,14 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 				out.error = Error{errno, "open", what}.message();
 				add(std::move(out));
 			}
-			continue;
+			return {};
 		}
 		if (claim == claims.end()) {
 			if (is_executable_content(fd.get())) {
 				out.status = BlessStatus::unlisted;
 				add(std::move(out));
 			}
-			continue;
+			return {};
 		}
 		Claim &c = claim->second;
 		c.seen = true;
@@ -197,7 +199,7 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 		if (out.algo.empty()) {
 			out.status = BlessStatus::no_digest;
 			add(std::move(out));
-			continue;
+			return {};
 		}
 		// Every claim in the chosen algorithm must agree: an SBOM that lists two digests
 		// for one path does not say which content is good.
@@ -218,15 +220,12 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 			hashers.push_back(std::move(*h));
 		}
 		auto hashed = hash_into(fd.get(), hashers, what);
-		bytes_done += w.size;
 		report.bytes_hashed += w.size;
-		if (progress)
-			progress(bytes_done, bytes_total, ++files_done, walked.size());
 		if (!hashed) {
 			out.status = BlessStatus::failed;
 			out.error = hashed.error().message();
 			add(std::move(out));
-			continue;
+			return {};
 		}
 		auto sbom_digest = hashers.front().finish();
 		auto sign_digest = hashers.size() > 1 ? hashers.back().finish() : sbom_digest;
@@ -236,7 +235,7 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 		if (out.actual != out.expected || !out.error.empty()) {
 			out.status = BlessStatus::mismatched;
 			add(std::move(out));
-			continue;
+			return {};
 		}
 		if (!o.dry_run) {
 			auto ima_sig = signer->ima_signature(o.sign_algo, *sign_digest);
@@ -249,11 +248,20 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 				out.status = BlessStatus::failed;
 				out.error = w2.error().message();
 				add(std::move(out));
-				continue;
+				return {};
 			}
 		}
 		out.status = BlessStatus::blessed;
 		add(std::move(out));
+		return {};
+	};
+	for (auto &w : walked) {
+		if (auto r = bless_one(w); !r)
+			return std::unexpected(r.error());
+		if (claims.contains(w.key))
+			bytes_done += w.size; // as counted in bytes_total, hashed or not
+		if (progress)
+			progress(bytes_done, bytes_total, ++files_done, walked.size());
 	}
 
 	// In path order: the claims' map has none, and a report should not change run to run.

@@ -58,10 +58,12 @@ struct BlessReport {
 	std::uint64_t bytes_hashed = 0;
 	SbomSummary sbom;
 
-	bool ok() const
+	std::size_t count(BlessStatus s) const
 	{
-		return !counts.contains(BlessStatus::mismatched) && !counts.contains(BlessStatus::failed);
+		auto it = counts.find(s);
+		return it == counts.end() ? 0 : it->second;
 	}
+	bool ok() const { return count(BlessStatus::mismatched) + count(BlessStatus::failed) == 0; }
 };
 
 // Called after each hashed file: bytes and files done, of the totals found by the walk.

@@ -39,6 +39,25 @@ printf 'hello\n' >"$work/prose"
 err=$("$BIN/eima" sbom inspect "$work/prose" 2>&1); rc=$?
 check_eq "text that is no SBOM exits 1" 1 "$rc"
 check "its error names file:line" grep -q "prose:1: neither JSON nor SPDX tag-value" <<<"$err"
+# 1 GiB of zeros (sparse): refused at its first byte, not read through.
+truncate -s 1G "$work/zeros"
+err=$(timeout 10 "$BIN/eima" sbom inspect "$work/zeros" 2>&1); rc=$?
+check_eq "1 GiB of zeros exits 1 at once" 1 "$rc"
+check "its error names the offset and the byte" grep -q "zeros:1: offset 0: neither JSON nor SPDX tag-value (byte 0x00)" <<<"$err"
+# A JSON document whose name runs into a 1 GiB hole: refused at the first NUL.
+printf '{"spdxVersion": "SPDX-2.3", "name": "' >"$work/hole.json"
+truncate -s 1G "$work/hole.json"
+err=$(timeout 10 "$BIN/eima" sbom inspect "$work/hole.json" 2>&1); rc=$?
+check_eq "a 1 GiB document with a hole exits 1 at once" 1 "$rc"
+check "its error names line, column and offset" grep -q "hole.json:1:38 (offset 37): .*control character" <<<"$err"
+# A 64 MiB string is refused once it passes the token bound, in bounded memory.
+{ printf '{"spdxVersion": "SPDX-2.3", "name": "'; head -c 64M /dev/zero | tr '\0' x; printf '"}'; } >"$work/long.json"
+/usr/bin/time -f %M -o "$work/rss" "$BIN/eima" sbom inspect "$work/long.json" 2>"$work/err"
+check_eq "a 64 MiB name exits 1" 1 $?
+check "its error names the token's offset" grep -q "long.json: offset 37: a token longer than 4 MiB" "$work/err"
+echo "64 MiB name: peak RSS $(tail -1 "$work/rss") KiB"
+check "and the peak RSS stays under 48 MiB" test "$(tail -1 "$work/rss")" -lt 49152
+rm -f "$work/long.json" "$work/hole.json"
 # A non-UTF-8 path is written as hex, never lost or replaced.
 printf 'SPDXVersion: SPDX-2.2\nFileName: ./bin/\xff\nFileChecksum: SHA1: 85ed0817af83a24ad8da68c2b5094de69833983c\n' >"$work/bytes.spdx"
 out=$("$BIN/eima" sbom files --json "$work/bytes.spdx")

@@ -37,7 +37,7 @@ for kind in spdx-json cyclonedx tag-value; do
 	check "$kind: files --json of 100 MB stays within ${LIMIT_KB} KiB of inspect's 1 MB peak" \
 		test "$files" -ge 0 -a $((files - small)) -le $LIMIT_KB
 	# One entry per line (not loaded whole: that would take more memory than the test allows).
-	check_eq "$kind: files --json lists every file" "$big_n" "$(grep -c '^  {"path"' "$work/files.json")"
+	check_eq "$kind: files --json lists every file" "$big_n" "$(grep -c '^  {' "$work/files.json")"
 	check "$kind: files --json ends the array" test "$(tail -c 2 "$work/files.json")" = "]"
 	rm -f "$work/big" "$work/files.json"
 done

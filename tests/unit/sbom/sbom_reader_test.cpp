@@ -215,7 +215,7 @@ TEST_F(SbomReader, OverlongTokenIsRefused)
 	text += "\"}";
 	auto s = read(write("long.json", text));
 	ASSERT_FALSE(s);
-	EXPECT_NE(err_.find(fmt::format("offset {}: a token longer than 16 MiB", start)),
+	EXPECT_NE(err_.find(fmt::format("offset {}: a token longer than 4 MiB", start)),
 		  std::string::npos)
 		<< err_;
 	// In tag-value the token is the line: its offset is the line's.
