@@ -14,6 +14,8 @@ packages=(
 	busybox-static runc qemu-system-x86 qemu-utils cpio kmod util-linux iproute2 zstd
 	# benchmarks
 	hyperfine
+	# peak RSS of the SBOM memory test (/usr/bin/time -f %M)
+	time
 )
 
 missing=()

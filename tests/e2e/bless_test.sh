@@ -94,6 +94,12 @@ for f in $blessed; do
 		openssl cms -verify -binary -inform DER -in "$work/sig" -content "$work/msg" \
 		-certfile "$work/cert.pem" -nointern -noverify -out /dev/null
 done
+# 6.13+ lets BPF read security.bpf.*: the same value under that name (RSA PKCS#1 v1.5 and a
+# CMS without signed attributes are deterministic, so it is byte for byte user.eima's).
+bless --xattr security.bpf.eima >/dev/null
+check_eq "--xattr security.bpf.eima writes the same blessing there" \
+	"$(getfattr --only-values -n user.eima "$root/bin/busybox" | od -An -tx1 -v)" \
+	"$(getfattr --only-values -n security.bpf.eima "$root/bin/busybox" | od -An -tx1 -v)"
 check_status "unlisted files get no security.ima" 1 getfattr -n security.ima "$root/usr/local/bin/extra-elf"
 
 # Tampering: evmctl now refuses the file, and bless reports it and blesses nothing new.
