@@ -46,26 +46,6 @@ bool is_executable_content(int fd)
 	return n >= 2 && head[0] == '#' && head[1] == '!';
 }
 
-// Reads fd once, feeding every hasher.
-Result<void> hash_into(int fd, std::vector<ima::Hasher> &hashers, const std::string &what)
-{
-	static thread_local std::vector<std::uint8_t> block(1 << 18);
-	off_t off = 0;
-	for (;;) {
-		ssize_t n = ::pread(fd, block.data(), block.size(), off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return fail(errno, "read", what);
-		}
-		if (n == 0)
-			return {};
-		for (auto &h : hashers)
-			h.update(std::span(block.data(), static_cast<std::size_t>(n)));
-		off += n;
-	}
-}
-
 Result<void> set_xattr(int fd, const char *name, const Bytes &value, const std::string &what)
 {
 	if (::fsetxattr(fd, name, value.data(), value.size(), 0) != 0)
@@ -133,6 +113,13 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 		++report.counts[f.status];
 		report.files.push_back(std::move(f));
 	};
+	// A file's failure is its status; the run goes on (hence a value, not an error).
+	auto add_failed = [&](BlessedFile f, const Error &e) -> Result<void> {
+		f.status = BlessStatus::failed;
+		f.error = e.message();
+		add(std::move(f));
+		return {};
+	};
 
 	// The walk: regular files only, symlinks never followed (a link out of the root must
 	// not get a file outside it blessed).
@@ -180,9 +167,7 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 			// Unlisted files need opening only to look for ELF or #!; listed ones fail.
 			if (claim != claims.end()) {
 				claim->second.seen = true;
-				out.status = BlessStatus::failed;
-				out.error = Error{errno, "open", what}.message();
-				add(std::move(out));
+				add_failed(std::move(out), Error{errno, "open", what});
 			}
 			return {};
 		}
@@ -210,27 +195,16 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 				out.expected = d.hex;
 			}
 		ima::HashAlgo sbom_algo = *ima::hash_algo_from_name(out.algo);
-		std::vector<ima::Hasher> hashers;
-		for (ima::HashAlgo a : {sbom_algo, o.sign_algo}) {
-			if (!hashers.empty() && a == sbom_algo)
-				continue; // one algorithm for both: hash once
-			auto h = ima::Hasher::create(a);
-			if (!h)
-				return std::unexpected(h.error());
-			hashers.push_back(std::move(*h));
-		}
-		auto hashed = hash_into(fd.get(), hashers, what);
+		// ima::hash_file reads ahead on large files; a second algorithm reads the file
+		// again, from the page cache.
+		auto sbom_digest = ima::hash_file(sbom_algo, fd.get(), what);
 		report.bytes_hashed += w.size;
-		if (!hashed) {
-			out.status = BlessStatus::failed;
-			out.error = hashed.error().message();
-			add(std::move(out));
-			return {};
-		}
-		auto sbom_digest = hashers.front().finish();
-		auto sign_digest = hashers.size() > 1 ? hashers.back().finish() : sbom_digest;
-		if (!sbom_digest || !sign_digest)
-			return std::unexpected(!sbom_digest ? sbom_digest.error() : sign_digest.error());
+		if (!sbom_digest)
+			return add_failed(std::move(out), sbom_digest.error());
+		auto sign_digest = o.sign_algo == sbom_algo ? sbom_digest
+							    : ima::hash_file(o.sign_algo, fd.get(), what);
+		if (!sign_digest)
+			return add_failed(std::move(out), sign_digest.error());
 		out.actual = to_hex(*sbom_digest);
 		if (out.actual != out.expected || !out.error.empty()) {
 			out.status = BlessStatus::mismatched;
@@ -244,12 +218,8 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 				return std::unexpected(!ima_sig ? ima_sig.error() : blessing.error());
 			auto w1 = set_xattr(fd.get(), "security.ima", *ima_sig, what);
 			auto w2 = w1 ? set_xattr(fd.get(), o.blessing_xattr.c_str(), *blessing, what) : w1;
-			if (!w2) {
-				out.status = BlessStatus::failed;
-				out.error = w2.error().message();
-				add(std::move(out));
-				return {};
-			}
+			if (!w2)
+				return add_failed(std::move(out), w2.error());
 		}
 		out.status = BlessStatus::blessed;
 		add(std::move(out));

@@ -4,8 +4,7 @@
 //
 // The SBOM's digest decides whether a file is blessed; the signatures carry the digest in
 // the signing algorithm (IMA's, sha256 by default), because that is the digest the kernel
-// computes when it checks them. A file whose SBOM algorithm differs is read once and hashed
-// in both.
+// computes when it checks them. A file whose SBOM algorithm differs is hashed in both.
 #pragma once
 
 #include <cstdint>
