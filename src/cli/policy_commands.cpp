@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "attest/keylime_policy.h"
+#include "attest/sbom_policy.h"
 
 namespace eima::cli {
 
@@ -25,7 +26,10 @@ Result<void> write_out(const std::string &path, const std::string &text)
 struct State {
 	std::vector<std::string> import_in;
 	std::string import_out, export_in, export_out, from_log_in, from_log_out;
+	std::string from_sbom_in, from_sbom_out;
+	bool from_sbom_keylime = false;
 	CLI::App *from_log_cmd = nullptr;
+	CLI::App *from_sbom_cmd = nullptr;
 	CLI::App *import_cmd = nullptr;
 	CLI::App *export_cmd = nullptr;
 };
@@ -95,6 +99,35 @@ int cmd_policy_from_log(const std::string &in, const std::string &out)
 	return 0;
 }
 
+int cmd_policy_from_sbom(const std::string &in, const std::string &out, bool keylime)
+{
+	auto built = attest::policy_from_sbom(in);
+	if (!built)
+		return report(built.error());
+	fmt::print(stderr,
+		   "{}: {} files: {} paths with {} digests; {} files without a usable digest, {} "
+		   "placeholders{}\n",
+		   in, built->sbom.files, built->paths, built->digests,
+		   built->sbom.files_without_digest, built->sbom.placeholder_digests,
+		   built->digests_skipped
+			   ? fmt::format(", {} digests of algorithms IMA does not have",
+					 built->digests_skipped)
+			   : "");
+	nlohmann::json j;
+	if (keylime) {
+		auto k = attest::export_keylime(built->policy);
+		if (!k)
+			return report(k.error());
+		j = std::move(*k);
+	} else {
+		j = attest::runtime_policy_to_json(built->policy);
+	}
+	// Keylime's own tools write the policy on one line with json.dumps' separators.
+	if (auto w = write_out(out, (keylime ? j.dump() : j.dump(2)) + "\n"); !w)
+		return report(w.error());
+	return 0;
+}
+
 int cmd_policy_export_keylime(const std::string &in, const std::string &out)
 {
 	auto text = read_file(in);
@@ -121,6 +154,14 @@ void add_runtime_policy_commands(CLI::App *policy_subcommand)
 		->required();
 	s.from_log_cmd->add_option("-o,--output", s.from_log_out,
 				   "eima runtime policy JSON (default stdout)");
+	s.from_sbom_cmd = policy_subcommand->add_subcommand(
+		"from-sbom", "a runtime policy allowing exactly the digests an SBOM declares");
+	s.from_sbom_cmd->add_option("SBOM", s.from_sbom_in, "SPDX or CycloneDX (eima sbom inspect)")
+		->required();
+	s.from_sbom_cmd->add_option("-o,--output", s.from_sbom_out,
+				    "runtime policy JSON (default stdout)");
+	s.from_sbom_cmd->add_flag("--keylime", s.from_sbom_keylime,
+				  "write a Keylime runtime policy instead of eima's");
 	s.import_cmd = policy_subcommand->add_subcommand(
 		"import-keylime",
 		"convert Keylime runtime policies, allowlists and exclude lists to eima's runtime policy");
@@ -141,6 +182,8 @@ std::optional<int> run_runtime_policy_commands()
 	auto &s = state();
 	if (s.from_log_cmd && *s.from_log_cmd)
 		return cmd_policy_from_log(s.from_log_in, s.from_log_out);
+	if (s.from_sbom_cmd && *s.from_sbom_cmd)
+		return cmd_policy_from_sbom(s.from_sbom_in, s.from_sbom_out, s.from_sbom_keylime);
 	if (s.import_cmd && *s.import_cmd)
 		return cmd_policy_import_keylime(s.import_in, s.import_out);
 	if (s.export_cmd && *s.export_cmd)

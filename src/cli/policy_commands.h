@@ -23,6 +23,9 @@ int cmd_policy_import_keylime(const std::string &in, const std::string &out);
 // Reads eima's runtime policy JSON and writes a Keylime runtime policy.
 // A runtime policy allowing exactly the digests a known-good list (ascii or binary) holds.
 int cmd_policy_from_log(const std::string &in, const std::string &out);
+// A runtime policy (eima's, or Keylime's with keylime) allowing exactly the digests of the
+// files an SBOM lists.
+int cmd_policy_from_sbom(const std::string &in, const std::string &out, bool keylime);
 int cmd_policy_export_keylime(const std::string &in, const std::string &out);
 
 // Adds `import-keylime` and `export-keylime` under the `policy` subcommand.
