@@ -133,16 +133,16 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 	if (ec)
 		return fail(ec.value(), "walk", o.root);
 	for (; it != end; it.increment(ec)) {
-		if (ec)
-			return fail(ec.value(), "walk", it->path().string());
+		if (ec) // the iterator is at its end now: name the root
+			return fail(ec.value(), "walk", o.root);
 		fs::file_status st = it->symlink_status(ec);
 		if (ec)
 			return fail(ec.value(), "stat", it->path().string());
 		std::string rel = it->path().lexically_relative(root).string();
 		std::string key = normalise_path(rel);
 		if (!fs::is_regular_file(st)) {
-			if (fs::is_directory(st))
-				continue;
+			// syft lists directories and symlinks too ("/bin", "/bin/sh"): reported as
+			// not regular, never as missing.
 			if (auto c = claims.find(key); c != claims.end()) {
 				c->second.seen = true;
 				add({.path = rel, .status = BlessStatus::not_regular});

@@ -36,7 +36,7 @@ enum class BlessStatus : std::uint8_t {
 	missing,     // in the SBOM, not under the root
 	unlisted,    // an ELF or #! file under the root that the SBOM does not list
 	no_digest,   // listed, present, but the SBOM gives no digest eima can check
-	not_regular, // listed, but a symlink, directory or device under the root
+	not_regular, // listed, but a directory, symlink or device under the root
 	failed,      // could not be read or its xattrs written (error says why)
 };
 

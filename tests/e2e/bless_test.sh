@@ -49,6 +49,7 @@ write_sbom() {
 		echo "$(entry //lib/x86_64-linux-gnu/./libc.so.6 lib/x86_64-linux-gnu/libc.so.6),"
 		echo '{"fileName": "/etc/nodigest", "checksums": [{"algorithm": "SHA1", "checksumValue": "0000000000000000000000000000000000000000"}]},'
 		echo '{"fileName": "/bin/sh", "checksums": [{"algorithm": "SHA256", "checksumValue": "'"$(sha256_of /bin/busybox)"'"}]},'
+		echo '{"fileName": "/lib64"},'
 		echo '{"fileName": "/usr/bin/absent", "checksums": [{"algorithm": "SHA256", "checksumValue": "'"$(sha256_of /bin/busybox)"'"}]}'
 		echo ']}'
 	} >"$work/sbom.json"
@@ -64,7 +65,7 @@ status_of() { # status_of REPORT PATH
 # Dry run: the same report, nothing written.
 bless --dry-run --json >"$work/dry.json" 2>"$work/dry.err"
 check_eq "dry run exits 0" 0 $?
-check_eq "dry run counts" '{"blessed": 5, "failed": 0, "mismatched": 0, "missing": 1, "no_digest": 1, "not_regular": 1, "unlisted": 2}' \
+check_eq "dry run counts" '{"blessed": 5, "failed": 0, "mismatched": 0, "missing": 1, "no_digest": 1, "not_regular": 2, "unlisted": 2}' \
 	"$(python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["counts"], sort_keys=True))' <"$work/dry.json")"
 check "no progress bar when stderr is not a terminal" test ! -s "$work/dry.err"
 check_status "dry run writes no security.ima" 1 getfattr -n security.ima "$root/bin/busybox"
@@ -74,7 +75,7 @@ bless --json >"$work/bless.json"
 check_eq "bless exits 0" 0 $?
 for s in "bin/busybox blessed" "bin/dyn-true blessed" "usr/local/bin/script unlisted" \
 	"usr/local/bin/extra-elf unlisted" "/usr/bin/absent missing" "etc/nodigest no_digest" \
-	"bin/sh not_regular"; do
+	"bin/sh not_regular" "lib64 not_regular"; do
 	set -- $s
 	check_eq "$1 is $2" "$2" "$(status_of "$work/bless.json" "$1")"
 done

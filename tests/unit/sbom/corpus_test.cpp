@@ -1,11 +1,15 @@
 // Every SBOM of the corpus (../shared/corpus/spdx and cyclonedx; SOURCES.md there) parses,
 // with counts made by reading the files with Python's json module and a line reader of the
-// tag-value ones, independently of this code.
+// tag-value ones, independently of this code; damaged copies of them fail cleanly.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <random>
 #include <set>
 
+#include "common/file_io.h"
 #include "sbom/sbom.h"
 
 namespace eima::sbom {
@@ -112,6 +116,52 @@ TEST(SbomCorpus, EveryFileParsesWithItsCounts)
 		EXPECT_EQ(emitted, c.files);
 		EXPECT_EQ(emitted_with_digest, c.files - c.files_without_digest);
 	}
+}
+
+} // namespace
+} // namespace eima::sbom
+
+namespace eima::sbom {
+namespace {
+
+// Damaged copies of every corpus file: cut at 64 places, and 64 single bytes replaced (a
+// fixed seed, so a failure repeats). Each must give a result or an error naming the file,
+// never a crash or a hang.
+TEST(SbomCorpus, DamagedCopiesFailCleanly)
+{
+	fs::path tmp = fs::temp_directory_path() / ("eima-sbom-damaged-" + std::to_string(::getpid()));
+	fs::create_directories(tmp);
+	std::mt19937 rng(8);
+	const char replacements[] = {'\0', '"', '{', '[', ']', '}', ':', ',', '\n', '\\', '\xff', 'x'};
+	std::size_t parsed = 0, refused = 0;
+	for (const CorpusSbom &c : corpus) {
+		SCOPED_TRACE(c.file);
+		auto text = read_file(corpus_dir() / c.file);
+		ASSERT_TRUE(text);
+		std::string path = tmp / "damaged";
+		for (int i = 0; i < 128; ++i) {
+			std::string copy = *text;
+			if (i < 64) {
+				copy.resize(copy.size() * static_cast<std::size_t>(i) / 64);
+			} else {
+				std::size_t at = rng() % copy.size();
+				copy[at] = replacements[rng() % sizeof(replacements)];
+			}
+			ASSERT_TRUE(write_file(path, copy));
+			auto s = read_sbom(path, [](SbomFile &&) {});
+			if (s) {
+				++parsed;
+			} else {
+				++refused;
+				EXPECT_NE(s.error().message().find(path), std::string::npos)
+					<< s.error().message();
+			}
+		}
+	}
+	fs::remove_all(tmp);
+	// Most cuts and many replacements break a document; some replacements land in text.
+	EXPECT_GT(refused, std::size(corpus) * 64);
+	EXPECT_GT(parsed, 0u);
 }
 
 } // namespace
