@@ -35,12 +35,6 @@ namespace eima::agent {
 
 namespace fs = std::filesystem;
 
-// An event copied out of the ring buffer: the ring slot is released before we hash.
-struct Agent::PendingEvent {
-	eima_event_head head;
-	std::string path;
-};
-
 namespace {
 
 std::uint64_t ns_inode(const char *path)
@@ -98,8 +92,7 @@ std::uint64_t read_u64_file(const std::string &path)
 
 Agent::~Agent()
 {
-	if (ring_)
-		ring_buffer__free(static_cast<ring_buffer *>(ring_));
+	ring_.reset();
 	probe_.reset();     // detach first: no new events
 	extender_.reset();  // drains the TPM queue
 	swtpm_.reset();     // then the TPM goes
@@ -374,25 +367,11 @@ Result<void> Agent::set_up_probe()
 			       ? "BPF LSM hooks (synchronous)"
 			       : "tracepoints (measurement only, after the fact): " +
 					 (lsm_reason.empty() ? std::string("requested") : lsm_reason);
-	ring_ = ring_buffer__new(probe_->events_fd(), &Agent::on_ring_event, this, nullptr);
-	if (!ring_)
-		return fail(errno, "create ring buffer reader", "events");
+	auto ring = RingReader::open(*probe_);
+	if (!ring)
+		return std::unexpected(ring.error());
+	ring_ = std::move(*ring);
 	return {};
-}
-
-int Agent::on_ring_event(void *ctx, void *data, std::size_t size)
-{
-	auto *self = static_cast<Agent *>(ctx);
-	if (size < sizeof(eima_event_head))
-		return 0;
-	auto *ev = static_cast<const eima_event *>(data);
-	PendingEvent p;
-	std::memcpy(&p.head, &ev->head, sizeof(p.head));
-	std::size_t off = ev->head.path_off, len = ev->head.path_len;
-	if (off + len <= sizeof(ev->path_buf) && off + len + offsetof(eima_event, path_buf) <= size)
-		p.path.assign(ev->path_buf + off, len);
-	self->pending_.push_back(std::move(p));
-	return 0;
 }
 
 Container &Agent::container_for(const PendingEvent &ev)
@@ -651,31 +630,12 @@ void Agent::append_host(const ima::TemplateEntry &entry)
 void Agent::poll_drops()
 {
 	// Each event the kernel could not queue becomes one violation entry, in the list of
-	// the container that lost it (and the host list). lookup-and-delete: a count is read
-	// once; what arrives after the read is read on the next tick.
-	//
-	// Walking the map costs a scan of all its buckets even when it is empty, so it is
-	// walked only when the kernel's drop counter moved since the last walk (the program
-	// updates the map before the counter), and once a second whatever it says.
-	auto dropped = probe_->counter(EIMA_CNT_DROPPED);
-	auto now = std::chrono::steady_clock::now();
-	if (dropped && *dropped == drops_walked_at_ && now - last_drop_walk_ < std::chrono::seconds(1))
-		return;
-	drops_walked_at_ = dropped ? *dropped : 0;
-	last_drop_walk_ = now;
-	std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;
-	int fd = probe_->dropped_fd();
-	std::uint64_t key;
-	while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
-		std::uint64_t n = 0;
-		if (bpf_map_lookup_and_delete_elem(fd, &key, &n) != 0)
-			break; // not on this kernel (< 5.14): the kernel counter still counts them
-		seen.emplace_back(key, n);
-	}
+	// the container that lost it (and the host list).
+	auto lost_events = ring_->take_lost();
 	PendingEvent lost_event{};
 	lost_event.path = "<event-lost:ring-buffer-full>";
 	Result<Bytes> lost = fail(ENOBUFS, "measure", "event lost: ring buffer full");
-	for (auto [mntns, n] : seen) {
+	for (auto [mntns, n] : lost_events.by_mntns) {
 		lost_event.head.mntns = mntns;
 		Container *c = nullptr;
 		if (mntns != host_mntns_) {
@@ -696,12 +656,9 @@ void Agent::poll_drops()
 		for (std::uint64_t i = 0; i < n; ++i)
 			record(c, lost_event, lost, {});
 	}
-	if (auto unattributed = probe_->counter(EIMA_CNT_DROPPED_UNATTRIBUTED)) {
-		lost_event.head.mntns = host_mntns_;
-		for (; unattributed_drops_ < *unattributed;
-		     ++unattributed_drops_)
-			record(nullptr, lost_event, lost, {});
-	}
+	lost_event.head.mntns = host_mntns_;
+	for (std::uint64_t i = 0; i < lost_events.unattributed; ++i)
+		record(nullptr, lost_event, lost, {});
 }
 
 void Agent::flush_all()
@@ -726,11 +683,8 @@ void Agent::drain_ring()
 	// Every event the kernel queued before this instant is consumed below; once the
 	// entries are on disk, an exec from before it is in the list.
 	auto consumed_from = std::chrono::system_clock::now();
-	auto *rb = static_cast<ring_buffer *>(ring_);
-	ring_buffer__consume(rb);
-	for (std::size_t i = 0; i < pending_.size(); ++i)
-		handle_event(pending_[i]);
-	pending_.clear();
+	for (auto &ev : ring_->take())
+		handle_event(ev);
 	poll_drops();
 	bind_vtpms();
 	flush_all();
@@ -898,42 +852,6 @@ void Agent::finish_retiring(RetiringContainer &r, std::string final_evidence)
 
 namespace {
 
-// The ring buffer's consumer and producer positions, read from their own read-only mapping
-// of the ring's first two pages: whether records are queued costs no system call.
-class RingPeek {
-public:
-	explicit RingPeek(int map_fd)
-	{
-		page_ = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-		void *p = ::mmap(nullptr, 2 * page_, PROT_READ, MAP_SHARED, map_fd, 0);
-		if (p != MAP_FAILED)
-			pages_ = static_cast<char *>(p);
-	}
-	~RingPeek()
-	{
-		if (pages_)
-			::munmap(pages_, 2 * page_);
-	}
-	RingPeek(const RingPeek &) = delete;
-	RingPeek &operator=(const RingPeek &) = delete;
-
-	// True when records are queued, or when the positions cannot be read (then the caller
-	// drains, as if there were).
-	bool has_data() const
-	{
-		if (!pages_)
-			return true;
-		auto *cons = reinterpret_cast<const unsigned long *>(pages_);
-		auto *prod = reinterpret_cast<const unsigned long *>(pages_ + page_);
-		return __atomic_load_n(prod, __ATOMIC_ACQUIRE) !=
-		       __atomic_load_n(cons, __ATOMIC_ACQUIRE);
-	}
-
-private:
-	std::size_t page_ = 0;
-	char *pages_ = nullptr;
-};
-
 // How long events the BPF side queued without a wakeup (BPF_RB_NO_WAKEUP: fewer than
 // wakeup_bytes from namespaces eimad knows) can wait before eimad collects them. While
 // events flow, and for `active_for` after the last, eimad looks every `busy_tick`, as it
@@ -967,10 +885,8 @@ Result<void> Agent::run()
 	};
 	// Wakes when the BPF side forces it: an event from a namespace eimad does not know yet,
 	// or wakeup_bytes queued. Smaller batches only show in the ring's positions.
-	int ring_fd = ring_buffer__epoll_fd(static_cast<ring_buffer *>(ring_));
-	RingPeek ring(probe_->events_fd());
 	watch(sigfd.get());
-	watch(ring_fd);
+	watch(ring_->epoll_fd());
 	watch(control_fd_.get());
 	spdlog::info("measuring in {} mode ({}); digests: {}; TPM: {}; lists in {}; host list {}",
 		   probe_mode_name(probe_->mode()), mode_reason_,
@@ -1025,7 +941,7 @@ Result<void> Agent::run()
 			}
 		}
 		auto peeked = std::chrono::system_clock::now();
-		bool queued = ring.has_data();
+		bool queued = ring_->has_data();
 		if (queued)
 			last_data = woke;
 		else

@@ -31,6 +31,7 @@
 #include "agent/measurement_cache.h"
 #include "agent/measurement_list.h"
 #include "agent/measurement_probe.h"
+#include "agent/ring_reader.h"
 #include "agent/tpm_extender.h"
 #include "agent/virtual_tpm.h"
 #include "attest/evidence.h"
@@ -103,8 +104,6 @@ public:
 
 private:
 	Agent() = default;
-	struct PendingEvent;
-	static int on_ring_event(void *ctx, void *data, std::size_t size);
 
 	Result<void> set_up_tpm();
 	// Reopens the host list of the last run and brings the TPM up to it, or says why a new
@@ -186,18 +185,15 @@ private:
 	MeasurementCache cache_;
 	FileMeasurer measurer_{cache_};
 	std::string kernel_digest_; // "bpf_ima_file_hash", or "off: " and why
-	std::vector<PendingEvent> pending_;
-	void *ring_ = nullptr;                        // struct ring_buffer*
+	std::unique_ptr<RingReader> ring_;
 	UniqueFd control_fd_;
 	struct DeferredReply {
 		UniqueFd client;
 		Answer answer;
 	};
 	std::list<DeferredReply> deferred_; // clients waiting for a quote or PCR read
-	std::uint64_t events_ = 0, violations_ = 0, unattributed_drops_ = 0;
+	std::uint64_t events_ = 0, violations_ = 0;
 	std::uint64_t exited_pruned_ = 0;
-	std::uint64_t drops_walked_at_ = 0; // the kernel's drop counter at the last map walk
-	std::chrono::steady_clock::time_point last_drop_walk_{};
 	// The longest the event loop spent on one wakeup: what a burst of events or of exits
 	// delayed everything else by.
 	std::chrono::steady_clock::duration longest_wakeup_{};
