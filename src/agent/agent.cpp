@@ -102,6 +102,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 {
 	auto agent = std::unique_ptr<Agent>(new Agent());
 	agent->config_ = config;
+	agent->registry_.emplace(agent->proc_, config.runc_state_dir, config.keep_exited);
 	std::error_code ec;
 	fs::create_directories(config.run_dir, ec);
 	if (ec)
@@ -376,91 +377,16 @@ Result<void> Agent::set_up_probe()
 
 Container &Agent::container_for(const PendingEvent &ev)
 {
-	auto [it, fresh] = containers_.try_emplace(ev.head.mntns_id);
-	Container &c = it->second;
-	if (!fresh)
-		return c;
+	if (Container *c = registry_->find(ev.head.mntns_id))
+		return *c;
 	// A namespace inode names one live namespace at a time: an older container under this
 	// inode has exited, even if the once-a-second reaper has not seen it yet.
-	std::vector<std::uint64_t> dead;
-	for (auto &[key, other] : containers_)
-		if (key != ev.head.mntns_id && other.ns.mnt == ev.head.mntns)
-			dead.push_back(key);
-	for (auto key : dead)
-		retire(containers_.at(key));
-	c.key = ev.head.mntns_id;
-	c.ns.mnt = ev.head.mntns;
-	c.ns.pid = ev.head.pidns;
-	c.ns.uts = ev.head.utsns;
-	c.cgroup_id = ev.head.cgroup_id;
-	int pid = static_cast<int>(ev.head.tgid);
-	std::optional<RuntimeContainerId> rid;
-	// The process may be gone already: then the namespace names the container.
-	if (auto cg = read_file("/proc/" + std::to_string(pid) + "/cgroup"))
-		rid = container_id_from_cgroup(*cg, config_.runc_state_dir);
-	c.runtime = rid ? rid->runtime : "";
-	c.id = container_name(rid, ev.head.mntns);
-	// Two namespaces cannot share a directory: a reused runtime id gets the namespace too.
-	for (auto &[key, other] : containers_)
-		if (key != c.key && other.id == c.id)
-			c.id += "-" + std::to_string(ev.head.mntns_id);
-	// Nor may a new container take over an exited one's list and final quote (a mount
-	// namespace's inode number is reused as soon as it is free).
-	if (id_taken(c.id)) {
-		std::string base = c.id;
-		for (int n = 2; id_taken(c.id); ++n)
-			c.id = base + "." + std::to_string(n);
-	}
-	capture_root(c, pid);
+	for (auto &old : registry_->take_reused(ev.head.mntns, ev.head.mntns_id))
+		retire(std::move(old));
+	Container &c = registry_->add(ev.head);
 	open_container_list(c);
 	probe_->mark_known(ev.head.mntns);
 	return c;
-}
-
-namespace {
-
-// The pids in /proc now.
-std::vector<int> process_ids()
-{
-	std::vector<int> pids;
-	std::error_code ec;
-	for (auto &entry : fs::directory_iterator("/proc", ec)) {
-		const std::string name = entry.path().filename();
-		if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos)
-			pids.push_back(std::stoi(name));
-	}
-	return pids;
-}
-
-std::uint64_t mntns_of(int pid)
-{
-	return ns_inode(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str());
-}
-
-// A live process in the mount namespace (the one given first), or -1. Scans /proc: only
-// when a container's root is still unknown, which is rare.
-int process_in_mntns(std::uint64_t mntns, int first)
-{
-	if (first > 0 && mntns_of(first) == mntns)
-		return first;
-	for (int pid : process_ids())
-		if (mntns_of(pid) == mntns)
-			return pid;
-	return -1;
-}
-
-} // namespace
-
-void Agent::capture_root(Container &c, int pid)
-{
-	// The root as the container's processes see it, held open for when they are gone:
-	// the event's process if it still lives in the namespace, else any process that does.
-	int live = process_in_mntns(c.ns.mnt, pid);
-	if (live < 0)
-		return;
-	if (auto root = open_process_root(live))
-		if (process_in_mntns(c.ns.mnt, live) == live) // still there after the open
-			c.root = std::move(*root);
 }
 
 void Agent::open_container_list(Container &c)
@@ -489,15 +415,9 @@ void Agent::append_container(Container &c, const ima::TemplateEntry &entry)
 		c.vtpm->extender().submit(std::move(*rec));
 }
 
-bool Agent::id_taken(const std::string &id) const
-{
-	return std::ranges::any_of(exited_, [&](auto &e) { return e.id == id; }) ||
-	       std::ranges::any_of(retiring_, [&](auto &r) { return r.c.id == id; });
-}
-
 void Agent::bind_vtpms()
 {
-	for (auto &[key, c] : containers_)
+	for (auto &[key, c] : registry_->live())
 		bind_vtpm(c);
 	for (auto &r : retiring_) // a vTPM may come up after its container exited
 		bind_vtpm(r.c);
@@ -562,7 +482,7 @@ void Agent::handle_event(const PendingEvent &ev)
 		if (auto r = open_process_root(static_cast<int>(h.tgid)))
 			proot = std::move(*r);
 		else if (c && !c->root)
-			capture_root(*c, -1);
+			registry_->capture_root(*c, -1);
 		fallback = host ? host_root_.get() : (c->root ? c->root.get() : -1);
 	}
 	int roots[] = {proot.get(), fallback};
@@ -639,18 +559,10 @@ void Agent::poll_drops()
 		lost_event.head.mntns = mntns;
 		Container *c = nullptr;
 		if (mntns != host_mntns_) {
-			// Counted per namespace inode: the live container under it, or, when eimad
-			// never saw an event of that namespace, one keyed by the inode until then.
-			for (auto &[key, live] : containers_)
-				if (live.ns.mnt == mntns)
-					c = &live;
-			if (!c) {
-				c = &containers_[mntns];
-				c->key = mntns;
-				c->id = "mntns-" + std::to_string(mntns);
-				c->ns.mnt = mntns;
+			bool created = false;
+			c = &registry_->for_lost_events(mntns, created);
+			if (created)
 				open_container_list(*c);
-			}
 			c->dropped += n;
 		}
 		for (std::uint64_t i = 0; i < n; ++i)
@@ -672,10 +584,7 @@ void Agent::flush_all()
 			extender_->submit(std::move(rec));
 		host_unwritten_.clear();
 	}
-	for (auto &[key, c] : containers_)
-		if (c.list)
-			if (auto r = c.list->flush(); !r)
-				spdlog::error("{}", r.error().message());
+	registry_->flush_lists();
 }
 
 void Agent::drain_ring()
@@ -705,62 +614,20 @@ void Agent::save_drained_at(std::chrono::system_clock::time_point t)
 		::rename((path + ".tmp").c_str(), path.c_str());
 }
 
-namespace {
-
-// Mount namespaces some process is in now.
-std::set<std::uint64_t> live_mount_namespaces()
-{
-	std::set<std::uint64_t> live;
-	for (int pid : process_ids())
-		if (auto ino = mntns_of(pid))
-			live.insert(ino);
-	return live;
-}
-
-} // namespace
-
 void Agent::reap_exited()
 {
-	if (containers_.empty())
-		return;
-	auto live = live_mount_namespaces();
-	std::vector<std::uint64_t> gone;
-	for (auto &[key, c] : containers_)
-		if (!live.contains(c.ns.mnt))
-			gone.push_back(key);
+	auto gone = registry_->gone();
 	if (gone.empty())
 		return;
 	drain_ring(); // whatever its last processes did is in its list first
 	for (auto key : gone) // the drain may have retired some (their inode came back)
-		if (auto it = containers_.find(key); it != containers_.end())
-			retire(it->second);
+		if (registry_->find(key))
+			retire(registry_->take(key));
 }
 
-namespace {
-
-nlohmann::json vtpm_json(const Container &c)
-{
-	if (!c.vtpm)
-		return {{"state", "none"}};
-	switch (c.vtpm->state()) {
-	case TpmExtender::State::opening: return {{"state", "starting"}};
-	case TpmExtender::State::failed: return {{"state", "failed"}, {"error", c.vtpm->error()}};
-	case TpmExtender::State::open: break;
-	}
-	return {{"state", "running"},
-		{"pid", c.vtpm->pid()},
-		{"dir", c.vtpm->state_dir()},
-		{"bound", c.bound},
-		{"extended", c.vtpm->extender().extended()},
-		{"failures", c.vtpm->extender().failures()}};
-}
-
-} // namespace
-
-void Agent::retire(Container &c)
+void Agent::retire(Container c)
 {
 	RetiringContainer r{std::move(c), {}, {}};
-	containers_.erase(r.c.key);
 	Container &rc = r.c;
 	r.exited = {rc.id,
 		    rc.runtime,
@@ -840,14 +707,7 @@ void Agent::finish_retiring(RetiringContainer &r, std::string final_evidence)
 	if (r.c.vtpm)
 		r.exited.vtpm["state"] = "stopped";
 	disposer_.dispose(std::move(r.c.vtpm)); // its swtpm stops and its state goes
-	exited_.push_back(std::move(r.exited));
-	while (exited_.size() > config_.keep_exited) {
-		std::error_code ec;
-		if (!exited_.front().log_dir.empty())
-			fs::remove_all(exited_.front().log_dir, ec);
-		exited_.pop_front();
-		++exited_pruned_;
-	}
+	registry_->exited(std::move(r.exited));
 }
 
 namespace {
@@ -901,7 +761,7 @@ Result<void> Agent::run()
 	using clock = std::chrono::steady_clock;
 	// A vTPM that is still starting is bound by the drain that follows it coming up.
 	auto vtpm_unbound = [&] {
-		return std::ranges::any_of(containers_, [](auto &kc) {
+		return std::ranges::any_of(registry_->live(), [](auto &kc) {
 			       return kc.second.vtpm && !kc.second.bound;
 		       }) ||
 		       std::ranges::any_of(retiring_, [](auto &r) { return r.c.vtpm && !r.c.bound; });
@@ -915,7 +775,7 @@ Result<void> Agent::run()
 		bool busy = now - last_data < active_for || !deferred_.empty() ||
 			    !retiring_.empty() || vtpm_unbound();
 		auto due = last_look + (busy ? busy_tick : idle_peek);
-		if (!containers_.empty())
+		if (!registry_->live().empty())
 			due = std::min(due, last_reap + reap_every);
 		// Rounded up: waking a little late beats spinning on a time-out of 0 ms.
 		auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
@@ -953,8 +813,8 @@ Result<void> Agent::run()
 		if (stop)
 			break;
 		now = clock::now();
-		if (containers_.empty() || now - last_reap >= reap_every) {
-			if (!containers_.empty())
+		if (registry_->live().empty() || now - last_reap >= reap_every) {
+			if (!registry_->live().empty())
 				reap_exited();
 			last_reap = now;
 		}
@@ -965,8 +825,8 @@ Result<void> Agent::run()
 	// Clients waiting get their answers. Every container gets its final quote, and no
 	// vTPM outlives eimad (the disposer stops the last of them when eimad is destroyed).
 	answer_deferred(true);
-	while (!containers_.empty())
-		retire(containers_.begin()->second);
+	while (!registry_->live().empty())
+		retire(registry_->take(registry_->live().begin()->first));
 	advance_retiring(true);
 	flush_all(); // the last entries reach the list, then the TPM
 	spdlog::info("stopping: {} events, {} violations, host list {} entries",
@@ -1037,10 +897,10 @@ nlohmann::json Agent::status_json() const
 	j["events"] = events_;
 	j["violations"] = violations_;
 	j["host_entries"] = host_list_->entries();
-	j["containers"] = containers_.size();
-	j["containers_exited"] = exited_.size() + retiring_.size();
+	j["containers"] = registry_->live().size();
+	j["containers_exited"] = registry_->exited().size() + retiring_.size();
 	j["containers_retiring"] = retiring_.size(); // final evidence being taken
-	j["containers_pruned"] = exited_pruned_;     // beyond --keep-exited, directory removed
+	j["containers_pruned"] = registry_->pruned(); // beyond --keep-exited, directory removed
 	j["vtpms_stopping"] = disposer_.pending();
 	j["requests_waiting"] = deferred_.size(); // quotes and PCR reads waiting on a TPM
 	j["loop_longest_ms"] =
@@ -1073,7 +933,7 @@ nlohmann::json Agent::status_json() const
 nlohmann::json Agent::ps_json() const
 {
 	nlohmann::json arr = nlohmann::json::array();
-	for (auto &[key, c] : containers_) {
+	for (auto &[key, c] : registry_->live()) {
 		arr.push_back({{"id", c.id},
 			       {"runtime", c.runtime},
 			       {"mntns", c.ns.mnt},
@@ -1101,7 +961,7 @@ nlohmann::json Agent::ps_json() const
 			       {"state", "exited"},
 			       {"final_evidence", e.final_evidence}});
 	};
-	for (auto &e : exited_)
+	for (auto &e : registry_->exited())
 		exited(e);
 	for (auto &r : retiring_)
 		exited(r.exited);
@@ -1138,8 +998,8 @@ Agent::Answer Agent::host_quote(ima::HashAlgo bank, std::vector<std::uint32_t> p
 
 Container *Agent::find_container(std::uint64_t key)
 {
-	if (auto it = containers_.find(key); it != containers_.end())
-		return &it->second;
+	if (Container *c = registry_->find(key))
+		return c;
 	for (auto &r : retiring_)
 		if (r.c.key == key)
 			return &r.c;
@@ -1223,18 +1083,16 @@ Agent::Answer Agent::quote_json(const nlohmann::json &req)
 	}
 	if (pcrs.empty())
 		pcrs = {ima::default_ima_pcr};
-	for (auto &[key, c] : containers_)
+	for (auto &[key, c] : registry_->live())
 		if (c.id == id && c.list)
 			return container_quote(c, *bank, pcrs, *nonce);
 	for (auto &r : retiring_)
 		if (r.c.id == id)
 			return answer_now({{"error", "container " + id + " has exited; its final "
 								      "evidence is being taken"}});
-	for (auto &e : exited_)
-		if (e.id == id)
-			return answer_now({{"error", "container " + id +
-							     " has exited; its final evidence: " +
-							     e.final_evidence}});
+	if (auto *e = registry_->find_exited(id))
+		return answer_now({{"error", "container " + id + " has exited; its final evidence: " +
+						     e->final_evidence}});
 	return answer_now({{"error", "no such container: " + id}});
 }
 
@@ -1299,10 +1157,7 @@ Agent::Answer Agent::pcrs_json(const nlohmann::json &req)
 		return pcrs_answer(read_all_pcrs_later(*extender_, std::move(banks)), "tpm",
 				   host_list_->entries(), "");
 	}
-	Container *found = nullptr;
-	for (auto &[key, c] : containers_)
-		if (c.id == id)
-			found = &c;
+	Container *found = registry_->find_id(id);
 	if (!found || !found->list)
 		return answer_now({{"error", "no such container: " + id}});
 	if (found->vtpm)

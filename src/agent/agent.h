@@ -26,6 +26,7 @@
 #include "agent/agent_config.h"
 #include "agent/background_disposer.h"
 #include "agent/container_identity.h"
+#include "agent/container_registry.h"
 #include "agent/file_measurer.h"
 #include "agent/list_recovery.h"
 #include "agent/measurement_cache.h"
@@ -42,31 +43,6 @@
 
 namespace eima::agent {
 
-
-struct Container {
-	std::uint64_t key = 0;            // the namespace's unique id (eima_event_head.mntns_id)
-	std::string id;
-	std::string runtime;              // docker, containerd, cri-o, podman, runc, "" (none)
-	NamespaceIds ns;
-	std::uint64_t cgroup_id = 0;
-	UniqueFd root;                    // O_PATH root as its processes see it
-	std::optional<MeasurementList> list;
-	std::uint64_t dropped = 0;        // events the kernel lost for it
-	std::unique_ptr<VirtualTpm> vtpm; // none with --vtpm none
-	bool bound = false;               // its binding entry is in the host list
-};
-
-// What is left of a container after its last process exited: its list, and next to it the
-// final evidence of its vTPM (RUN/containers/<id>/final-evidence.json, `eima verify`-able
-// with the SHA-256 of the final binary list as the nonce).
-struct ExitedContainer {
-	std::string id, runtime, log_dir;
-	NamespaceIds ns;                  // as eimad learnt them at the first event
-	std::uint64_t cgroup_id = 0;
-	nlohmann::json vtpm;              // its vTPM as it last was (`eima ps`)
-	std::size_t entries = 0, violations = 0;
-	std::string final_evidence; // its path, or "none: " and why; "pending" while taken
-};
 
 // A container's quote, in two steps: its vTPM's quote, then (the vTPM being up, its binding
 // now in the host list) the host's. Each waits its turn on that TPM's own thread behind the
@@ -120,12 +96,11 @@ private:
 	void bind_vtpm(Container &c);
 	// Every second: containers whose mount namespace no process is in any more.
 	void reap_exited();
-	// Takes the container out of the live ones and starts its final evidence.
-	void retire(Container &c);
+	// Starts the final evidence of a container taken out of the live ones.
+	void retire(Container c);
 	// Moves every retiring container on as far as its quotes allow; with wait, to the end.
 	void advance_retiring(bool wait);
 	void finish_retiring(RetiringContainer &r, std::string final_evidence);
-	bool id_taken(const std::string &id) const;
 	using Answer = ControlAnswer;
 	// The container's vTPM quote and the host quote that binds it, as eimad's quote reply.
 	Answer container_quote(Container &c, ima::HashAlgo bank, std::vector<std::uint32_t> pcrs,
@@ -138,7 +113,6 @@ private:
 	std::optional<nlohmann::json> step_quote(Container *c, ContainerQuote &q, bool wait);
 	// A live or retiring container by key.
 	Container *find_container(std::uint64_t key);
-	void capture_root(Container &c, int pid);
 	void handle_event(const PendingEvent &ev);
 	// The template and file digest algorithm of an entry for this event.
 	std::pair<TemplateKind, ima::HashAlgo> template_for(const eima_event_head &h) const;
@@ -178,9 +152,9 @@ private:
 	std::uint64_t drained_at_ns_ = 0; // wall time of the last drain whose entries are on disk
 	std::chrono::steady_clock::time_point drained_saved_{};
 	ima::TemplateEntry boot_aggregate_;
-	std::map<std::uint64_t, Container> containers_; // by Container::key
+	HostProcesses proc_;
+	std::optional<ContainerRegistry> registry_;
 	std::list<RetiringContainer> retiring_;
-	std::deque<ExitedContainer> exited_;           // oldest first, at most keep_exited
 	BackgroundDisposer disposer_;                  // stops exited containers' vTPMs
 	MeasurementCache cache_;
 	FileMeasurer measurer_{cache_};
@@ -193,7 +167,6 @@ private:
 	};
 	std::list<DeferredReply> deferred_; // clients waiting for a quote or PCR read
 	std::uint64_t events_ = 0, violations_ = 0;
-	std::uint64_t exited_pruned_ = 0;
 	// The longest the event loop spent on one wakeup: what a burst of events or of exits
 	// delayed everything else by.
 	std::chrono::steady_clock::duration longest_wakeup_{};
