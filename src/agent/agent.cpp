@@ -58,36 +58,6 @@ std::string current_boot_id()
 	return id ? *id : std::string("unknown\n");
 }
 
-// PCRs 0..23 of each bank, read in one go.
-Result<PcrBanks> read_all_pcrs(tpm::Tpm &t, const std::vector<ima::HashAlgo> &banks)
-{
-	std::vector<std::uint32_t> all;
-	for (std::uint32_t i = 0; i <= tpm::max_pcr; ++i)
-		all.push_back(i);
-	PcrBanks out;
-	for (auto bank : banks) {
-		auto v = t.read_pcrs(bank, all);
-		if (!v)
-			return std::unexpected(v.error());
-		out[bank] = std::move(*v);
-	}
-	return out;
-}
-
-// Nanoseconds since the epoch (CLOCK_REALTIME): the unit of drained_at_ns and of the
-// interruption entry's span.
-std::uint64_t wall_ns(std::chrono::system_clock::time_point t)
-{
-	return static_cast<std::uint64_t>(
-		std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
-
-std::uint64_t read_u64_file(const std::string &path)
-{
-	auto text = read_file(path);
-	return text ? std::strtoull(text->c_str(), nullptr, 10) : 0;
-}
-
 } // namespace
 
 Agent::~Agent()
@@ -130,23 +100,15 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		return std::unexpected(boot.error());
 	agent->boot_aggregate_ = *boot;
 
-	std::vector<ima::HashAlgo> banks{ima::HashAlgo::sha1, ima::HashAlgo::sha256};
-	auto resumed = agent->resume_host_list(banks);
+	// On the host's PCR, which is not 10 when the kernel's IMA has that one; containers'
+	// lists start with it on their vTPM's PCR 10.
+	ima::TemplateEntry host_boot = agent->boot_aggregate_;
+	host_boot.pcr = config.host_pcr;
+	agent->host_.emplace(config.run_dir + "/host", agent->extender_.get());
+	auto resumed = agent->host_->open({ima::HashAlgo::sha1, ima::HashAlgo::sha256}, config.fresh,
+					  current_boot_id(), host_boot);
 	if (!resumed)
 		return std::unexpected(resumed.error());
-	if (!*resumed) {
-		auto host = MeasurementList::create(config.run_dir + "/host", banks);
-		if (!host)
-			return std::unexpected(host.error());
-		agent->host_list_ = std::move(*host);
-		// On the host's PCR, which is not 10 when the kernel's IMA has that one;
-		// containers' lists start with it on their vTPM's PCR 10.
-		ima::TemplateEntry host_boot = agent->boot_aggregate_;
-		host_boot.pcr = config.host_pcr;
-		agent->append_host(host_boot);
-	}
-	if (auto w = write_file(config.run_dir + "/host/boot_id", current_boot_id()); !w)
-		return std::unexpected(w.error());
 
 	if (auto r = agent->set_up_probe(); !r)
 		return std::unexpected(r.error());
@@ -156,11 +118,11 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		// a silent gap. (The programs and ring buffer are not pinned across a restart.)
 		auto [tmpl, algo] = agent->template_for(eima_event_head{});
 		auto gap = interruption_entry(template_name(tmpl), algo, config.host_pcr,
-					      agent->drained_at_ns_,
+					      agent->host_->drained_at_ns(),
 					      wall_ns(std::chrono::system_clock::now()));
 		if (!gap)
 			return std::unexpected(gap.error());
-		agent->append_host(*gap);
+		agent->host_->append(*gap);
 		++agent->violations_;
 	}
 	auto sock = control::listen_control(config.run_dir + "/eimad.sock");
@@ -171,81 +133,6 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	return agent;
 }
 
-
-Result<bool> Agent::resume_host_list(const std::vector<ima::HashAlgo> &banks)
-{
-	std::string dir = config_.run_dir + "/host";
-	auto start_new = [&](std::string why) -> Result<bool> {
-		host_list_state_ = "new: " + why;
-		return false;
-	};
-	// An old list is set aside, never overwritten: it is evidence of what ran.
-	auto set_aside = [&](const std::string &as) -> Result<std::string> {
-		std::string old = dir + as + std::to_string(::time(nullptr));
-		std::error_code ec;
-		fs::rename(dir, old, ec);
-		if (ec)
-			return fail(ec.value(), "set aside the last list", dir + " -> " + old);
-		return old;
-	};
-	if (config_.fresh)
-		return start_new("--fresh");
-	if (::access((dir + "/binary_runtime_measurements").c_str(), F_OK) != 0)
-		return start_new("no list to resume");
-	// A list from another boot describes a TPM that has been reset since.
-	auto boot = read_file(dir + "/boot_id");
-	if (!boot || *boot != current_boot_id()) {
-		auto old = set_aside(".before-boot-");
-		if (!old)
-			return std::unexpected(old.error());
-		return start_new("the list in " + dir + " is from another boot (kept as " + *old + ")");
-	}
-	auto r = MeasurementList::resume(dir, banks);
-	if (!r)
-		return std::unexpected(r.error());
-	if (r->records.empty()) // not even boot_aggregate survived: nothing to resume
-		return start_new("the last list held no whole entry");
-	// Where the interruption began: the last drain whose entries reached the file, else
-	// the list's last write (both before any exec the list does not hold).
-	drained_at_ns_ = read_u64_file(dir + "/drained_at_ns");
-	if (!drained_at_ns_) {
-		struct stat st;
-		if (::stat((dir + "/binary_runtime_measurements").c_str(), &st) == 0)
-			drained_at_ns_ = std::uint64_t(st.st_mtim.tv_sec) * 1'000'000'000u +
-					 st.st_mtim.tv_nsec;
-	}
-	std::string torn = r->torn_bytes ? fmt::format(", {} torn bytes cut off ({}; kept in "
-						      "binary_runtime_measurements.torn)",
-						      r->torn_bytes, r->torn_reason)
-					 : "";
-	std::size_t extended = r->records.size();
-	if (extender_) {
-		// The prefix of the list the TPM holds; the rest is extended now, in order.
-		auto pcrs = extender_
-				    ->later<PcrBanks>([&banks](tpm::Tpm &t) { return read_all_pcrs(t, banks); })
-				    .get();
-		if (!pcrs)
-			return std::unexpected(pcrs.error());
-		auto prefix = extended_prefix(r->records, *pcrs);
-		if (!prefix) {
-			auto old = set_aside(".unverifiable-");
-			if (!old)
-				return std::unexpected(old.error());
-			return start_new(fmt::format("the TPM holds no prefix of the last list ({} "
-						     "entries{}); kept as {}",
-						     r->records.size(), torn, *old));
-		}
-		extended = *prefix;
-		for (std::size_t i = *prefix; i < r->records.size(); ++i)
-			extender_->submit(std::move(r->records[i]));
-	}
-	host_list_state_ = fmt::format("resumed: {} entries, {} already in the TPM, {} extended "
-				       "now{}",
-				       r->list.entries(), extended, r->records.size() - extended,
-				       torn);
-	host_list_ = std::move(r->list);
-	return true;
-}
 
 Result<void> Agent::set_up_tpm()
 {
@@ -418,36 +305,9 @@ void Agent::append_container(Container &c, const ima::TemplateEntry &entry)
 void Agent::bind_vtpms()
 {
 	for (auto &[key, c] : registry_->live())
-		bind_vtpm(c);
+		bind_vtpm(c, *host_, config_.hash, config_.container_pcr);
 	for (auto &r : retiring_) // a vTPM may come up after its container exited
-		bind_vtpm(r.c);
-}
-
-void Agent::bind_vtpm(Container &c)
-{
-	// The binding goes on the host's container PCR like the container's own entries, as an
-	// ima-buf entry whose buffer is the vTPM's identity: a verifier finds it by name.
-	if (!c.vtpm || c.bound)
-		return;
-	auto state = c.vtpm->state();
-	if (state == TpmExtender::State::opening)
-		return;
-	c.bound = true;
-	if (state == TpmExtender::State::failed) {
-		spdlog::error("container {}: vTPM did not start: {}", c.id,
-			   c.vtpm->error());
-		return;
-	}
-	auto id = c.vtpm->identity();
-	Bytes buf = attest::vtpm_binding_buffer({c.id, id->ek_pem, id->ak_pem, c.ns.mnt});
-	auto d = ima::digest(config_.hash, buf);
-	auto e = d ? ima::make_ima_buf(config_.hash, *d, attest::vtpm_binding_name(c.id), buf,
-				       config_.container_pcr)
-		   : std::unexpected(d.error());
-	if (e)
-		append_host(*e);
-	else
-		spdlog::error("container {}: binding: {}", c.id, e.error().message());
+		bind_vtpm(r.c, *host_, config_.hash, config_.container_pcr);
 }
 
 std::pair<TemplateKind, ima::HashAlgo> Agent::template_for(const eima_event_head &h) const
@@ -531,20 +391,9 @@ void Agent::record(Container *c, const PendingEvent &ev, const Result<Bytes> &di
 	std::uint32_t host_pcr = host ? (ev.head.pcr ? ev.head.pcr : config_.host_pcr)
 				      : config_.container_pcr;
 	if (auto e = make(host_name, host_pcr); e)
-		append_host(*e);
+		host_->append(*e);
 	else
 		spdlog::error("host list: {}", e.error().message());
-}
-
-void Agent::append_host(const ima::TemplateEntry &entry)
-{
-	auto rec = host_list_->append(entry);
-	if (!rec) {
-		spdlog::error("host list: {}", rec.error().message());
-		return;
-	}
-	if (extender_)
-		host_unwritten_.push_back(std::move(*rec)); // extended once written (flush_all)
 }
 
 void Agent::poll_drops()
@@ -575,15 +424,7 @@ void Agent::poll_drops()
 
 void Agent::flush_all()
 {
-	if (auto r = host_list_->flush(); !r) {
-		// Not extended either: the entries stay queued and go out with the next flush
-		// that writes them, so list and TPM still agree.
-		spdlog::error("{}", r.error().message());
-	} else {
-		for (auto &rec : host_unwritten_)
-			extender_->submit(std::move(rec));
-		host_unwritten_.clear();
-	}
+	host_->flush();
 	registry_->flush_lists();
 }
 
@@ -597,21 +438,7 @@ void Agent::drain_ring()
 	poll_drops();
 	bind_vtpms();
 	flush_all();
-	save_drained_at(consumed_from);
-}
-
-void Agent::save_drained_at(std::chrono::system_clock::time_point t)
-{
-	// Where a restart's interruption entry begins. Written at most every 100 ms: an older
-	// value only makes that span start earlier, which still covers every exec in it.
-	auto now = std::chrono::steady_clock::now();
-	if (!host_unwritten_.empty() || now - drained_saved_ < std::chrono::milliseconds(100))
-		return;
-	drained_saved_ = now;
-	// Replaced whole (rename), so a kill mid-write never leaves it empty.
-	std::string path = config_.run_dir + "/host/drained_at_ns";
-	if (write_file(path + ".tmp", std::to_string(wall_ns(t)) + "\n"))
-		::rename((path + ".tmp").c_str(), path.c_str());
+	host_->save_drained_at(consumed_from);
 }
 
 void Agent::reap_exited()
@@ -751,7 +578,7 @@ Result<void> Agent::run()
 	spdlog::info("measuring in {} mode ({}); digests: {}; TPM: {}; lists in {}; host list {}",
 		   probe_mode_name(probe_->mode()), mode_reason_,
 		   probe_->kernel_digest() ? "in the kernel" : "by eimad", tpm_description_,
-		   config_.run_dir, host_list_state_);
+		   config_.run_dir, host_->state());
 	for (auto &u : policy_unsupported_)
 		spdlog::warn("policy: not honoured in this mode: {}", u);
 	// Readiness for scripts: the socket exists before we print this.
@@ -805,7 +632,7 @@ Result<void> Agent::run()
 		if (queued)
 			last_data = woke;
 		else
-			save_drained_at(peeked); // nothing queued: every exec before is in the list
+			host_->save_drained_at(peeked); // nothing queued: every exec before is in the list
 		// While busy every wakeup drains, as every 5 ms tick did (drops counted and
 		// vTPMs come up are noticed there); when idle, only records found queued do.
 		if (busy || stop || queued)
@@ -830,7 +657,7 @@ Result<void> Agent::run()
 	advance_retiring(true);
 	flush_all(); // the last entries reach the list, then the TPM
 	spdlog::info("stopping: {} events, {} violations, host list {} entries",
-		   events_, violations_, host_list_->entries());
+		   events_, violations_, host_->entries());
 	return {};
 }
 
@@ -896,7 +723,7 @@ nlohmann::json Agent::status_json() const
 	j["run_dir"] = config_.run_dir;
 	j["events"] = events_;
 	j["violations"] = violations_;
-	j["host_entries"] = host_list_->entries();
+	j["host_entries"] = host_->entries();
 	j["containers"] = registry_->live().size();
 	j["containers_exited"] = registry_->exited().size() + retiring_.size();
 	j["containers_retiring"] = retiring_.size(); // final evidence being taken
@@ -906,7 +733,7 @@ nlohmann::json Agent::status_json() const
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
 	j["vtpm"] = config_.vtpm ? "swtpm" : "none";
-	j["host_list"] = host_list_state_;
+	j["host_list"] = host_->state();
 	j["kernel_digest"] = kernel_digest_;
 	j["kernel_digests_used"] = measurer_.kernel_digests_used();
 	// Taken in the kernel with another algorithm than the list's (--hash, template=ima):
@@ -986,7 +813,7 @@ Agent::Answer Agent::host_quote(ima::HashAlgo bank, std::vector<std::uint32_t> p
 	flush_all(); // every entry counted below is written, hence queued for the TPM
 	auto q = extender_->quote_later(bank, std::move(pcrs), nonce);
 	return [q = std::move(q), nonce = std::move(nonce),
-		entries = host_list_->entries()](bool wait) mutable -> std::optional<nlohmann::json> {
+		entries = host_->entries()](bool wait) mutable -> std::optional<nlohmann::json> {
 		if (!is_ready(q, wait))
 			return std::nullopt;
 		auto r = q.get();
@@ -1049,9 +876,9 @@ std::optional<nlohmann::json> Agent::step_quote(Container *c, ContainerQuote &q,
 		// The vTPM is up, so its binding goes in now if it has not yet; the host quote,
 		// queued behind it (written, so extended), covers it.
 		if (c)
-			bind_vtpm(*c);
+			bind_vtpm(*c, *host_, config_.hash, config_.container_pcr);
 		flush_all();
-		q.host_entries = host_list_->entries();
+		q.host_entries = host_->entries();
 		q.host = extender_->quote_later(q.bank, {config_.host_pcr, config_.container_pcr},
 						q.nonce);
 	}
@@ -1155,7 +982,7 @@ Agent::Answer Agent::pcrs_json(const nlohmann::json &req)
 			return answer_now({{"error", "eimad runs without a TPM (--tpm none)"}});
 		flush_all(); // the entries counted are written, hence queued before the read
 		return pcrs_answer(read_all_pcrs_later(*extender_, std::move(banks)), "tpm",
-				   host_list_->entries(), "");
+				   host_->entries(), "");
 	}
 	Container *found = registry_->find_id(id);
 	if (!found || !found->list)

@@ -28,6 +28,7 @@
 #include "agent/container_identity.h"
 #include "agent/container_registry.h"
 #include "agent/file_measurer.h"
+#include "agent/host_recorder.h"
 #include "agent/list_recovery.h"
 #include "agent/measurement_cache.h"
 #include "agent/measurement_list.h"
@@ -82,9 +83,6 @@ private:
 	Agent() = default;
 
 	Result<void> set_up_tpm();
-	// Reopens the host list of the last run and brings the TPM up to it, or says why a new
-	// one starts (sets host_list_ and host_list_state_); see list_recovery.h.
-	Result<bool> resume_host_list(const std::vector<ima::HashAlgo> &banks);
 	Result<void> set_up_probe();
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
@@ -93,7 +91,6 @@ private:
 	void append_container(Container &c, const ima::TemplateEntry &entry);
 	// Appends the binding entry of every vTPM that came up since the last call.
 	void bind_vtpms();
-	void bind_vtpm(Container &c);
 	// Every second: containers whose mount namespace no process is in any more.
 	void reap_exited();
 	// Starts the final evidence of a container taken out of the live ones.
@@ -119,11 +116,9 @@ private:
 	// c == nullptr: a host process.
 	void record(Container *c, const PendingEvent &ev, const Result<Bytes> &digest,
 		    const Bytes &signature);
-	void append_host(const ima::TemplateEntry &entry);
 	void poll_drops();
 	void flush_all();
 	void drain_ring();
-	void save_drained_at(std::chrono::system_clock::time_point t);
 
 	void handle_control(UniqueFd client);
 	// Sends the replies that are in; with wait, all of them.
@@ -143,14 +138,7 @@ private:
 	std::size_t policy_rules_ = 0;
 	std::uint64_t host_mntns_ = 0;
 	UniqueFd host_root_;
-	std::optional<MeasurementList> host_list_;
-	// Host entries written to the list's buffer but not yet to its file: they go to the
-	// TPM only once flush_all() has written them, so the TPM never holds an entry the
-	// list lost (what a restart relies on).
-	std::vector<ExtendRecord> host_unwritten_;
-	std::string host_list_state_; // "new: why" or "resumed: ..."
-	std::uint64_t drained_at_ns_ = 0; // wall time of the last drain whose entries are on disk
-	std::chrono::steady_clock::time_point drained_saved_{};
+	std::optional<HostRecorder> host_;
 	ima::TemplateEntry boot_aggregate_;
 	HostProcesses proc_;
 	std::optional<ContainerRegistry> registry_;
