@@ -125,10 +125,14 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		agent->host_->append(*gap);
 		++agent->violations_;
 	}
-	auto sock = control::listen_control(config.run_dir + "/eimad.sock");
-	if (!sock)
-		return std::unexpected(sock.error());
-	agent->control_fd_ = std::move(*sock);
+	Agent *a = agent.get();
+	agent->quotes_.emplace(QuoteService::Site{
+		agent->extender_.get(), &*agent->host_, &*agent->registry_, config.hash,
+		config.host_pcr, config.container_pcr,
+		[a](std::uint64_t key) { return a->find_container(key); }, [a] { a->flush_all(); }});
+	agent->control_.emplace(static_cast<ControlService &>(*agent), [a] { a->flush_all(); });
+	if (auto r = agent->control_->listen(config.run_dir + "/eimad.sock"); !r)
+		return std::unexpected(r.error());
 	agent->flush_all();
 	return agent;
 }
@@ -484,7 +488,7 @@ void Agent::retire(Container c)
 		return finish_retiring(r, "none: " + nonce.error().message());
 	r.quote.pcrs = {ima::default_ima_pcr};
 	r.quote.nonce = *nonce;
-	if (auto refused = start_quote(rc, r.quote))
+	if (auto refused = quotes_->start_quote(rc, r.quote))
 		return finish_retiring(r, "none: " + (*refused)["error"].get<std::string>());
 	retiring_.push_back(std::move(r));
 }
@@ -515,7 +519,7 @@ std::string write_final_evidence(const nlohmann::json &reply, const std::string 
 void Agent::advance_retiring(bool wait)
 {
 	for (auto it = retiring_.begin(); it != retiring_.end();) {
-		auto reply = step_quote(&it->c, it->quote, wait);
+		auto reply = quotes_->step_quote(&it->c, it->quote, wait);
 		if (!reply) {
 			++it;
 			continue;
@@ -574,7 +578,7 @@ Result<void> Agent::run()
 	// or wakeup_bytes queued. Smaller batches only show in the ring's positions.
 	watch(sigfd.get());
 	watch(ring_->epoll_fd());
-	watch(control_fd_.get());
+	watch(control_->fd());
 	spdlog::info("measuring in {} mode ({}); digests: {}; TPM: {}; lists in {}; host list {}",
 		   probe_mode_name(probe_->mode()), mode_reason_,
 		   probe_->kernel_digest() ? "in the kernel" : "by eimad", tpm_description_,
@@ -599,7 +603,7 @@ Result<void> Agent::run()
 	for (;;) {
 		// Time-outs only for work that waits on time: none but the peek when idle.
 		auto now = clock::now();
-		bool busy = now - last_data < active_for || !deferred_.empty() ||
+		bool busy = now - last_data < active_for || control_->waiting() ||
 			    !retiring_.empty() || vtpm_unbound();
 		auto due = last_look + (busy ? busy_tick : idle_peek);
 		if (!registry_->live().empty())
@@ -619,11 +623,10 @@ Result<void> Agent::run()
 			int fd = evs[i].data.fd;
 			if (fd == sigfd.get()) {
 				stop = true;
-			} else if (fd == control_fd_.get()) {
-				int client = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-				if (client >= 0) {
+			} else if (fd == control_->fd()) {
+				if (auto client = control_->accept()) {
 					drain_ring(); // answers reflect every event so far
-					handle_control(UniqueFd(client));
+					control_->serve(std::move(*client));
 				}
 			}
 		}
@@ -646,12 +649,12 @@ Result<void> Agent::run()
 			last_reap = now;
 		}
 		advance_retiring(false);
-		answer_deferred(false);
+		control_->answer(false);
 		longest_wakeup_ = std::max(longest_wakeup_, clock::now() - woke);
 	}
 	// Clients waiting get their answers. Every container gets its final quote, and no
 	// vTPM outlives eimad (the disposer stops the last of them when eimad is destroyed).
-	answer_deferred(true);
+	control_->answer(true);
 	while (!registry_->live().empty())
 		retire(registry_->take(registry_->live().begin()->first));
 	advance_retiring(true);
@@ -661,54 +664,7 @@ Result<void> Agent::run()
 	return {};
 }
 
-namespace {
-
-ControlAnswer answer_now(nlohmann::json reply)
-{
-	return [reply = std::move(reply)](bool) mutable { return std::optional(std::move(reply)); };
-}
-
-} // namespace
-
-void Agent::handle_control(UniqueFd client)
-{
-	auto req = control::read_message(client.get());
-	Answer answer;
-	if (!req) {
-		answer = answer_now({{"error", req.error().message()}});
-	} else {
-		std::string cmd = req->value("cmd", "");
-		if (cmd == "status")
-			answer = answer_now(status_json());
-		else if (cmd == "ps")
-			answer = answer_now(ps_json());
-		else if (cmd == "pcrs")
-			answer = pcrs_json(*req);
-		else if (cmd == "quote")
-			answer = quote_json(*req);
-		else
-			answer = answer_now({{"error", "unknown command: " + cmd}});
-	}
-	// Answered by answer_deferred() later in this same wakeup, or, while a TPM is busy, in a
-	// later one: the client waits, the event loop goes on.
-	deferred_.push_back({std::move(client), std::move(answer)});
-}
-
-void Agent::answer_deferred(bool wait)
-{
-	for (auto it = deferred_.begin(); it != deferred_.end();) {
-		auto reply = it->answer(wait);
-		if (!reply) {
-			++it;
-			continue;
-		}
-		flush_all(); // the lists on disk hold what the answer covers
-		(void)control::write_message(it->client.get(), *reply);
-		it = deferred_.erase(it);
-	}
-}
-
-nlohmann::json Agent::status_json() const
+nlohmann::json Agent::status() const
 {
 	nlohmann::json j;
 	j["mode"] = probe_mode_name(probe_->mode());
@@ -729,7 +685,7 @@ nlohmann::json Agent::status_json() const
 	j["containers_retiring"] = retiring_.size(); // final evidence being taken
 	j["containers_pruned"] = registry_->pruned(); // beyond --keep-exited, directory removed
 	j["vtpms_stopping"] = disposer_.pending();
-	j["requests_waiting"] = deferred_.size(); // quotes and PCR reads waiting on a TPM
+	j["requests_waiting"] = control_->waiting(); // quotes and PCR reads waiting on a TPM
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
 	j["vtpm"] = config_.vtpm ? "swtpm" : "none";
@@ -757,7 +713,7 @@ nlohmann::json Agent::status_json() const
 }
 
 
-nlohmann::json Agent::ps_json() const
+nlohmann::json Agent::ps() const
 {
 	nlohmann::json arr = nlohmann::json::array();
 	for (auto &[key, c] : registry_->live()) {
@@ -795,34 +751,6 @@ nlohmann::json Agent::ps_json() const
 	return {{"containers", arr}};
 }
 
-namespace {
-
-bool is_ready(auto &future, bool wait)
-{
-	return wait || future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-}
-
-} // namespace
-
-Agent::Answer Agent::host_quote(ima::HashAlgo bank, std::vector<std::uint32_t> pcrs, Bytes nonce)
-{
-	// Queued behind every entry appended so far, so the list prefix of `entries` records
-	// is what the PCRs cover.
-	if (!extender_)
-		return answer_now({{"error", "eimad runs without a TPM (--tpm none)"}});
-	flush_all(); // every entry counted below is written, hence queued for the TPM
-	auto q = extender_->quote_later(bank, std::move(pcrs), nonce);
-	return [q = std::move(q), nonce = std::move(nonce),
-		entries = host_->entries()](bool wait) mutable -> std::optional<nlohmann::json> {
-		if (!is_ready(q, wait))
-			return std::nullopt;
-		auto r = q.get();
-		if (!r)
-			return nlohmann::json{{"error", r.error().message()}};
-		return attest::quote_reply(*r, nonce, entries);
-	};
-}
-
 Container *Agent::find_container(std::uint64_t key)
 {
 	if (Container *c = registry_->find(key))
@@ -833,174 +761,14 @@ Container *Agent::find_container(std::uint64_t key)
 	return nullptr;
 }
 
-Agent::Answer Agent::container_quote(Container &c, ima::HashAlgo bank,
-				     std::vector<std::uint32_t> pcrs, Bytes nonce)
+ControlAnswer Agent::pcrs(const nlohmann::json &req)
 {
-	ContainerQuote q{bank, std::move(pcrs), std::move(nonce), {}, {}, {}, 0, 0};
-	if (auto refused = start_quote(c, q))
-		return answer_now(std::move(*refused));
-	// By key: the container may retire (and move) before the quotes are in.
-	return [this, key = c.key, q = std::move(q)](bool wait) mutable {
-		return step_quote(find_container(key), q, wait);
-	};
+	return quotes_->pcrs(req);
 }
 
-std::optional<nlohmann::json> Agent::start_quote(Container &c, ContainerQuote &q)
+ControlAnswer Agent::quote(const nlohmann::json &req)
 {
-	if (!c.vtpm)
-		return nlohmann::json{
-			{"error", "container " + c.id + " has no vTPM (eimad runs with --vtpm none)"}};
-	if (!c.list)
-		return nlohmann::json{{"error", "container " + c.id + " has no list"}};
-	if (!extender_)
-		return nlohmann::json{{"error", "a container's quote needs the host TPM to bind its "
-						"vTPM, and eimad runs without one (--tpm none)"}};
-	// Queued behind the vTPM's start and every entry so far.
-	q.vtpm = c.vtpm->extender().quote_later(q.bank, q.pcrs, q.nonce);
-	q.reply = {{"container", c.id}, {"log_dir", c.list->dir()}};
-	q.entries = c.list->entries();
-	return std::nullopt;
-}
-
-std::optional<nlohmann::json> Agent::step_quote(Container *c, ContainerQuote &q, bool wait)
-{
-	if (q.vtpm.valid()) {
-		if (!is_ready(q.vtpm, wait))
-			return std::nullopt;
-		auto vq = q.vtpm.get();
-		if (!vq)
-			return nlohmann::json{
-				{"error", "container " + q.reply["container"].get<std::string>() +
-						  ": vTPM: " + vq.error().message()}};
-		q.reply.update(attest::quote_reply(*vq, q.nonce, q.entries));
-		// The vTPM is up, so its binding goes in now if it has not yet; the host quote,
-		// queued behind it (written, so extended), covers it.
-		if (c)
-			bind_vtpm(*c, *host_, config_.hash, config_.container_pcr);
-		flush_all();
-		q.host_entries = host_->entries();
-		q.host = extender_->quote_later(q.bank, {config_.host_pcr, config_.container_pcr},
-						q.nonce);
-	}
-	if (!is_ready(q.host, wait))
-		return std::nullopt;
-	auto hq = q.host.get();
-	if (!hq)
-		return nlohmann::json{{"error", "host quote: " + hq.error().message()}};
-	q.reply["host"] = attest::quote_reply(*hq, q.nonce, q.host_entries);
-	return std::move(q.reply);
-}
-
-Agent::Answer Agent::quote_json(const nlohmann::json &req)
-{
-	auto bank = ima::hash_algo_from_name(req.value("bank", "sha256"));
-	auto nonce = from_hex(req.value("nonce", ""));
-	if (!bank || !nonce || nonce->empty() || nonce->size() > 64)
-		return answer_now({{"error", "quote needs a bank and a nonce of 1 to 64 bytes in hex"}});
-	std::vector<std::uint32_t> pcrs;
-	if (req.contains("pcrs") && req["pcrs"].is_array())
-		for (auto &p : req["pcrs"])
-			if (p.is_number_unsigned())
-				pcrs.push_back(p.get<std::uint32_t>());
-	std::string id = req.value("container", "");
-	if (id.empty()) {
-		if (pcrs.empty())
-			pcrs = {config_.host_pcr, config_.container_pcr};
-		return host_quote(*bank, pcrs, *nonce);
-	}
-	if (pcrs.empty())
-		pcrs = {ima::default_ima_pcr};
-	for (auto &[key, c] : registry_->live())
-		if (c.id == id && c.list)
-			return container_quote(c, *bank, pcrs, *nonce);
-	for (auto &r : retiring_)
-		if (r.c.id == id)
-			return answer_now({{"error", "container " + id + " has exited; its final "
-								      "evidence is being taken"}});
-	if (auto *e = registry_->find_exited(id))
-		return answer_now({{"error", "container " + id + " has exited; its final evidence: " +
-						     e->final_evidence}});
-	return answer_now({{"error", "no such container: " + id}});
-}
-
-namespace {
-
-// PCRs 0..23 of each bank as {bank: {pcr: hex}}, read in one go on the extender's thread
-// behind every record queued so far.
-std::future<Result<nlohmann::json>> read_all_pcrs_later(TpmExtender &tpm,
-							 std::vector<ima::HashAlgo> banks)
-{
-	return tpm.later<nlohmann::json>([banks = std::move(banks)](tpm::Tpm &t) -> Result<nlohmann::json> {
-		auto pcrs = read_all_pcrs(t, banks);
-		if (!pcrs)
-			return std::unexpected(pcrs.error());
-		nlohmann::json out;
-		for (auto &[bank, values] : *pcrs)
-			for (auto &[pcr, value] : values)
-				out[std::string(ima::hash_algo_name(bank))][std::to_string(pcr)] =
-					to_hex(value);
-		return out;
-	});
-}
-
-// The answer to a PCR read from a TPM: its banks, the source, and how many list entries
-// they cover.
-ControlAnswer pcrs_answer(std::future<Result<nlohmann::json>> read, std::string source,
-			  std::size_t entries, std::string context)
-{
-	return [read = std::move(read), source = std::move(source), entries,
-		context = std::move(context)](bool wait) mutable -> std::optional<nlohmann::json> {
-		if (!is_ready(read, wait))
-			return std::nullopt;
-		auto banks = read.get();
-		if (!banks)
-			return nlohmann::json{{"error", context + banks.error().message()}};
-		return nlohmann::json{{"banks", std::move(*banks)}, {"source", source},
-				      {"entries", entries}};
-	};
-}
-
-} // namespace
-
-Agent::Answer Agent::pcrs_json(const nlohmann::json &req)
-{
-	// "banks": [...] (or one "bank") are read in one go: with "entries", the number of
-	// list entries they cover, a client can cut a consistent snapshot of the list.
-	std::vector<ima::HashAlgo> banks;
-	std::vector<std::string> names = req.contains("banks") && req["banks"].is_array()
-						 ? req["banks"].get<std::vector<std::string>>()
-						 : std::vector<std::string>{req.value("bank", "sha256")};
-	for (auto &n : names) {
-		auto b = ima::hash_algo_from_name(n);
-		if (!b)
-			return answer_now({{"error", "unknown bank: " + n}});
-		banks.push_back(*b);
-	}
-	std::string id = req.value("container", "");
-	if (id.empty()) {
-		if (!extender_)
-			return answer_now({{"error", "eimad runs without a TPM (--tpm none)"}});
-		flush_all(); // the entries counted are written, hence queued before the read
-		return pcrs_answer(read_all_pcrs_later(*extender_, std::move(banks)), "tpm",
-				   host_->entries(), "");
-	}
-	Container *found = registry_->find_id(id);
-	if (!found || !found->list)
-		return answer_now({{"error", "no such container: " + id}});
-	if (found->vtpm)
-		return pcrs_answer(read_all_pcrs_later(found->vtpm->extender(), std::move(banks)),
-				   "vtpm", found->list->entries(), "container " + id + ": vTPM: ");
-	// --vtpm none: the values its list replays to.
-	nlohmann::json out;
-	for (auto bank : banks) {
-		auto &j = out["banks"][std::string(ima::hash_algo_name(bank))];
-		j = nlohmann::json::object();
-		for (auto &[pcr, value] : found->list->replayed_pcrs(bank))
-			j[std::to_string(pcr)] = to_hex(value);
-	}
-	out["source"] = "replay";
-	out["entries"] = found->list->entries();
-	return answer_now(std::move(out));
+	return quotes_->quote(req);
 }
 
 } // namespace eima::agent

@@ -27,12 +27,14 @@
 #include "agent/background_disposer.h"
 #include "agent/container_identity.h"
 #include "agent/container_registry.h"
+#include "agent/control_server.h"
 #include "agent/file_measurer.h"
 #include "agent/host_recorder.h"
 #include "agent/list_recovery.h"
 #include "agent/measurement_cache.h"
 #include "agent/measurement_list.h"
 #include "agent/measurement_probe.h"
+#include "agent/quote_service.h"
 #include "agent/ring_reader.h"
 #include "agent/tpm_extender.h"
 #include "agent/virtual_tpm.h"
@@ -45,19 +47,6 @@
 namespace eima::agent {
 
 
-// A container's quote, in two steps: its vTPM's quote, then (the vTPM being up, its binding
-// now in the host list) the host's. Each waits its turn on that TPM's own thread behind the
-// entries before it, so the caller may go on meanwhile and look in later.
-struct ContainerQuote {
-	ima::HashAlgo bank = ima::HashAlgo::sha256;
-	std::vector<std::uint32_t> pcrs;
-	Bytes nonce;
-	std::future<Result<tpm::Quote>> vtpm, host;
-	nlohmann::json reply;         // the vTPM part, once its quote is in
-	std::size_t entries = 0;      // container list entries the vTPM quote covers
-	std::size_t host_entries = 0; // host list entries the host quote covers
-};
-
 // A container whose last process exited, while its final evidence is taken; the event
 // loop looks in on every tick (Agent::advance_retiring).
 struct RetiringContainer {
@@ -66,11 +55,7 @@ struct RetiringContainer {
 	ContainerQuote quote; // nonce: the SHA-256 of its final binary list
 };
 
-// A control request's answer, which may wait on a TPM: called with wait=false on every tick
-// until it gives the reply (with wait=true, it blocks until it does).
-using ControlAnswer = std::move_only_function<std::optional<nlohmann::json>(bool wait)>;
-
-class Agent {
+class Agent : private ControlService {
 public:
 	static Result<std::unique_ptr<Agent>> start(const AgentConfig &config);
 	~Agent();
@@ -98,16 +83,6 @@ private:
 	// Moves every retiring container on as far as its quotes allow; with wait, to the end.
 	void advance_retiring(bool wait);
 	void finish_retiring(RetiringContainer &r, std::string final_evidence);
-	using Answer = ControlAnswer;
-	// The container's vTPM quote and the host quote that binds it, as eimad's quote reply.
-	Answer container_quote(Container &c, ima::HashAlgo bank, std::vector<std::uint32_t> pcrs,
-			       Bytes nonce);
-	Answer host_quote(ima::HashAlgo bank, std::vector<std::uint32_t> pcrs, Bytes nonce);
-	// Queues the vTPM's quote; an error reply when there is nothing to quote.
-	std::optional<nlohmann::json> start_quote(Container &c, ContainerQuote &q);
-	// The reply once both quotes are in (or one failed); nullopt while waiting, unless
-	// wait. c: the container, null once it is gone (its quotes still finish).
-	std::optional<nlohmann::json> step_quote(Container *c, ContainerQuote &q, bool wait);
 	// A live or retiring container by key.
 	Container *find_container(std::uint64_t key);
 	void handle_event(const PendingEvent &ev);
@@ -120,13 +95,11 @@ private:
 	void flush_all();
 	void drain_ring();
 
-	void handle_control(UniqueFd client);
-	// Sends the replies that are in; with wait, all of them.
-	void answer_deferred(bool wait);
-	nlohmann::json status_json() const;
-	nlohmann::json ps_json() const;
-	Answer pcrs_json(const nlohmann::json &req);
-	Answer quote_json(const nlohmann::json &req);
+	// ControlService: what `eima status`, `ps`, `pcrs` and `quote` are answered with.
+	nlohmann::json status() const override;
+	nlohmann::json ps() const override;
+	ControlAnswer pcrs(const nlohmann::json &req) override;
+	ControlAnswer quote(const nlohmann::json &req) override;
 
 	AgentConfig config_;
 	std::unique_ptr<tpm::Swtpm> swtpm_;
@@ -148,12 +121,8 @@ private:
 	FileMeasurer measurer_{cache_};
 	std::string kernel_digest_; // "bpf_ima_file_hash", or "off: " and why
 	std::unique_ptr<RingReader> ring_;
-	UniqueFd control_fd_;
-	struct DeferredReply {
-		UniqueFd client;
-		Answer answer;
-	};
-	std::list<DeferredReply> deferred_; // clients waiting for a quote or PCR read
+	std::optional<QuoteService> quotes_;
+	std::optional<ControlServer> control_;
 	std::uint64_t events_ = 0, violations_ = 0;
 	// The longest the event loop spent on one wakeup: what a burst of events or of exits
 	// delayed everything else by.
