@@ -1,34 +1,22 @@
 #include "agent/agent.h"
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <sys/un.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
-#include <set>
 
 #include <fmt/format.h>
 
-#include "control/control_protocol.h"
 #include "agent/agent_log.h"
 #include "agent/file_opener.h"
 #include "agent/policy_loader.h"
-#include "attest/evidence.h"
-#include "attest/vtpm_binding.h"
 #include "common/file_io.h"
 
 namespace eima::agent {
@@ -130,6 +118,15 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		agent->extender_.get(), &*agent->host_, &*agent->registry_, config.hash,
 		config.host_pcr, config.container_pcr,
 		[a](std::uint64_t key) { return a->find_container(key); }, [a] { a->flush_all(); }});
+	agent->retirement_.emplace(Retirement::Site{
+		&*agent->registry_, &*agent->quotes_, config.run_dir,
+		[a](const Container &c) {
+			// The namespace's inode number will be reused: nothing measured under it
+			// may carry over.
+			a->probe_->forget_mntns(c.ns.mnt, c.key);
+			a->cache_.forget_mntns(c.key);
+		},
+		[a] { a->flush_all(); }});
 	agent->control_.emplace(static_cast<ControlService &>(*agent), [a] { a->flush_all(); });
 	if (auto r = agent->control_->listen(config.run_dir + "/eimad.sock"); !r)
 		return std::unexpected(r.error());
@@ -273,7 +270,7 @@ Container &Agent::container_for(const PendingEvent &ev)
 	// A namespace inode names one live namespace at a time: an older container under this
 	// inode has exited, even if the once-a-second reaper has not seen it yet.
 	for (auto &old : registry_->take_reused(ev.head.mntns, ev.head.mntns_id))
-		retire(std::move(old));
+		retirement_->retire(std::move(old));
 	Container &c = registry_->add(ev.head);
 	open_container_list(c);
 	probe_->mark_known(ev.head.mntns);
@@ -310,7 +307,7 @@ void Agent::bind_vtpms()
 {
 	for (auto &[key, c] : registry_->live())
 		bind_vtpm(c, *host_, config_.hash, config_.container_pcr);
-	for (auto &r : retiring_) // a vTPM may come up after its container exited
+	for (auto &r : retirement_->retiring()) // a vTPM may come up after its container exited
 		bind_vtpm(r.c, *host_, config_.hash, config_.container_pcr);
 }
 
@@ -453,92 +450,7 @@ void Agent::reap_exited()
 	drain_ring(); // whatever its last processes did is in its list first
 	for (auto key : gone) // the drain may have retired some (their inode came back)
 		if (registry_->find(key))
-			retire(registry_->take(key));
-}
-
-void Agent::retire(Container c)
-{
-	RetiringContainer r{std::move(c), {}, {}};
-	Container &rc = r.c;
-	r.exited = {rc.id,
-		    rc.runtime,
-		    rc.list ? rc.list->dir() : "",
-		    rc.ns,
-		    rc.cgroup_id,
-		    vtpm_json(rc),
-		    rc.list ? rc.list->entries() : 0,
-		    rc.list ? rc.list->violations() : 0,
-		    "pending"};
-	// The namespace's inode number will be reused: nothing measured under it may carry over.
-	probe_->forget_mntns(rc.ns.mnt, rc.key);
-	cache_.forget_mntns(rc.key);
-	if (rc.list)
-		if (auto f = rc.list->flush(); !f)
-			spdlog::error("{}", f.error().message());
-	if (!rc.vtpm)
-		return finish_retiring(r, "none: no vTPM");
-	// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
-	// recompute; the quote then says this list is what the vTPM held at the end.
-	if (!rc.list)
-		return finish_retiring(r, "none: it has no list");
-	auto list = read_file(rc.list->dir() + "/binary_runtime_measurements");
-	auto nonce = list ? ima::digest(ima::HashAlgo::sha256, as_bytes(*list))
-			  : std::unexpected(list.error());
-	if (!nonce)
-		return finish_retiring(r, "none: " + nonce.error().message());
-	r.quote.pcrs = {ima::default_ima_pcr};
-	r.quote.nonce = *nonce;
-	if (auto refused = quotes_->start_quote(rc, r.quote))
-		return finish_retiring(r, "none: " + (*refused)["error"].get<std::string>());
-	retiring_.push_back(std::move(r));
-}
-
-namespace {
-
-// Writes DIR/final-evidence.json from a container quote's reply: its path, or "none: " and why.
-// The host list is referred to by file (attest/evidence.h), not embedded.
-std::string write_final_evidence(const nlohmann::json &reply, const std::string &run_dir,
-				 const std::string &dir)
-{
-	if (reply.contains("error"))
-		return "none: final quote: " + reply["error"].get<std::string>();
-	// The host list is shared by every container's final evidence and only grows: each
-	// names it rather than carrying a copy (which made RUN grow with the square of the
-	// containers run, and the event loop read all of it at every exit).
-	auto ev = attest::read_container_evidence(reply, run_dir, attest::HostList::by_file);
-	if (!ev)
-		return "none: " + ev.error().message();
-	std::string path = dir + "/final-evidence.json";
-	if (auto w = write_file(path, attest::evidence_to_json(*ev).dump(2) + "\n"); !w)
-		return "none: " + w.error().message();
-	return path;
-}
-
-} // namespace
-
-void Agent::advance_retiring(bool wait)
-{
-	for (auto it = retiring_.begin(); it != retiring_.end();) {
-		auto reply = quotes_->step_quote(&it->c, it->quote, wait);
-		if (!reply) {
-			++it;
-			continue;
-		}
-		flush_all(); // the host list on disk holds what the host quote covers
-		finish_retiring(*it, write_final_evidence(*reply, config_.run_dir, it->c.list->dir()));
-		it = retiring_.erase(it);
-	}
-}
-
-void Agent::finish_retiring(RetiringContainer &r, std::string final_evidence)
-{
-	if (final_evidence.starts_with("none: ") && r.c.vtpm)
-		spdlog::warn("container {}: final evidence: {}", r.c.id, final_evidence);
-	r.exited.final_evidence = std::move(final_evidence);
-	if (r.c.vtpm)
-		r.exited.vtpm["state"] = "stopped";
-	disposer_.dispose(std::move(r.c.vtpm)); // its swtpm stops and its state goes
-	registry_->exited(std::move(r.exited));
+			retirement_->retire(registry_->take(key));
 }
 
 namespace {
@@ -595,7 +507,8 @@ Result<void> Agent::run()
 		return std::ranges::any_of(registry_->live(), [](auto &kc) {
 			       return kc.second.vtpm && !kc.second.bound;
 		       }) ||
-		       std::ranges::any_of(retiring_, [](auto &r) { return r.c.vtpm && !r.c.bound; });
+		       std::ranges::any_of(retirement_->retiring(),
+					   [](auto &r) { return r.c.vtpm && !r.c.bound; });
 	};
 	auto last_reap = clock::now();
 	auto last_data = clock::now(); // the first second after start counts as busy
@@ -604,7 +517,7 @@ Result<void> Agent::run()
 		// Time-outs only for work that waits on time: none but the peek when idle.
 		auto now = clock::now();
 		bool busy = now - last_data < active_for || control_->waiting() ||
-			    !retiring_.empty() || vtpm_unbound();
+			    !retirement_->retiring().empty() || vtpm_unbound();
 		auto due = last_look + (busy ? busy_tick : idle_peek);
 		if (!registry_->live().empty())
 			due = std::min(due, last_reap + reap_every);
@@ -648,7 +561,7 @@ Result<void> Agent::run()
 				reap_exited();
 			last_reap = now;
 		}
-		advance_retiring(false);
+		retirement_->advance(false);
 		control_->answer(false);
 		longest_wakeup_ = std::max(longest_wakeup_, clock::now() - woke);
 	}
@@ -656,8 +569,8 @@ Result<void> Agent::run()
 	// vTPM outlives eimad (the disposer stops the last of them when eimad is destroyed).
 	control_->answer(true);
 	while (!registry_->live().empty())
-		retire(registry_->take(registry_->live().begin()->first));
-	advance_retiring(true);
+		retirement_->retire(registry_->take(registry_->live().begin()->first));
+	retirement_->advance(true);
 	flush_all(); // the last entries reach the list, then the TPM
 	spdlog::info("stopping: {} events, {} violations, host list {} entries",
 		   events_, violations_, host_->entries());
@@ -681,10 +594,10 @@ nlohmann::json Agent::status() const
 	j["violations"] = violations_;
 	j["host_entries"] = host_->entries();
 	j["containers"] = registry_->live().size();
-	j["containers_exited"] = registry_->exited().size() + retiring_.size();
-	j["containers_retiring"] = retiring_.size(); // final evidence being taken
+	j["containers_exited"] = registry_->exited().size() + retirement_->retiring().size();
+	j["containers_retiring"] = retirement_->retiring().size(); // final evidence being taken
 	j["containers_pruned"] = registry_->pruned(); // beyond --keep-exited, directory removed
-	j["vtpms_stopping"] = disposer_.pending();
+	j["vtpms_stopping"] = retirement_->vtpms_stopping();
 	j["requests_waiting"] = control_->waiting(); // quotes and PCR reads waiting on a TPM
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
@@ -715,50 +628,14 @@ nlohmann::json Agent::status() const
 
 nlohmann::json Agent::ps() const
 {
-	nlohmann::json arr = nlohmann::json::array();
-	for (auto &[key, c] : registry_->live()) {
-		arr.push_back({{"id", c.id},
-			       {"runtime", c.runtime},
-			       {"mntns", c.ns.mnt},
-			       {"pidns", c.ns.pid},
-			       {"utsns", c.ns.uts},
-			       {"cgroup_id", c.cgroup_id},
-			       {"entries", c.list ? c.list->entries() : 0},
-			       {"violations", c.list ? c.list->violations() : 0},
-			       {"dropped", c.dropped},
-			       {"log", c.list ? c.list->dir() : ""},
-			       {"state", "running"},
-			       {"vtpm", vtpm_json(c)}});
-	}
-	auto exited = [&](const ExitedContainer &e) {
-		arr.push_back({{"id", e.id},
-			       {"runtime", e.runtime},
-			       {"mntns", e.ns.mnt},
-			       {"pidns", e.ns.pid},
-			       {"utsns", e.ns.uts},
-			       {"cgroup_id", e.cgroup_id},
-			       {"vtpm", e.vtpm},
-			       {"entries", e.entries},
-			       {"violations", e.violations},
-			       {"log", e.log_dir},
-			       {"state", "exited"},
-			       {"final_evidence", e.final_evidence}});
-	};
-	for (auto &e : registry_->exited())
-		exited(e);
-	for (auto &r : retiring_)
-		exited(r.exited);
-	return {{"containers", arr}};
+	return ps_json(*registry_, *retirement_);
 }
 
 Container *Agent::find_container(std::uint64_t key)
 {
 	if (Container *c = registry_->find(key))
 		return c;
-	for (auto &r : retiring_)
-		if (r.c.key == key)
-			return &r.c;
-	return nullptr;
+	return retirement_->find(key);
 }
 
 ControlAnswer Agent::pcrs(const nlohmann::json &req)

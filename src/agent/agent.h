@@ -1,31 +1,39 @@
 // eimad: measures what runs, per container, into IMA measurement lists and the TPM.
 //
 // One exec, end to end: BPF hook (policy and "already measured" checks in the kernel) ->
-// event on the ring buffer -> Agent::handle_event: the container, by mount namespace ->
-// open the file beneath that container's root, check it is the file the kernel saw ->
-// hash (cached per file version) -> append to the container's list and to the host list
-// -> queue the host entry for the TPM. A file that cannot be measured is a violation
-// entry, never a silent gap.
+// event on the ring buffer (RingReader) -> Agent::handle_event: the container, by mount
+// namespace (ContainerRegistry) -> the digest: the kernel's, or the file opened beneath
+// that container's root, checked to be the file the kernel saw, and hashed (FileMeasurer,
+// cached per file version) -> append to the container's list and to the host list
+// (HostRecorder) -> the host entry goes to the TPM once it is written. A file that cannot
+// be measured is a violation entry, never a silent gap.
+//
+// The units, each owning its state (the Agent only wires them and runs the loop):
+//   RingReader        the ring buffer: records copied out, the peek at its positions, the
+//                     kernel's counts of events it had no room for
+//   ContainerRegistry live containers by mount namespace, /proc (through ProcessView),
+//                     which have exited, unique ids, the exited ones `eima ps` shows
+//   FileMeasurer      one event's digest (file_measurer.h)
+//   HostRecorder      the host list: written before extended, resumed after a restart,
+//                     drained_at_ns; the vTPM binding entries
+//   Retirement        containers whose last process exited: final quote and evidence
+//   QuoteService      `eima quote` and `eima pcrs`, and containers' quotes, off the loop
+//   ControlServer     the control socket, with answers that wait on a TPM
+// The Agent itself: start-up (TPM, boot_aggregate, BPF programs), each container's own
+// list and vTPM, turning events into entries, and the event loop.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <future>
-#include <list>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "agent/agent_config.h"
-#include "agent/background_disposer.h"
-#include "agent/container_identity.h"
 #include "agent/container_registry.h"
 #include "agent/control_server.h"
 #include "agent/file_measurer.h"
@@ -35,25 +43,16 @@
 #include "agent/measurement_list.h"
 #include "agent/measurement_probe.h"
 #include "agent/quote_service.h"
+#include "agent/retirement.h"
 #include "agent/ring_reader.h"
 #include "agent/tpm_extender.h"
 #include "agent/virtual_tpm.h"
-#include "attest/evidence.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "ima/hash_algo.h"
 #include "tpm/swtpm.h"
 
 namespace eima::agent {
-
-
-// A container whose last process exited, while its final evidence is taken; the event
-// loop looks in on every tick (Agent::advance_retiring).
-struct RetiringContainer {
-	Container c;
-	ExitedContainer exited;
-	ContainerQuote quote; // nonce: the SHA-256 of its final binary list
-};
 
 class Agent : private ControlService {
 public:
@@ -78,11 +77,6 @@ private:
 	void bind_vtpms();
 	// Every second: containers whose mount namespace no process is in any more.
 	void reap_exited();
-	// Starts the final evidence of a container taken out of the live ones.
-	void retire(Container c);
-	// Moves every retiring container on as far as its quotes allow; with wait, to the end.
-	void advance_retiring(bool wait);
-	void finish_retiring(RetiringContainer &r, std::string final_evidence);
 	// A live or retiring container by key.
 	Container *find_container(std::uint64_t key);
 	void handle_event(const PendingEvent &ev);
@@ -115,13 +109,12 @@ private:
 	ima::TemplateEntry boot_aggregate_;
 	HostProcesses proc_;
 	std::optional<ContainerRegistry> registry_;
-	std::list<RetiringContainer> retiring_;
-	BackgroundDisposer disposer_;                  // stops exited containers' vTPMs
 	MeasurementCache cache_;
 	FileMeasurer measurer_{cache_};
 	std::string kernel_digest_; // "bpf_ima_file_hash", or "off: " and why
 	std::unique_ptr<RingReader> ring_;
 	std::optional<QuoteService> quotes_;
+	std::optional<Retirement> retirement_;
 	std::optional<ControlServer> control_;
 	std::uint64_t events_ = 0, violations_ = 0;
 	// The longest the event loop spent on one wakeup: what a burst of events or of exits
