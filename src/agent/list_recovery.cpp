@@ -62,4 +62,25 @@ Result<ima::TemplateEntry> interruption_entry(std::string_view template_name,
 				   fmt::format("eima-interrupted:{}-{}", from_ns, to_ns), pcr);
 }
 
+Result<PcrBanks> read_all_pcrs(tpm::Tpm &t, const std::vector<ima::HashAlgo> &banks)
+{
+	std::vector<std::uint32_t> all;
+	for (std::uint32_t i = 0; i <= tpm::max_pcr; ++i)
+		all.push_back(i);
+	PcrBanks out;
+	for (auto bank : banks) {
+		auto v = t.read_pcrs(bank, all);
+		if (!v)
+			return std::unexpected(v.error());
+		out[bank] = std::move(*v);
+	}
+	return out;
+}
+
+std::uint64_t wall_ns(std::chrono::system_clock::time_point t)
+{
+	return static_cast<std::uint64_t>(
+		std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
 } // namespace eima::agent

@@ -1,6 +1,6 @@
 // Bringing a list and its TPM back into agreement after eimad restarts (or was killed).
 //
-// eimad writes every host entry to its list before it extends it (Agent::flush_all), so
+// eimad writes every host entry to its list before it extends it (HostRecorder::flush), so
 // after any stop the TPM holds the extends of a prefix of the list: all of it after a
 // clean stop, less after a kill. The length of that prefix is found by replaying the list
 // against the TPM's PCRs; the rest is extended on resuming. If no prefix replays to the
@@ -8,6 +8,7 @@
 // cannot be verified any more and is set aside for a new one. See docs/restart.md.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "common/error.h"
 #include "ima/hash_algo.h"
 #include "ima/template_entry.h"
+#include "tpm/tpm.h"
 
 namespace eima::agent {
 
@@ -34,5 +36,12 @@ std::optional<std::size_t> extended_prefix(const std::vector<ExtendRecord> &reco
 Result<ima::TemplateEntry> interruption_entry(std::string_view template_name,
 					      ima::HashAlgo algo, std::uint32_t pcr,
 					      std::uint64_t from_ns, std::uint64_t to_ns);
+
+// PCRs 0..23 of each bank, read in one go.
+Result<PcrBanks> read_all_pcrs(tpm::Tpm &t, const std::vector<ima::HashAlgo> &banks);
+
+// Nanoseconds since the epoch (CLOCK_REALTIME): the unit of drained_at_ns and of the
+// interruption entry's span.
+std::uint64_t wall_ns(std::chrono::system_clock::time_point t);
 
 } // namespace eima::agent

@@ -84,7 +84,7 @@ struct Evidence {
 // holds fewer, a parse error naming the entry and offset when a record before them is bad.
 Result<Bytes> cut_binary_list(std::span<const std::uint8_t> list, std::size_t entries);
 
-// Builds evidence from eimad's reply to {"cmd":"quote"} (agent/agent.cpp quote_json) and the
+// Builds evidence from eimad's reply to {"cmd":"quote"} (agent/quote_service.cpp) and the
 // host's binary list read AFTER that reply (it only grows; it is cut to the reply's
 // `entries`).
 Result<Evidence> evidence_from_quote_reply(const nlohmann::json &reply,

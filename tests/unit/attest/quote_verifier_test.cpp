@@ -54,7 +54,7 @@ protected:
 		auto q = t->quote(HashAlgo::sha256, {10, 11}, nonce);
 		ASSERT_TRUE(q) << q.error().message();
 
-		// The reply eimad gives (agent.cpp quote_json), over a list that has grown since:
+		// The reply eimad gives (agent/quote_service.cpp), over a list that has grown since:
 		// the evidence must cut it back to the entries quoted.
 		nlohmann::json reply = quote_reply(*q, nonce, entries.size());
 		auto grown = entries;

@@ -1,0 +1,224 @@
+#include "agent/container_registry.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "agent/agent_log.h"
+#include "agent/file_opener.h"
+#include "common/file_io.h"
+
+namespace eima::agent {
+
+namespace fs = std::filesystem;
+
+std::vector<int> HostProcesses::pids() const
+{
+	std::vector<int> pids;
+	std::error_code ec;
+	for (auto &entry : fs::directory_iterator("/proc", ec)) {
+		const std::string name = entry.path().filename();
+		if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos)
+			pids.push_back(std::stoi(name));
+	}
+	return pids;
+}
+
+std::uint64_t HostProcesses::mntns_of(int pid) const
+{
+	struct stat st;
+	return ::stat(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+std::optional<std::string> HostProcesses::cgroup_of(int pid) const
+{
+	auto cg = read_file("/proc/" + std::to_string(pid) + "/cgroup");
+	return cg ? std::optional(std::move(*cg)) : std::nullopt;
+}
+
+Result<UniqueFd> HostProcesses::root_of(int pid) const
+{
+	return open_process_root(pid);
+}
+
+nlohmann::json vtpm_json(const Container &c)
+{
+	if (!c.vtpm)
+		return {{"state", "none"}};
+	switch (c.vtpm->state()) {
+	case TpmExtender::State::opening: return {{"state", "starting"}};
+	case TpmExtender::State::failed: return {{"state", "failed"}, {"error", c.vtpm->error()}};
+	case TpmExtender::State::open: break;
+	}
+	return {{"state", "running"},
+		{"pid", c.vtpm->pid()},
+		{"dir", c.vtpm->state_dir()},
+		{"bound", c.bound},
+		{"extended", c.vtpm->extender().extended()},
+		{"failures", c.vtpm->extender().failures()}};
+}
+
+ContainerRegistry::ContainerRegistry(const ProcessView &proc, std::string runc_state_dir,
+				     std::size_t keep_exited)
+	: proc_(proc), runc_state_dir_(std::move(runc_state_dir)), keep_exited_(keep_exited)
+{
+}
+
+Container *ContainerRegistry::find(std::uint64_t key)
+{
+	auto it = live_.find(key);
+	return it != live_.end() ? &it->second : nullptr;
+}
+
+Container *ContainerRegistry::find_id(const std::string &id)
+{
+	Container *found = nullptr;
+	for (auto &[key, c] : live_)
+		if (c.id == id)
+			found = &c;
+	return found;
+}
+
+std::vector<Container> ContainerRegistry::take_reused(std::uint64_t mntns, std::uint64_t key)
+{
+	std::vector<std::uint64_t> dead;
+	for (auto &[k, other] : live_)
+		if (k != key && other.ns.mnt == mntns)
+			dead.push_back(k);
+	std::vector<Container> out;
+	for (auto k : dead)
+		out.push_back(take(k));
+	return out;
+}
+
+Container &ContainerRegistry::add(const eima_event_head &h)
+{
+	Container &c = live_[h.mntns_id];
+	c.key = h.mntns_id;
+	c.ns.mnt = h.mntns;
+	c.ns.pid = h.pidns;
+	c.ns.uts = h.utsns;
+	c.cgroup_id = h.cgroup_id;
+	int pid = static_cast<int>(h.tgid);
+	std::optional<RuntimeContainerId> rid;
+	// The process may be gone already: then the namespace names the container.
+	if (auto cg = proc_.cgroup_of(pid))
+		rid = container_id_from_cgroup(*cg, runc_state_dir_);
+	c.runtime = rid ? rid->runtime : "";
+	c.id = container_name(rid, h.mntns);
+	// Two namespaces cannot share a directory: a reused runtime id gets the namespace too.
+	for (auto &[key, other] : live_)
+		if (key != c.key && other.id == c.id)
+			c.id += "-" + std::to_string(h.mntns_id);
+	// Nor may a new container take over an exited one's list and final quote (a mount
+	// namespace's inode number is reused as soon as it is free).
+	if (id_taken(c.id)) {
+		std::string base = c.id;
+		for (int n = 2; id_taken(c.id); ++n)
+			c.id = base + "." + std::to_string(n);
+	}
+	capture_root(c, pid);
+	return c;
+}
+
+Container &ContainerRegistry::for_lost_events(std::uint64_t mntns, bool &created)
+{
+	created = false;
+	Container *c = nullptr;
+	// Counted per namespace inode: the live container under it, or, when eimad never saw an
+	// event of that namespace, one keyed by the inode until then.
+	for (auto &[key, live] : live_)
+		if (live.ns.mnt == mntns)
+			c = &live;
+	if (c)
+		return *c;
+	created = true;
+	c = &live_[mntns];
+	c->key = mntns;
+	c->id = "mntns-" + std::to_string(mntns);
+	c->ns.mnt = mntns;
+	return *c;
+}
+
+void ContainerRegistry::capture_root(Container &c, int pid)
+{
+	// A live process in the mount namespace (the one given first), or -1. Scans /proc: only
+	// when a container's root is still unknown, which is rare.
+	auto process_in_mntns = [&](int first) {
+		if (first > 0 && proc_.mntns_of(first) == c.ns.mnt)
+			return first;
+		for (int p : proc_.pids())
+			if (proc_.mntns_of(p) == c.ns.mnt)
+				return p;
+		return -1;
+	};
+	// Held open for when the processes are gone.
+	int live = process_in_mntns(pid);
+	if (live < 0)
+		return;
+	if (auto root = proc_.root_of(live))
+		if (process_in_mntns(live) == live) // still there after the open
+			c.root = std::move(*root);
+}
+
+std::vector<std::uint64_t> ContainerRegistry::gone() const
+{
+	std::vector<std::uint64_t> out;
+	if (live_.empty())
+		return out;
+	// Mount namespaces some process is in now.
+	std::set<std::uint64_t> in_use;
+	for (int pid : proc_.pids())
+		if (auto ino = proc_.mntns_of(pid))
+			in_use.insert(ino);
+	for (auto &[key, c] : live_)
+		if (!in_use.contains(c.ns.mnt))
+			out.push_back(key);
+	return out;
+}
+
+Container ContainerRegistry::take(std::uint64_t key)
+{
+	auto node = live_.extract(key);
+	retiring_ids_.insert(node.mapped().id);
+	return std::move(node.mapped());
+}
+
+void ContainerRegistry::exited(ExitedContainer e)
+{
+	if (auto it = retiring_ids_.find(e.id); it != retiring_ids_.end())
+		retiring_ids_.erase(it);
+	exited_.push_back(std::move(e));
+	while (exited_.size() > keep_exited_) {
+		std::error_code ec;
+		if (!exited_.front().log_dir.empty())
+			fs::remove_all(exited_.front().log_dir, ec);
+		exited_.pop_front();
+		++pruned_;
+	}
+}
+
+const ExitedContainer *ContainerRegistry::find_exited(const std::string &id) const
+{
+	for (auto &e : exited_)
+		if (e.id == id)
+			return &e;
+	return nullptr;
+}
+
+bool ContainerRegistry::id_taken(const std::string &id) const
+{
+	return retiring_ids_.contains(id) ||
+	       std::ranges::any_of(exited_, [&](auto &e) { return e.id == id; });
+}
+
+void ContainerRegistry::flush_lists()
+{
+	for (auto &[key, c] : live_)
+		if (c.list)
+			if (auto r = c.list->flush(); !r)
+				spdlog::error("{}", r.error().message());
+}
+
+} // namespace eima::agent

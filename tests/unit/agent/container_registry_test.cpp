@@ -1,0 +1,148 @@
+// ContainerRegistry against a made-up /proc: ids from the cgroup and unique among live,
+// retiring and exited containers, roots captured from a process still in the namespace,
+// reaping by namespaces no process is in, and exited containers kept up to keep_exited.
+#include "agent/container_registry.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "../tpm/tpm_test_support.h"
+#include "agent_fakes.h"
+
+namespace eima::agent {
+namespace {
+
+using testing::event_in;
+using testing::FakeProcesses;
+
+const std::string hex64 = "3f4ad6b1e3d3d3c0a9f1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607";
+const std::string docker_cgroup = "0::/system.slice/docker-" + hex64 + ".scope\n";
+
+TEST(ContainerRegistry, NamesAContainerFromItsCgroupAndHoldsItsRoot)
+{
+	FakeProcesses proc;
+	proc.procs[100] = {4001, docker_cgroup};
+	ContainerRegistry reg(proc, "", 10);
+	Container &c = reg.add(event_in(77, 4001, 100));
+	EXPECT_EQ(c.key, 77u);
+	EXPECT_EQ(c.id, hex64);
+	EXPECT_EQ(c.runtime, "docker");
+	EXPECT_EQ(c.ns.mnt, 4001u);
+	EXPECT_EQ(c.ns.pid, 4002u);
+	EXPECT_EQ(c.ns.uts, 4003u);
+	EXPECT_EQ(c.cgroup_id, 4004u);
+	EXPECT_TRUE(c.root);
+	EXPECT_EQ(reg.find(77), &c);
+	EXPECT_EQ(reg.find_id(hex64), &c);
+	EXPECT_EQ(reg.find(78), nullptr);
+}
+
+TEST(ContainerRegistry, AProcessAlreadyGoneLeavesTheNamespaceAsNameAndAnotherProvidesTheRoot)
+{
+	FakeProcesses proc;
+	proc.procs[200] = {5001, "0::/\n"}; // another process of the same namespace
+	ContainerRegistry reg(proc, "", 10);
+	Container &c = reg.add(event_in(9, 5001, 100)); // pid 100 exited before we looked
+	EXPECT_EQ(c.id, "mntns-5001");
+	EXPECT_EQ(c.runtime, "");
+	EXPECT_TRUE(c.root);
+
+	proc.procs.clear();
+	Container &d = reg.add(event_in(10, 5002, 101));
+	EXPECT_FALSE(d.root); // nobody left in it
+}
+
+TEST(ContainerRegistry, IdsStayUniqueAcrossLiveRetiringAndExited)
+{
+	FakeProcesses proc;
+	proc.procs[1] = {11, docker_cgroup};
+	proc.procs[2] = {12, docker_cgroup};
+	ContainerRegistry reg(proc, "", 10);
+	// A runtime id reused by a second live namespace gets the namespace's id too.
+	EXPECT_EQ(reg.add(event_in(101, 11, 1)).id, hex64);
+	EXPECT_EQ(reg.add(event_in(102, 12, 2)).id, hex64 + "-102");
+
+	// Retiring: its id is still taken.
+	Container gone = reg.take(101);
+	EXPECT_EQ(gone.id, hex64);
+	EXPECT_TRUE(reg.retiring(hex64));
+	EXPECT_TRUE(reg.id_taken(hex64));
+	proc.procs[3] = {13, docker_cgroup};
+	EXPECT_EQ(reg.add(event_in(103, 13, 3)).id, hex64 + ".2");
+
+	// Exited: still taken, now found as exited.
+	reg.exited({gone.id, "docker", "", gone.ns, 0, {}, 0, 0, "none: no vTPM"});
+	EXPECT_FALSE(reg.retiring(hex64));
+	ASSERT_NE(reg.find_exited(hex64), nullptr);
+	EXPECT_EQ(reg.find_exited(hex64)->final_evidence, "none: no vTPM");
+	reg.take(103);
+	proc.procs[4] = {14, docker_cgroup};
+	EXPECT_EQ(reg.add(event_in(104, 14, 4)).id, hex64 + ".3"); // .2 is retiring
+}
+
+TEST(ContainerRegistry, AReusedNamespaceInodeRetiresTheOlderContainer)
+{
+	FakeProcesses proc;
+	ContainerRegistry reg(proc, "", 10);
+	reg.add(event_in(1, 500, 1));
+	reg.add(event_in(2, 600, 2));
+	// A new namespace (id 3) under inode 500: the one keyed 1 has exited.
+	auto old = reg.take_reused(500, 3);
+	ASSERT_EQ(old.size(), 1u);
+	EXPECT_EQ(old[0].key, 1u);
+	EXPECT_EQ(reg.find(1), nullptr);
+	EXPECT_NE(reg.find(2), nullptr);
+	EXPECT_TRUE(reg.take_reused(600, 2).empty()); // its own key is not "another"
+}
+
+TEST(ContainerRegistry, GoneAreTheNamespacesNoProcessIsIn)
+{
+	FakeProcesses proc;
+	ContainerRegistry reg(proc, "", 10);
+	EXPECT_TRUE(reg.gone().empty());
+	proc.procs[1] = {500, ""};
+	proc.procs[2] = {600, ""};
+	reg.add(event_in(1, 500, 1));
+	reg.add(event_in(2, 600, 2));
+	EXPECT_TRUE(reg.gone().empty());
+	proc.procs.erase(2);
+	EXPECT_EQ(reg.gone(), std::vector<std::uint64_t>{2});
+}
+
+TEST(ContainerRegistry, LostEventsGoToTheLiveContainerUnderTheInodeElseANewOne)
+{
+	FakeProcesses proc;
+	ContainerRegistry reg(proc, "", 10);
+	Container &c = reg.add(event_in(1, 500, 1));
+	bool created = true;
+	EXPECT_EQ(&reg.for_lost_events(500, created), &c);
+	EXPECT_FALSE(created);
+	Container &n = reg.for_lost_events(700, created);
+	EXPECT_TRUE(created);
+	EXPECT_EQ(n.id, "mntns-700");
+	EXPECT_EQ(n.key, 700u);
+	EXPECT_EQ(&reg.for_lost_events(700, created), &n);
+	EXPECT_FALSE(created);
+}
+
+TEST(ContainerRegistry, ExitedBeyondKeepAreDroppedWithTheirDirectories)
+{
+	tpm::testing::TempDir tmp;
+	FakeProcesses proc;
+	ContainerRegistry reg(proc, "", 2);
+	for (int i = 0; i < 3; ++i) {
+		std::string dir = tmp.path() + "/c" + std::to_string(i);
+		std::filesystem::create_directories(dir);
+		reg.exited({"c" + std::to_string(i), "", dir, {}, 0, {}, 0, 0, "none: no vTPM"});
+	}
+	ASSERT_EQ(reg.exited().size(), 2u);
+	EXPECT_EQ(reg.exited().front().id, "c1");
+	EXPECT_EQ(reg.pruned(), 1u);
+	EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/c0"));
+	EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/c1"));
+	EXPECT_EQ(reg.find_exited("c0"), nullptr);
+}
+
+} // namespace
+} // namespace eima::agent
