@@ -2,6 +2,17 @@
 
 namespace eima::agent {
 
+std::string pin_dir_for(const std::string &run_dir)
+{
+	std::string name;
+	for (char c : run_dir)
+		if (c != '/' || (!name.empty() && name.back() != '-'))
+			name += c == '/' ? '-' : c;
+	while (!name.empty() && name.back() == '-')
+		name.pop_back();
+	return "/sys/fs/bpf/eima/" + (name.empty() ? std::string("root") : name);
+}
+
 std::optional<ModeChoice> mode_choice_from_name(std::string_view name)
 {
 	if (name == "auto")
