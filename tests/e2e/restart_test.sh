@@ -34,6 +34,10 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+# Killed (ctest's timeout, ^C): exit, so that the EXIT trap runs: no eimad, swtpm or pins
+# left behind.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 ROUNDS=${EIMA_RESTART_ROUNDS:-20}
 HOSTLIST=$RUN/host/ascii_runtime_measurements
 
