@@ -333,8 +333,8 @@ Result<void> Agent::set_up_probe()
 		mode = ProbeMode::lsm;
 
 	bool file_check = false; // the policy loaded last has FILE_CHECK rules
-	auto options_for = [&](ProbeMode m, bool kernel_digest)
-		-> Result<std::pair<ProbeOptions, eima_policy>> {
+	auto options_for = [&](ProbeMode m,
+			       bool kernel_digest) -> Result<std::pair<ProbeOptions, eima_policy>> {
 		auto pol = load_measure_policy(config_.policy, m);
 		if (!pol)
 			return std::unexpected(pol.error());
@@ -345,7 +345,8 @@ Result<void> Agent::set_up_probe()
 				  pol->has_file_check, config_.ring_buffer_kb * 1024u, kernel_digest};
 		return std::pair(opts, pol->compiled);
 	};
-	auto load_in = [&](ProbeMode m, bool kernel_digest) -> Result<std::unique_ptr<MeasurementProbe>> {
+	auto load_in = [&](ProbeMode m,
+			   bool kernel_digest) -> Result<std::unique_ptr<MeasurementProbe>> {
 		auto o = options_for(m, kernel_digest);
 		if (!o)
 			return std::unexpected(o.error());
@@ -430,7 +431,8 @@ Result<void> Agent::set_up_probe()
 		// FILE_CHECK skips eimad's own opens by the pid frozen in the programs' rodata,
 		// which a restarted eimad does not have (and another process may get).
 		pins->remove();
-		pinning_ = "off: the policy has FILE_CHECK rules (the programs know eimad by its pid)";
+		pinning_ =
+			"off: the policy has FILE_CHECK rules (the programs know eimad by its pid)";
 	} else if (pins) {
 		if (auto r = probe_->pin(std::move(*pins)); !r) {
 			spdlog::warn("BPF set not pinned: {}", r.error().message());

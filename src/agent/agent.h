@@ -169,7 +169,7 @@ private:
 	// "off: why" when the probe is not pinned.
 	Adoption adoption_;
 	std::string pinning_;
-	std::optional<std::size_t> adopted_events_; // events in the first drain after adopting
+	std::optional<std::size_t> adopted_events_;   // events in the first drain after adopting
 	std::string mode_reason_;                     // why this mode was chosen
 	std::vector<std::string> policy_unsupported_; // rules this mode cannot honour
 	std::size_t policy_rules_ = 0;

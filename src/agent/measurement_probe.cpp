@@ -123,8 +123,8 @@ public:
 	}
 
 	// The programs and description load() would give with these options, without loading.
-	static Result<std::pair<PinnedSetInfo, std::vector<std::string>>> expect(ProbeMode mode,
-										 const ProbeOptions &opts)
+	static Result<std::pair<PinnedSetInfo, std::vector<std::string>>>
+	expect(ProbeMode mode, const ProbeOptions &opts)
 	{
 		Skel *s = Ops::open();
 		if (!s)
@@ -240,8 +240,8 @@ namespace {
 
 constexpr const char *info_pin = "info";
 // The maps both objects have, by name (the skeletons' maps, pinned under these names).
-constexpr const char *map_pins[] = {"events", "measured", "known_mntns", "dropped_by_mntns",
-				    "counters", "policy"};
+constexpr const char *map_pins[] = {"events",		"measured", "known_mntns",
+				    "dropped_by_mntns", "counters", "policy"};
 
 // The pinned set of a killed eimad, adopted: the links stay pinned (they keep the programs
 // attached), the maps are used through the fds opened here.
@@ -260,8 +260,8 @@ std::uint64_t ring_queued(int map_fd)
 		return 0;
 	auto *cons = static_cast<const unsigned long *>(p);
 	auto *prod = reinterpret_cast<const unsigned long *>(static_cast<const char *>(p) + page);
-	std::uint64_t queued = __atomic_load_n(prod, __ATOMIC_ACQUIRE) -
-			       __atomic_load_n(cons, __ATOMIC_ACQUIRE);
+	std::uint64_t queued =
+		__atomic_load_n(prod, __ATOMIC_ACQUIRE) - __atomic_load_n(cons, __ATOMIC_ACQUIRE);
 	::munmap(p, 2 * page);
 	return queued;
 }
@@ -291,7 +291,8 @@ Result<std::pair<PinnedSetInfo, std::vector<std::string>>> expected_set(ProbeMod
 } // namespace
 
 std::string pinned_set_mismatch(const PinnedSetInfo &found, std::vector<std::string> found_links,
-				const PinnedSetInfo &wanted, std::vector<std::string> wanted_programs)
+				const PinnedSetInfo &wanted,
+				std::vector<std::string> wanted_programs)
 {
 	if (found.layout != wanted.layout)
 		return fmt::format("pinned by another eimad version (layout {}, this one {})",
@@ -312,13 +313,14 @@ std::string pinned_set_mismatch(const PinnedSetInfo &found, std::vector<std::str
 		return found.kernel_digest ? "hooks that hash in the kernel, plain ones wanted"
 					   : "plain hooks, hooks that hash in the kernel wanted";
 	if (found.want_file_check != wanted.want_file_check)
-		return found.want_file_check ? "file_open hooked, the policy has no FILE_CHECK rule"
-					     : "file_open not hooked, the policy has FILE_CHECK rules";
+		return found.want_file_check
+			       ? "file_open hooked, the policy has no FILE_CHECK rule"
+			       : "file_open not hooked, the policy has FILE_CHECK rules";
 	std::ranges::sort(found_links);
 	std::ranges::sort(wanted_programs);
 	if (found_links != wanted_programs)
-		return fmt::format("programs attached: [{}], wanted: [{}]", fmt::join(found_links, " "),
-				   fmt::join(wanted_programs, " "));
+		return fmt::format("programs attached: [{}], wanted: [{}]",
+				   fmt::join(found_links, " "), fmt::join(wanted_programs, " "));
 	return {};
 }
 
@@ -419,9 +421,9 @@ void MeasurementProbe::note_uncommitted(bool uncommitted, std::uint64_t unattrib
 }
 
 Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pins, ProbeMode mode,
-								   const ProbeOptions &opts,
-								   const eima_policy &policy,
-								   Adoption &how)
+								  const ProbeOptions &opts,
+								  const eima_policy &policy,
+								  Adoption &how)
 {
 	auto refuse = [&](std::string why) -> Result<std::unique_ptr<MeasurementProbe>> {
 		how.adopted = false;

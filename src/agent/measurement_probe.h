@@ -48,26 +48,27 @@ std::string bpf_lsm_unavailable_reason();
 struct PinnedSetInfo {
 	static constexpr std::uint32_t current_layout = 1;
 	std::uint32_t layout = 0;
-	std::uint32_t mode = 0;                     // ProbeMode
+	std::uint32_t mode = 0;			      // ProbeMode
 	std::array<std::uint8_t, 32> object_sha256{}; // of the BPF object's ELF bytes
-	std::uint64_t host_mntns = 0;               // rodata host_mntns
-	std::uint32_t ring_bytes = 0;               // the events ring's size
-	std::uint8_t kernel_digest = 0;             // lsm: the sleepable hooks that hash
-	std::uint8_t want_file_check = 0;           // lsm: file_open hooked
+	std::uint64_t host_mntns = 0;		      // rodata host_mntns
+	std::uint32_t ring_bytes = 0;		      // the events ring's size
+	std::uint8_t kernel_digest = 0;		      // lsm: the sleepable hooks that hash
+	std::uint8_t want_file_check = 0;	      // lsm: file_open hooked
 	std::uint8_t pad[2] = {};
 	// Kept up to date by the eimad that owns the set:
 	std::uint32_t owner_pid = 0;
 	// 1 while events or drop counts taken from the kernel are not yet written to the list:
 	// a kill then lost them, and the next eimad records an interruption instead.
 	std::uint32_t uncommitted = 0;
-	std::uint64_t unattributed_recorded = 0;    // EIMA_CNT_DROPPED_UNATTRIBUTED already logged
+	std::uint64_t unattributed_recorded = 0; // EIMA_CNT_DROPPED_UNATTRIBUTED already logged
 };
 static_assert(sizeof(PinnedSetInfo) == 72);
 
 // Why a pinned set cannot be adopted by an eimad that wants `wanted` with these programs
 // attached, or "" when it can. `found_links`: the programs of the links pinned with it.
 std::string pinned_set_mismatch(const PinnedSetInfo &found, std::vector<std::string> found_links,
-				const PinnedSetInfo &wanted, std::vector<std::string> wanted_programs);
+				const PinnedSetInfo &wanted,
+				std::vector<std::string> wanted_programs);
 
 // A pin directory on bpffs, held with an exclusive flock for as long as this lives, so that
 // two eimads never share one ring buffer. Created (and bpffs mounted on /sys/fs/bpf) when
@@ -92,11 +93,11 @@ private:
 // How an adoption went, for `eima status`.
 struct Adoption {
 	bool adopted = false;
-	std::string detail;            // why not; or what was found
-	std::uint32_t from_pid = 0;    // the eimad that pinned the set
+	std::string detail;		// why not; or what was found
+	std::uint32_t from_pid = 0;	// the eimad that pinned the set
 	std::uint64_t queued_bytes = 0; // in the ring when it was adopted
-	bool uncommitted = false;      // that eimad died holding events not yet in its list
-	bool policy_changed = false;   // the measured cache was emptied
+	bool uncommitted = false;	// that eimad died holding events not yet in its list
+	bool policy_changed = false;	// the measured cache was emptied
 };
 
 class MeasurementProbe {
@@ -108,7 +109,8 @@ public:
 	// set is detached and unpinned, and the result is null with how.detail saying why.
 	static Result<std::unique_ptr<MeasurementProbe>> adopt(ProbePins &pins, ProbeMode mode,
 							       const ProbeOptions &opts,
-							       const eima_policy &policy, Adoption &how);
+							       const eima_policy &policy,
+							       Adoption &how);
 	virtual ~MeasurementProbe();
 
 	// Pins this probe's links and maps in `pins` (emptied first) and owns them from now on.

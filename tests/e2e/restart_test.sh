@@ -111,8 +111,8 @@ for round in $(seq 1 "$ROUNDS"); do
 	start || { failed "round $round: eimad restarts"; break; }
 	echo "$down_from $(date +%s%N)" >> "$T/down"
 	"$BIN/eima" status --run-dir "$RUN" --json > "$T/status.json"
-	read -r a u q < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))
-print(int(j["probe_adopted"]), int(j.get("adopted_uncommitted", 0)), j.get("adopted_queued_events", 0))' "$T/status.json")
+	read -r a u q <<<"$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))
+print(int(j["probe_adopted"]), int(j.get("adopted_uncommitted", 0)), j.get("adopted_queued_events", 0))' "$T/status.json")"
 	adopted=$((adopted + a)) uncommitted=$((uncommitted + u)) queued=$((queued + q))
 	((a)) || echo "  round $round: not adopted: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["probe_adoption"])' "$T/status.json")"
 	state=$(host_list_state)

@@ -53,9 +53,11 @@ TEST(PinnedSetMismatch, EachDifferenceIsNamed)
 	} cases[] = {
 		{"layout", [](PinnedSetInfo &i) { i.layout = 0; }, "another eimad version"},
 		{"mode", [](PinnedSetInfo &i) { i.mode = 1; }, "pinned in trace mode, lsm wanted"},
-		{"object", [](PinnedSetInfo &i) { i.object_sha256[31] ^= 1; }, "another BPF object"},
+		{"object", [](PinnedSetInfo &i) { i.object_sha256[31] ^= 1; },
+		 "another BPF object"},
 		{"host", [](PinnedSetInfo &i) { i.host_mntns = 1; }, "host mount namespace 1"},
-		{"ring", [](PinnedSetInfo &i) { i.ring_bytes = 4096; }, "ring buffer of 4096 bytes"},
+		{"ring", [](PinnedSetInfo &i) { i.ring_bytes = 4096; },
+		 "ring buffer of 4096 bytes"},
 		{"digest", [](PinnedSetInfo &i) { i.kernel_digest = 0; }, "plain hooks"},
 		{"file_check", [](PinnedSetInfo &i) { i.want_file_check = 1; }, "file_open hooked"},
 	};
@@ -90,7 +92,8 @@ protected:
 		auto pol = load_measure_policy("exec", ProbeMode::trace);
 		ASSERT_TRUE(pol) << pol.error().message();
 		policy_ = pol->compiled;
-		opts_.host_mntns = 1; // no process is "the host": the test's execs are a container's
+		opts_.host_mntns =
+			1; // no process is "the host": the test's execs are a container's
 		opts_.ring_bytes = 1 << 16;
 	}
 	void TearDown() override
@@ -113,7 +116,8 @@ protected:
 					      : !probe ? std::unexpected(probe.error())
 						       : (*probe)->pin(std::move(*pins));
 			if (!pinned)
-				std::fprintf(stderr, "child: %s\n", pinned.error().message().c_str());
+				std::fprintf(stderr, "child: %s\n",
+					     pinned.error().message().c_str());
 			::_exit(pinned ? 0 : 1);
 		}
 		int status = 0;
@@ -125,8 +129,9 @@ protected:
 	{
 		if (exe_.empty()) {
 			exe_ = "/tmp/eima-unit-true-" + std::to_string(::getpid());
-			std::filesystem::copy_file("/bin/true", exe_,
-						   std::filesystem::copy_options::overwrite_existing);
+			std::filesystem::copy_file(
+				"/bin/true", exe_,
+				std::filesystem::copy_options::overwrite_existing);
 			std::filesystem::permissions(exe_, std::filesystem::perms::owner_all);
 		}
 		ASSERT_EQ(0, std::system(exe_.c_str()));
