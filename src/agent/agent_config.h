@@ -53,7 +53,9 @@ struct AgentConfig {
 };
 
 // The default pin directory of a run directory: one pinned set per run directory, as the
-// events queued in it belong to that directory's lists. /run/eima -> /sys/fs/bpf/eima/run-eima.
+// events queued in it belong to that directory's lists. /run/eima -> /sys/fs/bpf/eima/run-eima
+// ('/' as '-', '.' as '_').
 std::string pin_dir_for(const std::string &run_dir);
+constexpr const char *default_pin_parent = "/sys/fs/bpf/eima";
 
 } // namespace eima::agent

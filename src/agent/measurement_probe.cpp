@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "agent/agent_config.h"
 #include "ima/hash_algo.h"
 
 #include "measure_lsm.skel.h"
@@ -383,6 +384,10 @@ void ProbePins::remove() const
 		return;
 	clear();
 	::rmdir(dir_.c_str());
+	// The default directories' parent goes with the last of them (rmdir keeps it otherwise).
+	auto parent = std::filesystem::path(dir_).parent_path();
+	if (parent == default_pin_parent)
+		::rmdir(parent.c_str());
 }
 
 Result<void> MeasurementProbe::pin(ProbePins pins)

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "agent/agent_config.h"
 #include "agent/measurement_probe.h"
 #include "agent/policy_loader.h"
 
@@ -78,6 +79,14 @@ TEST(PinnedSetMismatch, ADetachedOrMissingHookIsAnotherSet)
 	links = lsm_hash;
 	links.push_back("eima_file_open_hash");
 	EXPECT_NE("", pinned_set_mismatch(sample(), links, sample(), lsm_hash));
+}
+
+TEST(PinDirFor, OneDirectoryPerRunDirectoryWithNamesBpffsAccepts)
+{
+	EXPECT_EQ("/sys/fs/bpf/eima/run-eima", pin_dir_for("/run/eima"));
+	EXPECT_EQ("/sys/fs/bpf/eima/run-eima", pin_dir_for("//run//eima/"));
+	EXPECT_EQ("/sys/fs/bpf/eima/tmp-eima_x1-run", pin_dir_for("/tmp/eima.x1/run"));
+	EXPECT_EQ("/sys/fs/bpf/eima/root", pin_dir_for("/"));
 }
 
 // ---- Against the kernel (root: BPF) ----
