@@ -98,7 +98,8 @@ public:
 	~Agent();
 
 	// Runs until SIGTERM or SIGINT, then drains the ring buffer and flushes the lists;
-	// the destructor detaches the programs, drains the TPM queue and stops swtpm.
+	// the destructor detaches the programs (removing their pins), drains the TPM queue
+	// and stops swtpm.
 	Result<void> run();
 
 private:
