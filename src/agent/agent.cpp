@@ -100,10 +100,15 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 
 	if (auto r = agent->set_up_probe(); !r)
 		return std::unexpected(r.error());
-	if (*resumed) {
+	// An adopted set kept measuring while eimad was down: the execs of the gap are queued
+	// in its ring, or counted as drops per namespace. Only events the killed eimad had
+	// taken from the ring but not yet written (it died mid-drain) are lost: then, as after
+	// a fresh load, nothing was measured from its last drain until now.
+	bool gap_measured = agent->adoption_.adopted && !agent->adoption_.uncommitted;
+	if (*resumed && !gap_measured) {
 		// Nothing was measured from the last entry eimad wrote until the programs were
 		// attached again: one violation says so, with the span, so that no exec in it is
-		// a silent gap. (The programs and ring buffer are not pinned across a restart.)
+		// a silent gap.
 		auto [tmpl, algo] = agent->template_for(eima_event_head{});
 		auto gap = interruption_entry(template_name(tmpl), algo, config.host_pcr,
 					      agent->host_->drained_at_ns(),
@@ -208,22 +213,75 @@ Result<void> Agent::set_up_probe()
 	    (config_.mode == ModeChoice::automatic && lsm_reason.empty()))
 		mode = ProbeMode::lsm;
 
-	auto load_in = [&](ProbeMode m, bool kernel_digest) -> Result<std::unique_ptr<MeasurementProbe>> {
+	bool file_check = false; // the policy loaded last has FILE_CHECK rules
+	auto options_for = [&](ProbeMode m,
+			       bool kernel_digest) -> Result<std::pair<ProbeOptions, eima_policy>> {
 		auto pol = load_measure_policy(config_.policy, m);
 		if (!pol)
 			return std::unexpected(pol.error());
 		policy_unsupported_ = pol->unsupported;
 		policy_rules_ = pol->rules;
+		file_check = m == ProbeMode::lsm && pol->has_file_check;
 		ProbeOptions opts{host_mntns_, static_cast<std::uint32_t>(::getpid()),
 				  pol->has_file_check, config_.ring_buffer_kb * 1024u, kernel_digest};
-		return MeasurementProbe::load(m, opts, pol->compiled);
+		return std::pair(opts, pol->compiled);
 	};
+	auto load_in = [&](ProbeMode m,
+			   bool kernel_digest) -> Result<std::unique_ptr<MeasurementProbe>> {
+		auto o = options_for(m, kernel_digest);
+		if (!o)
+			return std::unexpected(o.error());
+		return MeasurementProbe::load(m, o->first, o->second);
+	};
+
+	// ---- Pinning: adopt the set a killed eimad left attached (docs/restart.md) ----
+	std::optional<ProbePins> pins;
+	if (config_.pin_dir == "none") {
+		pinning_ = "off: --pin-dir none";
+	} else {
+		auto p = ProbePins::open(config_.pin_dir.empty() ? pin_dir_for(config_.run_dir)
+								 : config_.pin_dir);
+		if (!p && p.error().err == EWOULDBLOCK)
+			return std::unexpected(p.error()); // never two readers of one ring
+		if (!p)
+			pinning_ = "off: " + p.error().message();
+		else
+			pins = std::move(*p);
+	}
+	if (pins && config_.fresh) {
+		pins->clear();
+		adoption_.detail = "--fresh: the pinned set, if any, was detached";
+	} else if (pins) {
+		auto found = pins->info();
+		// --mode auto adopts what the last auto chose (same kernel, same object).
+		ProbeMode m = config_.mode == ModeChoice::automatic && found
+				      ? static_cast<ProbeMode>(found->mode)
+				      : mode;
+		auto o = options_for(m, found && found->kernel_digest);
+		if (!o)
+			return std::unexpected(o.error());
+		auto adopted = MeasurementProbe::adopt(*pins, m, o->first, o->second, adoption_);
+		if (!adopted)
+			return std::unexpected(adopted.error());
+		if (*adopted) {
+			probe_ = std::move(*adopted);
+			mode = m;
+			pins.reset(); // the probe owns them now
+		} else {
+			spdlog::info("pinned BPF set not adopted: {}", adoption_.detail);
+		}
+	}
+	// ---- end pinning ----
+
 	// In lsm mode the sleepable hooks hash in the kernel; where the kernel refuses them (no
 	// bpf_ima_file_hash, no sleepable mmap_file before 6.2), the plain hooks report and
 	// eimad hashes.
 	Result<std::unique_ptr<MeasurementProbe>> probe = fail("load BPF programs");
 	std::string sleepable_refused; // why the hooks that hash did not load
-	if (mode == ProbeMode::lsm) {
+	if (probe_) {
+		probe = std::move(probe_);
+		sleepable_refused = "the adopted set has the plain hooks";
+	} else if (mode == ProbeMode::lsm) {
 		{
 			QuietLibbpf expected_to_fail_on_some_kernels;
 			probe = load_in(mode, true);
@@ -248,6 +306,24 @@ Result<void> Agent::set_up_probe()
 	if (!probe)
 		return std::unexpected(probe.error());
 	probe_ = std::move(*probe);
+
+	// ---- Pinning: pin a freshly loaded set ----
+	if (pins && file_check) {
+		// FILE_CHECK skips eimad's own opens by the pid frozen in the programs' rodata,
+		// which a restarted eimad does not have (and another process may get).
+		pins->remove();
+		pinning_ =
+			"off: the policy has FILE_CHECK rules (the programs know eimad by its pid)";
+	} else if (pins) {
+		if (auto r = probe_->pin(std::move(*pins)); !r) {
+			spdlog::warn("BPF set not pinned: {}", r.error().message());
+			pinning_ = "off: " + r.error().message();
+		}
+	}
+	if (!probe_->pin_dir().empty())
+		pinning_ = probe_->pin_dir();
+	// ---- end pinning ----
+
 	kernel_digest_ = probe_->kernel_digest() ? "bpf_ima_file_hash in sleepable LSM hooks"
 			 : mode == ProbeMode::trace
 				 ? "off: trace mode (tracepoints cannot sleep to hash)"
@@ -434,11 +510,18 @@ void Agent::drain_ring()
 	// Every event the kernel queued before this instant is consumed below; once the
 	// entries are on disk, an exec from before it is in the list.
 	auto consumed_from = std::chrono::system_clock::now();
-	for (auto &ev : ring_->take())
+	// Pinned set: a kill from here until the flush loses what was taken from the kernel.
+	probe_->note_uncommitted(true, ring_->unattributed_taken());
+	auto events = ring_->take();
+	if (adoption_.adopted && !adopted_events_)
+		adopted_events_ = events.size(); // what queued while no eimad ran
+	for (auto &ev : events)
 		handle_event(ev);
 	poll_drops();
 	bind_vtpms();
 	flush_all();
+	if (host_->all_written()) // else not on disk yet: a kill still loses them
+		probe_->note_uncommitted(false, ring_->unattributed_taken());
 	host_->save_drained_at(consumed_from);
 }
 
@@ -603,6 +686,17 @@ nlohmann::json Agent::status() const
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
 	j["vtpm"] = config_.vtpm ? "swtpm" : "none";
 	j["host_list"] = host_->state();
+	// Pinning (docs/restart.md): where the set is pinned, and what this start adopted.
+	j["pinning"] = pinning_;
+	j["probe_adopted"] = adoption_.adopted;
+	j["probe_adoption"] = adoption_.detail;
+	if (adoption_.adopted) {
+		j["adopted_from_pid"] = adoption_.from_pid;
+		j["adopted_queued_bytes"] = adoption_.queued_bytes;
+		j["adopted_queued_events"] = adopted_events_.value_or(0);
+		j["adopted_uncommitted"] = adoption_.uncommitted; // so an interruption entry
+		j["adopted_policy_changed"] = adoption_.policy_changed;
+	}
 	j["kernel_digest"] = kernel_digest_;
 	j["kernel_digests_used"] = measurer_.kernel_digests_used();
 	// Taken in the kernel with another algorithm than the list's (--hash, template=ima):

@@ -60,7 +60,8 @@ public:
 	~Agent();
 
 	// Runs until SIGTERM or SIGINT, then drains the ring buffer and flushes the lists;
-	// the destructor detaches the programs, drains the TPM queue and stops swtpm.
+	// the destructor detaches the programs (removing their pins), drains the TPM queue
+	// and stops swtpm.
 	Result<void> run();
 
 private:
@@ -100,6 +101,11 @@ private:
 	std::unique_ptr<TpmExtender> extender_;
 	std::string tpm_description_ = "none";
 	std::unique_ptr<MeasurementProbe> probe_;
+	// Pinning and adoption (docs/restart.md): how this start found the pinned set, and
+	// "off: why" when the probe is not pinned.
+	Adoption adoption_;
+	std::string pinning_;
+	std::optional<std::size_t> adopted_events_;   // events in the first drain after adopting
 	std::string mode_reason_;                     // why this mode was chosen
 	std::vector<std::string> policy_unsupported_; // rules this mode cannot honour
 	std::size_t policy_rules_ = 0;

@@ -2,6 +2,18 @@
 
 namespace eima::agent {
 
+std::string pin_dir_for(const std::string &run_dir)
+{
+	// bpffs refuses names with a dot (they are its own: maps.debug).
+	std::string name;
+	for (char c : run_dir)
+		if (c != '/' || (!name.empty() && name.back() != '-'))
+			name += c == '/' ? '-' : c == '.' ? '_' : c;
+	while (!name.empty() && name.back() == '-')
+		name.pop_back();
+	return std::string(default_pin_parent) + "/" + (name.empty() ? std::string("root") : name);
+}
+
 std::optional<ModeChoice> mode_choice_from_name(std::string_view name)
 {
 	if (name == "auto")

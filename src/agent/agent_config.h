@@ -47,6 +47,15 @@ struct AgentConfig {
 	// Start new lists (and, with the embedded swtpm, zeroed PCRs) even where the last
 	// ones could be resumed.
 	bool fresh = false;
+	// Where the BPF links and maps are pinned, so that events queue in the kernel while
+	// eimad is down (docs/restart.md); "" for pin_dir_for(run_dir), "none" for no pins.
+	std::string pin_dir;
 };
+
+// The default pin directory of a run directory: one pinned set per run directory, as the
+// events queued in it belong to that directory's lists. /run/eima -> /sys/fs/bpf/eima/run-eima
+// ('/' as '-', '.' as '_').
+std::string pin_dir_for(const std::string &run_dir);
+constexpr const char *default_pin_parent = "/sys/fs/bpf/eima";
 
 } // namespace eima::agent

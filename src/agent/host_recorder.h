@@ -45,6 +45,8 @@ public:
 	// Where the interruption began, for a resumed list (ns since the epoch; 0 if unknown).
 	std::uint64_t drained_at_ns() const { return drained_at_ns_; }
 	std::size_t entries() const { return list_ ? list_->entries() : 0; }
+	// Everything appended is on disk (what a kill mid-drain would otherwise lose).
+	bool all_written() const { return unwritten_.empty(); }
 	// "new: why" or "resumed: ..." (eima status)
 	const std::string &state() const { return state_; }
 

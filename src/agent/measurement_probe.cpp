@@ -2,12 +2,29 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
-#include <vector>
+#include <span>
 #include <sstream>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "agent/agent_config.h"
+#include "ima/hash_algo.h"
 
 #include "measure_lsm.skel.h"
 #include "measure_trace.skel.h"
@@ -31,6 +48,13 @@ std::string bpf_lsm_unavailable_reason()
 		if (name == "bpf")
 			return {};
 	return "bpf is not in the active LSMs (" + lsms + "): boot with lsm=...,bpf";
+}
+
+MeasurementProbe::~MeasurementProbe()
+{
+	// A clean stop: nothing may keep the programs attached once eimad is gone on purpose.
+	if (pins_)
+		pins_->remove();
 }
 
 namespace {
@@ -94,14 +118,79 @@ public:
 				return std::unexpected(r.error());
 		if (int err = Ops::attach(s))
 			return fail(-err, "attach BPF programs", std::string(probe_mode_name(mode)));
-		bpf_program *prog;
-		bpf_object__for_each_program(prog, s->obj)
-			if (bpf_program__autoload(prog))
-				probe->programs_.push_back(bpf_program__name(prog));
+		probe->programs_ = autoloaded(s->obj);
+		probe->info_ = describe<Skel>(mode, opts, s);
 		return std::unique_ptr<MeasurementProbe>(std::move(probe));
 	}
 
+	// The programs and description load() would give with these options, without loading.
+	static Result<std::pair<PinnedSetInfo, std::vector<std::string>>>
+	expect(ProbeMode mode, const ProbeOptions &opts)
+	{
+		Skel *s = Ops::open();
+		if (!s)
+			return fail(errno, "open BPF skeleton", std::string(probe_mode_name(mode)));
+		Ops::configure(s, opts);
+		if (opts.ring_bytes)
+			bpf_map__set_max_entries(s->maps.events, opts.ring_bytes);
+		auto out = std::pair(describe<Skel>(mode, opts, s), autoloaded(s->obj));
+		Ops::destroy(s);
+		return out;
+	}
+
+	// Pins what the skeleton loaded: its maps by name, its links as "link_<program>"
+	// (bpffs refuses dots in names).
+	Result<void> pin_objects(const ProbePins &pins) override
+	{
+		bpf_map *map;
+		bpf_object__for_each_map(map, skel_->obj) {
+			if (bpf_map__is_internal(map)) // .rodata, .bss: nobody reads them back
+				continue;
+			if (int err = bpf_map__pin(map, pins.path(bpf_map__name(map)).c_str()))
+				return fail(-err, "pin BPF map", pins.path(bpf_map__name(map)));
+		}
+		const bpf_object_skeleton *sk = skel_->skeleton;
+		for (int i = 0; i < sk->prog_cnt; ++i) {
+			bpf_link *link = *sk->progs[i].link;
+			if (!link)
+				continue;
+			std::string path = pins.path(std::string("link_") + sk->progs[i].name);
+			if (int err = bpf_link__pin(link, path.c_str()))
+				return fail(-err, "pin BPF link", path);
+		}
+		return {};
+	}
+
 private:
+	static std::vector<std::string> autoloaded(bpf_object *obj)
+	{
+		std::vector<std::string> names;
+		bpf_program *prog;
+		bpf_object__for_each_program(prog, obj)
+			if (bpf_program__autoload(prog))
+				names.push_back(bpf_program__name(prog));
+		return names;
+	}
+
+	template <typename S>
+	static PinnedSetInfo describe(ProbeMode mode, const ProbeOptions &opts, S *s)
+	{
+		PinnedSetInfo info;
+		info.layout = PinnedSetInfo::current_layout;
+		info.mode = static_cast<std::uint32_t>(mode);
+		std::size_t size = 0;
+		const void *elf = S::elf_bytes(&size);
+		if (auto d = ima::digest(ima::HashAlgo::sha256,
+					 {static_cast<const std::uint8_t *>(elf), size});
+		    d && d->size() == info.object_sha256.size())
+			std::copy(d->begin(), d->end(), info.object_sha256.begin());
+		info.host_mntns = opts.host_mntns;
+		info.ring_bytes = bpf_map__max_entries(s->maps.events);
+		info.kernel_digest = mode == ProbeMode::lsm && opts.kernel_digest;
+		info.want_file_check = mode == ProbeMode::lsm && opts.want_file_check;
+		return info;
+	}
+
 	Skel *skel_ = nullptr;
 };
 
@@ -144,6 +233,278 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::load(ProbeMode mode,
 	if (mode == ProbeMode::lsm)
 		return SkeletonProbe<measure_lsm_bpf, LsmOps>::load(mode, opts, policy);
 	return SkeletonProbe<measure_trace_bpf, TraceOps>::load(mode, opts, policy);
+}
+
+// ---- Pinning and adoption (docs/restart.md) ----
+
+namespace {
+
+constexpr const char *info_pin = "info";
+// The maps both objects have, by name (the skeletons' maps, pinned under these names).
+constexpr const char *map_pins[] = {"events",		"measured", "known_mntns",
+				    "dropped_by_mntns", "counters", "policy"};
+
+// The pinned set of a killed eimad, adopted: the links stay pinned (they keep the programs
+// attached), the maps are used through the fds opened here.
+class AdoptedProbe final : public MeasurementProbe {
+public:
+	std::vector<UniqueFd> fds_;
+};
+
+// The bytes queued in a ring buffer: producer minus consumer position, from its first two
+// pages (read-only: nothing is consumed here).
+std::uint64_t ring_queued(int map_fd)
+{
+	auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+	void *p = ::mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, map_fd, 0);
+	if (p == MAP_FAILED)
+		return 0;
+	auto *cons = static_cast<const unsigned long *>(p);
+	auto *prod = reinterpret_cast<const unsigned long *>(static_cast<const char *>(p) + page);
+	std::uint64_t queued =
+		__atomic_load_n(prod, __ATOMIC_ACQUIRE) - __atomic_load_n(cons, __ATOMIC_ACQUIRE);
+	::munmap(p, 2 * page);
+	return queued;
+}
+
+// Empties a hash map (known namespaces; the measured cache). Keys collected first: deleting
+// while walking can restart the walk.
+template <typename Key> void clear_map(int fd)
+{
+	std::vector<Key> keys;
+	Key key, *prev = nullptr;
+	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+		keys.push_back(key);
+		prev = &key;
+	}
+	for (auto &k : keys)
+		bpf_map_delete_elem(fd, &k);
+}
+
+Result<std::pair<PinnedSetInfo, std::vector<std::string>>> expected_set(ProbeMode mode,
+									const ProbeOptions &opts)
+{
+	if (mode == ProbeMode::lsm)
+		return SkeletonProbe<measure_lsm_bpf, LsmOps>::expect(mode, opts);
+	return SkeletonProbe<measure_trace_bpf, TraceOps>::expect(mode, opts);
+}
+
+} // namespace
+
+std::string pinned_set_mismatch(const PinnedSetInfo &found, std::vector<std::string> found_links,
+				const PinnedSetInfo &wanted,
+				std::vector<std::string> wanted_programs)
+{
+	if (found.layout != wanted.layout)
+		return fmt::format("pinned by another eimad version (layout {}, this one {})",
+				   found.layout, wanted.layout);
+	if (found.mode != wanted.mode)
+		return fmt::format("pinned in {} mode, {} wanted",
+				   probe_mode_name(static_cast<ProbeMode>(found.mode)),
+				   probe_mode_name(static_cast<ProbeMode>(wanted.mode)));
+	if (found.object_sha256 != wanted.object_sha256)
+		return "another BPF object (eimad was upgraded or rebuilt)";
+	if (found.host_mntns != wanted.host_mntns)
+		return fmt::format("for host mount namespace {}, this one is {}", found.host_mntns,
+				   wanted.host_mntns);
+	if (found.ring_bytes != wanted.ring_bytes)
+		return fmt::format("ring buffer of {} bytes, {} wanted", found.ring_bytes,
+				   wanted.ring_bytes);
+	if (found.kernel_digest != wanted.kernel_digest)
+		return found.kernel_digest ? "hooks that hash in the kernel, plain ones wanted"
+					   : "plain hooks, hooks that hash in the kernel wanted";
+	if (found.want_file_check != wanted.want_file_check)
+		return found.want_file_check
+			       ? "file_open hooked, the policy has no FILE_CHECK rule"
+			       : "file_open not hooked, the policy has FILE_CHECK rules";
+	std::ranges::sort(found_links);
+	std::ranges::sort(wanted_programs);
+	if (found_links != wanted_programs)
+		return fmt::format("programs attached: [{}], wanted: [{}]",
+				   fmt::join(found_links, " "), fmt::join(wanted_programs, " "));
+	return {};
+}
+
+Result<ProbePins> ProbePins::open(const std::string &dir)
+{
+	// Where nobody mounted bpffs (a minimal VM), mount it, as eimad mounts tracefs.
+	struct statfs fs;
+	if (dir.starts_with("/sys/fs/bpf/") && ::statfs("/sys/fs/bpf", &fs) == 0 &&
+	    fs.f_type != BPF_FS_MAGIC && ::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
+		return fail(errno, "mount bpffs", "/sys/fs/bpf (pins need it)");
+	std::error_code ec;
+	std::filesystem::create_directories(dir, ec);
+	if (ec)
+		return fail(ec.value(), "create pin directory", dir);
+	if (::statfs(dir.c_str(), &fs) != 0)
+		return fail(errno, "statfs", dir);
+	if (fs.f_type != BPF_FS_MAGIC)
+		return fail(EINVAL, "pin BPF objects", dir + " is not on bpffs");
+	ProbePins pins;
+	pins.dir_ = dir;
+	pins.lock_.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (!pins.lock_)
+		return fail(errno, "open", dir);
+	if (::flock(pins.lock_.get(), LOCK_EX | LOCK_NB) != 0)
+		return fail(errno, "lock pin directory",
+			    dir + (errno == EWOULDBLOCK ? " (another eimad runs with it)" : ""));
+	return pins;
+}
+
+std::optional<PinnedSetInfo> ProbePins::info() const
+{
+	UniqueFd fd(bpf_obj_get(path(info_pin).c_str()));
+	if (!fd)
+		return std::nullopt;
+	bpf_map_info mi{};
+	std::uint32_t len = sizeof(mi);
+	if (bpf_obj_get_info_by_fd(fd.get(), &mi, &len) || mi.value_size != sizeof(PinnedSetInfo))
+		return PinnedSetInfo{}; // layout 0: someone else's, or an older eimad's
+	PinnedSetInfo info;
+	std::uint32_t zero = 0;
+	if (bpf_map_lookup_elem(fd.get(), &zero, &info))
+		return PinnedSetInfo{};
+	return info;
+}
+
+void ProbePins::clear() const
+{
+	if (dir_.empty()) // moved from
+		return;
+	// The description first: a set without it is never adopted, whatever else is left.
+	::unlink(path(info_pin).c_str());
+	std::error_code ec;
+	for (auto &entry : std::filesystem::directory_iterator(dir_, ec))
+		::unlink(entry.path().c_str());
+}
+
+void ProbePins::remove() const
+{
+	if (dir_.empty())
+		return;
+	clear();
+	::rmdir(dir_.c_str());
+	// The default directories' parent goes with the last of them (rmdir keeps it otherwise).
+	auto parent = std::filesystem::path(dir_).parent_path();
+	if (parent == default_pin_parent)
+		::rmdir(parent.c_str());
+}
+
+Result<void> MeasurementProbe::pin(ProbePins pins)
+{
+	pins.clear();
+	if (auto r = pin_objects(pins); !r) {
+		pins.clear();
+		return r;
+	}
+	info_.owner_pid = static_cast<std::uint32_t>(::getpid());
+	LIBBPF_OPTS(bpf_map_create_opts, none);
+	info_fd_.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY, "eima_pinset", sizeof(std::uint32_t),
+				      sizeof(PinnedSetInfo), 1, &none));
+	std::uint32_t zero = 0;
+	// Pinned last: its presence says the set is whole.
+	if (!info_fd_ || bpf_map_update_elem(info_fd_.get(), &zero, &info_, BPF_ANY) ||
+	    bpf_obj_pin(info_fd_.get(), pins.path(info_pin).c_str())) {
+		int err = errno;
+		pins.clear();
+		info_fd_.reset();
+		return fail(err, "pin BPF map", pins.path(info_pin));
+	}
+	pins_ = std::move(pins);
+	return {};
+}
+
+void MeasurementProbe::note_uncommitted(bool uncommitted, std::uint64_t unattributed_recorded)
+{
+	if (!info_fd_ || (info_.uncommitted == uncommitted &&
+			  info_.unattributed_recorded == unattributed_recorded))
+		return;
+	info_.uncommitted = uncommitted;
+	info_.unattributed_recorded = unattributed_recorded;
+	std::uint32_t zero = 0;
+	bpf_map_update_elem(info_fd_.get(), &zero, &info_, BPF_ANY);
+}
+
+Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pins, ProbeMode mode,
+								  const ProbeOptions &opts,
+								  const eima_policy &policy,
+								  Adoption &how)
+{
+	auto refuse = [&](std::string why) -> Result<std::unique_ptr<MeasurementProbe>> {
+		how.adopted = false;
+		how.detail = std::move(why);
+		pins.clear(); // detaches the old programs: they are replaced by a fresh load
+		return std::unique_ptr<MeasurementProbe>();
+	};
+	auto found = pins.info();
+	if (!found)
+		return refuse("nothing pinned in " + pins.dir());
+	how.from_pid = found->owner_pid;
+	auto wanted = expected_set(mode, opts);
+	if (!wanted)
+		return std::unexpected(wanted.error());
+	auto probe = std::unique_ptr<AdoptedProbe>(new AdoptedProbe());
+	// The links that still hold programs: a link whose program was detached
+	// (bpftool link detach) no longer measures.
+	std::error_code ec;
+	std::vector<std::string> links;
+	for (auto &entry : std::filesystem::directory_iterator(pins.dir(), ec)) {
+		std::string name = entry.path().filename();
+		if (!name.starts_with("link_"))
+			continue;
+		UniqueFd fd(bpf_obj_get(entry.path().c_str()));
+		bpf_link_info li{};
+		std::uint32_t len = sizeof(li);
+		if (!fd || bpf_obj_get_info_by_fd(fd.get(), &li, &len) || li.prog_id == 0)
+			return refuse("link " + name + " is no longer attached");
+		links.push_back(name.substr(5));
+	}
+	if (auto why = pinned_set_mismatch(*found, links, wanted->first, wanted->second);
+	    !why.empty())
+		return refuse(why);
+	int *fds[] = {&probe->events_fd_,  &probe->measured_fd_, &probe->known_mntns_fd_,
+		      &probe->dropped_fd_, &probe->counters_fd_, &probe->policy_fd_};
+	for (std::size_t i = 0; i < std::size(map_pins); ++i) {
+		UniqueFd fd(bpf_obj_get(pins.path(map_pins[i]).c_str()));
+		if (!fd)
+			return refuse(fmt::format("map {} is not pinned ({})", map_pins[i],
+						  std::strerror(errno)));
+		*fds[i] = fd.get();
+		probe->fds_.push_back(std::move(fd));
+	}
+	probe->info_fd_.reset(bpf_obj_get(pins.path(info_pin).c_str()));
+	if (!probe->info_fd_)
+		return refuse("its description is gone");
+
+	// The old owner's policy measured what is queued; the new one decides from now on.
+	// Files it judged are in the measured cache: when the policy differs, that cache is
+	// emptied, so every file is judged by the new policy at its next access (as after a
+	// fresh load).
+	eima_policy old{};
+	std::uint32_t zero = 0;
+	how.policy_changed = bpf_map_lookup_elem(probe->policy_fd_, &zero, &old) != 0 ||
+			     std::memcmp(&old, &policy, sizeof(old)) != 0;
+	if (auto r = probe->set_policy(policy); !r)
+		return std::unexpected(r.error());
+	if (how.policy_changed)
+		clear_map<eima_measured_key>(probe->measured_fd_);
+	// This eimad knows none of the old one's containers: their first events must wake it.
+	clear_map<std::uint64_t>(probe->known_mntns_fd_);
+
+	probe->mode_ = mode;
+	probe->kernel_digest_ = found->kernel_digest;
+	probe->programs_ = links;
+	probe->info_ = *found;
+	how.uncommitted = found->uncommitted != 0;
+	how.queued_bytes = ring_queued(probe->events_fd_);
+	// From now on this eimad owns the set.
+	probe->info_.owner_pid = static_cast<std::uint32_t>(::getpid());
+	bpf_map_update_elem(probe->info_fd_.get(), &zero, &probe->info_, BPF_ANY);
+	probe->pins_ = std::move(pins);
+	how.adopted = true;
+	how.detail = fmt::format("adopted the set pinned by eimad {} in {}", how.from_pid,
+				 probe->pins_->dir());
+	return std::unique_ptr<MeasurementProbe>(std::move(probe));
 }
 
 Result<std::vector<std::uint64_t>> MeasurementProbe::counters() const

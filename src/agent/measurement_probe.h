@@ -1,16 +1,25 @@
 // The kernel half of eimad: loads one of the two BPF measurement programs (BPF LSM hooks,
 // or tracepoints where BPF LSM is absent), fills its policy map and exposes the maps the
-// agent reads. Destroying the probe detaches everything: nothing is pinned.
+// agent reads.
+//
+// Pinning (docs/restart.md): a probe may pin its links and maps under a directory on bpffs
+// (pin()), so that when eimad is killed the programs stay attached and events queue in the
+// ring buffer; the next eimad adopts that set (adopt()) when it is the one it would load,
+// and reads the queued events first. Destroying a probe (a clean stop) detaches everything
+// and removes the pins: a stopped service must not keep filling a ring nobody reads.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bpf/abi/event.h"
 #include "bpf/abi/policy.h"
 #include "common/error.h"
+#include "common/unique_fd.h"
 
 namespace eima::agent {
 
@@ -33,11 +42,87 @@ struct ProbeOptions {
 // in /sys/kernel/security/lsm (lsm= on the kernel command line).
 std::string bpf_lsm_unavailable_reason();
 
+// What a pinned set is, and how far its owner got: the one value of the pinned "info" map
+// (an array map eimad creates; the BPF programs never read it). Written by eimad only, so
+// this layout is not kernel ABI; `layout` changes whenever it does.
+struct PinnedSetInfo {
+	static constexpr std::uint32_t current_layout = 1;
+	std::uint32_t layout = 0;
+	std::uint32_t mode = 0;			      // ProbeMode
+	std::array<std::uint8_t, 32> object_sha256{}; // of the BPF object's ELF bytes
+	std::uint64_t host_mntns = 0;		      // rodata host_mntns
+	std::uint32_t ring_bytes = 0;		      // the events ring's size
+	std::uint8_t kernel_digest = 0;		      // lsm: the sleepable hooks that hash
+	std::uint8_t want_file_check = 0;	      // lsm: file_open hooked
+	std::uint8_t pad[2] = {};
+	// Kept up to date by the eimad that owns the set:
+	std::uint32_t owner_pid = 0;
+	// 1 while events or drop counts taken from the kernel are not yet written to the list:
+	// a kill then lost them, and the next eimad records an interruption instead.
+	std::uint32_t uncommitted = 0;
+	std::uint64_t unattributed_recorded = 0; // EIMA_CNT_DROPPED_UNATTRIBUTED already logged
+};
+static_assert(sizeof(PinnedSetInfo) == 72);
+
+// Why a pinned set cannot be adopted by an eimad that wants `wanted` with these programs
+// attached, or "" when it can. `found_links`: the programs of the links pinned with it.
+std::string pinned_set_mismatch(const PinnedSetInfo &found, std::vector<std::string> found_links,
+				const PinnedSetInfo &wanted,
+				std::vector<std::string> wanted_programs);
+
+// A pin directory on bpffs, held with an exclusive flock for as long as this lives, so that
+// two eimads never share one ring buffer. Created (and bpffs mounted on /sys/fs/bpf) when
+// missing.
+class ProbePins {
+public:
+	static Result<ProbePins> open(const std::string &dir);
+	const std::string &dir() const { return dir_; }
+	std::string path(const std::string &name) const { return dir_ + "/" + name; }
+	// The pinned set's description, when a complete set is pinned here.
+	std::optional<PinnedSetInfo> info() const;
+	// Every pin removed (links unpinned detach once no fd holds them); the directory stays.
+	void clear() const;
+	// clear(), then the directory itself.
+	void remove() const;
+
+private:
+	std::string dir_;
+	UniqueFd lock_;
+};
+
+// How an adoption went, for `eima status`.
+struct Adoption {
+	bool adopted = false;
+	std::string detail;		// why not; or what was found
+	std::uint32_t from_pid = 0;	// the eimad that pinned the set
+	std::uint64_t queued_bytes = 0; // in the ring when it was adopted
+	bool uncommitted = false;	// that eimad died holding events not yet in its list
+	bool policy_changed = false;	// the measured cache was emptied
+};
+
 class MeasurementProbe {
 public:
 	static Result<std::unique_ptr<MeasurementProbe>> load(ProbeMode mode, const ProbeOptions &opts,
 							      const eima_policy &policy);
-	virtual ~MeasurementProbe() = default;
+	// The set a killed eimad left pinned in `pins`, when it is what load(mode, opts, policy)
+	// would make now (pinned_set_mismatch); its policy map is rewritten. Otherwise the old
+	// set is detached and unpinned, and the result is null with how.detail saying why.
+	static Result<std::unique_ptr<MeasurementProbe>> adopt(ProbePins &pins, ProbeMode mode,
+							       const ProbeOptions &opts,
+							       const eima_policy &policy,
+							       Adoption &how);
+	virtual ~MeasurementProbe();
+
+	// Pins this probe's links and maps in `pins` (emptied first) and owns them from now on.
+	Result<void> pin(ProbePins pins);
+	// Where the set is pinned, or "" when it is not.
+	std::string pin_dir() const { return pins_ ? pins_->dir() : std::string(); }
+	// With a pinned set: records in it that events are being taken from the kernel and not
+	// yet written (true), or that all taken so far are written (false).
+	void note_uncommitted(bool uncommitted, std::uint64_t unattributed_recorded);
+	// Unattributed drops the set's earlier owners logged already (0 for a fresh set): the
+	// kernel's counter counts from the set's load.
+	std::uint64_t unattributed_recorded() const { return info_.unattributed_recorded; }
 
 	ProbeMode mode() const { return mode_; }
 	// Events carry the file's digest, taken in the hook (ProbeOptions::kernel_digest).
@@ -66,11 +151,16 @@ public:
 
 protected:
 	MeasurementProbe() = default;
+	// Pins the loaded links and maps (a loaded set only).
+	virtual Result<void> pin_objects(const ProbePins &) { return {}; }
 	ProbeMode mode_ = ProbeMode::trace;
 	bool kernel_digest_ = false;
 	int events_fd_ = -1, measured_fd_ = -1, known_mntns_fd_ = -1, dropped_fd_ = -1,
 	    counters_fd_ = -1, policy_fd_ = -1;
 	std::vector<std::string> programs_;
+	std::optional<ProbePins> pins_;
+	UniqueFd info_fd_;
+	PinnedSetInfo info_;
 };
 
 } // namespace eima::agent

@@ -17,6 +17,8 @@ Result<std::unique_ptr<RingReader>> RingReader::open(const MeasurementProbe &pro
 {
 	auto r = std::make_unique<RingReader>();
 	r->probe_ = &probe;
+	// An adopted set's counter counts from its load: what earlier eimads logged is not new.
+	r->unattributed_drops_ = probe.unattributed_recorded();
 	r->ring_ = ring_buffer__new(probe.events_fd(), &RingReader::on_ring_event, r.get(), nullptr);
 	if (!r->ring_)
 		return fail(errno, "create ring buffer reader", "events");

@@ -53,6 +53,9 @@ public:
 	// What the kernel lost since the last call. The map of per-namespace counts is walked
 	// only when the kernel's drop counter moved, and once a second whatever it says.
 	LostEvents take_lost();
+	// Unattributed drops handed out by take_lost() so far, those of the probe's earlier
+	// owners included (what a pinned set records for the next eimad).
+	std::uint64_t unattributed_taken() const { return unattributed_drops_; }
 
 	// Decodes one record as the ring's callback does (tests).
 	void feed_for_test(const void *data, std::size_t size);

@@ -58,6 +58,19 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	fmt::print("events:      {} ({} violations)\n", s["events"].get<std::uint64_t>(),
 		   s["violations"].get<std::uint64_t>());
 	fmt::print("host list:   {} entries\n", s["host_entries"].get<std::size_t>());
+	// Pinning across restarts (docs/restart.md): where, and what this start adopted.
+	fmt::print("pinning:     {}\n", s.value("pinning", std::string("-")));
+	if (s.value("probe_adopted", false))
+		fmt::print("adopted:     from eimad {}: {} events ({} bytes) queued while it was "
+			   "down{}{}\n",
+			   s.value("adopted_from_pid", 0u), s.value("adopted_queued_events", 0u),
+			   s.value("adopted_queued_bytes", std::uint64_t{0}),
+			   s.value("adopted_uncommitted", false)
+				   ? "; it died mid-drain (interruption entry)"
+				   : "",
+			   s.value("adopted_policy_changed", false) ? "; policy changed" : "");
+	else if (!s.value("probe_adoption", std::string()).empty())
+		fmt::print("adopted:     no ({})\n", s["probe_adoption"].get<std::string>());
 	fmt::print("containers:  {} running, {} exited (vTPM per container: {})\n",
 		   s["containers"].get<std::size_t>(), s.value("containers_exited", std::size_t{0}),
 		   s.value("vtpm", std::string("none")));

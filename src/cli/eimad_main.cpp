@@ -56,6 +56,11 @@ int main(int argc, char **argv)
 	app.add_flag("--fresh", cfg.fresh,
 		     "start new lists (and zeroed PCRs in the embedded swtpm) instead of resuming "
 		     "the last ones; a new boot always does");
+	app.add_option(
+		"--pin-dir", cfg.pin_dir,
+		"directory on bpffs where the BPF programs and ring buffer stay pinned while "
+		"eimad is killed or restarting, so execs meanwhile are measured when it "
+		"returns (default /sys/fs/bpf/eima/<run dir>; none: no pins)");
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);

@@ -60,10 +60,15 @@ make_rootfs() {
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
-# start_eimad RUN_DIR LOG [eimad args...]: starts eimad, waits until it is ready.
+# start_eimad RUN_DIR LOG [eimad args...]: starts eimad, waits until it is ready. Without
+# --pin-dir among the args eimad pins nothing (--pin-dir none): a test that kills eimad
+# must not leave programs attached. A test that pins passes its own --pin-dir and removes
+# it in its EXIT trap.
 start_eimad() {
 	local run=$1 log=$2; shift 2
-	"$BIN/eimad" --run-dir "$run" "$@" >"$log.out" 2>"$log" &
+	local pin=(--pin-dir none)
+	[[ " $* " == *" --pin-dir "* ]] && pin=()
+	"$BIN/eimad" --run-dir "$run" "${pin[@]}" "$@" >"$log.out" 2>"$log" &
 	EIMAD_PID=$!
 	for _ in $(seq 1 200); do
 		grep -q "eimad: ready" "$log.out" 2>/dev/null && return 0

@@ -3,6 +3,9 @@
 # storm) and resumes its host list against the same TPM: after every restart a quote of
 # the TPM verifies against the list, a torn last record is cut off, and every distinct file
 # executed is in the list or inside the span of an "eima-interrupted" violation.
+# The BPF set is pinned (--pin-dir): a killed eimad's programs stay attached, the next one
+# adopts them, and every exec made while no eimad ran is in the list (measured, not only
+# covered by a violation). A clean stop removes the pins.
 #
 #   restart_test.sh BIN_DIR trace|lsm
 BIN=$1
@@ -14,6 +17,8 @@ source "$here/lib.sh"
 command -v swtpm >/dev/null || skip_test "swtpm is not installed"
 T=$(mktemp -d "${EIMA_TEST_TMPDIR:-/tmp}/eima-restart.XXXXXX")
 RUN=$T/run
+# Our own pin directory, removed on every path (on bpffs, unlinking the pins detaches).
+PIN=/sys/fs/bpf/eima-test-restart-$$
 storm=
 stop_swtpm() { # the host swtpm outlives a killed eimad by design
 	local pid
@@ -25,9 +30,14 @@ cleanup() {
 	[[ -n $storm ]] && kill "$storm" 2>/dev/null
 	stop_eimad >/dev/null 2>&1
 	stop_swtpm
+	rm -rf "$PIN"
 	rm -rf "$T"
 }
 trap cleanup EXIT
+# Killed (ctest's timeout, ^C): exit, so that the EXIT trap runs: no eimad, swtpm or pins
+# left behind.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 ROUNDS=${EIMA_RESTART_ROUNDS:-20}
 HOSTLIST=$RUN/host/ascii_runtime_measurements
 
@@ -35,11 +45,14 @@ HOSTLIST=$RUN/host/ascii_runtime_measurements
 starts=0
 start() {
 	starts=$((starts + 1))
-	start_eimad "$RUN" "$T/eimad.$starts.log" --mode "$MODE" --tpm swtpm --vtpm none "$@"
+	start_eimad "$RUN" "$T/eimad.$starts.log" --mode "$MODE" --tpm swtpm --vtpm none \
+		--pin-dir "$PIN" "$@"
 }
-host_list_state() {
-	"$BIN/eima" status --run-dir "$RUN" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["host_list"])'
+status_field() { # status_field NAME: one field of eima status --json
+	"$BIN/eima" status --run-dir "$RUN" --json |
+		python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1]))' "$1"
 }
+host_list_state() { status_field host_list; }
 # quote_verifies ROUND: a fresh quote of the host PCRs verifies against the list
 AK=
 quote_verifies() {
@@ -57,7 +70,10 @@ start || { failed "eimad starts"; finish; exit; }
 check_eq "a first start has a new list" "new: no list to resume" "$(host_list_state)"
 cp -L /usr/bin/true "$T/before-stop"; printf x >> "$T/before-stop"; "$T/before-stop"
 settle "$RUN"
+check_eq "the probe is pinned in our directory" "$PIN" "$(status_field pinning)"
+check "the pins exist while eimad runs" test -e "$PIN/events"
 stop_eimad; check_eq "eimad exits 0" 0 $?
+check_status "a clean stop removes the pins (no ring fills for nobody)" 1 test -e "$PIN"
 entries_before=$(wc -l < "$HOSTLIST") # all of it: the host keeps executing meanwhile
 check_status "no swtpm left after a clean stop (its state is saved)" 1 \
 	pgrep -f "swtpm socket.*$RUN/tpm"
@@ -65,6 +81,7 @@ start || { failed "eimad restarts"; finish; exit; }
 check "the restart resumes the list" grep -q "^resumed: $entries_before entries, $entries_before already in the TPM" <<<"$(host_list_state)"
 check "a quote verifies after a clean restart" quote_verifies 0
 check_eq "one interruption entry marks the restart" 1 "$(grep -c ' eima-interrupted:' "$HOSTLIST")"
+check_eq "after a clean stop nothing is adopted" False "$(status_field probe_adopted)"
 
 echo "== $ROUNDS times: SIGKILL at a random point of an exec storm, then restart"
 mkdir -p "$T/bin"
@@ -80,16 +97,24 @@ mkdir -p "$T/bin"
 	done
 ) &
 storm=$!
-resumes_ok=0 quotes_ok=0
+resumes_ok=0 quotes_ok=0 adopted=0 uncommitted=0 queued=0
+: > "$T/down"
 for round in $(seq 1 "$ROUNDS"); do
 	sleep "0.$((RANDOM % 8 + 1))"
 	kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
+	down_from=$(date +%s%N) # from here until "ready" no eimad runs
 	sleep "0.$((RANDOM % 3))"
 	if ((round == ROUNDS / 2)); then
 		# A torn last record, as if killed inside write(): half of a record's bytes.
 		printf '\x0a\x00\x00\x00\x01\x02\x03' >> "$RUN/host/binary_runtime_measurements"
 	fi
 	start || { failed "round $round: eimad restarts"; break; }
+	echo "$down_from $(date +%s%N)" >> "$T/down"
+	"$BIN/eima" status --run-dir "$RUN" --json > "$T/status.json"
+	read -r a u q <<<"$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))
+print(int(j["probe_adopted"]), int(j.get("adopted_uncommitted", 0)), j.get("adopted_queued_events", 0))' "$T/status.json")"
+	adopted=$((adopted + a)) uncommitted=$((uncommitted + u)) queued=$((queued + q))
+	((a)) || echo "  round $round: not adopted: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["probe_adoption"])' "$T/status.json")"
 	state=$(host_list_state)
 	[[ $state == resumed:* ]] && resumes_ok=$((resumes_ok + 1)) || echo "  round $round: $state"
 	if ((round == ROUNDS / 2)); then
@@ -102,8 +127,12 @@ kill "$storm"; wait "$storm" 2>/dev/null; storm=
 settle "$RUN"
 check_eq "every restart resumed the list" "$ROUNDS" "$resumes_ok"
 check_eq "after every restart a quote verifies against the list" "$ROUNDS" "$quotes_ok"
-check_eq "one interruption entry per restart" "$((ROUNDS + 1))" \
-	"$(grep -c ' eima-interrupted:' "$HOSTLIST")"
+check_eq "every killed eimad's pinned set was adopted" "$ROUNDS" "$adopted"
+echo "  $queued events queued while no eimad ran; $uncommitted of $ROUNDS kills hit a drain"
+# An interruption entry only where measuring was interrupted: the clean restart (not
+# pinned across it) and the kills that hit a drain (events taken, not yet written).
+check_eq "interruption entries: the clean restart and the kills mid-drain" \
+	"$((1 + uncommitted))" "$(grep -c ' eima-interrupted:' "$HOSTLIST")"
 
 # Every exec is in the list, or overlaps an interruption span.
 python3 - "$HOSTLIST" "$T/execs" > "$T/uncovered" <<'PY'
@@ -128,6 +157,27 @@ for line in open(sys.argv[2]):
 print("total", total, file=sys.stderr)
 PY
 echo "  $(wc -l < "$T/execs") execs in the storm, $(grep -c "$T/bin/x" "$HOSTLIST") in the list"
+# Every exec made while no eimad ran (it began after the kill and ended before the next
+# eimad was ready) is in the list: it queued in the pinned ring and was measured.
+python3 - "$HOSTLIST" "$T/execs" "$T/down" > "$T/down-missing" 2> "$T/down-count" <<'PY'
+import sys
+listed = set(line.rstrip(b"\n").split(b" ", 4)[4].decode(errors="replace")
+             for line in open(sys.argv[1], "rb"))
+down = [tuple(map(int, l.split())) for l in open(sys.argv[3])]
+during = 0
+for line in open(sys.argv[2]):
+    path, a, b = line.split()
+    if any(s <= int(a) and int(b) <= e for s, e in down):
+        during += 1
+        if path not in listed:
+            print(path, a, b)
+print(during, file=sys.stderr)
+PY
+during=$(cat "$T/down-count")
+echo "  $during execs ran while no eimad ran; $((during - $(wc -l < "$T/down-missing"))) of them are in the list"
+check "some execs ran while no eimad ran" test "$during" -gt 0
+check_eq "every exec made while no eimad ran is measured (in the list)" "" \
+	"$(head -5 "$T/down-missing")"
 check_eq "every exec of a distinct file is in the list or in an interruption span" "" \
 	"$(head -5 "$T/uncovered")"
 if [[ -s $T/uncovered ]]; then # keep what explains it
@@ -139,12 +189,35 @@ check "the list replays to the TPM (eima log verify)" bash -c \
 	 '$BIN/eima' log verify '$T/snap/binary_runtime_measurements' \
 		--pcrs sha1,'$T/snap/pcrs.sha1' --pcrs sha256,'$T/snap/pcrs.sha256' >/dev/null"
 
+echo "== the ring fills while no eimad runs: every exec is measured or a lost event"
+# A 16 KiB ring holds three events: most of these execs find it full.
+stop_eimad
+start --ring-buffer-kb 16 || { failed "eimad starts with a small ring"; finish; exit; }
+kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
+mkdir -p "$T/full"
+for i in $(seq 1 50); do
+	cp /usr/bin/true "$T/full/y$i" && printf '%s' "$i" >> "$T/full/y$i" && "$T/full/y$i"
+done
+lost_before=$(grep -c '<event-lost:ring-buffer-full>' "$HOSTLIST")
+start --ring-buffer-kb 16 || { failed "eimad restarts with a small ring"; finish; exit; }
+settle "$RUN"
+check_eq "the small ring's set is adopted" True "$(status_field probe_adopted)"
+listed=$(grep -c "$T/full/y" "$HOSTLIST")
+lost=$(($(grep -c '<event-lost:ring-buffer-full>' "$HOSTLIST") - lost_before))
+echo "  50 execs while down: $listed measured, $lost lost events logged on the host"
+check "the ring was full (some execs not measured)" test "$listed" -lt 50
+check "each exec not measured is a lost-event violation (per-namespace drop count)" \
+	test $((listed + lost)) -ge 50
+
 echo "== a TPM reset to zero PCRs: the whole list is extended again"
 kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
 kill -KILL "$(cat "$RUN/tpm/swtpm.pid")" # no saved state: it starts clear
 sleep 0.2
 start || { failed "eimad starts after the TPM was reset"; finish; exit; }
 state=$(host_list_state); echo "  $state"
+# The killed eimad's set has a 16 KiB ring, this one wants the default: not adopted.
+check "a set of another ring size is not adopted (detached, loaded afresh)" grep -q \
+	"ring buffer of 16384 bytes" <<<"$(status_field probe_adoption)"
 check "the list is resumed onto the zeroed TPM" \
 	grep -q "^resumed: \([0-9]*\) entries, 0 already in the TPM, \1 extended now" <<<"$state"
 check "a quote verifies after the TPM reset" quote_verifies reset
@@ -177,4 +250,5 @@ start --fresh || { failed "eimad --fresh starts"; finish; exit; }
 check_eq "--fresh starts a new list" "new: --fresh" "$(host_list_state)"
 check "a quote verifies after --fresh" quote_verifies fresh
 stop_eimad; check_eq "eimad exits 0" 0 $?
+check_status "the last clean stop removes the pins" 1 test -e "$PIN"
 finish
