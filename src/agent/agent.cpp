@@ -421,6 +421,11 @@ void Agent::poll_drops()
 	lost_event.head.mntns = host_mntns_;
 	for (std::uint64_t i = 0; i < lost_events.unattributed; ++i)
 		record(nullptr, lost_event, lost, {});
+	// Records eimad could not decode: one host violation each.
+	lost_event.path = "<event-malformed>";
+	Result<Bytes> malformed = fail(EPROTO, "measure", "ring record could not be decoded");
+	for (std::uint64_t i = 0; i < lost_events.malformed; ++i)
+		record(nullptr, lost_event, malformed, {});
 }
 
 void Agent::flush_all()
