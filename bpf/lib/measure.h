@@ -42,15 +42,17 @@ struct {
 	__type(value, struct eima_policy);
 } policy SEC(".maps");
 
-/* 16 MiB. A record is the event head and its path (EIMA_EVENT_RECORD_SIZE, plus the ring's
- * 8-byte header, rounded up to 8): ~270 bytes for a 40-byte path, so ~60,000 events; 4.6 KiB
- * for the longest path. When it is full the event is dropped, counted in EIMA_CNT_DROPPED
- * and the file is not marked measured, so eimad logs a violation for the drop and the next
- * access reports the file again. libbpf maps the data pages twice in eimad (so that a
- * record that wraps reads contiguously): eimad's RSS counts twice this size. */
+/* 4 MiB, sized by memory: a record is the event head and its path (EIMA_EVENT_RECORD_SIZE,
+ * plus the ring's 8-byte header, rounded up to 8), ~280 bytes for a 40-byte path, so ~15,000
+ * events (~0.5 s of a 30,000/s burst while eimad does nothing else); 4.6 KiB for the
+ * longest path. libbpf maps the data pages twice in eimad (so that a record that wraps
+ * reads contiguously), so eimad's RSS counts twice this size; --ring-buffer-kb sets it.
+ * When it is full the event is dropped, counted in EIMA_CNT_DROPPED and the file is not
+ * marked measured, so eimad logs a violation for the drop and the next access reports the
+ * file again. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 * 1024 * 1024);
+	__uint(max_entries, 4 * 1024 * 1024);
 } events SEC(".maps");
 
 /* Where an event is assembled before bpf_ringbuf_output copies its real length into the

@@ -35,6 +35,16 @@ eima_event_head head_of(const std::vector<std::byte> &rec)
 	return h;
 }
 
+// The record is refused, and the error says why (`needle`) and which record.
+void expect_refused(const std::vector<std::byte> &rec, const std::string &needle)
+{
+	auto ev = decode_ring_record(rec, 7);
+	ASSERT_FALSE(ev);
+	EXPECT_NE(ev.error().message().find(needle), std::string::npos) << ev.error().message();
+	EXPECT_NE(ev.error().message().find("record 7"), std::string::npos)
+		<< ev.error().message();
+}
+
 TEST(RingRecord, PathIsTheBytesAtItsOffset)
 {
 	auto rec = record_for("/usr/bin/true", 3);
@@ -66,11 +76,7 @@ TEST(RingRecord, ShorterThanTheHeadIsAnError)
 {
 	auto rec = record_for("/x");
 	rec.resize(sizeof(eima_event_head) - 1);
-	auto ev = decode_ring_record(rec, 7);
-	ASSERT_FALSE(ev);
-	EXPECT_NE(ev.error().message().find("record 7"), std::string::npos)
-		<< ev.error().message();
-	EXPECT_NE(ev.error().message().find("head"), std::string::npos) << ev.error().message();
+	expect_refused(rec, "head");
 	EXPECT_FALSE(decode_ring_record({}, 0));
 }
 
@@ -81,27 +87,20 @@ TEST(RingRecord, PathPastTheRecordIsAnError)
 	auto h = head_of(rec);
 	h.path_len += 1;
 	set_head(rec, h);
-	auto ev = decode_ring_record(rec, 0);
-	ASSERT_FALSE(ev);
-	EXPECT_NE(ev.error().message().find("needs a record of"), std::string::npos)
-		<< ev.error().message();
+	expect_refused(rec, "needs a record of");
 }
 
 TEST(RingRecord, OversizedRecordIsAnError)
 {
 	auto rec = record_for("/usr/bin/true");
 	rec.resize(rec.size() + 8);
-	EXPECT_FALSE(decode_ring_record(rec, 0));
+	expect_refused(rec, "needs a record of");
 }
 
 TEST(RingRecord, PathPastTheLimitIsAnError)
 {
 	// Consistent with its own size, but beyond what the kernel's walk can write.
-	auto rec = record_for(std::string(EIMA_PATH_MAX, 'a'), 1);
-	auto ev = decode_ring_record(rec, 0);
-	ASSERT_FALSE(ev);
-	EXPECT_NE(ev.error().message().find("path limit"), std::string::npos)
-		<< ev.error().message();
+	expect_refused(record_for(std::string(EIMA_PATH_MAX, 'a'), 1), "path limit");
 }
 
 TEST(RingRecord, UnknownKindIsAnError)
@@ -110,9 +109,7 @@ TEST(RingRecord, UnknownKindIsAnError)
 	auto h = head_of(rec);
 	h.kind = 99;
 	set_head(rec, h);
-	auto ev = decode_ring_record(rec, 0);
-	ASSERT_FALSE(ev);
-	EXPECT_NE(ev.error().message().find("kind 99"), std::string::npos) << ev.error().message();
+	expect_refused(rec, "kind 99");
 }
 
 } // namespace
