@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Events from the BPF programs to eimad, over the "events" ring buffer, and the counters
- * the programs keep. Defined once, here; consumed by src/agent/ring_record.cpp (decoding a
- * ring record), src/agent/agent.cpp and src/agent/file_measurer.cpp (the digest).
+ * the programs keep. Defined once, here; consumed by src/agent/ring_record.cpp (a record,
+ * for ring_reader.cpp), src/agent/agent.cpp and src/agent/file_measurer.cpp (the digest).
  * Event kinds and counter indexes are stable: never renumber, only append.
  */
 #ifndef EIMA_ABI_EVENT_H
