@@ -27,6 +27,7 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f %%", (a / b - 1) * 100 }'
 echo "# eima benchmarks"
 echo
 echo "- date: $(date -u +%F), kernel $(uname -r), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- command: \`bench/run.sh\` (N=$N warm execs, $COLD cold files, $FILES mapped files); eimad --mode trace --tpm swtpm (and --tpm none for events); sections: $SECTIONS; nothing pinned"
 echo
 
@@ -86,10 +87,16 @@ storm() { # storm TPM: one 100 k-file burst against a fresh eimad --tpm TPM
 	start_eimad "$RUN" "$T/eimad.log" --mode trace --tpm "$tpm" >/dev/null
 	local rss0 anon0 t0 t1 mapped secs events dropped rss1 anon1 shm1 bpf anon file other
 	rss0=$(rss VmRSS) anon0=$(rss RssAnon)
+	# eimad's own CPU time (all threads, clock ticks): events per CPU-second is its rate on
+	# one core, whatever else the machine runs.
+	local hz cpu0 cpu1
+	hz=$(getconf CLK_TCK)
+	cpu0=$(awk '{ print $14 + $15 }' "/proc/$EIMAD_PID/stat")
 	t0=$(date +%s.%N)
 	read -r mapped secs < <("$BIN/eima-bench-mmap" "$T/many")
 	settle "$RUN"
 	t1=$(date +%s.%N)
+	cpu1=$(awk '{ print $14 + $15 }' "/proc/$EIMAD_PID/stat")
 	"$BIN/eima" status --run-dir "$RUN" --json > "$T/status.json"
 	events=$(grep -o '"events": [0-9]*' "$T/status.json" | head -1 | grep -o '[0-9]*$')
 	dropped=$(grep -o '"dropped": [0-9]*' "$T/status.json" | head -1 | grep -o '[0-9]*$')
@@ -104,6 +111,7 @@ storm() { # storm TPM: one 100 k-file burst against a fresh eimad --tpm TPM
 	echo "| events taken by eimad (hashed, logged$([[ $tpm == none ]] || echo ', extended')) | $events |"
 	echo "| events lost to a full ring buffer (logged as violations) | $dropped |"
 	echo "| end to end, until the last one is in the lists | $(awk -v a="$t0" -v b="$t1" -v e="$events" 'BEGIN { printf "%.2f s, %.0f events/s", b - a, e / (b - a) }') |"
+	echo "| eimad CPU time (all threads), events per CPU-second | $(awk -v c=$((cpu1 - cpu0)) -v hz="$hz" -v e="$events" 'BEGIN { printf "%.2f s, %.0f events/s", c / hz, e / (c / hz) }') |"
 	echo "| eimad RSS: idle → after $events measured files | $rss0 MiB → $rss1 MiB |"
 	echo "| of which eimad's heap (RssAnon) | $anon0 MiB → $anon1 MiB |"
 	echo "| of which mapped (RssShmem + RssFile: ring buffer pages, libraries) | $shm1 MiB |"

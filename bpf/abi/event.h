@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Events from the BPF programs to eimad, over the "events" ring buffer, and the counters
- * the programs keep. Defined once, here; consumed by src/agent/agent.cpp (the ring reader)
- * and src/agent/file_measurer.cpp (the digest).
+ * the programs keep. Defined once, here; consumed by src/agent/ring_record.cpp (a record,
+ * for ring_reader.cpp), src/agent/agent.cpp and src/agent/file_measurer.cpp (the digest).
  * Event kinds and counter indexes are stable: never renumber, only append.
  */
 #ifndef EIMA_ABI_EVENT_H
@@ -83,10 +83,17 @@ struct eima_event_head {
 	__u8 digest[EIMA_DIGEST_MAX];
 };
 
+/* The whole event as the programs build it (in a per-CPU scratch slot, bpf/lib/measure.h).
+ * A ring record is shorter: the head and path_buf up to the end of the path, so its size
+ * is EIMA_EVENT_RECORD_SIZE(head), from sizeof(head) + 1 to sizeof(struct eima_event).
+ * eimad checks the record's size against its head before it reads the path. */
 struct eima_event {
 	struct eima_event_head head;
 	char path_buf[EIMA_PATH_BUF];
 };
+
+#define EIMA_EVENT_RECORD_SIZE(h) \
+	(sizeof(struct eima_event_head) + (__u32)(h).path_off + (__u32)(h).path_len)
 
 /* Key and value of the kernel's "measured" cache (LRU hash): a file version already
  * reported for a mount namespace is not reported again. When the LRU evicts an entry the

@@ -42,13 +42,40 @@ struct {
 	__type(value, struct eima_policy);
 } policy SEC(".maps");
 
-/* 16 MiB: ~3,900 events. When it is full the event is dropped, counted in
- * EIMA_CNT_DROPPED and the file is not marked measured, so eimad logs a violation for the
- * drop and the next access reports the file again. */
+/* 4 MiB, sized by memory: a record is the event head and its path (EIMA_EVENT_RECORD_SIZE,
+ * plus the ring's 8-byte header, rounded up to 8), ~280 bytes for a 40-byte path, so ~15,000
+ * events (~0.5 s of a 30,000/s burst while eimad does nothing else); 4.6 KiB for the
+ * longest path. libbpf maps the data pages twice in eimad (so that a record that wraps
+ * reads contiguously), so eimad's RSS counts twice this size; --ring-buffer-kb sets it.
+ * When it is full the event is dropped, counted in EIMA_CNT_DROPPED and the file is not
+ * marked measured, so eimad logs a violation for the drop and the next access reports the
+ * file again. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 * 1024 * 1024);
+	__uint(max_entries, 4 * 1024 * 1024);
 } events SEC(".maps");
+
+/* Where an event is assembled before bpf_ringbuf_output copies its real length into the
+ * ring: a ring slot can only be reserved at a size known to the verifier, and the whole
+ * path buffer is 4.3 KiB, far too big for the stack. Per CPU, and more than one slot per
+ * CPU because the hooks run with migration disabled but can be preempted (the sleepable
+ * ones, and all of them on a preemptible kernel) by another hook on the same CPU; a slot
+ * is claimed with a compare-and-swap. With every slot of this CPU busy the event is
+ * treated as a ring-buffer drop (counted, logged as a violation, reported again). */
+#define EIMA_SCRATCH_SLOTS 4 /* scratch_claim tries each */
+
+struct event_scratch {
+	__u32 busy;
+	__u32 pad;
+	struct eima_event ev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EIMA_SCRATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct event_scratch);
+} event_scratch SEC(".maps");
 
 /* File versions already reported per mount namespace. LRU: an evicted entry only means
  * the file is reported again, and eimad's own cache keeps the log free of duplicates. */
@@ -86,9 +113,8 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Puts struct eima_event into the object's BTF (a ring buffer has no value type), where
+/* struct eima_event is in the object's BTF as event_scratch's value, where
  * tests/unit/agent/abi_layout_test.cpp checks it against the C++ layout. */
-const struct eima_event *eima_event_btf __attribute__((unused));
 
 static __always_inline void count(__u32 idx)
 {
@@ -97,6 +123,47 @@ static __always_inline void count(__u32 idx)
 	/* Atomic: a sleepable hook can be preempted by another on the same CPU. */
 	if (v)
 		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline struct event_scratch *scratch_try(__u32 slot)
+{
+	struct event_scratch *s = bpf_map_lookup_elem(&event_scratch, &slot);
+
+	return s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0 ? s : NULL;
+}
+
+/* Written out, not a loop: 6.12's verifier takes the loop (its key on the stack,
+ * imprecise) for an infinite one, and clang does not unroll it. */
+static __always_inline struct event_scratch *scratch_claim(void)
+{
+	struct event_scratch *s = scratch_try(0);
+
+	if (!s)
+		s = scratch_try(1);
+	if (!s)
+		s = scratch_try(2);
+	if (!s)
+		s = scratch_try(3);
+	return s;
+}
+
+static __always_inline void scratch_release(struct event_scratch *s)
+{
+	/* Only the claimer writes a claimed slot, on this CPU: a plain store is enough. */
+	*(volatile __u32 *)&s->busy = 0;
+}
+
+/* An event that could not be queued. Not marked measured: the next access reports it
+ * again, and eimad logs one violation per count, in the namespace's list. */
+static __always_inline void count_drop(__u64 mntns_ino)
+{
+	__u64 one = 1, *n = bpf_map_lookup_elem(&dropped_by_mntns, &mntns_ino);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else if (bpf_map_update_elem(&dropped_by_mntns, &mntns_ino, &one, BPF_NOEXIST))
+		count(EIMA_CNT_DROPPED_UNATTRIBUTED);
+	count(EIMA_CNT_DROPPED);
 }
 
 /* A mount namespace's never-reused id: ns_common.ns_id (6.18+), mnt_namespace.seq before. */
@@ -240,23 +307,18 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 		return false;
 	}
 
-	/* Before the ring slot is taken: a reserved slot holds up every record after it
-	 * while this task sleeps in the hash. */
+	/* Before a scratch slot is claimed: a task that sleeps in the hash holding one would
+	 * leave one fewer for every other hook on this CPU. */
 	if (hash)
 		digest_algo = kernel_digest(file, inode, &id, digest);
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		/* Not marked measured: the next access reports it again. */
-		__u64 one = 1, *n = bpf_map_lookup_elem(&dropped_by_mntns, &mntns_ino);
+	struct event_scratch *s = scratch_claim();
 
-		if (n)
-			__sync_fetch_and_add(n, 1);
-		else if (bpf_map_update_elem(&dropped_by_mntns, &mntns_ino, &one, BPF_NOEXIST))
-			count(EIMA_CNT_DROPPED_UNATTRIBUTED);
-		count(EIMA_CNT_DROPPED);
+	if (!s) {
+		count_drop(mntns_ino);
 		return false;
 	}
+	ev = &s->ev;
 	ev->head.kind = EIMA_EV_FILE;
 	ev->head.func = func;
 	ev->head.mask = mask;
@@ -279,21 +341,38 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	if (digest_algo > 0) {
 		ev->head.flags |= EIMA_EVF_KERNEL_DIGEST;
 		__builtin_memcpy(ev->head.digest, digest, EIMA_DIGEST_MAX);
+	} else {
+		__builtin_memset(ev->head.digest, 0, EIMA_DIGEST_MAX);
 	}
 	bpf_get_current_comm(ev->head.comm, sizeof(ev->head.comm));
 	file_path(file, task, ev);
 	if (ev->head.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH))
 		count(EIMA_CNT_PATH_ERRORS);
 
+	/* Marked before it is queued: once queued, eimad may read it and forget() a file it
+	 * could not measure, which a later mark would undo. Unmarked again if it is dropped. */
 	val.cookie = id.cookie;
 	bpf_map_update_elem(&measured, &key, &val, BPF_ANY);
-	count(EIMA_CNT_EVENTS);
 
 	__u64 wake = BPF_RB_NO_WAKEUP;
 	if (!bpf_map_lookup_elem(&known_mntns, &mntns_ino) ||
 	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		wake = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(ev, wake);
+	/* file_path keeps path_off + path_len <= EIMA_PATH_MAX; the clamp shows the verifier
+	 * that the copy stays inside the slot. */
+	__u32 size = EIMA_EVENT_RECORD_SIZE(ev->head);
+
+	if (size > sizeof(*ev))
+		size = sizeof(*ev);
+	long err = bpf_ringbuf_output(&events, ev, size, wake);
+
+	scratch_release(s);
+	if (err) {
+		bpf_map_delete_elem(&measured, &key);
+		count_drop(mntns_ino);
+		return false;
+	}
+	count(EIMA_CNT_EVENTS);
 	return true;
 }
 

@@ -413,16 +413,15 @@ void Agent::handle_event(const PendingEvent &ev)
 	// The process's own root first (alive: exactly its view), then the root its container
 	// had when eimad first saw it; none is needed for a digest the kernel took.
 	bool want_sig = tmpl == TemplateKind::ima_sig;
-	UniqueFd proot;
+	int proot = -1;
 	int fallback = -1;
 	if (measurer_.needs_file(h, algo, want_sig)) {
-		if (auto r = open_process_root(static_cast<int>(h.tgid)))
-			proot = std::move(*r);
-		else if (c && !c->root)
+		proot = process_roots_.root_of(static_cast<int>(h.tgid));
+		if (proot < 0 && c && !c->root)
 			registry_->capture_root(*c, -1);
 		fallback = host ? host_root_.get() : (c->root ? c->root.get() : -1);
 	}
-	int roots[] = {proot.get(), fallback};
+	int roots[] = {proot, fallback};
 	auto m = measurer_.measure(h, ev.path, algo, want_sig, roots);
 	const Result<Bytes> &digest = m.digest;
 	const Bytes &sig = m.signature;
@@ -497,6 +496,11 @@ void Agent::poll_drops()
 	lost_event.head.mntns = host_mntns_;
 	for (std::uint64_t i = 0; i < lost_events.unattributed; ++i)
 		record(nullptr, lost_event, lost, {});
+	// Records eimad could not decode: one host violation each.
+	lost_event.path = "<event-malformed>";
+	Result<Bytes> malformed = fail(EPROTO, "measure", "ring record could not be decoded");
+	for (std::uint64_t i = 0; i < lost_events.malformed; ++i)
+		record(nullptr, lost_event, malformed, {});
 }
 
 void Agent::flush_all()
@@ -517,6 +521,7 @@ void Agent::drain_ring()
 		adopted_events_ = events.size(); // what queued while no eimad ran
 	for (auto &ev : events)
 		handle_event(ev);
+	process_roots_.clear();
 	poll_drops();
 	bind_vtpms();
 	flush_all();

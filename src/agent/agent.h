@@ -42,6 +42,7 @@
 #include "agent/measurement_cache.h"
 #include "agent/measurement_list.h"
 #include "agent/measurement_probe.h"
+#include "agent/process_root_cache.h"
 #include "agent/quote_service.h"
 #include "agent/retirement.h"
 #include "agent/ring_reader.h"
@@ -119,6 +120,7 @@ private:
 	FileMeasurer measurer_{cache_};
 	std::string kernel_digest_; // "bpf_ima_file_hash", or "off: " and why
 	std::unique_ptr<RingReader> ring_;
+	ProcessRootCache process_roots_; // for one drain of the ring
 	std::optional<QuoteService> quotes_;
 	std::optional<Retirement> retirement_;
 	std::optional<ControlServer> control_;

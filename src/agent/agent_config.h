@@ -40,7 +40,7 @@ struct AgentConfig {
 	std::uint32_t host_pcr = 10;      // host processes' entries in the host list
 	std::uint32_t container_pcr = 11; // containers' entries in the host list
 	std::string runc_state_dir = "/run/runc";
-	std::uint32_t ring_buffer_kb = 0; // 0: the BPF object's 16 MiB
+	std::uint32_t ring_buffer_kb = 0; // 0: the BPF object's 4 MiB
 	// Exited containers kept (in `eima ps`, and their directories under RUN/containers);
 	// beyond this many the oldest one's directory is removed. /run is memory.
 	std::size_t keep_exited = 100;

@@ -30,7 +30,7 @@ struct ProbeOptions {
 	std::uint64_t host_mntns = 0;
 	std::uint32_t agent_tgid = 0;
 	bool want_file_check = false; // lsm only: attach file_open work (FILE_CHECK rules)
-	// Ring buffer size in bytes (a power of two, at least a page); 0 keeps the 16 MiB of
+	// Ring buffer size in bytes (a power of two, at least a page); 0 keeps the 4 MiB of
 	// the BPF object. Small rings make overflow testable.
 	std::uint32_t ring_bytes = 0;
 	// lsm only: the sleepable hooks that hash each new file in the kernel

@@ -9,7 +9,10 @@
 #include <cstddef>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
 #include "agent/measurement_probe.h"
+#include "agent/ring_record.h"
 
 namespace eima::agent {
 
@@ -68,15 +71,16 @@ void RingReader::feed_for_test(const void *data, std::size_t size)
 int RingReader::on_ring_event(void *ctx, void *data, std::size_t size)
 {
 	auto *self = static_cast<RingReader *>(ctx);
-	if (size < sizeof(eima_event_head))
+	auto ev = decode_ring_record({static_cast<const std::byte *>(data), size},
+				     self->records_++);
+	if (!ev) {
+		// A kernel/eimad mismatch, never expected: the file it named is unknown, so the
+		// host list gets one violation for it (take_lost).
+		spdlog::error("{}", ev.error().message());
+		++self->malformed_;
 		return 0;
-	auto *ev = static_cast<const eima_event *>(data);
-	PendingEvent p;
-	std::memcpy(&p.head, &ev->head, sizeof(p.head));
-	std::size_t off = ev->head.path_off, len = ev->head.path_len;
-	if (off + len <= sizeof(ev->path_buf) && off + len + offsetof(eima_event, path_buf) <= size)
-		p.path.assign(ev->path_buf + off, len);
-	self->pending_.push_back(std::move(p));
+	}
+	self->pending_.push_back({ev->head, std::move(ev->path)});
 	return 0;
 }
 
@@ -89,6 +93,7 @@ LostEvents RingReader::take_lost()
 	// walked only when the kernel's drop counter moved since the last walk (the program
 	// updates the map before the counter), and once a second whatever it says.
 	LostEvents out;
+	out.malformed = std::exchange(malformed_, 0);
 	if (!probe_)
 		return out;
 	auto dropped = probe_->counter(EIMA_CNT_DROPPED);

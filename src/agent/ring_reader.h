@@ -31,6 +31,7 @@ struct PendingEvent {
 struct LostEvents {
 	std::vector<std::pair<std::uint64_t, std::uint64_t>> by_mntns; // namespace inode, count
 	std::uint64_t unattributed = 0;                                // new since the last look
+	std::uint64_t malformed = 0; // records that could not be decoded (ring_record.h), logged
 };
 
 class RingReader {
@@ -69,6 +70,8 @@ private:
 	char *positions_ = nullptr; // read-only mapping of the consumer and producer pages
 	std::vector<PendingEvent> pending_;
 	std::uint64_t unattributed_drops_ = 0;
+	std::uint64_t records_ = 0;   // records read, for a decode error's context
+	std::uint64_t malformed_ = 0; // not decoded, not yet returned by take_lost()
 	std::uint64_t drops_walked_at_ = 0; // the kernel's drop counter at the last map walk
 	std::chrono::steady_clock::time_point last_drop_walk_{};
 };

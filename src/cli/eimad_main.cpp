@@ -42,7 +42,7 @@ int main(int argc, char **argv)
 		       "PCR of containers' entries in the host list (default 11)")
 		->check(CLI::Range(0, 23));
 	app.add_option("--ring-buffer-kb", cfg.ring_buffer_kb,
-		       "kernel-to-agent ring buffer size (power of two; default 16384)")
+		       "kernel-to-agent ring buffer size (power of two; default 4096)")
 		->check([](const std::string &v) {
 			unsigned long n = std::stoul(v);
 			return n >= 4 && (n & (n - 1)) == 0 ? "" : "must be a power of two >= 4";

@@ -18,8 +18,9 @@ trap cleanup EXIT
 TPM=swtpm
 make_rootfs "$T/rootfs"
 echo "== eimad --mode $MODE --tpm $TPM"
-# A small ring buffer (14 events) so that the storm below can overflow it.
-start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm "$TPM" --ring-buffer-kb 64 || { failed "eimad starts"; finish; exit; }
+# A small ring buffer so that the storm below can overflow it: 8 KiB holds ~30 records of
+# a short path, and one of the longest (the head and 4,095 bytes of path, 4.3 KiB).
+start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm "$TPM" --ring-buffer-kb 8 || { failed "eimad starts"; finish; exit; }
 check_eq "status reports the mode" "$MODE" \
 	"$("$BIN/eima" status --run-dir "$RUN" | awk '$1 == "mode:" { print $2 }')"
 
@@ -118,12 +119,32 @@ settle "$RUN"
 check "the truncated path is logged as a violation" \
 	grep -q "^10 0\{40\} ima-ng sha256:0\{40\} .*/d45/deep-true\$" "$RUN/host/ascii_runtime_measurements"
 
+echo "== the longest path kept whole, and a name that is not UTF-8, reach the list as bytes"
+# 4,095 bytes: the longest path the kernel's walk keeps (EIMA_PATH_MAX - 1, the largest ring
+# record); execve takes it whole (PATH_MAX counts the NUL).
+seg=$(printf '%0200d' 0)
+long=$T/long
+while (( 4095 - ${#long} - 1 > 255 )); do long=$long/$seg; done
+long=$long/$(printf '%0*d' $((4095 - ${#long} - 1)) 7)
+check_eq "the long path is 4095 bytes" 4095 "$(printf '%s' "$long" | wc -c)"
+mkdir -p "$(dirname "$long")"; cp -L /usr/bin/true "$long"; printf 'long%s' "$RANDOM" >> "$long"
+odd=$T/odd-$'\xff\xfe\x80'-true
+cp -L /usr/bin/true "$odd"; printf 'odd%s' "$RANDOM" >> "$odd"
+"$long"; "$odd"
+settle "$RUN"
+in_host_list() { # PATH: an entry of PATH with its content's digest, the name byte for byte
+	LC_ALL=C awk -v p="$1" -v d="sha256:$(sha256_of "$1")" '$4 == d && $5 == p { found = 1 }
+		END { exit !found }' "$RUN/host/ascii_runtime_measurements"
+}
+check "the 4095-byte path is measured whole, with its digest" in_host_list "$long"
+check "the non-UTF-8 name is measured byte for byte, with its digest" in_host_list "$odd"
+
 echo "== an exec storm that overflows the ring buffer leaves violations, not gaps"
 mkdir -p "$T/storm"
-for i in $(seq 1 40); do cp -L /usr/bin/true "$T/storm/t$i"; printf 'storm-%s-%s' "$i" "$RANDOM" >> "$T/storm/t$i"; done
+for i in $(seq 1 60); do cp -L /usr/bin/true "$T/storm/t$i"; printf 'storm-%s-%s' "$i" "$RANDOM" >> "$T/storm/t$i"; done
 before=$(grep -c '<event-lost:ring-buffer-full>' "$RUN/host/ascii_runtime_measurements")
 kill -STOP "$EIMAD_PID"
-for i in $(seq 1 40); do "$T/storm/t$i"; done
+for i in $(seq 1 60); do "$T/storm/t$i"; done
 kill -CONT "$EIMAD_PID"
 settle "$RUN"
 measured=$(grep -c " $T/storm/t" "$RUN/host/ascii_runtime_measurements")
@@ -131,15 +152,15 @@ lost=$(( $(grep -c '<event-lost:ring-buffer-full>' "$RUN/host/ascii_runtime_meas
 check "the ring buffer overflowed ($lost events lost)" test "$lost" -gt 0
 # Each lost event is one violation; in lsm mode one exec is two events (bprm_check_security
 # and the mmap of the binary), so a file can account for more than one.
-check "every exec is an entry or a violation (measured $measured + lost $lost >= 40)" \
-	test $((measured + lost)) -ge 40
+check "every exec is an entry or a violation (measured $measured + lost $lost >= 60)" \
+	test $((measured + lost)) -ge 60
 # A lost file is reported again on its next exec (the kernel never marked it). Under load
 # a re-exec can be lost again, so give it a few rounds.
 for round in 1 2 3 4 5; do
-	for i in $(seq 1 40); do "$T/storm/t$i"; done
+	for i in $(seq 1 60); do "$T/storm/t$i"; done
 	settle "$RUN"
 done
-check_eq "re-executed, every lost file is measured" 40 \
+check_eq "re-executed, every lost file is measured" 60 \
 	"$(grep " $T/storm/t" "$RUN/host/ascii_runtime_measurements" | awk '$4 != "sha256:0000000000000000000000000000000000000000"' | wc -l)"
 
 echo "== eimad stops cleanly on SIGTERM"

@@ -13,6 +13,10 @@
 static_assert(sizeof(eima_file_id) == 48);
 static_assert(offsetof(eima_event, path_buf) == sizeof(eima_event_head));
 static_assert(sizeof(eima_event_head) % 8 == 0);
+// A ring record is the head and path_buf up to the path's end (bpf/lib/measure.h): never
+// more than the whole event, whatever path_off and path_len the walk leaves.
+static_assert(EIMA_EVENT_RECORD_SIZE(eima_event_head{}) == sizeof(eima_event_head));
+static_assert(sizeof(eima_event) - sizeof(eima_event_head) >= EIMA_PATH_MAX);
 static_assert(sizeof(eima_rule) % 8 == 0);
 static_assert(sizeof(eima_measured_key) == 24);
 
