@@ -190,24 +190,24 @@ check "the list replays to the TPM (eima log verify)" bash -c \
 		--pcrs sha1,'$T/snap/pcrs.sha1' --pcrs sha256,'$T/snap/pcrs.sha256' >/dev/null"
 
 echo "== the ring fills while no eimad runs: every exec is measured or a lost event"
-# A 16 KiB ring holds three events: most of these execs find it full.
+# A 4 KiB ring (one page) holds about fourteen records: most of these execs find it full.
 stop_eimad
-start --ring-buffer-kb 16 || { failed "eimad starts with a small ring"; finish; exit; }
+start --ring-buffer-kb 4 || { failed "eimad starts with a small ring"; finish; exit; }
 kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
 mkdir -p "$T/full"
-for i in $(seq 1 50); do
+for i in $(seq 1 80); do
 	cp /usr/bin/true "$T/full/y$i" && printf '%s' "$i" >> "$T/full/y$i" && "$T/full/y$i"
 done
 lost_before=$(grep -c '<event-lost:ring-buffer-full>' "$HOSTLIST")
-start --ring-buffer-kb 16 || { failed "eimad restarts with a small ring"; finish; exit; }
+start --ring-buffer-kb 4 || { failed "eimad restarts with a small ring"; finish; exit; }
 settle "$RUN"
 check_eq "the small ring's set is adopted" True "$(status_field probe_adopted)"
 listed=$(grep -c "$T/full/y" "$HOSTLIST")
 lost=$(($(grep -c '<event-lost:ring-buffer-full>' "$HOSTLIST") - lost_before))
-echo "  50 execs while down: $listed measured, $lost lost events logged on the host"
-check "the ring was full (some execs not measured)" test "$listed" -lt 50
+echo "  80 execs while down: $listed measured, $lost lost events logged on the host"
+check "the ring was full (some execs not measured)" test "$listed" -lt 80
 check "each exec not measured is a lost-event violation (per-namespace drop count)" \
-	test $((listed + lost)) -ge 50
+	test $((listed + lost)) -ge 80
 
 echo "== a TPM reset to zero PCRs: the whole list is extended again"
 kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
@@ -215,9 +215,9 @@ kill -KILL "$(cat "$RUN/tpm/swtpm.pid")" # no saved state: it starts clear
 sleep 0.2
 start || { failed "eimad starts after the TPM was reset"; finish; exit; }
 state=$(host_list_state); echo "  $state"
-# The killed eimad's set has a 16 KiB ring, this one wants the default: not adopted.
+# The killed eimad's set has a 4 KiB ring, this one wants the default: not adopted.
 check "a set of another ring size is not adopted (detached, loaded afresh)" grep -q \
-	"ring buffer of 16384 bytes" <<<"$(status_field probe_adoption)"
+	"ring buffer of 4096 bytes" <<<"$(status_field probe_adoption)"
 check "the list is resumed onto the zeroed TPM" \
 	grep -q "^resumed: \([0-9]*\) entries, 0 already in the TPM, \1 extended now" <<<"$state"
 check "a quote verifies after the TPM reset" quote_verifies reset
