@@ -5,6 +5,7 @@
 #include <string>
 
 #include "attest/json_input.h"
+#include "common/json_text.h"
 
 
 namespace eima::attest {
@@ -299,15 +300,10 @@ Result<KeylimeFormat> detect_keylime_format(std::string_view text, const std::st
 {
 	std::string_view body = trim(text);
 	if (body.starts_with('{')) {
-		json j = json::parse(body, nullptr, false);
-		if (j.is_discarded()) {
-			// Parse again to have nlohmann's message with the line and column.
-			try {
-				j = json::parse(body);
-			} catch (const json::exception &e) {
-				return fail("import keylime policy", source + ": " + e.what());
-			}
-		}
+		auto parsed = json_parse(body, source);
+		if (!parsed)
+			return fail("import keylime policy", parsed.error().context);
+		const json &j = *parsed;
 		if (j.contains("digests"))
 			return KeylimeFormat::runtime_policy;
 		if (j.contains("hashes"))
@@ -344,13 +340,10 @@ Result<KeylimeImport> import_keylime(std::string_view text, const std::string &s
 	switch (*format) {
 	case KeylimeFormat::runtime_policy:
 	case KeylimeFormat::json_allowlist: {
-		json j;
-		try {
-			j = json::parse(text);
-		} catch (const json::exception &e) {
-			return fail("import keylime policy", source + ": " + e.what());
-		}
-		p = from_runtime_policy(j, source, *format == KeylimeFormat::json_allowlist);
+		auto j = json_parse(text, source);
+		if (!j)
+			return fail("import keylime policy", j.error().context);
+		p = from_runtime_policy(*j, source, *format == KeylimeFormat::json_allowlist);
 		break;
 	}
 	case KeylimeFormat::flat_allowlist:

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "attest/json_input.h"
+#include "common/json_text.h"
 #include "ima/hash_algo.h"
 #include "ima/template_entry.h"
 
@@ -198,7 +199,7 @@ Result<RuntimePolicy> runtime_policy_from_json(const json &j, const std::string 
 		return bad(source, "/meta/version", "missing or not an integer");
 	if (meta["version"].get<std::int64_t>() != runtime_policy_version)
 		return bad(source, "/meta/version",
-			   "version " + meta["version"].dump() + " (this eima reads version " +
+			   "version " + json_dump(meta["version"]) + " (this eima reads version " +
 				   std::to_string(runtime_policy_version) + ")");
 	for (auto [field, target] : {std::pair{"generator", &p.generator}, {"timestamp", &p.timestamp}})
 		if (meta.contains(field)) {
@@ -269,14 +270,11 @@ Result<RuntimePolicy> runtime_policy_from_json(const json &j, const std::string 
 
 Result<RuntimePolicy> parse_runtime_policy(std::string_view json_text, const std::string &source)
 {
-	// nlohmann reports syntax errors by throwing; the message names line and column.
-	json j;
-	try {
-		j = json::parse(json_text);
-	} catch (const json::exception &e) {
-		return fail("parse runtime policy", source + ": " + e.what());
-	}
-	return runtime_policy_from_json(j, source);
+	// nlohmann's message names line and column.
+	auto j = json_parse(json_text, source);
+	if (!j)
+		return fail("parse runtime policy", j.error().context);
+	return runtime_policy_from_json(*j, source);
 }
 
 json runtime_policy_to_json(const RuntimePolicy &p)

@@ -2,6 +2,8 @@
 
 
 #include "common/file_io.h"
+#include "common/json_text.h"
+#include "ima/template_entry.h"
 #include "attest/log_verifier.h"
 #include "attest/runtime_policy.h"
 #include "ima/ascii_log.h"
@@ -98,6 +100,27 @@ TEST(RuntimePolicyJson, RoundTrips)
 	auto back = attest::parse_runtime_policy(j.dump(), "p.json");
 	ASSERT_TRUE(back) << back.error().message();
 	EXPECT_EQ(*back, p);
+}
+
+// Paths are bytes: a policy with names that are not UTF-8 is written (docs/json-bytes.md)
+// and read back unchanged, and a policy made from such a list still allows it.
+TEST(RuntimePolicyJson, NonUtf8NamesRoundTrip)
+{
+	ima::UnverifiedLog log;
+	for (std::string path : {"/bin/\xff", "/x/\xc0\xaf", "/y/\xed\xa0\x80"}) {
+		auto e = ima::make_ima_ng(ima::HashAlgo::sha256, Bytes(32, 0xaa), path);
+		ASSERT_TRUE(e);
+		log.entries.push_back(*e);
+	}
+	auto made = attest::policy_from_log(log);
+	ASSERT_TRUE(made);
+	made->policy.exclude_regexes = {"/tmp/\xfe.*"};
+	std::string written = json_dump(attest::runtime_policy_to_json(made->policy), 2);
+	EXPECT_NE(written.find("\"/bin/\\udcff\""), std::string::npos) << written;
+	auto back = attest::parse_runtime_policy(written, "p.json");
+	ASSERT_TRUE(back) << back.error().message();
+	EXPECT_EQ(*back, made->policy);
+	EXPECT_TRUE(attest::evaluate(*back, log).empty());
 }
 
 TEST(RuntimePolicyJson, BadInputNamesTheField)
