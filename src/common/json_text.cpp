@@ -1,10 +1,13 @@
 #include "common/json_text.h"
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "common/hex.h"
 
 namespace eima {
 
@@ -76,17 +79,6 @@ struct SurrogateScan {
 	std::array<bool, pua_blocks> block_used{};
 };
 
-int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 void note_code_point(SurrogateScan &scan, char32_t cp)
 {
 	if (cp >= pua_first && cp < pua_first + 128 * pua_blocks)
@@ -109,23 +101,16 @@ SurrogateScan scan_surrogates(std::string_view text)
 			after_high = false;
 		} else if (c == '\\' && i + 1 < text.size()) {
 			bool high = false;
-			if (text[i + 1] == 'u' && i + 5 < text.size()) {
-				int cp = 0;
-				bool ok = true;
-				for (std::size_t k = i + 2; k < i + 6; ++k) {
-					int v = hex_value(text[k]);
-					ok = ok && v >= 0;
-					cp = cp * 16 + (v < 0 ? 0 : v);
-				}
-				if (ok) {
-					if (cp >= 0xDC80 && cp <= 0xDCFF && !after_high)
-						scan.escapes.push_back(i);
-					high = cp >= 0xD800 && cp <= 0xDBFF;
-					note_code_point(scan, static_cast<char32_t>(cp));
-					i += 5;
-				} else {
-					++i;
-				}
+			std::optional<Bytes> unit;
+			if (text[i + 1] == 'u' && i + 5 < text.size())
+				unit = from_hex(text.substr(i + 2, 4));
+			if (unit) {
+				int cp = ((*unit)[0] << 8) | (*unit)[1];
+				if (cp >= 0xDC80 && cp <= 0xDCFF && !after_high)
+					scan.escapes.push_back(i);
+				high = cp >= 0xD800 && cp <= 0xDBFF;
+				note_code_point(scan, static_cast<char32_t>(cp));
+				i += 5;
 			} else {
 				++i; // the escaped character, '"' and '\' included
 			}
@@ -286,7 +271,7 @@ Result<nlohmann::json> json_parse(std::string_view text, const std::string &sour
 	char32_t base = pua_first + static_cast<char32_t>(block * 128);
 	std::string rewritten(text);
 	for (std::size_t at : scan.escapes) {
-		int byte = hex_value(text[at + 4]) * 16 + hex_value(text[at + 5]);
+		int byte = (*from_hex(text.substr(at + 4, 2)))[0];
 		std::string esc = fmt::format("\\u{:04x}", static_cast<unsigned>(base + byte - 0x80));
 		rewritten.replace(at, esc.size(), esc);
 	}
