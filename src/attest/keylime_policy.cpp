@@ -244,9 +244,14 @@ Result<RuntimePolicy> from_exclude_list(std::string_view text, const std::string
 	// Name the line of a regex that does not compile.
 	if (auto c = check_excludes(p, source); !c) {
 		std::size_t idx = 0, line_no = 0;
-		auto pos = c.error().context.find("/excludes/regex/");
+		const std::string &context = c.error().context;
+		auto pos = context.find("/excludes/regex/");
 		if (pos != std::string::npos)
-			idx = std::stoul(c.error().context.substr(pos + 16));
+			idx = std::stoul(context.substr(pos + 16));
+		// The pattern and why it does not compile, after "/excludes/regex/N: ".
+		auto why_at = pos == std::string::npos ? pos : context.find(": ", pos);
+		std::string why = why_at == std::string::npos ? p.exclude_regexes[idx]
+							      : context.substr(why_at + 2);
 		std::size_t seen = 0;
 		(void)for_each_line(text, [&](std::size_t n, std::string_view) -> Result<void> {
 			if (seen++ == idx)
@@ -254,7 +259,7 @@ Result<RuntimePolicy> from_exclude_list(std::string_view text, const std::string
 			return {};
 		});
 		return bad(source, "line " + std::to_string(line_no),
-			   "not a regex: " + p.exclude_regexes[idx]);
+			   "not a regex: " + why);
 	}
 	return p;
 }

@@ -1,5 +1,8 @@
 #include "attest/runtime_policy.h"
 
+#include <charconv>
+#include <optional>
+
 #include <fnmatch.h>
 
 #include <algorithm>
@@ -90,9 +93,59 @@ Result<std::vector<std::string>> strings_from_json(const json &j, const std::str
 	return json_strings(j, "parse runtime policy", source, pointer);
 }
 
+// libstdc++'s std::regex copies the repeated atom once per count when it compiles {n,m}:
+// a count of millions takes its memory and time, and one past LONG_MAX overflows inside it
+// (undefined behaviour, found by fuzz/keylime_policy). Keylime's excludes are short path
+// patterns; a count over this is refused, naming the pattern.
+constexpr unsigned long regex_count_max = 1000;
+
+// The offset of the first {n}, {n,} or {n,m} (an unescaped '{') or back-reference \N with
+// a number over regex_count_max.
+std::optional<std::size_t> oversized_count(std::string_view pattern)
+{
+	for (std::size_t i = 0; i < pattern.size(); ++i) {
+		if (pattern[i] == '\\') {
+			// A back-reference \N: libstdc++ overflows on a huge N as on a huge count.
+			std::size_t end = i + 1;
+			while (end < pattern.size() && pattern[end] >= '0' && pattern[end] <= '9')
+				++end;
+			unsigned long n = 0;
+			if (end > i + 1 &&
+			    (std::from_chars(pattern.data() + i + 1, pattern.data() + end, n).ec !=
+				     std::errc() ||
+			     n > regex_count_max))
+				return i;
+			++i; // an escaped character, '{' included, is a literal
+			continue;
+		}
+		if (pattern[i] != '{')
+			continue;
+		for (std::size_t k = i + 1; k < pattern.size() && pattern[k] != '}'; ++k) {
+			if (pattern[k] == ',')
+				continue;
+			if (pattern[k] < '0' || pattern[k] > '9')
+				break;
+			std::size_t end = k;
+			while (end < pattern.size() && pattern[end] >= '0' && pattern[end] <= '9')
+				++end;
+			std::string_view digits = pattern.substr(k, end - k);
+			unsigned long n = 0;
+			auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+			if (ec != std::errc() || n > regex_count_max)
+				return i;
+			k = end - 1;
+		}
+	}
+	return std::nullopt;
+}
+
 // std::regex reports a bad pattern by throwing; this is the one place that catches it.
 Result<std::regex> compile_regex(const std::string &pattern)
 {
+	if (auto at = oversized_count(pattern))
+		return fail("compile regex", pattern + ": a repetition count or back-reference at offset " +
+						     std::to_string(*at) + " is over " +
+						     std::to_string(regex_count_max));
 	try {
 		return std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
 	} catch (const std::regex_error &e) {

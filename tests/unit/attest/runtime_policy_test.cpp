@@ -327,3 +327,29 @@ TEST(RuntimePolicyEval, BadRegexBuiltInCodeIsReported)
 	ASSERT_EQ(f.size(), 1u);
 	EXPECT_EQ(f[0].entry, SIZE_MAX);
 }
+
+// fuzz/ascii_log found an 'ima' entry whose digest column held 103 bytes: policy_from_log
+// wrote it as a sha1 digest that parse_runtime_policy (rightly) refused, so `eima policy
+// from-log` made a policy eima could not read. Such an entry has no file digest: the
+// policy is refused with the reason, and the evaluator names it.
+TEST(RuntimePolicyFromLog, ImaDigestOfTheWrongSizeIsRefused)
+{
+	std::string line = "10 " + std::string(40, '1') + " ima " + std::string(206, 'a') +
+			   " /usr/lib/systemd/systemd\n";
+	auto log = ima::read_ascii_log(line);
+	ASSERT_TRUE(log) << log.error().message();
+	auto made = attest::policy_from_log(*log);
+	ASSERT_FALSE(made);
+	EXPECT_NE(made.error().message().find("103 bytes, not 20"), std::string::npos)
+		<< made.error().message();
+	// A right-sized one still makes a policy that reads back and allows the list.
+	auto good = ima::read_ascii_log("10 " + std::string(40, '1') + " ima " +
+					std::string(40, 'a') + " /usr/lib/systemd/systemd\n");
+	ASSERT_TRUE(good);
+	auto p = attest::policy_from_log(*good);
+	ASSERT_TRUE(p) << p.error().message();
+	auto back = attest::parse_runtime_policy(
+		json_dump(attest::runtime_policy_to_json(p->policy)), "p.json");
+	ASSERT_TRUE(back) << back.error().message();
+	EXPECT_TRUE(attest::evaluate(*back, *good).empty());
+}
