@@ -469,6 +469,15 @@ Result<PolicyFromLog> policy_from_log(const ima::UnverifiedLog &log)
 			return fail("policy from log",
 				    "entry " + std::to_string(i) + ": " +
 					    (name ? dig.error() : name.error()).message());
+		// d-ng lets a violation carry 20 zero bytes whatever its algorithm; an entry that
+		// is not a violation with such a digest has no digest a policy can hold (fuzz/
+		// ascii_log: from-log wrote a policy eima could not read back).
+		if (auto size = ima::kernel_digest_size(dig->algo_name);
+		    size && *size != dig->digest.size())
+			return fail("policy from log",
+				    "entry " + std::to_string(i) + ": a " + std::string(dig->algo_name) +
+					    " digest of " + std::to_string(dig->digest.size()) +
+					    " bytes in an entry that is not a violation");
 		DigestMap *section = &out.policy.digests;
 		if (auto layout = ima::template_layout(e.template_name); layout)
 			if (auto buf = layout->index_of("buf"); buf && *buf < e.fields.size())

@@ -353,3 +353,18 @@ TEST(RuntimePolicyFromLog, ImaDigestOfTheWrongSizeIsRefused)
 	ASSERT_TRUE(back) << back.error().message();
 	EXPECT_TRUE(attest::evaluate(*back, *good).empty());
 }
+
+// fuzz/ascii_log: an ima-ng entry that is not a violation (its header digest is not zero)
+// but carries a violation's 20 zero bytes as a sha256 digest made from-log write a policy
+// eima could not read back. It is refused, naming the entry.
+TEST(RuntimePolicyFromLog, ViolationDigestInAnEntryThatIsNotOneIsRefused)
+{
+	auto log = ima::read_ascii_log("10 " + std::string(40, '1') + " ima-ng sha256:" +
+				       std::string(40, '0') + " /bin/x\n");
+	ASSERT_TRUE(log) << log.error().message();
+	auto made = attest::policy_from_log(*log);
+	ASSERT_FALSE(made);
+	EXPECT_NE(made.error().message().find("entry 0: a sha256 digest of 20 bytes"),
+		  std::string::npos)
+		<< made.error().message();
+}
