@@ -8,6 +8,8 @@ packages=(
 	cmake make g++ clang clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev
 	libssl-dev libtss2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
 	libgtest-dev libgmock-dev libbenchmark-dev pkg-config
+	# fuzzing (fuzz/, bench/fuzz.sh): libFuzzer and the sanitizer runtimes for clang-19
+	libclang-rt-19-dev
 	# TPM, IMA tooling used by tests and the demo
 	swtpm swtpm-tools tpm2-tools ima-evm-utils keyutils openssl xxd attr
 	# containers and the test VM

@@ -3,6 +3,7 @@
 #include "agent/agent_log.h"
 #include "attest/evidence.h"
 #include "common/file_io.h"
+#include "common/json_text.h"
 #include "ima/template_entry.h"
 
 namespace eima::agent {
@@ -23,7 +24,7 @@ std::string write_final_evidence(const nlohmann::json &reply, const std::string 
 	if (!ev)
 		return "none: " + ev.error().message();
 	std::string path = dir + "/final-evidence.json";
-	if (auto w = write_file(path, attest::evidence_to_json(*ev).dump(2) + "\n"); !w)
+	if (auto w = write_file(path, json_dump(attest::evidence_to_json(*ev), 2) + "\n"); !w)
 		return "none: " + w.error().message();
 	return path;
 }

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/file_io.h"
+#include "common/json_text.h"
 #include "ima/binary_log.h"
 
 namespace eima::attest
@@ -508,10 +509,10 @@ Result<Evidence> evidence_from_json(const json &j, const std::string &source)
 
 Result<Evidence> parse_evidence(std::string_view text, const std::string &source)
 {
-	json j = json::parse(text, nullptr, false);
-	if (j.is_discarded())
-		return fail("parse evidence", source + ": not valid JSON");
-	return evidence_from_json(j, source);
+	auto j = json_parse(text, source);
+	if (!j)
+		return fail("parse evidence", j.error().context);
+	return evidence_from_json(*j, source);
 }
 
 std::string base64_encode(std::span<const std::uint8_t> bytes)

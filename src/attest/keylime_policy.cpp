@@ -5,6 +5,7 @@
 #include <string>
 
 #include "attest/json_input.h"
+#include "common/json_text.h"
 
 
 namespace eima::attest {
@@ -243,9 +244,14 @@ Result<RuntimePolicy> from_exclude_list(std::string_view text, const std::string
 	// Name the line of a regex that does not compile.
 	if (auto c = check_excludes(p, source); !c) {
 		std::size_t idx = 0, line_no = 0;
-		auto pos = c.error().context.find("/excludes/regex/");
+		const std::string &context = c.error().context;
+		auto pos = context.find("/excludes/regex/");
 		if (pos != std::string::npos)
-			idx = std::stoul(c.error().context.substr(pos + 16));
+			idx = std::stoul(context.substr(pos + 16));
+		// The pattern and why it does not compile, after "/excludes/regex/N: ".
+		auto why_at = pos == std::string::npos ? pos : context.find(": ", pos);
+		std::string why = why_at == std::string::npos ? p.exclude_regexes[idx]
+							      : context.substr(why_at + 2);
 		std::size_t seen = 0;
 		(void)for_each_line(text, [&](std::size_t n, std::string_view) -> Result<void> {
 			if (seen++ == idx)
@@ -253,7 +259,7 @@ Result<RuntimePolicy> from_exclude_list(std::string_view text, const std::string
 			return {};
 		});
 		return bad(source, "line " + std::to_string(line_no),
-			   "not a regex: " + p.exclude_regexes[idx]);
+			   "not a regex: " + why);
 	}
 	return p;
 }
@@ -299,15 +305,10 @@ Result<KeylimeFormat> detect_keylime_format(std::string_view text, const std::st
 {
 	std::string_view body = trim(text);
 	if (body.starts_with('{')) {
-		json j = json::parse(body, nullptr, false);
-		if (j.is_discarded()) {
-			// Parse again to have nlohmann's message with the line and column.
-			try {
-				j = json::parse(body);
-			} catch (const json::exception &e) {
-				return fail("import keylime policy", source + ": " + e.what());
-			}
-		}
+		auto parsed = json_parse(body, source);
+		if (!parsed)
+			return fail("import keylime policy", parsed.error().context);
+		const json &j = *parsed;
 		if (j.contains("digests"))
 			return KeylimeFormat::runtime_policy;
 		if (j.contains("hashes"))
@@ -344,13 +345,10 @@ Result<KeylimeImport> import_keylime(std::string_view text, const std::string &s
 	switch (*format) {
 	case KeylimeFormat::runtime_policy:
 	case KeylimeFormat::json_allowlist: {
-		json j;
-		try {
-			j = json::parse(text);
-		} catch (const json::exception &e) {
-			return fail("import keylime policy", source + ": " + e.what());
-		}
-		p = from_runtime_policy(j, source, *format == KeylimeFormat::json_allowlist);
+		auto j = json_parse(text, source);
+		if (!j)
+			return fail("import keylime policy", j.error().context);
+		p = from_runtime_policy(*j, source, *format == KeylimeFormat::json_allowlist);
 		break;
 	}
 	case KeylimeFormat::flat_allowlist:

@@ -1,5 +1,8 @@
 #include "attest/runtime_policy.h"
 
+#include <charconv>
+#include <optional>
+
 #include <fnmatch.h>
 
 #include <algorithm>
@@ -10,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "attest/json_input.h"
+#include "common/json_text.h"
 #include "ima/hash_algo.h"
 #include "ima/template_entry.h"
 
@@ -89,9 +93,59 @@ Result<std::vector<std::string>> strings_from_json(const json &j, const std::str
 	return json_strings(j, "parse runtime policy", source, pointer);
 }
 
+// libstdc++'s std::regex copies the repeated atom once per count when it compiles {n,m}:
+// a count of millions takes its memory and time, and one past LONG_MAX overflows inside it
+// (undefined behaviour, found by fuzz/keylime_policy). Keylime's excludes are short path
+// patterns; a count over this is refused, naming the pattern.
+constexpr unsigned long regex_count_max = 1000;
+
+// The offset of the first {n}, {n,} or {n,m} (an unescaped '{') or back-reference \N with
+// a number over regex_count_max.
+std::optional<std::size_t> oversized_count(std::string_view pattern)
+{
+	for (std::size_t i = 0; i < pattern.size(); ++i) {
+		if (pattern[i] == '\\') {
+			// A back-reference \N: libstdc++ overflows on a huge N as on a huge count.
+			std::size_t end = i + 1;
+			while (end < pattern.size() && pattern[end] >= '0' && pattern[end] <= '9')
+				++end;
+			unsigned long n = 0;
+			if (end > i + 1 &&
+			    (std::from_chars(pattern.data() + i + 1, pattern.data() + end, n).ec !=
+				     std::errc() ||
+			     n > regex_count_max))
+				return i;
+			++i; // an escaped character, '{' included, is a literal
+			continue;
+		}
+		if (pattern[i] != '{')
+			continue;
+		for (std::size_t k = i + 1; k < pattern.size() && pattern[k] != '}'; ++k) {
+			if (pattern[k] == ',')
+				continue;
+			if (pattern[k] < '0' || pattern[k] > '9')
+				break;
+			std::size_t end = k;
+			while (end < pattern.size() && pattern[end] >= '0' && pattern[end] <= '9')
+				++end;
+			std::string_view digits = pattern.substr(k, end - k);
+			unsigned long n = 0;
+			auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+			if (ec != std::errc() || n > regex_count_max)
+				return i;
+			k = end - 1;
+		}
+	}
+	return std::nullopt;
+}
+
 // std::regex reports a bad pattern by throwing; this is the one place that catches it.
 Result<std::regex> compile_regex(const std::string &pattern)
 {
+	if (auto at = oversized_count(pattern))
+		return fail("compile regex", pattern + ": a repetition count or back-reference at offset " +
+						     std::to_string(*at) + " is over " +
+						     std::to_string(regex_count_max));
 	try {
 		return std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
 	} catch (const std::regex_error &e) {
@@ -198,7 +252,7 @@ Result<RuntimePolicy> runtime_policy_from_json(const json &j, const std::string 
 		return bad(source, "/meta/version", "missing or not an integer");
 	if (meta["version"].get<std::int64_t>() != runtime_policy_version)
 		return bad(source, "/meta/version",
-			   "version " + meta["version"].dump() + " (this eima reads version " +
+			   "version " + json_dump(meta["version"]) + " (this eima reads version " +
 				   std::to_string(runtime_policy_version) + ")");
 	for (auto [field, target] : {std::pair{"generator", &p.generator}, {"timestamp", &p.timestamp}})
 		if (meta.contains(field)) {
@@ -269,14 +323,11 @@ Result<RuntimePolicy> runtime_policy_from_json(const json &j, const std::string 
 
 Result<RuntimePolicy> parse_runtime_policy(std::string_view json_text, const std::string &source)
 {
-	// nlohmann reports syntax errors by throwing; the message names line and column.
-	json j;
-	try {
-		j = json::parse(json_text);
-	} catch (const json::exception &e) {
-		return fail("parse runtime policy", source + ": " + e.what());
-	}
-	return runtime_policy_from_json(j, source);
+	// nlohmann's message names line and column.
+	auto j = json_parse(json_text, source);
+	if (!j)
+		return fail("parse runtime policy", j.error().context);
+	return runtime_policy_from_json(*j, source);
 }
 
 json runtime_policy_to_json(const RuntimePolicy &p)
@@ -418,6 +469,15 @@ Result<PolicyFromLog> policy_from_log(const ima::UnverifiedLog &log)
 			return fail("policy from log",
 				    "entry " + std::to_string(i) + ": " +
 					    (name ? dig.error() : name.error()).message());
+		// d-ng lets a violation carry 20 zero bytes whatever its algorithm; an entry that
+		// is not a violation with such a digest has no digest a policy can hold (fuzz/
+		// ascii_log: from-log wrote a policy eima could not read back).
+		if (auto size = ima::kernel_digest_size(dig->algo_name);
+		    size && *size != dig->digest.size())
+			return fail("policy from log",
+				    "entry " + std::to_string(i) + ": a " + std::string(dig->algo_name) +
+					    " digest of " + std::to_string(dig->digest.size()) +
+					    " bytes in an entry that is not a violation");
 		DigestMap *section = &out.policy.digests;
 		if (auto layout = ima::template_layout(e.template_name); layout)
 			if (auto buf = layout->index_of("buf"); buf && *buf < e.fields.size())

@@ -1,4 +1,5 @@
 #include "attest/vtpm_binding.h"
+#include "common/json_text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -25,16 +26,18 @@ Bytes vtpm_binding_buffer(const VtpmBinding &b)
 			    {"ek", b.ek_pem},
 			    {"ak", b.ak_pem},
 			    {"mntns", b.mntns}};
-	std::string text = j.dump();
+	std::string text = json_dump(j);
 	return Bytes(text.begin(), text.end());
 }
 
 Result<VtpmBinding> parse_vtpm_binding(std::span<const std::uint8_t> buffer,
 				       const std::string &where)
 {
-	auto j = nlohmann::json::parse(buffer.begin(), buffer.end(), nullptr, false);
-	if (j.is_discarded() || !j.is_object())
+	auto parsed = json_parse(
+		std::string_view(reinterpret_cast<const char *>(buffer.data()), buffer.size()), where);
+	if (!parsed || !parsed->is_object())
 		return fail(EINVAL, "vTPM binding", where + ": buffer is not a JSON object");
+	const nlohmann::json &j = *parsed;
 	if (j.value("format", "") != vtpm_binding_format || j.value("version", 0) != 1)
 		return fail(EINVAL, "vTPM binding",
 			    where + ": not an eima-vtpm-binding version 1 record");

@@ -15,6 +15,7 @@
 #include "attest/quote_verifier.h"
 #include "common/error.h"
 #include "common/hex.h"
+#include "common/json_text.h"
 
 namespace eima::cli
 {
@@ -144,7 +145,7 @@ int cmd_quote(const QuoteOptions &o)
 int write_evidence(const attest::Evidence &ev, const std::string &out,
 		   const std::string &tpm2_tools_dir)
 {
-	std::string text = attest::evidence_to_json(ev).dump(2) + "\n";
+	std::string text = json_dump(attest::evidence_to_json(ev), 2) + "\n";
 	if (out.empty() || out == "-") {
 		fmt::print("{}", text);
 	} else if (auto w = write_file(out, text); !w) {
@@ -183,17 +184,17 @@ int cmd_verify(const VerifyOptions &o)
 			ev = std::unexpected(loaded.error());
 	if (!ev) {
 		if (o.as_json)
-			fmt::print("{}\n", nlohmann::json{{"ok", false},
-							  {"first_failure", "evidence"},
-							  {"error", ev.error().message()}}
-						   .dump(2));
+			fmt::print("{}\n", json_dump({{"ok", false},
+						 {"first_failure", "evidence"},
+						 {"error", ev.error().message()}},
+						2));
 		return report(ev.error());
 	}
 	auto rep = attest::verify_evidence(*ev, *nonce, *ak, policy ? &*policy : nullptr);
 	if (!rep)
 		return report(rep.error());
 	if (o.as_json) {
-		fmt::print("{}\n", rep->to_json().dump(2));
+		fmt::print("{}\n", json_dump(rep->to_json(), 2));
 		return rep->ok() ? 0 : 1;
 	}
 	for (auto &c : rep->checks) {

@@ -15,6 +15,7 @@
 #include "cli/report.h"
 #include "cli/sbom_commands.h"
 #include "common/file_io.h"
+#include "common/json_text.h"
 #include "ima/ascii_log.h"
 #include "ima/binary_log.h"
 #include "ima/replay.h"
@@ -37,7 +38,7 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	if (!r)
 		return report(r.error());
 	if (as_json) {
-		fmt::print("{}\n", r->dump(2));
+		fmt::print("{}\n", json_dump(*r, 2));
 		return 0;
 	}
 	auto &s = *r;
@@ -75,7 +76,7 @@ int cmd_status(const std::string &run_dir, bool as_json)
 		   s["containers"].get<std::size_t>(), s.value("containers_exited", std::size_t{0}),
 		   s.value("vtpm", std::string("none")));
 	if (s.contains("kernel"))
-		fmt::print("kernel:      {}\n", s["kernel"].dump());
+		fmt::print("kernel:      {}\n", json_dump(s["kernel"]));
 	return 0;
 }
 
@@ -85,7 +86,7 @@ int cmd_ps(const std::string &run_dir, bool as_json)
 	if (!r)
 		return report(r.error());
 	if (as_json) {
-		fmt::print("{}\n", r->dump(2));
+		fmt::print("{}\n", json_dump(*r, 2));
 		return 0;
 	}
 	// Exited containers keep their list and final evidence but have no namespaces left.
@@ -134,7 +135,7 @@ int cmd_log_show(const std::string &run_dir, const std::string &container, bool 
 			j["path"] = std::string(*n);
 		out.push_back(j);
 	}
-	fmt::print("{}\n", out.dump(2));
+	fmt::print("{}\n", json_dump(out, 2));
 	return 0;
 }
 
@@ -190,7 +191,7 @@ int cmd_log_verify(const std::string &file, const std::vector<std::string> &pcr_
 		if (auto r = cli::check_runtime_policy(runtime_policy, file, rep); !r)
 			return report(r.error());
 	if (as_json) {
-		fmt::print("{}\n", rep.to_json().dump(2));
+		fmt::print("{}\n", json_dump(rep.to_json(), 2));
 	} else {
 		if (rep.parse_error)
 			fmt::print(stderr, "eima: parse measurement list: {}\n", *rep.parse_error);
@@ -273,7 +274,7 @@ int cmd_pcrs(const std::string &run_dir, const std::string &container, const std
 		return 0;
 	}
 	if (format == "json") {
-		fmt::print("{}\n", r->dump(2));
+		fmt::print("{}\n", json_dump(*r, 2));
 		return 0;
 	}
 	fmt::print("{}", ima::format_pcr_file(pcr_values((*r)["banks"][bank]),
@@ -291,7 +292,7 @@ int cmd_policy_check(const std::string &file, const std::string &mode, bool as_j
 							: policy::KernelMode::trace);
 	json j = policy::check_report(check);
 	if (as_json) {
-		fmt::print("{}\n", j.dump(2));
+		fmt::print("{}\n", json_dump(j, 2));
 	} else {
 		for (auto &e : j["errors"])
 			fmt::print(stderr, "{}:{}: {} (token '{}')\n", file, e["line"].get<int>(),

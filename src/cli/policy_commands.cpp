@@ -1,6 +1,7 @@
 #include "cli/policy_commands.h"
 #include "cli/report.h"
 #include "common/file_io.h"
+#include "common/json_text.h"
 
 #include <fmt/format.h>
 
@@ -64,7 +65,7 @@ int cmd_policy_import_keylime(const std::vector<std::string> &in, const std::str
 			attest::merge_policy(merged, p);
 		first = false;
 	}
-	if (auto w = write_out(out, attest::runtime_policy_to_json(merged).dump(2) + "\n"); !w)
+	if (auto w = write_out(out, json_dump(attest::runtime_policy_to_json(merged), 2) + "\n"); !w)
 		return report(w.error());
 	return 0;
 }
@@ -94,7 +95,7 @@ int cmd_policy_from_log(const std::string &in, const std::string &out)
 		   built->violations_skipped
 			   ? fmt::format("; {} violations allow nothing", built->violations_skipped)
 			   : "");
-	if (auto w = write_out(out, attest::runtime_policy_to_json(p).dump(2) + "\n"); !w)
+	if (auto w = write_out(out, json_dump(attest::runtime_policy_to_json(p), 2) + "\n"); !w)
 		return report(w.error());
 	return 0;
 }
@@ -123,7 +124,7 @@ int cmd_policy_from_sbom(const std::string &in, const std::string &out, bool key
 		j = attest::runtime_policy_to_json(built->policy);
 	}
 	// Keylime's own tools write the policy on one line with json.dumps' separators.
-	if (auto w = write_out(out, (keylime ? j.dump() : j.dump(2)) + "\n"); !w)
+	if (auto w = write_out(out, json_dump(j, keylime ? -1 : 2) + "\n"); !w)
 		return report(w.error());
 	return 0;
 }
@@ -140,7 +141,7 @@ int cmd_policy_export_keylime(const std::string &in, const std::string &out)
 	if (!k)
 		return report(k.error());
 	// Keylime's own tools write the policy on one line with json.dumps' separators.
-	if (auto w = write_out(out, k->dump() + "\n"); !w)
+	if (auto w = write_out(out, json_dump(*k) + "\n"); !w)
 		return report(w.error());
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/report.h"
+#include "common/json_text.h"
 #include "sbom/sbom.h"
 #include "sbom/sbom_report.h"
 #include "sbom/tree_blesser.h"
@@ -34,7 +35,7 @@ int cmd_sbom_inspect(const SbomOptions &o)
 	if (!s)
 		return report(s.error());
 	if (o.as_json) {
-		fmt::print("{}\n", sbom::summary_json(*s).dump(2));
+		fmt::print("{}\n", json_dump(sbom::summary_json(*s), 2));
 		return 0;
 	}
 	fmt::print("format:        {} ({}) {}\n", sbom::format_name(s->format),
@@ -63,7 +64,7 @@ int cmd_sbom_files(const SbomOptions &o)
 		fmt::print("[");
 	auto s = sbom::read_sbom(o.file, [&](sbom::SbomFile &&f) {
 		if (o.as_json) {
-			fmt::print("{}\n  {}", first ? "" : ",", sbom::file_json(f).dump());
+			fmt::print("{}\n  {}", first ? "" : ",", json_dump(sbom::file_json(f)));
 			first = false;
 			return;
 		}
@@ -103,7 +104,7 @@ sbom::BlessProgress progress_bar()
 
 nlohmann::json blessed_file_json(const sbom::BlessedFile &f)
 {
-	nlohmann::json j = {{"path", sbom::path_json(f.path)},
+	nlohmann::json j = {{"path", f.path},
 			    {"status", sbom::bless_status_name(f.status)}};
 	if (!f.algo.empty())
 		j["algo"] = f.algo;
@@ -112,7 +113,7 @@ nlohmann::json blessed_file_json(const sbom::BlessedFile &f)
 	if (!f.actual.empty())
 		j["actual"] = f.actual;
 	if (!f.error.empty())
-		j["error"] = sbom::path_json(f.error);
+		j["error"] = f.error;
 	return j;
 }
 
@@ -145,7 +146,7 @@ int cmd_bless(sbom::BlessOptions o, const std::string &hash, bool as_json)
 				    {"bytes_hashed", r->bytes_hashed},
 				    {"counts", std::move(counts)},
 				    {"files", std::move(files)}};
-		fmt::print("{}\n", j.dump(2));
+		fmt::print("{}\n", json_dump(j, 2));
 	} else {
 		for (auto &f : r->files) {
 			if (f.status == sbom::BlessStatus::blessed)

@@ -1,4 +1,5 @@
 #include "control/control_protocol.h"
+#include "common/json_text.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -60,15 +61,15 @@ Result<nlohmann::json> read_message(int fd)
 		if (buf.size() > max_message)
 			return fail(EMSGSIZE, "read control message", "over 1 MiB");
 	}
-	auto msg = nlohmann::json::parse(buf.substr(0, buf.find('\n')), nullptr, false);
-	if (msg.is_discarded() || !msg.is_object())
+	auto msg = json_parse(std::string_view(buf).substr(0, buf.find('\n')), "control message");
+	if (!msg || !msg->is_object())
 		return fail("parse control message", "not a JSON object");
 	return msg;
 }
 
 Result<void> write_message(int fd, const nlohmann::json &msg)
 {
-	std::string out = msg.dump() + "\n";
+	std::string out = json_dump(msg) + "\n";
 	for (std::size_t off = 0; off < out.size();) {
 		ssize_t n = ::write(fd, out.data() + off, out.size() - off);
 		if (n < 0 && errno == EINTR)

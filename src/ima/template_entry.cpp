@@ -256,6 +256,12 @@ Result<DigestView> file_digest(const TemplateEntry &entry)
 					       std::to_string(layout->count) + " fields, entry has " +
 					       std::to_string(entry.fields.size()));
 	if (auto i = layout->index_of("d")) {
+		// The 'ima' template's digest is SHA-1, or the hash truncated/padded to its 20
+		// bytes (ima_template_lib.c): any other size is not a list the kernel wrote.
+		if (entry.fields[*i].size() != 20)
+			return fail("file digest", "the 'd' field holds " +
+							   std::to_string(entry.fields[*i].size()) +
+							   " bytes, not 20");
 		DigestView v;
 		v.prefix = v.algo_name = "sha1";
 		v.algo = HashAlgo::sha1;

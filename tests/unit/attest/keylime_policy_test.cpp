@@ -249,3 +249,22 @@ TEST(KeylimeImport, BadInputGivesClearErrors)
 	e = import_error("# excludes\n/ok/.*\n\n/bad/(\n");
 	EXPECT_NE(e.message().find("line 4: not a regex"), std::string::npos) << e.message();
 }
+
+// fuzz/keylime_policy found that an exclude with a back-reference past LONG_MAX made
+// libstdc++'s regex compiler overflow (undefined behaviour), and a count of millions takes
+// its memory: counts and back-references over 1000 are refused with the pattern named.
+TEST(KeylimeImport, HugeRepetitionCountsAreRefused)
+{
+	for (std::string bad : {"/tmp/a{6666666666666666666}", "/x{1001}", "/x{2,99999}",
+				"/x{,1001}", "(a)\\6666666666666666666", "(a)\\1001"}) {
+		auto r = attest::import_keylime(bad + "\n", "ex.txt");
+		ASSERT_FALSE(r) << bad;
+		EXPECT_NE(r.error().message().find("over 1000"), std::string::npos)
+			<< r.error().message();
+		EXPECT_NE(r.error().message().find(bad), std::string::npos) << r.error().message();
+	}
+	for (std::string good : {"/x{1000}", "/x{2,1000}", "/x\\{99999}", "(a)\\1"}) {
+		auto r = attest::import_keylime(good + "\n", "ex.txt");
+		EXPECT_TRUE(r) << good << ": " << r.error().message();
+	}
+}

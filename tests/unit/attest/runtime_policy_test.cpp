@@ -2,6 +2,8 @@
 
 
 #include "common/file_io.h"
+#include "common/json_text.h"
+#include "ima/template_entry.h"
 #include "attest/log_verifier.h"
 #include "attest/runtime_policy.h"
 #include "ima/ascii_log.h"
@@ -98,6 +100,27 @@ TEST(RuntimePolicyJson, RoundTrips)
 	auto back = attest::parse_runtime_policy(j.dump(), "p.json");
 	ASSERT_TRUE(back) << back.error().message();
 	EXPECT_EQ(*back, p);
+}
+
+// Paths are bytes: a policy with names that are not UTF-8 is written (docs/json-bytes.md)
+// and read back unchanged, and a policy made from such a list still allows it.
+TEST(RuntimePolicyJson, NonUtf8NamesRoundTrip)
+{
+	ima::UnverifiedLog log;
+	for (std::string path : {"/bin/\xff", "/x/\xc0\xaf", "/y/\xed\xa0\x80"}) {
+		auto e = ima::make_ima_ng(ima::HashAlgo::sha256, Bytes(32, 0xaa), path);
+		ASSERT_TRUE(e);
+		log.entries.push_back(*e);
+	}
+	auto made = attest::policy_from_log(log);
+	ASSERT_TRUE(made);
+	made->policy.exclude_regexes = {"/tmp/\xfe.*"};
+	std::string written = json_dump(attest::runtime_policy_to_json(made->policy), 2);
+	EXPECT_NE(written.find("\"/bin/\\udcff\""), std::string::npos) << written;
+	auto back = attest::parse_runtime_policy(written, "p.json");
+	ASSERT_TRUE(back) << back.error().message();
+	EXPECT_EQ(*back, made->policy);
+	EXPECT_TRUE(attest::evaluate(*back, log).empty());
 }
 
 TEST(RuntimePolicyJson, BadInputNamesTheField)
@@ -303,4 +326,45 @@ TEST(RuntimePolicyEval, BadRegexBuiltInCodeIsReported)
 	auto f = attest::evaluate(p, corpus_log(perf_log));
 	ASSERT_EQ(f.size(), 1u);
 	EXPECT_EQ(f[0].entry, SIZE_MAX);
+}
+
+// fuzz/ascii_log found an 'ima' entry whose digest column held 103 bytes: policy_from_log
+// wrote it as a sha1 digest that parse_runtime_policy (rightly) refused, so `eima policy
+// from-log` made a policy eima could not read. Such an entry has no file digest: the
+// policy is refused with the reason, and the evaluator names it.
+TEST(RuntimePolicyFromLog, ImaDigestOfTheWrongSizeIsRefused)
+{
+	std::string line = "10 " + std::string(40, '1') + " ima " + std::string(206, 'a') +
+			   " /usr/lib/systemd/systemd\n";
+	auto log = ima::read_ascii_log(line);
+	ASSERT_TRUE(log) << log.error().message();
+	auto made = attest::policy_from_log(*log);
+	ASSERT_FALSE(made);
+	EXPECT_NE(made.error().message().find("103 bytes, not 20"), std::string::npos)
+		<< made.error().message();
+	// A right-sized one still makes a policy that reads back and allows the list.
+	auto good = ima::read_ascii_log("10 " + std::string(40, '1') + " ima " +
+					std::string(40, 'a') + " /usr/lib/systemd/systemd\n");
+	ASSERT_TRUE(good);
+	auto p = attest::policy_from_log(*good);
+	ASSERT_TRUE(p) << p.error().message();
+	auto back = attest::parse_runtime_policy(
+		json_dump(attest::runtime_policy_to_json(p->policy)), "p.json");
+	ASSERT_TRUE(back) << back.error().message();
+	EXPECT_TRUE(attest::evaluate(*back, *good).empty());
+}
+
+// fuzz/ascii_log: an ima-ng entry that is not a violation (its header digest is not zero)
+// but carries a violation's 20 zero bytes as a sha256 digest made from-log write a policy
+// eima could not read back. It is refused, naming the entry.
+TEST(RuntimePolicyFromLog, ViolationDigestInAnEntryThatIsNotOneIsRefused)
+{
+	auto log = ima::read_ascii_log("10 " + std::string(40, '1') + " ima-ng sha256:" +
+				       std::string(40, '0') + " /bin/x\n");
+	ASSERT_TRUE(log) << log.error().message();
+	auto made = attest::policy_from_log(*log);
+	ASSERT_FALSE(made);
+	EXPECT_NE(made.error().message().find("entry 0: a sha256 digest of 20 bytes"),
+		  std::string::npos)
+		<< made.error().message();
 }
