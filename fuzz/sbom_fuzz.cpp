@@ -1,0 +1,128 @@
+// SBOMs: read_sbom on any bytes. The encoding (SPDX JSON, SPDX tag-value, CycloneDX JSON) is
+// told by content, so one target reaches all three readers. The input is a memfd read
+// through /proc/self/fd, as read_sbom opens a path.
+//
+// What must hold besides "no crash, no leak, no UB":
+//  - the summary agrees with the entries handed to the callback: files, files without a
+//    real digest, files per algorithm, placeholder and invalid digest counts;
+//  - every digest handed on is a real one: a normalised algorithm, lower-case hex, not a
+//    placeholder, of the right length when the algorithm's size is known;
+//  - a document read whole reports its size as the bytes read;
+//  - an error names the place (a line, or an offset in range), except the verdicts about
+//    the document as a whole (no or an unsupported version or format, an empty file).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "common/unique_fd.h"
+#include "property.h"
+#include "sbom/sbom.h"
+
+using namespace eima;
+
+namespace {
+
+bool is_lower_hex(const std::string &s)
+{
+	return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+		return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+	});
+}
+
+// The verdicts about a whole document, which have no one place to name.
+bool is_document_verdict(const std::string &msg)
+{
+	for (const char *what : {": empty", ": no SPDXVersion", "without \"spdxVersion\"",
+				 "is not CycloneDX", "unsupported SPDX version",
+				 "unsupported CycloneDX version"})
+		if (msg.find(what) != std::string::npos)
+			return true;
+	return false;
+}
+
+// The number that follows `lead` in text, if digits follow it.
+std::optional<std::uint64_t> number_after(const std::string &text, const std::string &lead)
+{
+	auto at = text.find(lead);
+	if (at == std::string::npos)
+		return std::nullopt;
+	at += lead.size();
+	std::size_t end = at;
+	while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end])))
+		++end;
+	if (end == at || end - at > 19)
+		return std::nullopt;
+	return std::stoull(text.substr(at, end - at));
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static UniqueFd fd(::memfd_create("fuzz-sbom", MFD_CLOEXEC));
+	static const std::string path = "/proc/self/fd/" + std::to_string(fd.get());
+	EIMA_FUZZ_REQUIRE(::ftruncate(fd.get(), 0) == 0 &&
+			  ::pwrite(fd.get(), data, size, 0) == ssize_t(size));
+
+	std::size_t files = 0, without = 0, placeholders = 0, invalid = 0;
+	std::map<std::string, std::size_t> per_algo;
+	auto sbom = sbom::read_sbom(path, [&](sbom::SbomFile &&f) {
+		++files;
+		placeholders += f.placeholder_digests;
+		invalid += f.invalid_digests;
+		if (f.digests.empty())
+			++without;
+		std::vector<std::string> seen;
+		for (auto &d : f.digests) {
+			EIMA_FUZZ_REQUIRE(!d.algo.empty() && sbom::normalise_algo(d.algo) == d.algo);
+			EIMA_FUZZ_REQUIRE(is_lower_hex(d.hex) && !sbom::is_placeholder_digest(d.hex));
+			auto want = sbom::expected_hex_length(d.algo);
+			EIMA_FUZZ_REQUIRE(!want || *want == d.hex.size());
+			if (std::find(seen.begin(), seen.end(), d.algo) == seen.end()) {
+				seen.push_back(d.algo);
+				++per_algo[d.algo];
+			}
+		}
+		auto key = sbom::normalise_path(f.path);
+		EIMA_FUZZ_REQUIRE(sbom::normalise_path(key) == key);
+	});
+
+	if (!sbom) {
+		// "op context": the context starts with the path, then ":LINE" or "offset N".
+		std::string msg = sbom.error().message();
+		EIMA_FUZZ_REQUIRE(msg.find(path) != std::string::npos);
+		if (is_document_verdict(msg))
+			return 0;
+		std::string after = msg.substr(msg.find(path) + path.size());
+		auto offset = number_after(after, "offset ");
+		auto line = number_after(after, ":");
+		EIMA_FUZZ_REQUIRE(offset || line); // an error names its place
+		if (offset)
+			EIMA_FUZZ_REQUIRE(*offset <= size);
+		if (line)
+			EIMA_FUZZ_REQUIRE(*line >= 1 &&
+					  *line <= 1 + std::size_t(std::count(data, data + size, '\n')));
+		return 0;
+	}
+
+	const auto &s = *sbom;
+	EIMA_FUZZ_REQUIRE(s.files == files);
+	EIMA_FUZZ_REQUIRE(s.files_without_digest == without);
+	EIMA_FUZZ_REQUIRE(s.placeholder_digests == placeholders);
+	EIMA_FUZZ_REQUIRE(s.invalid_digests == invalid);
+	EIMA_FUZZ_REQUIRE(s.file_digests == per_algo);
+	EIMA_FUZZ_REQUIRE(s.bytes == size);
+	// files == files with at least one real digest + files without: the algorithms'
+	// counts overlap (a file may have several), so the largest bounds from below.
+	std::size_t with = files - without;
+	for (auto &[algo, n] : s.file_digests)
+		EIMA_FUZZ_REQUIRE(n >= 1 && n <= with);
+	EIMA_FUZZ_REQUIRE(with == 0 || !s.file_digests.empty());
+	return 0;
+}
