@@ -147,7 +147,7 @@ public:
 		frames_.pop_back();
 		if (n == Node::checksum || n == Node::hash) {
 			if (!entries_.empty() && (!algo_.empty() || !value_.empty()))
-				add_digest(s_, entries_.back().file, algo_, value_);
+				add_digest(entries_.back().file, algo_, value_);
 		} else if (n == Node::file || n == Node::component) {
 			Entry e = std::move(entries_.back());
 			entries_.pop_back();
