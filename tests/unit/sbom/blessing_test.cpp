@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -98,6 +99,33 @@ TEST_F(Blessing, RoundTripAndEveryFailure)
 	Bytes wrong_magic = *value;
 	wrong_magic[0] = 'X';
 	expect_fail(wrong_magic, d, "a.pem", "not an eima blessing");
+}
+
+// Found by the blessing fuzz target: a signature whose digestAlgorithms name an algorithm
+// OpenSSL does not know made CMS_verify leak its copy of the message (LeakSanitizer sees it
+// in scripts/sanitize.sh); it must be refused, and leak nothing.
+TEST_F(Blessing, UnknownDigestAlgorithmIsRefusedWithoutLeak)
+{
+	auto signer = BlessingSigner::load(path("a.key"), path("a.pem"));
+	ASSERT_TRUE(signer) << signer.error().message();
+	Bytes d = digest_of("content");
+	auto value = signer->blessing(ima::HashAlgo::sha256, d);
+	ASSERT_TRUE(value) << value.error().message();
+	// The first SHA-256 OID (2.16.840.1.101.3.4.2.1) of the DER is digestAlgorithms'; its
+	// last arc made 0x7f names no algorithm, and every length stays as it was.
+	const Bytes sha256_oid = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01};
+	auto at = std::search(value->begin() + 40, value->end(), sha256_oid.begin(), sha256_oid.end());
+	ASSERT_NE(at, value->end());
+	Bytes unknown = *value;
+	unknown[static_cast<std::size_t>(at - value->begin()) + sha256_oid.size() - 1] = 0x7f;
+	for (int i = 0; i < 3; ++i) {
+		auto r = verify_blessing(unknown, ima::HashAlgo::sha256, d, path("a.pem"));
+		ASSERT_FALSE(r);
+		EXPECT_NE(r.error().message().find("bad signature"), std::string::npos)
+			<< r.error().message();
+	}
+	auto ok = verify_blessing(*value, ima::HashAlgo::sha256, d, path("a.pem"));
+	EXPECT_TRUE(ok) << ok.error().message();
 }
 
 TEST_F(Blessing, KeyAndCertificateMustMatch)
