@@ -230,6 +230,10 @@ Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo 
 	if (value.size() < sizeof(hdr))
 		return fail("verify blessing", fmt::format("{} bytes: shorter than its header",
 							   value.size()));
+	// What the BPF program cannot read whole it cannot verify: refused here too.
+	if (value.size() > EIMA_BLESSING_VALUE_MAX)
+		return fail("verify blessing", fmt::format("{} bytes: larger than a reader's {}",
+							   value.size(), EIMA_BLESSING_VALUE_MAX));
 	std::memcpy(&hdr, value.data(), sizeof(hdr));
 	if (std::memcmp(hdr.magic, EIMA_BLESSING_MAGIC, 4) != 0 ||
 	    hdr.version != EIMA_BLESSING_VERSION || hdr.flags != 0)
@@ -246,6 +250,11 @@ Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo 
 		d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(sig.size())));
 	if (!cms)
 		return fail("verify blessing", "signature is not DER PKCS#7: " + openssl_error());
+	// The signature runs to the end of the value (bpf/abi/blessing.h): bytes after it would
+	// be ignored by this check, so one blessing could be written in many ways.
+	if (p != sig.data() + sig.size())
+		return fail("verify blessing",
+			    fmt::format("{} bytes after the signature", sig.data() + sig.size() - p));
 	auto cert = read_cert(cert_pem_path);
 	if (!cert)
 		return std::unexpected(cert.error());

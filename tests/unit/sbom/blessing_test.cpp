@@ -14,6 +14,10 @@
 #include "common/file_io.h"
 #include "sbom/blessing.h"
 
+extern "C" {
+#include "bpf/abi/blessing.h"
+}
+
 namespace eima::sbom {
 namespace {
 
@@ -96,6 +100,14 @@ TEST_F(Blessing, RoundTripAndEveryFailure)
 	std::copy(other.begin(), other.end(), forged.begin() + 8);
 	expect_fail(forged, other, "a.pem", "bad signature");
 	expect_fail(std::span(*value).first(5), d, "a.pem", "shorter than its header");
+	// Found by the blessing fuzz target: bytes after the DER signature were ignored, so one
+	// blessing had many values (and one too long for the BPF program's buffer verified).
+	Bytes trailing = *value;
+	trailing.push_back(0);
+	expect_fail(trailing, d, "a.pem", "1 bytes after the signature");
+	Bytes huge = *value;
+	huge.resize(EIMA_BLESSING_VALUE_MAX + 1);
+	expect_fail(huge, d, "a.pem", "larger than a reader's 1024");
 	Bytes wrong_magic = *value;
 	wrong_magic[0] = 'X';
 	expect_fail(wrong_magic, d, "a.pem", "not an eima blessing");
