@@ -140,6 +140,40 @@ TEST_F(Blessing, UnknownDigestAlgorithmIsRefusedWithoutLeak)
 	EXPECT_TRUE(ok) << ok.error().message();
 }
 
+// The blessing fuzz target's seeds (mode byte, then the value) are what their names say:
+// the valid ones verify against the committed certificate, whose key no longer exists, and
+// the others do not. Without this the target could run on seeds that never get past the
+// signature check.
+TEST(BlessingFuzzSeeds, ValidSeedsVerifyAndTheOthersDoNot)
+{
+	const fs::path seeds = EIMA_FUZZ_SEEDS_DIR;
+	const std::string cert = seeds / "blessing-cert.pem";
+	std::size_t valid = 0, invalid = 0;
+	for (auto &e : fs::directory_iterator(seeds / "blessing")) {
+		auto bytes = read_file(e.path().string());
+		ASSERT_TRUE(bytes) << bytes.error().message();
+		ASSERT_FALSE(bytes->empty());
+		auto mode = static_cast<std::uint8_t>((*bytes)[0]);
+		auto algo = ima::all_hash_algos[(mode & 7) % std::size(ima::all_hash_algos)];
+		std::span<const std::uint8_t> value(reinterpret_cast<const std::uint8_t *>(bytes->data()) + 1,
+						   bytes->size() - 1);
+		Bytes d = *ima::digest(algo, as_bytes("eima fuzz"));
+		if (mode & 8)
+			d.assign(value.begin() + 8, value.begin() + 8 + static_cast<long>(d.size()));
+		auto r = verify_blessing(value, algo, d, cert);
+		std::string name = e.path().filename().string();
+		if (name.starts_with("valid-")) {
+			EXPECT_TRUE(r) << name << ": " << r.error().message();
+			++valid;
+		} else {
+			EXPECT_FALSE(r) << name;
+			++invalid;
+		}
+	}
+	EXPECT_EQ(valid, 10u);
+	EXPECT_GE(invalid, 9u);
+}
+
 TEST_F(Blessing, KeyAndCertificateMustMatch)
 {
 	auto r = BlessingSigner::load(path("a.key"), path("b.pem"));
