@@ -8,6 +8,8 @@
 //  - every digest handed on is a real one: a normalised algorithm, lower-case hex, not a
 //    placeholder, of the right length when the algorithm's size is known;
 //  - a document read whole reports its size as the bytes read;
+//  - its summary and every file entry write as JSON that reads back (a path that is not
+//    UTF-8 reads back as the same bytes);
 //  - an error names the place (a line, or an offset in range), except the verdicts about
 //    the document as a whole (an empty file, no version or format anywhere in it).
 #include <sys/mman.h>
@@ -20,9 +22,11 @@
 #include <optional>
 #include <string>
 
+#include "common/json_text.h"
 #include "common/unique_fd.h"
 #include "property.h"
 #include "sbom/sbom.h"
+#include "sbom/sbom_report.h"
 
 using namespace eima;
 
@@ -90,6 +94,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		auto key = sbom::normalise_path(f.path);
 		EIMA_FUZZ_REQUIRE(sbom::normalise_path(key) == key);
+		// `eima sbom files --json`: any path (bytes, from tag-value) is written and read
+		// back as the same bytes.
+		auto back = json_parse(json_dump(sbom::file_json(f)), "file_json");
+		EIMA_FUZZ_REQUIRE(back && (*back)["path"] == nlohmann::json(f.path));
 	});
 
 	if (!sbom) {
@@ -111,6 +119,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	const auto &s = *sbom;
+	// `eima sbom inspect --json`
+	EIMA_FUZZ_REQUIRE(json_parse(json_dump(sbom::summary_json(s)), "summary_json"));
 	EIMA_FUZZ_REQUIRE(s.files == files);
 	EIMA_FUZZ_REQUIRE(s.files_without_digest == without);
 	EIMA_FUZZ_REQUIRE(s.placeholder_digests == placeholders);
