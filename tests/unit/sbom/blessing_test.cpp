@@ -40,6 +40,14 @@ protected:
 	static void TearDownTestSuite() { fs::remove_all(dir_); }
 
 	static std::string path(const char *name) { return (dir_ / name).string(); }
+	// The blessing key a gives the SHA-256 digest d.
+	static Result<Bytes> bless_with_a(const Bytes &d)
+	{
+		auto signer = BlessingSigner::load(path("a.key"), path("a.pem"));
+		if (!signer)
+			return std::unexpected(signer.error());
+		return signer->blessing(ima::HashAlgo::sha256, d);
+	}
 	static inline fs::path dir_;
 };
 
@@ -66,10 +74,8 @@ TEST_F(Blessing, ImaSignatureHeader)
 
 TEST_F(Blessing, RoundTripAndEveryFailure)
 {
-	auto signer = BlessingSigner::load(path("a.key"), path("a.pem"));
-	ASSERT_TRUE(signer) << signer.error().message();
 	Bytes d = digest_of("content");
-	auto value = signer->blessing(ima::HashAlgo::sha256, d);
+	auto value = bless_with_a(d);
 	ASSERT_TRUE(value) << value.error().message();
 	Bytes msg = blessing_message(ima::HashAlgo::sha256, d);
 	ASSERT_EQ(msg.size(), 8u + 32u);
@@ -118,10 +124,8 @@ TEST_F(Blessing, RoundTripAndEveryFailure)
 // in scripts/sanitize.sh); it must be refused, and leak nothing.
 TEST_F(Blessing, UnknownDigestAlgorithmIsRefusedWithoutLeak)
 {
-	auto signer = BlessingSigner::load(path("a.key"), path("a.pem"));
-	ASSERT_TRUE(signer) << signer.error().message();
 	Bytes d = digest_of("content");
-	auto value = signer->blessing(ima::HashAlgo::sha256, d);
+	auto value = bless_with_a(d);
 	ASSERT_TRUE(value) << value.error().message();
 	// The first SHA-256 OID (2.16.840.1.101.3.4.2.1) of the DER is digestAlgorithms'; its
 	// last arc made 0x7f names no algorithm, and every length stays as it was.
