@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/json_text.h"
 #include "common/unique_fd.h"
@@ -49,19 +50,38 @@ bool is_document_verdict(const std::string &msg)
 	return false;
 }
 
-// The number that follows `lead` in text, if digits follow it.
-std::optional<std::uint64_t> number_after(const std::string &text, const std::string &lead)
+// Reads `lead` then digits at the start of text, consuming them; nullopt (text unchanged)
+// when text does not start so.
+std::optional<std::uint64_t> take_number(std::string_view &text, std::string_view lead)
 {
-	auto at = text.find(lead);
-	if (at == std::string::npos)
+	if (!text.starts_with(lead))
 		return std::nullopt;
-	at += lead.size();
-	std::size_t end = at;
+	std::size_t end = lead.size();
 	while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end])))
 		++end;
-	if (end == at || end - at > 19)
+	if (end == lead.size() || end - lead.size() > 19)
 		return std::nullopt;
-	return std::stoull(text.substr(at, end - at));
+	auto n = std::stoull(std::string(text.substr(lead.size(), end - lead.size())));
+	text.remove_prefix(end);
+	return n;
+}
+
+// The place an error names right after the path, in the readers' forms: "PATH:LINE:",
+// "PATH:LINE:COLUMN (offset N):", "PATH:LINE: offset N:", "PATH: offset N:". Only there:
+// the rest of the message may quote the input, which can say anything.
+struct Place {
+	std::optional<std::uint64_t> line, offset;
+};
+Place place_after(std::string_view text)
+{
+	Place p;
+	p.line = take_number(text, ":");
+	if (p.line)
+		(void)take_number(text, ":"); // the column
+	p.offset = take_number(text, " (offset ");
+	if (!p.offset)
+		p.offset = take_number(text, ": offset ");
+	return p;
 }
 
 } // namespace
@@ -106,9 +126,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		EIMA_FUZZ_REQUIRE(msg.find(path) != std::string::npos);
 		if (is_document_verdict(msg))
 			return 0;
-		std::string after = msg.substr(msg.find(path) + path.size());
-		auto offset = number_after(after, "offset ");
-		auto line = number_after(after, ":");
+		std::string_view after = std::string_view(msg).substr(msg.find(path) + path.size());
+		auto [line, offset] = place_after(after);
 		EIMA_FUZZ_REQUIRE(offset || line); // an error names its place
 		if (offset)
 			EIMA_FUZZ_REQUIRE(*offset <= size);
