@@ -46,6 +46,10 @@ struct CtxFree {
 	void operator()(EVP_PKEY_CTX *c) const { EVP_PKEY_CTX_free(c); }
 };
 using BioPtr = std::unique_ptr<BIO, BioFree>;
+struct BioFreeAll {
+	void operator()(BIO *b) const { BIO_free_all(b); }
+};
+using BioChainPtr = std::unique_ptr<BIO, BioFreeAll>;
 
 Result<X509 *> read_cert(const std::string &path)
 {
@@ -226,6 +230,10 @@ Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo 
 	if (value.size() < sizeof(hdr))
 		return fail("verify blessing", fmt::format("{} bytes: shorter than its header",
 							   value.size()));
+	// What the BPF program cannot read whole it cannot verify: refused here too.
+	if (value.size() > EIMA_BLESSING_VALUE_MAX)
+		return fail("verify blessing", fmt::format("{} bytes: larger than a reader's {}",
+							   value.size(), EIMA_BLESSING_VALUE_MAX));
 	std::memcpy(&hdr, value.data(), sizeof(hdr));
 	if (std::memcmp(hdr.magic, EIMA_BLESSING_MAGIC, 4) != 0 ||
 	    hdr.version != EIMA_BLESSING_VERSION || hdr.flags != 0)
@@ -242,12 +250,29 @@ Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo 
 		d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(sig.size())));
 	if (!cms)
 		return fail("verify blessing", "signature is not DER PKCS#7: " + openssl_error());
+	// The signature runs to the end of the value (bpf/abi/blessing.h): bytes after it would
+	// be ignored by this check, so one blessing could be written in many ways.
+	if (p != sig.data() + sig.size())
+		return fail("verify blessing",
+			    fmt::format("{} bytes after the signature", sig.data() + sig.size() - p));
 	auto cert = read_cert(cert_pem_path);
 	if (!cert)
 		return std::unexpected(cert.error());
 	STACK_OF(X509) *certs = sk_X509_new_null();
 	sk_X509_push(certs, *cert);
-	BioPtr data(BIO_new_mem_buf(msg.data(), static_cast<int>(msg.size())));
+	// The message behind a buffering filter, not as a bare memory BIO: CMS_verify copies a
+	// memory BIO into one of its own and, up to OpenSSL 3.0.19 at least, leaks that copy
+	// when it cannot set up the signature's digests (an empty or unknown digestAlgorithms;
+	// openssl/openssl#30471, found by the blessing fuzz target). A hostile value checked
+	// again and again would leak each time; content that is not a memory BIO is read in
+	// place.
+	BioChainPtr data(BIO_new(BIO_f_buffer()));
+	BIO *mem = BIO_new_mem_buf(msg.data(), static_cast<int>(msg.size()));
+	if (!data || !mem) {
+		BIO_free(mem);
+		return fail("verify blessing", openssl_error());
+	}
+	BIO_push(data.get(), mem);
 	// Trust is the certificate given, as a keyring holds it: no chain to a CA is built.
 	int ok = CMS_verify(cms.get(), certs, nullptr, data.get(), nullptr,
 			    CMS_BINARY | CMS_NOINTERN | CMS_NO_SIGNER_CERT_VERIFY);

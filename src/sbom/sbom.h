@@ -65,7 +65,7 @@ struct SbomSummary {
 	std::map<std::string, std::size_t> file_digests;
 	std::size_t files_without_digest = 0; // no real digest (placeholder-only files included)
 	std::size_t placeholder_digests = 0;  // all-zero digest values of files
-	std::size_t invalid_digests = 0;
+	std::size_t invalid_digests = 0;      // malformed digest values of files
 	std::uint64_t bytes = 0; // size of the document read
 };
 
@@ -90,10 +90,11 @@ std::optional<std::size_t> expected_hex_length(std::string_view normalised_algo)
 // file, which is the safe outcome). An empty result means the path names no file.
 std::string normalise_path(std::string_view path);
 
-// Adds one file's digests to the summary counters (shared by every reader).
+// Adds one file's digests, placeholders and invalid values to the summary counters (shared
+// by every reader). Only entries that are files are counted: a CycloneDX library's hashes
+// are not a file's, so they count nowhere.
 void count_file(SbomSummary &s, const SbomFile &f);
-// Classifies one digest claim into f (real, placeholder or invalid) and counts
-// placeholders in s.
-void add_digest(SbomSummary &s, SbomFile &f, std::string_view algo, std::string_view value);
+// Classifies one digest claim into f: real, placeholder or invalid.
+void add_digest(SbomFile &f, std::string_view algo, std::string_view value);
 
 } // namespace eima::sbom

@@ -64,7 +64,7 @@ std::string normalise_path(std::string_view path)
 	return out;
 }
 
-void add_digest(SbomSummary &s, SbomFile &f, std::string_view algo, std::string_view value)
+void add_digest(SbomFile &f, std::string_view algo, std::string_view value)
 {
 	std::string a = normalise_algo(algo);
 	std::string hex;
@@ -73,7 +73,6 @@ void add_digest(SbomSummary &s, SbomFile &f, std::string_view algo, std::string_
 		hex.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
 	if (is_placeholder_digest(hex)) {
 		++f.placeholder_digests;
-		++s.placeholder_digests;
 		return;
 	}
 	bool is_hex = !hex.empty() && std::all_of(hex.begin(), hex.end(), [](char c) {
@@ -82,7 +81,6 @@ void add_digest(SbomSummary &s, SbomFile &f, std::string_view algo, std::string_
 	auto want = expected_hex_length(a);
 	if (a.empty() || !is_hex || (want && hex.size() != *want)) {
 		++f.invalid_digests;
-		++s.invalid_digests;
 		return;
 	}
 	f.digests.push_back({std::move(a), std::move(hex)});
@@ -91,6 +89,8 @@ void add_digest(SbomSummary &s, SbomFile &f, std::string_view algo, std::string_
 void count_file(SbomSummary &s, const SbomFile &f)
 {
 	++s.files;
+	s.placeholder_digests += f.placeholder_digests;
+	s.invalid_digests += f.invalid_digests;
 	if (f.digests.empty()) {
 		++s.files_without_digest;
 		return;

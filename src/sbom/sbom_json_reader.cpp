@@ -43,7 +43,10 @@ struct Entry {
 
 class Handler {
 public:
-	Handler(SbomSummary &s, const FileSink &sink) : s_(s), sink_(sink) {}
+	Handler(SbomSummary &s, const FileSink &sink, const SbomInput &in)
+		: s_(s), sink_(sink), in_(in)
+	{
+	}
 
 	std::optional<std::string> limit_error; // set when depth ran out
 	bool saw_spdx = false, saw_cyclonedx = false;
@@ -69,11 +72,14 @@ public:
 			if (key_ == "spdxVersion") {
 				saw_spdx = true;
 				s_.spec_version = v;
+				spdx_version_at_ = value_end();
 			} else if (key_ == "bomFormat") {
 				saw_cyclonedx = true;
 				bom_format = v;
+				bom_format_at_ = value_end();
 			} else if (key_ == "specVersion") {
 				cdx_spec_version_ = v;
+				cdx_spec_version_at_ = value_end();
 			} else if (key_ == "name") {
 				spdx_name_ = v;
 			}
@@ -147,7 +153,7 @@ public:
 		frames_.pop_back();
 		if (n == Node::checksum || n == Node::hash) {
 			if (!entries_.empty() && (!algo_.empty() || !value_.empty()))
-				add_digest(s_, entries_.back().file, algo_, value_);
+				add_digest(entries_.back().file, algo_, value_);
 		} else if (n == Node::file || n == Node::component) {
 			Entry e = std::move(entries_.back());
 			entries_.pop_back();
@@ -205,9 +211,14 @@ public:
 	std::optional<std::uint64_t> error_offset;
 	std::string error_what;
 
-	// Fills the summary's identity once the whole document is read.
+	// Fills the summary's identity once the whole document is read. A verdict on a value
+	// names where the value was (its closing quote), as every other error names its place.
 	Result<void> finish(const std::string &path)
 	{
+		auto at = [&](std::uint64_t offset) {
+			auto [line, column] = in_.line_of(offset);
+			return fmt::format("{}:{}:{} (offset {})", path, line, column, offset);
+		};
 		if (saw_spdx) {
 			s_.format = Format::spdx;
 			s_.name = spdx_name_;
@@ -215,18 +226,22 @@ public:
 			if (!s_.spec_version.starts_with("SPDX-2."))
 				return fail("unsupported SPDX version",
 					    fmt::format("{}: spdxVersion \"{}\" (eima reads SPDX-2.x)",
-							path, s_.spec_version));
+							at(spdx_version_at_), s_.spec_version));
 		} else if (saw_cyclonedx) {
 			s_.format = Format::cyclonedx;
 			s_.spec_version = cdx_spec_version_;
 			s_.name = cdx_name_;
 			if (bom_format != "CycloneDX")
 				return fail("not an SBOM", fmt::format("{}: bomFormat \"{}\" is not CycloneDX",
-									path, bom_format));
+									at(bom_format_at_), bom_format));
+			if (!cdx_spec_version_at_)
+				return fail("unsupported CycloneDX version",
+					    fmt::format("{}: CycloneDX without a specVersion",
+							at(bom_format_at_)));
 			if (!s_.spec_version.starts_with("1."))
 				return fail("unsupported CycloneDX version",
-					    fmt::format("{}: specVersion \"{}\" (eima reads 1.x)", path,
-							s_.spec_version));
+					    fmt::format("{}: specVersion \"{}\" (eima reads 1.x)",
+							at(cdx_spec_version_at_), s_.spec_version));
 		} else {
 			return fail("not an SBOM",
 				    fmt::format("{}: JSON without \"spdxVersion\" (SPDX) or \"bomFormat\" "
@@ -248,6 +263,14 @@ private:
 		return true;
 	}
 
+	// The offset of the closing quote of the string value just read: the lexer has read
+	// up to and including it.
+	std::uint64_t value_end() const
+	{
+		auto n = in_.consumed();
+		return n ? n - 1 : 0;
+	}
+
 	// A scalar consumed the key it belonged to.
 	bool scalar()
 	{
@@ -264,6 +287,8 @@ private:
 
 	SbomSummary &s_;
 	const FileSink &sink_;
+	const SbomInput &in_;
+	std::uint64_t spdx_version_at_ = 0, bom_format_at_ = 0, cdx_spec_version_at_ = 0;
 	std::vector<Node> frames_;
 	std::vector<Entry> entries_;
 	std::string key_, algo_, value_;
@@ -277,7 +302,7 @@ Result<SbomSummary> read_json_sbom(SbomInput &in, const FileSink &on_file)
 {
 	SbomSummary s;
 	s.encoding = Encoding::json;
-	Handler h(s, on_file);
+	Handler h(s, on_file, in);
 	std::istream stream(&in);
 	bool ok = false;
 	try {

@@ -112,7 +112,7 @@ Result<SbomSummary> read_tag_value_sbom(SbomInput &in, std::uint64_t first_line,
 				return fail("parse SBOM",
 					    fmt::format("{}: FileChecksum without \"ALGO: value\"",
 							where(lineno)));
-			add_digest(s, file, trim(value.substr(0, sep)), trim(value.substr(sep + 1)));
+			add_digest(file, trim(value.substr(0, sep)), trim(value.substr(sep + 1)));
 		}
 	}
 	if (in.error())

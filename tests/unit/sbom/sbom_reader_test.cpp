@@ -137,9 +137,32 @@ TEST_F(SbomReader, CycloneDxNestedComponentsAndFileComponents)
 	EXPECT_EQ(s->file_digests, (std::map<std::string, std::size_t>{{"sha256", 1}}));
 	EXPECT_EQ(s->files_without_digest, 1u); // /bin/x's sha512 is too short
 	EXPECT_EQ(s->placeholder_digests, 1u);
+	EXPECT_EQ(s->invalid_digests, 1u); // /bin/x's; library a's "aa" is no file's
 	ASSERT_EQ(files_.size(), 2u);
 	EXPECT_EQ(files_[0].path, "/usr/lib/a1.so");
 	EXPECT_EQ(files_[1].path, "/bin/x");
+}
+
+// Found by the sbom fuzz target: a library component's placeholder or malformed hash was
+// counted in the summary as a file's, so the counts disagreed with the files handed on.
+TEST_F(SbomReader, HashesOfComponentsThatAreNotFilesAreNoFilesCounts)
+{
+	auto p = write("lib.json", R"({"bomFormat": "CycloneDX", "specVersion": "1.6",
+  "components": [{"type": "library", "name": "lib", "hashes": [
+    {"alg": "SHA-1", "content": "0000000000000000000000000000000000000000"},
+    {"alg": "SHA-256", "content": "not hex"},
+    {"alg": "SHA-256", "content": "abababababababababababababababababababababababababababababababab"}]},
+    {"type": "file", "name": "/f", "hashes": [{"alg": "MD5", "content": "00"}]}]})");
+	auto s = read(p);
+	ASSERT_TRUE(s) << err_;
+	EXPECT_EQ(s->components, 2u);
+	EXPECT_EQ(s->files, 1u);
+	EXPECT_EQ(s->files_without_digest, 1u);
+	EXPECT_TRUE(s->file_digests.empty());
+	EXPECT_EQ(s->placeholder_digests, 1u); // /f's, not the library's
+	EXPECT_EQ(s->invalid_digests, 0u);
+	ASSERT_EQ(files_.size(), 1u);
+	EXPECT_EQ(files_[0].placeholder_digests, 1u);
 }
 
 TEST_F(SbomReader, TagValueWithTextBlocksAndBytePaths)
@@ -178,8 +201,10 @@ TEST_F(SbomReader, BadInputNamesThePlace)
 	     "truncated.json:1:55 (offset 54): syntax error"},
 	    {"garbage-after.json", "{\"spdxVersion\": \"SPDX-2.3\"}\n]", "garbage-after.json:2:1 (offset 28)"},
 	    {"not-sbom.json", R"({"hello": "world"})", "without \"spdxVersion\""},
-	    {"spdx3.json", R"({"spdxVersion": "SPDX-3.0"})", "SPDX-3.0"},
-	    {"cdx-other.json", R"({"bomFormat": "SWID", "specVersion": "1.4"})", "is not CycloneDX"},
+	    {"spdx3.json", R"({"spdxVersion": "SPDX-3.0"})", "spdx3.json:1:26 (offset 25): spdxVersion \"SPDX-3.0\""},
+	    {"cdx-other.json", R"({"bomFormat": "SWID", "specVersion": "1.4"})", "cdx-other.json:1:20 (offset 19): bomFormat \"SWID\" is not CycloneDX"},
+	    {"cdx2.json", "{\"bomFormat\": \"CycloneDX\",\n \"specVersion\": \"2.0\"}", "cdx2.json:2:21 (offset 47): specVersion \"2.0\""},
+	    {"cdx-no-version.json", R"({"bomFormat": "CycloneDX"})", "cdx-no-version.json:1:25 (offset 24): CycloneDX without a specVersion"},
 	    {"array.json", "[1, 2]", "neither JSON nor SPDX tag-value"},
 	    {"binary", "\x7f" "ELF\x02\x01", "offset 0"},
 	    {"empty", "  \n ", "empty"},
