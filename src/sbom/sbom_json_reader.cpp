@@ -322,6 +322,16 @@ Result<SbomSummary> read_json_sbom(SbomInput &in, const FileSink &on_file)
 		return fail("parse SBOM", fmt::format("{}:{}:{} (offset {}): {}", in.path(), line,
 						      column, offset, why));
 	}
+	// nlohmann's lexer takes a NUL byte between tokens for the end of input: what follows
+	// one would go unread, so a document could hide entries behind it.
+	if (in.sgetc() != std::streambuf::traits_type::eof()) {
+		std::uint64_t offset = in.consumed() - 1;
+		auto [line, column] = in.line_of(offset);
+		return fail("parse SBOM", fmt::format("{}:{}:{} (offset {}): a NUL byte, and more "
+						      "after it", in.path(), line, column, offset));
+	}
+	if (in.error())
+		return std::unexpected(*in.error());
 	if (auto f = h.finish(in.path()); !f)
 		return std::unexpected(f.error());
 	return s;

@@ -205,6 +205,10 @@ TEST_F(SbomReader, BadInputNamesThePlace)
 	    {"cdx-other.json", R"({"bomFormat": "SWID", "specVersion": "1.4"})", "cdx-other.json:1:20 (offset 19): bomFormat \"SWID\" is not CycloneDX"},
 	    {"cdx2.json", "{\"bomFormat\": \"CycloneDX\",\n \"specVersion\": \"2.0\"}", "cdx2.json:2:21 (offset 47): specVersion \"2.0\""},
 	    {"cdx-no-version.json", R"({"bomFormat": "CycloneDX"})", "cdx-no-version.json:1:25 (offset 24): CycloneDX without a specVersion"},
+	    // Found by the sbom fuzz target: the JSON parser stops at a NUL byte, and what
+	    // followed went unread.
+	    {"nul.json", std::string("{\"spdxVersion\": \"SPDX-2.3\"}\0{}", 30),
+	     "nul.json:1:28 (offset 27): a NUL byte, and more after it"},
 	    {"array.json", "[1, 2]", "neither JSON nor SPDX tag-value"},
 	    {"binary", "\x7f" "ELF\x02\x01", "offset 0"},
 	    {"empty", "  \n ", "empty"},
