@@ -31,6 +31,31 @@
 
 namespace eima::agent {
 
+namespace {
+
+// Deletes the keys of a hash map that doomed() picks (all of them: the known namespaces or
+// the measured cache on adoption; one namespace's files when it exits). Collected first:
+// deleting while walking a hash map, LRU ones included, can restart the walk.
+template <typename Key, typename Pred> void delete_keys_if(int fd, Pred doomed)
+{
+	std::vector<Key> keys;
+	Key key, *prev = nullptr;
+	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+		if (doomed(key))
+			keys.push_back(key);
+		prev = &key;
+	}
+	for (auto &k : keys)
+		bpf_map_delete_elem(fd, &k);
+}
+
+template <typename Key> void clear_map(int fd)
+{
+	delete_keys_if<Key>(fd, [](const Key &) { return true; });
+}
+
+} // namespace
+
 std::string_view probe_mode_name(ProbeMode mode)
 {
 	return mode == ProbeMode::lsm ? "lsm" : "trace";
@@ -267,19 +292,6 @@ std::uint64_t ring_queued(int map_fd)
 	return queued;
 }
 
-// Empties a hash map (known namespaces; the measured cache). Keys collected first: deleting
-// while walking can restart the walk.
-template <typename Key> void clear_map(int fd)
-{
-	std::vector<Key> keys;
-	Key key, *prev = nullptr;
-	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
-		keys.push_back(key);
-		prev = &key;
-	}
-	for (auto &k : keys)
-		bpf_map_delete_elem(fd, &k);
-}
 
 Result<std::pair<PinnedSetInfo, std::vector<std::string>>> expected_set(ProbeMode mode,
 									const ProbeOptions &opts)
@@ -562,16 +574,8 @@ void MeasurementProbe::forget_mntns(std::uint64_t mntns_inode, std::uint64_t mnt
 	// must they go now. That walk is a syscall per cached file: 30 ms and more per exit.
 	if (mntns_id != mntns_inode)
 		return;
-	// Collected first: deleting while walking an LRU hash can restart the walk.
-	std::vector<eima_measured_key> doomed;
-	eima_measured_key key, *prev = nullptr;
-	while (bpf_map_get_next_key(measured_fd_, prev, &key) == 0) {
-		if (key.mntns == mntns_id)
-			doomed.push_back(key);
-		prev = &key;
-	}
-	for (auto &k : doomed)
-		bpf_map_delete_elem(measured_fd_, &k);
+	delete_keys_if<eima_measured_key>(
+		measured_fd_, [&](const eima_measured_key &k) { return k.mntns == mntns_id; });
 }
 
 } // namespace eima::agent
