@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -24,6 +23,7 @@
 #include <fmt/ranges.h>
 
 #include "agent/agent_config.h"
+#include "agent/ring_reader.h"
 #include "ima/hash_algo.h"
 
 #include "measure_lsm.skel.h"
@@ -276,23 +276,6 @@ public:
 	std::vector<UniqueFd> fds_;
 };
 
-// The bytes queued in a ring buffer: producer minus consumer position, from its first two
-// pages (read-only: nothing is consumed here).
-std::uint64_t ring_queued(int map_fd)
-{
-	auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-	void *p = ::mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, map_fd, 0);
-	if (p == MAP_FAILED)
-		return 0;
-	auto *cons = static_cast<const unsigned long *>(p);
-	auto *prod = reinterpret_cast<const unsigned long *>(static_cast<const char *>(p) + page);
-	std::uint64_t queued =
-		__atomic_load_n(prod, __ATOMIC_ACQUIRE) - __atomic_load_n(cons, __ATOMIC_ACQUIRE);
-	::munmap(p, 2 * page);
-	return queued;
-}
-
-
 Result<std::pair<PinnedSetInfo, std::vector<std::string>>> expected_set(ProbeMode mode,
 									const ProbeOptions &opts)
 {
@@ -508,7 +491,7 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 	probe->programs_ = links;
 	probe->info_ = *found;
 	how.uncommitted = found->uncommitted != 0;
-	how.queued_bytes = ring_queued(probe->events_fd_);
+	how.queued_bytes = RingPositions(probe->events_fd_).queued();
 	// From now on this eimad owns the set.
 	probe->info_.owner_pid = static_cast<std::uint32_t>(::getpid());
 	bpf_map_update_elem(probe->info_fd_.get(), &zero, &probe->info_, BPF_ANY);

@@ -16,6 +16,28 @@
 
 namespace eima::agent {
 
+RingPositions::RingPositions(int map_fd) : page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)))
+{
+	void *p = ::mmap(nullptr, 2 * page_, PROT_READ, MAP_SHARED, map_fd, 0);
+	if (p != MAP_FAILED)
+		mapping_ = static_cast<char *>(p);
+}
+
+RingPositions::~RingPositions()
+{
+	if (mapping_)
+		::munmap(mapping_, 2 * page_);
+}
+
+std::uint64_t RingPositions::queued() const
+{
+	if (!mapping_)
+		return 0;
+	auto *cons = reinterpret_cast<const unsigned long *>(mapping_);
+	auto *prod = reinterpret_cast<const unsigned long *>(mapping_ + page_);
+	return __atomic_load_n(prod, __ATOMIC_ACQUIRE) - __atomic_load_n(cons, __ATOMIC_ACQUIRE);
+}
+
 Result<std::unique_ptr<RingReader>> RingReader::open(const MeasurementProbe &probe)
 {
 	auto r = std::make_unique<RingReader>();
@@ -25,19 +47,12 @@ Result<std::unique_ptr<RingReader>> RingReader::open(const MeasurementProbe &pro
 	r->ring_ = ring_buffer__new(probe.events_fd(), &RingReader::on_ring_event, r.get(), nullptr);
 	if (!r->ring_)
 		return fail(errno, "create ring buffer reader", "events");
-	// The consumer and producer positions, from their own read-only mapping of the ring's
-	// first two pages: whether records are queued costs no system call.
-	r->page_ = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-	void *p = ::mmap(nullptr, 2 * r->page_, PROT_READ, MAP_SHARED, probe.events_fd(), 0);
-	if (p != MAP_FAILED)
-		r->positions_ = static_cast<char *>(p);
+	r->positions_ = std::make_unique<RingPositions>(probe.events_fd());
 	return r;
 }
 
 RingReader::~RingReader()
 {
-	if (positions_)
-		::munmap(positions_, 2 * page_);
 	if (ring_)
 		ring_buffer__free(static_cast<ring_buffer *>(ring_));
 }
@@ -49,11 +64,9 @@ int RingReader::epoll_fd() const
 
 bool RingReader::has_data() const
 {
-	if (!positions_)
+	if (!positions_ || !positions_->mapped())
 		return true;
-	auto *cons = reinterpret_cast<const unsigned long *>(positions_);
-	auto *prod = reinterpret_cast<const unsigned long *>(positions_ + page_);
-	return __atomic_load_n(prod, __ATOMIC_ACQUIRE) != __atomic_load_n(cons, __ATOMIC_ACQUIRE);
+	return positions_->queued() != 0;
 }
 
 std::vector<PendingEvent> RingReader::take()

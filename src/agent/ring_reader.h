@@ -34,6 +34,25 @@ struct LostEvents {
 	std::uint64_t malformed = 0; // records that could not be decoded (ring_record.h), logged
 };
 
+// A ring buffer's consumer and producer positions, from a read-only mapping of its first
+// two pages: how much is queued costs no system call and consumes nothing.
+class RingPositions {
+public:
+	RingPositions() = default;
+	explicit RingPositions(int map_fd);
+	~RingPositions();
+	RingPositions(const RingPositions &) = delete;
+	RingPositions &operator=(const RingPositions &) = delete;
+
+	bool mapped() const { return mapping_ != nullptr; }
+	// Bytes queued (records and their headers); 0 when not mapped.
+	std::uint64_t queued() const;
+
+private:
+	std::size_t page_ = 0;
+	char *mapping_ = nullptr;
+};
+
 class RingReader {
 public:
 	// Reads the probe's events map; the probe outlives the reader.
@@ -66,8 +85,7 @@ private:
 
 	const MeasurementProbe *probe_ = nullptr;
 	void *ring_ = nullptr; // struct ring_buffer*
-	std::size_t page_ = 0;
-	char *positions_ = nullptr; // read-only mapping of the consumer and producer pages
+	std::unique_ptr<RingPositions> positions_; // whether records are queued, for has_data()
 	std::vector<PendingEvent> pending_;
 	std::uint64_t unattributed_drops_ = 0;
 	std::uint64_t records_ = 0;   // records read, for a decode error's context
