@@ -17,6 +17,7 @@
 #include "agent/agent_log.h"
 #include "agent/file_opener.h"
 #include "agent/policy_loader.h"
+#include "agent/service_notify.h"
 #include "common/file_io.h"
 
 namespace eima::agent {
@@ -588,6 +589,8 @@ Result<void> Agent::run()
 	// Readiness for scripts: the socket exists before we print this.
 	fmt::print("eimad: ready\n");
 	std::fflush(stdout);
+	if (auto n = notify_service_manager("READY=1"); !n)
+		spdlog::warn("{}", n.error().message());
 
 	using clock = std::chrono::steady_clock;
 	// A vTPM that is still starting is bound by the drain that follows it coming up.
@@ -660,6 +663,7 @@ Result<void> Agent::run()
 		retirement_->retire(registry_->take(registry_->live().begin()->first));
 	retirement_->advance(true);
 	flush_all(); // the last entries reach the list, then the TPM
+	(void)notify_service_manager("STOPPING=1"); // best effort: the stop goes on regardless
 	spdlog::info("stopping: {} events, {} violations, host list {} entries",
 		   events_, violations_, host_->entries());
 	return {};

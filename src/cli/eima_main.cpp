@@ -311,6 +311,7 @@ int cmd_policy_check(const std::string &file, const std::string &mode, bool as_j
 int main(int argc, char **argv)
 {
 	CLI::App app{"eima: per-container IMA measurement from eBPF"};
+	app.set_version_flag("--version", "eima " EIMA_VERSION);
 	app.require_subcommand(1);
 	std::string run_dir = "/run/eima", container, bank = "sha256", format = "evmctl",
 		    policy_file, mode = "lsm";

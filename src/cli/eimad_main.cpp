@@ -18,6 +18,11 @@ int main(int argc, char **argv)
 	bool foreground = false;
 
 	CLI::App app{"eimad: per-container IMA measurement from eBPF"};
+	app.set_version_flag("--version", "eimad " EIMA_VERSION);
+	// Every option can also come from a file of `name = value` lines (the package's
+	// /etc/eima/eimad.conf, which eimad.service passes); the command line wins.
+	app.set_config("--config", "", "read options from this file (TOML/INI: option = value)");
+	app.allow_config_extras(CLI::config_extras_mode::error); // a misspelt key is an error
 	app.add_option("--run-dir", cfg.run_dir, "where lists and the control socket live");
 	app.add_option("--policy", cfg.policy,
 		       "IMA policy file, or a built-in: exec (default), tcb");
