@@ -16,6 +16,8 @@ packages=(
 	busybox-static runc qemu-system-x86 qemu-utils cpio kmod util-linux iproute2 zstd
 	# benchmarks
 	hyperfine
+	# the Debian package (scripts/package.sh): man pages from --help, shlibs, a clean root to install into
+	help2man dpkg-dev mmdebstrap
 	# peak RSS of the SBOM memory test (/usr/bin/time -f %M)
 	time
 )
