@@ -18,6 +18,8 @@ packages=(
 	hyperfine
 	# the Debian package (scripts/package.sh): man pages from --help, shlibs, a clean root to install into
 	help2man dpkg-dev mmdebstrap
+	# metrics: promtool checks the exposition, a real Prometheus scrapes eimad
+	prometheus curl jq
 	# peak RSS of the SBOM memory test (/usr/bin/time -f %M)
 	time
 )

@@ -16,7 +16,9 @@
 
 #include "agent/agent_log.h"
 #include "agent/file_opener.h"
+#include "agent/metrics_endpoint.h"
 #include "agent/policy_loader.h"
+#include "agent/prometheus_text.h"
 #include "agent/service_notify.h"
 #include "common/file_io.h"
 
@@ -580,6 +582,29 @@ Result<void> Agent::run()
 	watch(sigfd.get());
 	watch(ring_->epoll_fd());
 	watch(control_->fd());
+	std::optional<MetricsEndpoint> metrics;
+	if (!config_.metrics.empty()) {
+		auto address = parse_metrics_address(config_.metrics);
+		if (!address)
+			return std::unexpected(address.error());
+		metrics.emplace(MetricsEndpoint::Hooks{
+			.render =
+				[this] {
+					drain_ring(); // a scrape reflects every event so far
+					return prometheus_text(status(), ps());
+				},
+			.watch =
+				[&ep](int fd, std::uint32_t events) {
+					epoll_event e{};
+					e.events = events;
+					e.data.fd = fd;
+					::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e);
+				},
+			.unwatch = [&ep](int fd) { ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, fd, nullptr); }});
+		if (auto l = metrics->listen(*address); !l)
+			return std::unexpected(l.error());
+		spdlog::info("metrics: http://{}/metrics", metrics->where());
+	}
 	spdlog::info("measuring in {} mode ({}); digests: {}; TPM: {}; lists in {}; host list {}",
 		   probe_mode_name(probe_->mode()), mode_reason_,
 		   probe_->kernel_digest() ? "in the kernel" : "by eimad", tpm_description_,
@@ -627,6 +652,8 @@ Result<void> Agent::run()
 			int fd = evs[i].data.fd;
 			if (fd == sigfd.get()) {
 				stop = true;
+			} else if (metrics && metrics->owns(fd)) {
+				metrics->handle(fd, evs[i].events);
 			} else if (fd == control_->fd()) {
 				if (auto client = control_->accept()) {
 					drain_ring(); // answers reflect every event so far
@@ -691,6 +718,7 @@ nlohmann::json Agent::status() const
 	j["containers_pruned"] = registry_->pruned(); // beyond --keep-exited, directory removed
 	j["vtpms_stopping"] = retirement_->vtpms_stopping();
 	j["requests_waiting"] = control_->waiting(); // quotes and PCR reads waiting on a TPM
+	j["quotes_requested"] = quotes_requested_;
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
 	j["vtpm"] = config_.vtpm ? "swtpm" : "none";
@@ -714,6 +742,7 @@ nlohmann::json Agent::status() const
 	if (extender_) {
 		j["tpm_extended"] = extender_->extended();
 		j["tpm_failures"] = extender_->failures();
+		j["tpm_queued"] = extender_->queued();
 		if (extender_->failures())
 			j["tpm_last_error"] = extender_->last_error();
 	}
@@ -748,6 +777,7 @@ ControlAnswer Agent::pcrs(const nlohmann::json &req)
 
 ControlAnswer Agent::quote(const nlohmann::json &req)
 {
+	++quotes_requested_;
 	return quotes_->quote(req);
 }
 

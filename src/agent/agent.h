@@ -125,6 +125,7 @@ private:
 	std::optional<Retirement> retirement_;
 	std::optional<ControlServer> control_;
 	std::uint64_t events_ = 0, violations_ = 0;
+	std::uint64_t quotes_requested_ = 0; // eima quote requests, host and containers
 	// The longest the event loop spent on one wakeup: what a burst of events or of exits
 	// delayed everything else by.
 	std::chrono::steady_clock::duration longest_wakeup_{};

@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/agent_log.h"
+#include "agent/metrics_endpoint.h"
 
 int main(int argc, char **argv)
 {
@@ -66,6 +67,13 @@ int main(int argc, char **argv)
 		"directory on bpffs where the BPF programs and ring buffer stay pinned while "
 		"eimad is killed or restarting, so execs meanwhile are measured when it "
 		"returns (default /sys/fs/bpf/eima/<run dir>; none: no pins)");
+	app.add_option("--metrics", cfg.metrics,
+		       "serve Prometheus metrics (GET /metrics) on unix:PATH or ADDR:PORT "
+		       "(127.0.0.1:9464, [::1]:9464, :9464 for every address)")
+		->check([](const std::string &v) {
+			auto a = agent::parse_metrics_address(v);
+			return a ? std::string() : a.error().message();
+		});
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);
