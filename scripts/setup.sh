@@ -20,6 +20,8 @@ packages=(
 	help2man dpkg-dev mmdebstrap
 	# metrics: promtool checks the exposition, a real Prometheus scrapes eimad
 	prometheus curl jq
+	# events: the test validates eimad's events against docs/events.schema.json
+	python3-jsonschema
 	# peak RSS of the SBOM memory test (/usr/bin/time -f %M)
 	time
 )

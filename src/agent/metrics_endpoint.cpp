@@ -37,14 +37,17 @@ Result<MetricsAddress> parse_metrics_address(const std::string &text)
 	return MetricsAddress{MetricsAddress::Kind::tcp, host, static_cast<std::uint16_t>(port)};
 }
 
-MetricsEndpoint::MetricsEndpoint(Hooks hooks) : hooks_(std::move(hooks)) {}
+MetricsEndpoint::MetricsEndpoint(LoopFds loop, std::function<std::string()> render)
+	: loop_(std::move(loop)), render_(std::move(render))
+{
+}
 
 MetricsEndpoint::~MetricsEndpoint()
 {
 	while (!clients_.empty())
 		drop(clients_.begin());
 	if (listen_fd_)
-		hooks_.unwatch(listen_fd_.get());
+		loop_.unwatch(listen_fd_.get());
 	if (!unlink_path_.empty())
 		::unlink(unlink_path_.c_str());
 }
@@ -107,7 +110,7 @@ Result<void> MetricsEndpoint::listen(const MetricsAddress &a)
 	}
 	where_ = shown;
 	listen_fd_ = std::move(fd);
-	hooks_.watch(listen_fd_.get(), EPOLLIN);
+	loop_.watch(listen_fd_.get(), EPOLLIN);
 	return {};
 }
 
@@ -131,7 +134,7 @@ std::list<MetricsEndpoint::Client>::iterator MetricsEndpoint::find(int fd)
 
 void MetricsEndpoint::drop(std::list<Client>::iterator it)
 {
-	hooks_.unwatch(it->fd.get());
+	loop_.unwatch(it->fd.get());
 	clients_.erase(it);
 }
 
@@ -165,7 +168,7 @@ void MetricsEndpoint::accept_clients()
 		if (clients_.size() >= max_clients) // the oldest is the likeliest to be stuck
 			drop(clients_.begin());
 		clients_.push_back({UniqueFd(c), {}, {}, 0, std::chrono::steady_clock::now()});
-		hooks_.watch(c, EPOLLIN);
+		loop_.watch(c, EPOLLIN);
 		read_request(clients_.back()); // the request is often there already
 		if (!clients_.back().fd)
 			clients_.pop_back();
@@ -192,7 +195,7 @@ void MetricsEndpoint::read_request(Client &c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return; // the rest later
 		if (n <= 0) { // closed before a whole request, or an error
-			hooks_.unwatch(c.fd.get());
+			loop_.unwatch(c.fd.get());
 			c.fd.reset();
 			return;
 		}
@@ -223,14 +226,14 @@ void MetricsEndpoint::read_request(Client &c)
 		else {
 			++scrapes_;
 			c.out = http_answer(200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-					    hooks_.render());
+					    render_());
 			if (head)
 				c.out.resize(c.out.find("\r\n\r\n") + 4);
 		}
 	}
 	c.in.clear();
-	hooks_.unwatch(c.fd.get());
-	hooks_.watch(c.fd.get(), EPOLLOUT);
+	loop_.unwatch(c.fd.get());
+	loop_.watch(c.fd.get(), EPOLLOUT);
 	write_answer(c);
 }
 
@@ -245,7 +248,7 @@ void MetricsEndpoint::write_answer(Client &c)
 			break;
 		c.sent += static_cast<std::size_t>(n);
 	}
-	hooks_.unwatch(c.fd.get());
+	loop_.unwatch(c.fd.get());
 	c.fd.reset();
 }
 

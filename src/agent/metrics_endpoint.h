@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "agent/loop_fds.h"
 #include "common/unique_fd.h"
 
 namespace eima::agent {
@@ -27,13 +28,7 @@ Result<MetricsAddress> parse_metrics_address(const std::string &text);
 class MetricsEndpoint {
 public:
 	// render gives the exposition text (prometheus_text) when a scrape comes in.
-	// watch(fd, events) and unwatch(fd) add and remove fds on the caller's epoll.
-	struct Hooks {
-		std::function<std::string()> render;
-		std::function<void(int fd, std::uint32_t events)> watch;
-		std::function<void(int fd)> unwatch;
-	};
-	explicit MetricsEndpoint(Hooks hooks);
+	MetricsEndpoint(LoopFds loop, std::function<std::string()> render);
 	~MetricsEndpoint();
 
 	Result<void> listen(const MetricsAddress &address);
@@ -60,7 +55,8 @@ private:
 	void drop(std::list<Client>::iterator it);
 	std::list<Client>::iterator find(int fd);
 
-	Hooks hooks_;
+	LoopFds loop_;
+	std::function<std::string()> render_;
 	UniqueFd listen_fd_;
 	std::string where_, unlink_path_;
 	std::list<Client> clients_; // oldest first

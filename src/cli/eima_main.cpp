@@ -11,6 +11,7 @@
 #include "attest/evidence.h"
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
+#include "cli/events_command.h"
 #include "cli/policy_commands.h"
 #include "cli/report.h"
 #include "cli/sbom_commands.h"
@@ -363,6 +364,7 @@ int main(int argc, char **argv)
 	check->add_flag("--json", as_json);
 	cli::add_attest_commands(app);
 	cli::add_sbom_commands(app);
+	cli::add_events_command(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -378,6 +380,8 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_runtime_policy_commands())
 		return *rc;
 	if (auto rc = cli::run_sbom_commands())
+		return *rc;
+	if (auto rc = cli::run_events_command())
 		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);

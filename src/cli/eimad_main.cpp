@@ -74,6 +74,9 @@ int main(int argc, char **argv)
 			auto a = agent::parse_metrics_address(v);
 			return a ? std::string() : a.error().message();
 		});
+	app.add_flag("--events-syslog", cfg.events_syslog,
+		     "also send every event (measurements, violations, containers, quotes; "
+		     "docs/events.md) to syslog, which journald reads");
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);
