@@ -91,13 +91,15 @@ int cmd_ps(const std::string &run_dir, bool as_json)
 		return 0;
 	}
 	// Exited containers keep their list and final evidence but have no namespaces left.
-	fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n", "ID",
+	fmt::print("{:<24} {:<20} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n", "ID",
 		   "RUNTIME", "MNTNS", "PIDNS", "UTSNS", "CGROUP", "ENTRIES", "VIOLATIONS", "STATE",
 		   "VTPM");
 	for (auto &c : (*r)["containers"]) {
 		std::string runtime = c.value("runtime", "");
+		if (std::string ns = c.value("namespace", ""); !ns.empty())
+			runtime += "/" + ns; // containerd/k8s.io: ids are per namespace
 		std::string vtpm = c.contains("vtpm") ? c["vtpm"].value("state", "") : "-";
-		fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n",
+		fmt::print("{:<24} {:<20} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n",
 			   c.value("id", ""), runtime.empty() ? "-" : runtime,
 			   c.value("mntns", std::uint64_t{0}), c.value("pidns", std::uint64_t{0}),
 			   c.value("utsns", std::uint64_t{0}), c.value("cgroup_id", std::uint64_t{0}),
