@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "ima/hash_algo.h"
@@ -50,6 +53,9 @@ struct AgentConfig {
 	// Where the BPF links and maps are pinned, so that events queue in the kernel while
 	// eimad is down (docs/restart.md); "" for pin_dir_for(run_dir), "none" for no pins.
 	std::string pin_dir;
+	// What enforces, if anything runs beside the agent (the fanotify enforcer): its part of
+	// `eima status`, under "enforcement". Called on the agent's loop; must be thread-safe.
+	std::function<nlohmann::json()> enforcement_status;
 };
 
 // The default pin directory of a run directory: one pinned set per run directory, as the
