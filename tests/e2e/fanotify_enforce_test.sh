@@ -88,16 +88,9 @@ echo "not a program" >"$R/motd"
 # enforcement of $M, under a hard KILL timeout.
 start_enforcing() {
 	local log=$1; shift
-	timeout -s KILL 200 "$BIN/eimad" --run-dir "$RUN" --pin-dir none --mode trace --tpm none \
-		--vtpm none --fresh --enforce-fanotify "$M" --trusted-cert "$T/cert.pem" "$@" \
-		>"$log.out" 2>"$log" &
-	EIMAD_PID=$!
-	for _ in $(seq 1 200); do
-		grep -q "eimad: ready" "$log.out" 2>/dev/null && return 0
-		kill -0 "$EIMAD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "eimad did not start:"; cat "$log" "$log.out"
+	EIMAD_WRAP="timeout -s KILL 200" start_eimad "$RUN" "$log" --mode trace --tpm none \
+		--vtpm none --fresh --enforce-fanotify "$M" --trusted-cert "$T/cert.pem" "$@" &&
+		return 0
 	if grep -q "fanotify_init\|fanotify_mark" "$log"; then
 		skip_test "fanotify permission events refused here: $(grep -m1 fanotify "$log")"
 	fi
