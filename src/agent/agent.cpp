@@ -798,6 +798,8 @@ nlohmann::json Agent::status() const
 		if (extender_->failures())
 			j["tpm_last_error"] = extender_->last_error();
 	}
+	if (config_.enforcement_status)
+		j["enforcement"] = config_.enforcement_status();
 	if (auto c = probe_->counters()) {
 		static constexpr const char *names[] = {
 			"hook_calls",  "policy_skip",          "cache_hit",

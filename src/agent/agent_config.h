@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "ima/hash_algo.h"
@@ -53,6 +56,9 @@ struct AgentConfig {
 	// Prometheus metrics: "unix:PATH" or "ADDR:PORT"; "" for none (metrics_endpoint.h).
 	std::string metrics;
 	bool events_syslog = false; // also send every event (docs/events.md) to syslog
+	// What enforces, if anything runs beside the agent (the fanotify enforcer): its part of
+	// `eima status`, under "enforcement". Called on the agent's loop; must be thread-safe.
+	std::function<nlohmann::json()> enforcement_status;
 };
 
 // The default pin directory of a run directory: one pinned set per run directory, as the

@@ -33,6 +33,27 @@ std::string list_dir(const std::string &run_dir, const std::string &container)
 	return container.empty() ? run_dir + "/host" : run_dir + "/containers/" + container;
 }
 
+// The enforcement part of `eima status`: fanotify mode says plainly what it does not do.
+void print_enforcement(const nlohmann::json &e)
+{
+	if (!e.is_object() || e.value("mechanism", std::string()) != "fanotify") {
+		if (e.is_null())
+			fmt::print("enforcement: none (measuring only)\n");
+		return;
+	}
+	fmt::print("enforcement: fanotify, {} — {} ({}), {} trusted certificate(s)\n",
+		   e.value("mode", std::string("?")), e.value("path", std::string("?")),
+		   e.value("scope", std::string("?")), e.value("trusted_certs", 0u));
+	fmt::print("  decisions: {} allowed, {} denied, {} would deny (audit), {} cached, {} "
+		   "watchdog timeouts\n",
+		   e.value("allowed", 0ull), e.value("denied", 0ull), e.value("would_deny", 0ull),
+		   e.value("cached", 0ull), e.value("timeouts", 0ull));
+	fmt::print("  audit log: {}\n", e.value("audit_log", std::string("-")));
+	fmt::print("  fanotify mode does NOT protect (BPF LSM mode does):\n");
+	for (auto &l : e.value("lacks", nlohmann::json::array()))
+		fmt::print("    - {}\n", l.get<std::string>());
+}
+
 int cmd_status(const std::string &run_dir, bool as_json)
 {
 	auto r = control::control_request(run_dir, {{"cmd", "status"}});
@@ -78,6 +99,7 @@ int cmd_status(const std::string &run_dir, bool as_json)
 		   s.value("vtpm", std::string("none")));
 	if (s.contains("kernel"))
 		fmt::print("kernel:      {}\n", json_dump(s["kernel"]));
+	print_enforcement(s.value("enforcement", nlohmann::json()));
 	return 0;
 }
 

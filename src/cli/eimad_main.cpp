@@ -9,6 +9,8 @@
 #include "agent/agent.h"
 #include "agent/agent_log.h"
 #include "agent/metrics_endpoint.h"
+#include "enforce/audit_log.h"
+#include "enforce/fanotify_enforcer.h"
 
 int main(int argc, char **argv)
 {
@@ -77,6 +79,30 @@ int main(int argc, char **argv)
 	app.add_flag("--events-syslog", cfg.events_syslog,
 		     "also send every event (measurements, violations, containers, quotes; "
 		     "docs/events.md) to syslog, which journald reads");
+	enforce::FanotifyConfig fan;
+	std::string appraise = "enforce", fan_scope = "filesystem";
+	unsigned fan_timeout_ms = 2000;
+	app.add_option("--enforce-fanotify", fan.path,
+		       "enforce blessings with fanotify permission events on the file system "
+		       "mounted at this path (hosts without BPF LSM; see `eima status` for what "
+		       "this mode does not protect)");
+	app.add_option("--fanotify-scope", fan_scope,
+		       "filesystem (default: every mount of it, in every mount namespace) | mount "
+		       "(that mount only)")
+		->check(CLI::IsMember({"filesystem", "mount"}));
+	app.add_option("--fanotify-timeout-ms", fan_timeout_ms,
+		       "a verdict not reached in this time is given by a watchdog: deny (enforce) "
+		       "or allow (audit); default 2000")
+		->check(CLI::Range(10u, 60000u));
+	app.add_option("--trusted-cert", fan.trusted_certs,
+		       "PEM certificate whose blessings are trusted (repeatable)");
+	app.add_option("--appraise", appraise,
+		       "enforce (default): deny what is not verified | audit: allow, and log what "
+		       "would be denied")
+		->check(CLI::IsMember({"enforce", "audit"}));
+	app.add_option("--blessing-xattr", fan.blessing_xattr,
+		       "xattr holding the eima blessing (default user.eima)")
+		->check(CLI::IsMember({"user.eima", "security.bpf.eima"}));
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);
@@ -98,12 +124,42 @@ int main(int argc, char **argv)
 	sigaddset(&stop_signals, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+	// The enforcer is made after the agent (which creates the run directory) and reports
+	// through the agent's status; the holder outlives both, and the enforcer is destroyed
+	// (its fanotify group closed, every pending event let through) on every way out.
+	std::unique_ptr<enforce::AuditLog> audit_log; // declared first: it outlives the enforcer
+	auto enforcer = std::make_shared<std::unique_ptr<enforce::FanotifyEnforcer>>();
+	if (!fan.path.empty())
+		cfg.enforcement_status = [enforcer] {
+			return *enforcer ? (*enforcer)->status() : nlohmann::json();
+		};
 	auto agent = agent::Agent::start(cfg);
 	if (!agent) {
 		spdlog::critical("{}", agent.error().message());
 		return 1;
 	}
+	if (!fan.path.empty()) {
+		fan.mode = appraise == "audit" ? enforce::AppraiseMode::audit
+					       : enforce::AppraiseMode::enforce;
+		fan.scope = fan_scope == "mount" ? enforce::MarkScope::mount
+						 : enforce::MarkScope::filesystem;
+		fan.response_timeout = std::chrono::milliseconds(fan_timeout_ms);
+		fan.runc_state_dir = cfg.runc_state_dir;
+		auto log = enforce::AuditLog::open(cfg.run_dir + "/audit.jsonl");
+		if (!log) {
+			spdlog::critical("{}", log.error().message());
+			return 1;
+		}
+		audit_log = std::move(*log);
+		auto e = enforce::FanotifyEnforcer::start(fan, audit_log.get());
+		if (!e) {
+			spdlog::critical("{}", e.error().message());
+			return 1;
+		}
+		*enforcer = std::move(*e);
+	}
 	auto r = (*agent)->run();
+	enforcer->reset();
 	if (!r) {
 		spdlog::critical("{}", r.error().message());
 		return 1;

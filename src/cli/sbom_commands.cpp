@@ -7,7 +7,12 @@
 
 #include <fmt/format.h>
 
+#include "attest/keylime_policy.h"
+#include "attest/log_verifier.h"
+#include "attest/runtime_policy.h"
+#include "cli/drift_command.h"
 #include "cli/report.h"
+#include "common/file_io.h"
 #include "common/json_text.h"
 #include "sbom/sbom.h"
 #include "sbom/sbom_report.h"
@@ -25,6 +30,7 @@ SbomOptions sbom_opts;
 CLI::App *inspect_cmd = nullptr;
 CLI::App *files_cmd = nullptr;
 sbom::BlessOptions bless_opts;
+std::string bless_from_log, bless_allowlist;
 std::string bless_hash = "sha256";
 bool bless_json = false;
 CLI::App *bless_cmd = nullptr;
@@ -117,16 +123,74 @@ nlohmann::json blessed_file_json(const sbom::BlessedFile &f)
 	return j;
 }
 
+// The known-good digests of a runtime policy, per path, as bless takes them. Not paths:
+// boot_aggregate, keyrings and ima-buf names are not files.
+std::vector<sbom::SbomFile> known_good_files(const attest::RuntimePolicy &p)
+{
+	std::vector<sbom::SbomFile> out;
+	for (auto &[path, digests] : p.digests) {
+		if (path == ima::boot_aggregate_name)
+			continue;
+		sbom::SbomFile f{.path = path};
+		for (auto &d : digests)
+			f.digests.push_back({sbom::normalise_algo(d.algo), to_hex(d.value)});
+		out.push_back(std::move(f));
+	}
+	return out;
+}
+
+// --from-log: a known-good measurement list (ascii or binary), read as `eima policy
+// from-log` reads it; --allowlist: eima's runtime policy, a Keylime runtime policy or JSON
+// allowlist, or a flat allowlist ("HEX  PATH" lines).
+Result<std::vector<sbom::SbomFile>> read_known_good(const std::string &log,
+						    const std::string &allowlist)
+{
+	const std::string &path = log.empty() ? allowlist : log;
+	auto text = read_file(path);
+	if (!text)
+		return std::unexpected(text.error());
+	if (!log.empty()) {
+		auto parsed = attest::read_any_log(*text, path);
+		if (!parsed)
+			return std::unexpected(parsed.error());
+		auto built = attest::policy_from_log(*parsed);
+		if (!built)
+			return fail(built.error().op, path + ": " + built.error().context);
+		return known_good_files(built->policy);
+	}
+	auto own = attest::parse_runtime_policy(*text, path);
+	if (own)
+		return known_good_files(*own);
+	auto keylime = attest::import_keylime(*text, path);
+	if (!keylime)
+		return fail("read allowlist",
+			    fmt::format("{}: neither an eima runtime policy ({}) nor a Keylime "
+					"policy or allowlist ({})",
+					path, own.error().message(), keylime.error().message()));
+	return known_good_files(keylime->policy);
+}
+
 // Exit status: 0 when every listed file present was blessed or had nothing to check, 2 when
-// a file's content differs from its SBOM entry or could not be handled, 1 when the run
-// itself failed (SBOM, key, root).
+// a file's content differs from its SBOM (or known-good) entry or could not be handled, 1
+// when the run itself failed (SBOM, list, key, root).
 int cmd_bless(sbom::BlessOptions o, const std::string &hash, bool as_json)
 {
 	auto algo = ima::hash_algo_from_name(hash);
 	if (!algo)
 		return report(Error{0, "--hash", hash + ": not an algorithm eima hashes with"});
 	o.sign_algo = *algo;
-	auto r = sbom::bless_tree(o, progress_bar());
+	int sources = !o.sbom_path.empty() + !bless_from_log.empty() + !bless_allowlist.empty();
+	if (sources != 1)
+		return report(Error{0, "bless", "give exactly one of --sbom, --from-log, --allowlist"});
+	Result<sbom::BlessReport> r;
+	if (!o.sbom_path.empty()) {
+		r = sbom::bless_tree(o, progress_bar());
+	} else {
+		auto known = read_known_good(bless_from_log, bless_allowlist);
+		if (!known)
+			return report(known.error());
+		r = sbom::bless_tree_known_good(o, std::move(*known), progress_bar());
+	}
 	if (!r)
 		return report(r.error());
 	if (as_json) {
@@ -139,7 +203,15 @@ int cmd_bless(sbom::BlessOptions o, const std::string &hash, bool as_json)
 		nlohmann::json files = nlohmann::json::array();
 		for (auto &f : r->files)
 			files.push_back(blessed_file_json(f));
-		nlohmann::json j = {{"sbom", sbom::summary_json(r->sbom)},
+		nlohmann::json source =
+			!o.sbom_path.empty()
+				? nlohmann::json{{"sbom", o.sbom_path}}
+				: nlohmann::json{{bless_from_log.empty() ? "allowlist" : "log",
+						  bless_from_log.empty() ? bless_allowlist
+									 : bless_from_log}};
+		nlohmann::json j = {{"sbom", o.sbom_path.empty() ? nlohmann::json()
+								 : sbom::summary_json(r->sbom)},
+				    {"source", std::move(source)},
 				    {"dry_run", o.dry_run},
 				    {"hash", hash},
 				    {"blessing_xattr", o.blessing_xattr},
@@ -187,11 +259,22 @@ void add_sbom_commands(CLI::App &app)
 	files_cmd->add_option("FILE", sbom_opts.file, "SPDX (JSON, tag-value) or CycloneDX JSON")
 		->required();
 	files_cmd->add_flag("--json", sbom_opts.as_json);
+	add_drift_command(*sbom_cmd);
 
-	bless_cmd = app.add_subcommand("bless", "sign the files of a tree that match an SBOM "
-						"(security.ima and the eima blessing)");
-	bless_cmd->add_option("--sbom", bless_opts.sbom_path, "the SBOM the files must match")
-		->required();
+	bless_cmd = app.add_subcommand("bless", "sign the files of a tree that match an SBOM, or a "
+						"known-good list (security.ima and the eima blessing)");
+	auto *sbom_opt =
+		bless_cmd->add_option("--sbom", bless_opts.sbom_path, "the SBOM the files must match");
+	auto *log_opt = bless_cmd->add_option(
+		"--from-log", bless_from_log,
+		"instead of an SBOM: a known-good measurement list (ascii or binary); a file is "
+		"blessed when its content is one its path had in the list");
+	auto *allow_opt = bless_cmd->add_option(
+		"--allowlist", bless_allowlist,
+		"instead of an SBOM: an eima runtime policy, a Keylime policy or allowlist, or "
+		"sha256sum-style \"HEX  PATH\" lines");
+	sbom_opt->excludes(log_opt)->excludes(allow_opt);
+	log_opt->excludes(allow_opt);
 	bless_cmd->add_option("--root", bless_opts.root, "the root file system to walk")
 		->required()
 		->check(CLI::ExistingDirectory);
@@ -216,6 +299,8 @@ std::optional<int> run_sbom_commands()
 		return cmd_sbom_inspect(sbom_opts);
 	if (files_cmd && *files_cmd)
 		return cmd_sbom_files(sbom_opts);
+	if (auto rc = run_drift_command())
+		return rc;
 	if (bless_cmd && *bless_cmd)
 		return cmd_bless(bless_opts, bless_hash, bless_json);
 	return std::nullopt;

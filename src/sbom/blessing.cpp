@@ -223,8 +223,52 @@ Result<Bytes> BlessingSigner::blessing(ima::HashAlgo algo,
 	return msg;
 }
 
+Result<TrustedCerts> TrustedCerts::load(const std::vector<std::string> &cert_pem_paths)
+{
+	TrustedCerts t(sk_X509_new_null());
+	if (!t.certs_)
+		return fail("load certificates", openssl_error());
+	for (auto &path : cert_pem_paths) {
+		auto cert = read_cert(path);
+		if (!cert)
+			return std::unexpected(cert.error());
+		sk_X509_push(static_cast<STACK_OF(X509) *>(t.certs_), *cert);
+	}
+	return t;
+}
+
+TrustedCerts::TrustedCerts(TrustedCerts &&o) noexcept : certs_(std::exchange(o.certs_, nullptr))
+{
+}
+
+TrustedCerts &TrustedCerts::operator=(TrustedCerts &&o) noexcept
+{
+	std::swap(certs_, o.certs_);
+	return *this;
+}
+
+TrustedCerts::~TrustedCerts()
+{
+	if (certs_)
+		sk_X509_pop_free(static_cast<STACK_OF(X509) *>(certs_), X509_free);
+}
+
+std::size_t TrustedCerts::size() const
+{
+	return certs_ ? sk_X509_num(static_cast<STACK_OF(X509) *>(certs_)) : 0;
+}
+
 Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo algo,
 			     std::span<const std::uint8_t> digest, const std::string &cert_pem_path)
+{
+	auto trusted = TrustedCerts::load({cert_pem_path});
+	if (!trusted)
+		return std::unexpected(trusted.error());
+	return verify_blessing(value, algo, digest, *trusted);
+}
+
+Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo algo,
+			     std::span<const std::uint8_t> digest, const TrustedCerts &trusted)
 {
 	eima_blessing_hdr hdr{};
 	if (value.size() < sizeof(hdr))
@@ -255,11 +299,7 @@ Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo 
 	if (p != sig.data() + sig.size())
 		return fail("verify blessing",
 			    fmt::format("{} bytes after the signature", sig.data() + sig.size() - p));
-	auto cert = read_cert(cert_pem_path);
-	if (!cert)
-		return std::unexpected(cert.error());
-	STACK_OF(X509) *certs = sk_X509_new_null();
-	sk_X509_push(certs, *cert);
+	auto *certs = static_cast<STACK_OF(X509) *>(trusted.stack());
 	// The message behind a buffering filter, not as a bare memory BIO: CMS_verify copies a
 	// memory BIO into one of its own and, up to OpenSSL 3.0.19 at least, leaks that copy
 	// when it cannot set up the signature's digests (an empty or unknown digestAlgorithms;
@@ -273,10 +313,9 @@ Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo 
 		return fail("verify blessing", openssl_error());
 	}
 	BIO_push(data.get(), mem);
-	// Trust is the certificate given, as a keyring holds it: no chain to a CA is built.
+	// Trust is the certificates given, as a keyring holds them: no chain to a CA is built.
 	int ok = CMS_verify(cms.get(), certs, nullptr, data.get(), nullptr,
 			    CMS_BINARY | CMS_NOINTERN | CMS_NO_SIGNER_CERT_VERIFY);
-	sk_X509_pop_free(certs, X509_free);
 	if (ok != 1)
 		return fail("verify blessing", "bad signature: " + openssl_error());
 	return {};

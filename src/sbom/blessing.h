@@ -52,9 +52,29 @@ private:
 // The signed part of a blessing: header and digest (the first bytes of the xattr value).
 Bytes blessing_message(ima::HashAlgo algo, std::span<const std::uint8_t> digest);
 
+// Certificates a blessing may be signed by, read once: a verifier that checks many files
+// (the fanotify enforcer) reads no file per check, so it can never wait on a file it is
+// itself asked to allow.
+class TrustedCerts {
+public:
+	static Result<TrustedCerts> load(const std::vector<std::string> &cert_pem_paths);
+	TrustedCerts(TrustedCerts &&) noexcept;
+	TrustedCerts &operator=(TrustedCerts &&) noexcept;
+	~TrustedCerts();
+	std::size_t size() const;
+	void *stack() const { return certs_; } // STACK_OF(X509)*
+
+private:
+	explicit TrustedCerts(void *certs) : certs_(certs) {}
+	void *certs_ = nullptr;
+};
+
 // Checks a blessing value as the BPF program will: header, digest equal to `digest` (the
 // digest of the file's content, taken by the caller), and a PKCS#7 signature over the
-// message by the certificate in cert_pem_path. Errors say which check failed.
+// message by one of the trusted certificates. Errors say which check failed.
+Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo algo,
+			     std::span<const std::uint8_t> digest, const TrustedCerts &trusted);
+// Same, trusting only the certificate in cert_pem_path.
 Result<void> verify_blessing(std::span<const std::uint8_t> value, ima::HashAlgo algo,
 			     std::span<const std::uint8_t> digest, const std::string &cert_pem_path);
 

@@ -47,6 +47,9 @@ struct FileDigest {
 // A file entry, as written: path is bytes (tag-value files may hold any), not normalised.
 struct SbomFile {
 	std::string path;
+	std::string id;         // SPDXID (SPDX JSON) or bom-ref (CycloneDX), when written
+	std::string package_id; // CycloneDX: the id (bom-ref, else name) of the component it
+				// is nested in, when that is not itself a file
 	std::vector<FileDigest> digests; // real ones only: no placeholder, no malformed value
 	std::size_t placeholder_digests = 0;
 	std::size_t invalid_digests = 0; // not hex, or the wrong length for a known algorithm
@@ -71,9 +74,31 @@ struct SbomSummary {
 
 using FileSink = std::function<void(SbomFile &&)>;
 
+// An SPDX package, or a CycloneDX component that is not a file, with the file entries the
+// SBOM says it holds (SPDX JSON "hasFiles"; CycloneDX files nested in it come as their
+// SbomFile::package_id). id: SPDXID, bom-ref, else the name.
+struct SbomPackage {
+	std::string id, name, version;
+	std::vector<std::string> file_ids;
+};
+// An SPDX JSON relationship "package CONTAINS file" (or "file CONTAINED_BY package"); the
+// reader cannot tell packages from files by id, so the caller matches them.
+struct SbomContains {
+	std::string container_id, contained_id;
+};
+// What a reader hands on; any may be empty. Packages and relationships come from JSON
+// SBOMs only (tag-value files are read for their files).
+struct SbomSinks {
+	FileSink on_file;
+	std::function<void(SbomPackage &&)> on_package;
+	std::function<void(SbomContains &&)> on_contains;
+};
+
 // Reads the SBOM at path, calling on_file (may be empty) for each file entry in document
 // order. Errors name the path and the line (tag-value) or byte offset and line (JSON).
 Result<SbomSummary> read_sbom(const std::string &path, const FileSink &on_file = {});
+// Same, handing on packages and relationships too.
+Result<SbomSummary> read_sbom(const std::string &path, const SbomSinks &sinks);
 
 // "SHA256", "sha-256", "SHA_256" -> "sha256"; "SHA3-256" -> "sha3-256"; "BLAKE2b-256" ->
 // "blake2b-256". Lower case, and the separator between "sha" and its size dropped, so that

@@ -31,6 +31,9 @@ enum class Node : std::uint8_t {
 	component,
 	hashes,       // CycloneDX component's hashes
 	hash,         // {alg, content}
+	has_files,    // SPDX package's "hasFiles": file SPDXIDs
+	relationships, // SPDX top-level "relationships"
+	relationship, // {spdxElementId, relationshipType, relatedSpdxElement}
 };
 
 // One CycloneDX component or SPDX file being read; components nest, so these stack.
@@ -38,13 +41,14 @@ struct Entry {
 	SbomFile file;
 	std::string type; // CycloneDX component type ("file" makes it a file entry)
 	std::string name;
+	std::string version;
 	bool is_component = false;
 };
 
 class Handler {
 public:
-	Handler(SbomSummary &s, const FileSink &sink, const SbomInput &in)
-		: s_(s), sink_(sink), in_(in)
+	Handler(SbomSummary &s, const SbomSinks &sinks, const SbomInput &in)
+		: s_(s), sinks_(sinks), in_(in)
 	{
 	}
 
@@ -91,12 +95,38 @@ public:
 		case Node::file:
 			if (key_ == "fileName")
 				entries_.back().file.path = std::move(v);
+			else if (key_ == "SPDXID")
+				entries_.back().file.id = std::move(v);
 			break;
 		case Node::component:
 			if (key_ == "type")
 				entries_.back().type = std::move(v);
 			else if (key_ == "name")
 				entries_.back().name = std::move(v);
+			else if (key_ == "version")
+				entries_.back().version = std::move(v);
+			else if (key_ == "bom-ref")
+				entries_.back().file.id = std::move(v);
+			break;
+		case Node::package:
+			if (key_ == "SPDXID")
+				package_.id = std::move(v);
+			else if (key_ == "name")
+				package_.name = std::move(v);
+			else if (key_ == "versionInfo")
+				package_.version = std::move(v);
+			break;
+		case Node::has_files:
+			if (sinks_.on_package)
+				package_.file_ids.push_back(std::move(v));
+			break;
+		case Node::relationship:
+			if (key_ == "spdxElementId")
+				rel_from_ = std::move(v);
+			else if (key_ == "relationshipType")
+				rel_type_ = std::move(v);
+			else if (key_ == "relatedSpdxElement")
+				rel_to_ = std::move(v);
 			break;
 		case Node::checksum:
 			if (key_ == "algorithm")
@@ -136,8 +166,14 @@ public:
 			n = Node::component;
 		else if (parent == Node::hashes)
 			n = Node::hash;
-		if (n == Node::package)
+		else if (parent == Node::relationships)
+			n = Node::relationship;
+		if (n == Node::package) {
 			++packages_;
+			package_ = {};
+		}
+		if (n == Node::relationship)
+			rel_from_.clear(), rel_type_.clear(), rel_to_.clear();
 		if (n == Node::file || n == Node::component)
 			entries_.push_back(Entry{.is_component = n == Node::component});
 		if (n == Node::checksum || n == Node::hash) {
@@ -163,11 +199,31 @@ public:
 				// its path.
 				if (e.type == "file") {
 					e.file.path = std::move(e.name);
+					if (!entries_.empty() && entries_.back().is_component &&
+					    entries_.back().type != "file")
+						e.file.package_id = component_id(entries_.back());
 					emit(std::move(e.file));
+				} else if (sinks_.on_package) {
+					std::string id = component_id(e);
+					sinks_.on_package(SbomPackage{.id = std::move(id),
+								      .name = std::move(e.name),
+								      .version = std::move(e.version)});
 				}
 			} else {
 				emit(std::move(e.file));
 			}
+		} else if (n == Node::package) {
+			if (sinks_.on_package) {
+				if (package_.id.empty())
+					package_.id = package_.name;
+				sinks_.on_package(std::move(package_));
+			}
+			package_ = {};
+		} else if (n == Node::relationship && sinks_.on_contains) {
+			if (rel_type_ == "CONTAINS")
+				sinks_.on_contains({std::move(rel_from_), std::move(rel_to_)});
+			else if (rel_type_ == "CONTAINED_BY")
+				sinks_.on_contains({std::move(rel_to_), std::move(rel_from_)});
 		}
 		return true;
 	}
@@ -186,6 +242,10 @@ public:
 			n = Node::checksums;
 		else if (parent == Node::component && key_ == "hashes")
 			n = Node::hashes;
+		else if (parent == Node::package && key_ == "hasFiles")
+			n = Node::has_files;
+		else if (parent == Node::root && key_ == "relationships")
+			n = Node::relationships;
 		return push(n);
 	}
 
@@ -281,13 +341,21 @@ private:
 	void emit(SbomFile &&f)
 	{
 		count_file(s_, f);
-		if (sink_)
-			sink_(std::move(f));
+		if (sinks_.on_file)
+			sinks_.on_file(std::move(f));
+	}
+
+	static std::string component_id(const Entry &e)
+	{
+		return e.file.id.empty() ? e.name : e.file.id;
 	}
 
 	SbomSummary &s_;
-	const FileSink &sink_;
+	const SbomSinks &sinks_;
 	const SbomInput &in_;
+	// The SPDX package being read (packages do not nest) and the relationship.
+	SbomPackage package_;
+	std::string rel_from_, rel_type_, rel_to_;
 	std::uint64_t spdx_version_at_ = 0, bom_format_at_ = 0, cdx_spec_version_at_ = 0;
 	std::vector<Node> frames_;
 	std::vector<Entry> entries_;
@@ -298,11 +366,11 @@ private:
 
 } // namespace
 
-Result<SbomSummary> read_json_sbom(SbomInput &in, const FileSink &on_file)
+Result<SbomSummary> read_json_sbom(SbomInput &in, const SbomSinks &sinks)
 {
 	SbomSummary s;
 	s.encoding = Encoding::json;
-	Handler h(s, on_file, in);
+	Handler h(s, sinks, in);
 	std::istream stream(&in);
 	bool ok = false;
 	try {

@@ -11,6 +11,11 @@ namespace eima::sbom {
 
 Result<SbomSummary> read_sbom(const std::string &path, const FileSink &on_file)
 {
+	return read_sbom(path, SbomSinks{.on_file = on_file});
+}
+
+Result<SbomSummary> read_sbom(const std::string &path, const SbomSinks &sinks)
+{
 	detail::SbomInput in;
 	if (auto o = in.open(path); !o)
 		return std::unexpected(o.error());
@@ -32,9 +37,9 @@ Result<SbomSummary> read_sbom(const std::string &path, const FileSink &on_file)
 	if (first == traits::eof())
 		return fail("not an SBOM", fmt::format("{}: empty", path));
 	if (first == '{')
-		return detail::read_json_sbom(in, on_file);
+		return detail::read_json_sbom(in, sinks);
 	if (std::isalpha(first) || first == '#')
-		return detail::read_tag_value_sbom(in, line, on_file);
+		return detail::read_tag_value_sbom(in, line, sinks.on_file);
 	return fail("not an SBOM",
 		    fmt::format("{}:{}: offset {}: neither JSON nor SPDX tag-value (byte 0x{:02x})",
 				path, line, in.consumed(), first));

@@ -7,7 +7,7 @@
 namespace eima::sbom::detail {
 
 // SPDX or CycloneDX JSON from the current position of in.
-Result<SbomSummary> read_json_sbom(SbomInput &in, const FileSink &on_file);
+Result<SbomSummary> read_json_sbom(SbomInput &in, const SbomSinks &sinks);
 // SPDX tag-value; first_line is the line number of in's current position.
 Result<SbomSummary> read_tag_value_sbom(SbomInput &in, std::uint64_t first_line,
 					const FileSink &on_file);

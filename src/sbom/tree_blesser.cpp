@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/hex.h"
 #include "common/unique_fd.h"
@@ -85,6 +86,30 @@ std::string choose_algo(const std::vector<FileDigest> &digests)
 	return {};
 }
 
+namespace {
+
+void add_claim(std::unordered_map<std::string, Claim> &claims, SbomFile &&f)
+{
+	std::string key = normalise_path(f.path);
+	if (key.empty())
+		return;
+	auto [it, fresh] = claims.try_emplace(std::move(key));
+	if (fresh)
+		it->second.sbom_path = std::move(f.path);
+	for (auto &d : f.digests)
+		it->second.digests.push_back(std::move(d));
+}
+
+// What the claims' source means by several digests of one path: an SBOM that lists two
+// does not say which content is good (mismatch); a known-good list ran both (either).
+enum class Several : std::uint8_t { conflict, any_good };
+
+Result<void> bless_claims(const BlessOptions &o, const BlessingSigner &signer,
+			  std::unordered_map<std::string, Claim> &claims, Several several,
+			  BlessReport &report, const BlessProgress &progress);
+
+} // namespace
+
 Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progress)
 {
 	BlessReport report;
@@ -95,19 +120,37 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 		return std::unexpected(signer.error());
 
 	std::unordered_map<std::string, Claim> claims;
-	auto summary = read_sbom(o.sbom_path, [&](SbomFile &&f) {
-		std::string key = normalise_path(f.path);
-		if (key.empty())
-			return;
-		auto [it, fresh] = claims.try_emplace(std::move(key));
-		if (fresh)
-			it->second.sbom_path = std::move(f.path);
-		for (auto &d : f.digests)
-			it->second.digests.push_back(std::move(d));
-	});
+	auto summary = read_sbom(o.sbom_path,
+				 [&](SbomFile &&f) { add_claim(claims, std::move(f)); });
 	if (!summary)
 		return std::unexpected(summary.error());
 	report.sbom = *summary;
+	if (auto r = bless_claims(o, *signer, claims, Several::conflict, report, progress); !r)
+		return std::unexpected(r.error());
+	return report;
+}
+
+Result<BlessReport> bless_tree_known_good(const BlessOptions &o, std::vector<SbomFile> known_good,
+					  const BlessProgress &progress)
+{
+	BlessReport report;
+	auto signer = BlessingSigner::load(o.key_pem, o.cert_pem);
+	if (!signer)
+		return std::unexpected(signer.error());
+	std::unordered_map<std::string, Claim> claims;
+	for (auto &f : known_good)
+		add_claim(claims, std::move(f));
+	if (auto r = bless_claims(o, *signer, claims, Several::any_good, report, progress); !r)
+		return std::unexpected(r.error());
+	return report;
+}
+
+namespace {
+
+Result<void> bless_claims(const BlessOptions &o, const BlessingSigner &signer,
+			  std::unordered_map<std::string, Claim> &claims, Several several,
+			  BlessReport &report, const BlessProgress &progress)
+{
 
 	auto add = [&](BlessedFile f) {
 		++report.counts[f.status];
@@ -186,13 +229,16 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 			add(std::move(out));
 			return {};
 		}
-		// Every claim in the chosen algorithm must agree: an SBOM that lists two digests
-		// for one path does not say which content is good.
+		// Every claim in the chosen algorithm must agree when the source is an SBOM; a
+		// known-good list may hold several good versions (matched below).
+		std::vector<std::string> good;
 		for (auto &d : c.digests)
 			if (d.algo == out.algo) {
-				if (!out.expected.empty() && d.hex != out.expected)
+				if (several == Several::conflict && !out.expected.empty() &&
+				    d.hex != out.expected)
 					out.error = "the SBOM lists conflicting digests for this path";
 				out.expected = d.hex;
+				good.push_back(d.hex);
 			}
 		ima::HashAlgo sbom_algo = *ima::hash_algo_from_name(out.algo);
 		// ima::hash_file reads ahead on large files; a second algorithm reads the file
@@ -206,14 +252,19 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 		if (!sign_digest)
 			return add_failed(std::move(out), sign_digest.error());
 		out.actual = to_hex(*sbom_digest);
+		if (several == Several::any_good &&
+		    std::find(good.begin(), good.end(), out.actual) != good.end())
+			out.expected = out.actual;
+		else if (several == Several::any_good && good.size() > 1)
+			out.expected = fmt::format("{}", fmt::join(good, ","));
 		if (out.actual != out.expected || !out.error.empty()) {
 			out.status = BlessStatus::mismatched;
 			add(std::move(out));
 			return {};
 		}
 		if (!o.dry_run) {
-			auto ima_sig = signer->ima_signature(o.sign_algo, *sign_digest);
-			auto blessing = signer->blessing(o.sign_algo, *sign_digest);
+			auto ima_sig = signer.ima_signature(o.sign_algo, *sign_digest);
+			auto blessing = signer.blessing(o.sign_algo, *sign_digest);
 			if (!ima_sig || !blessing)
 				return std::unexpected(!ima_sig ? ima_sig.error() : blessing.error());
 			auto w1 = set_xattr(fd.get(), "security.ima", *ima_sig, what);
@@ -242,7 +293,8 @@ Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progr
 	std::sort(missing.begin(), missing.end());
 	for (auto &m : missing)
 		add({.path = std::move(m), .status = BlessStatus::missing});
-	return report;
+	return {};
 }
 
+} // namespace
 } // namespace eima::sbom

@@ -73,6 +73,14 @@ using BlessProgress = std::function<void(std::uint64_t bytes_done, std::uint64_t
 // its status in the report.
 Result<BlessReport> bless_tree(const BlessOptions &o, const BlessProgress &progress = {});
 
+// Blesses a tree the SBOM does not cover from known-good digests per path (a measurement
+// list of a known-good host, an allowlist): o.sbom_path is not read. A path may have
+// several good digests (a list holds every version that ran): its file is blessed when
+// its content has any of them, in the strongest algorithm listed for it; the report's
+// statuses, counts and exit rules are bless_tree's (report.sbom stays empty).
+Result<BlessReport> bless_tree_known_good(const BlessOptions &o, std::vector<SbomFile> known_good,
+					  const BlessProgress &progress = {});
+
 // The strongest algorithm of the entry's digests that eima hashes (sha512 > sha384 > sha256
 // > sha1); empty when none.
 std::string choose_algo(const std::vector<FileDigest> &digests);

@@ -63,12 +63,14 @@ sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 # start_eimad RUN_DIR LOG [eimad args...]: starts eimad, waits until it is ready. Without
 # --pin-dir among the args eimad pins nothing (--pin-dir none): a test that kills eimad
 # must not leave programs attached. A test that pins passes its own --pin-dir and removes
-# it in its EXIT trap.
+# it in its EXIT trap. EIMAD_WRAP, when set, is the command eimad runs under (the fanotify
+# test's "timeout -s KILL N": a listener that outlived its test would hold its marks).
 start_eimad() {
 	local run=$1 log=$2; shift 2
 	local pin=(--pin-dir none)
+	local wrap=(${EIMAD_WRAP:-})
 	[[ " $* " == *" --pin-dir "* ]] && pin=()
-	"$BIN/eimad" --run-dir "$run" "${pin[@]}" "$@" >"$log.out" 2>"$log" &
+	"${wrap[@]}" "$BIN/eimad" --run-dir "$run" "${pin[@]}" "$@" >"$log.out" 2>"$log" &
 	EIMAD_PID=$!
 	for _ in $(seq 1 200); do
 		grep -q "eimad: ready" "$log.out" 2>/dev/null && return 0

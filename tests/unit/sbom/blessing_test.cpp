@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common/file_io.h"
+#include "tests/unit/test_keys.h"
 #include "sbom/blessing.h"
 
 extern "C" {
@@ -27,15 +28,8 @@ class Blessing : public testing::Test {
 protected:
 	static void SetUpTestSuite()
 	{
-		dir_ = fs::temp_directory_path() / ("eima-blessing-" + std::to_string(::getpid()));
-		fs::create_directories(dir_);
-		for (const char *name : {"a", "b"}) {
-			std::string cmd = fmt::format(
-				"openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=eima-test-{0} "
-				"-keyout {1}/{0}.key -out {1}/{0}.pem >/dev/null 2>&1",
-				name, dir_.string());
-			ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-		}
+		dir_ = test::make_test_keys("eima-blessing-", {"a", "b"});
+		ASSERT_FALSE(dir_.empty()) << "openssl could not make the test keys";
 	}
 	static void TearDownTestSuite() { fs::remove_all(dir_); }
 

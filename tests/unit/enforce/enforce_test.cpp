@@ -1,0 +1,170 @@
+// The user-space halves of enforcement, without fanotify: the audit log's lines and its
+// rotation, and the verdict on one file (blessing xattr, trusted certificates, content),
+// with keys generated here by the openssl command. tests/e2e/fanotify_enforce_test.sh runs
+// the enforcer itself on a test mount.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "common/file_io.h"
+#include "tests/unit/test_keys.h"
+#include "common/json_text.h"
+#include "enforce/audit_log.h"
+#include "enforce/fanotify_enforcer.h"
+
+namespace eima::enforce {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Enforce : public testing::Test {
+protected:
+	static void SetUpTestSuite()
+	{
+		dir_ = test::make_test_keys("eima-enforce-", {"a", "b"});
+		ASSERT_FALSE(dir_.empty()) << "openssl could not make the test keys";
+	}
+	static void TearDownTestSuite() { fs::remove_all(dir_); }
+	static std::string path(const std::string &name) { return (dir_ / name).string(); }
+
+	// A file with this content, blessed by key `key` (nothing when key is empty).
+	static void make_file(const std::string &name, std::string_view content,
+			      const std::string &key)
+	{
+		ASSERT_TRUE(write_file(path(name), content));
+		if (key.empty())
+			return;
+		auto signer = sbom::BlessingSigner::load(path(key + ".key"), path(key + ".pem"));
+		ASSERT_TRUE(signer) << signer.error().message();
+		auto d = ima::digest(ima::HashAlgo::sha256, as_bytes(content));
+		auto v = signer->blessing(ima::HashAlgo::sha256, *d);
+		ASSERT_TRUE(v);
+		if (::setxattr(path(name).c_str(), "user.eima", v->data(), v->size(), 0) != 0)
+			GTEST_SKIP() << "no user.* xattrs under " << dir_;
+	}
+	static FileVerdict verdict(const std::string &name, const std::vector<std::string> &certs)
+	{
+		std::vector<std::string> paths;
+		for (auto &c : certs)
+			paths.push_back(path(c + ".pem"));
+		auto trusted = sbom::TrustedCerts::load(paths);
+		EXPECT_TRUE(trusted);
+		UniqueFd fd(::open(path(name).c_str(), O_RDONLY | O_CLOEXEC));
+		EXPECT_TRUE(fd);
+		return verify_blessed_file(fd.get(), *trusted, "user.eima");
+	}
+	static inline fs::path dir_;
+};
+
+TEST_F(Enforce, BlessedFileIsVerified)
+{
+	make_file("good", "\x7f" "ELF good", "a");
+	auto v = verdict("good", {"a"});
+	EXPECT_TRUE(v.verified) << v.reason;
+	auto both = verdict("good", {"b", "a"}); // any trusted certificate will do
+	EXPECT_TRUE(both.verified) << both.reason;
+}
+
+TEST_F(Enforce, EveryWayToFailSaysWhy)
+{
+	make_file("plain", "\x7f" "ELF plain", "");
+	auto none = verdict("plain", {"a"});
+	EXPECT_FALSE(none.verified);
+	EXPECT_EQ(none.reason, "not blessed (no user.eima)");
+
+	make_file("other", "\x7f" "ELF other", "b");
+	auto other = verdict("other", {"a"});
+	EXPECT_FALSE(other.verified);
+	EXPECT_NE(other.reason.find("bad signature"), std::string::npos) << other.reason;
+
+	// A valid blessing moved onto another content.
+	make_file("changed", "\x7f" "ELF changed", "a");
+	{
+		std::ofstream out(path("changed"), std::ios::app);
+		out << "!";
+	}
+	auto changed = verdict("changed", {"a"});
+	EXPECT_FALSE(changed.verified);
+	EXPECT_NE(changed.reason.find("not the blessed one"), std::string::npos) << changed.reason;
+
+	// Garbage in the xattr.
+	make_file("junk", "x", "");
+	ASSERT_EQ(::setxattr(path("junk").c_str(), "user.eima", "EIMA", 4, 0), 0);
+	auto junk = verdict("junk", {"a"});
+	EXPECT_FALSE(junk.verified);
+	EXPECT_NE(junk.reason.find("not an eima blessing"), std::string::npos) << junk.reason;
+}
+
+TEST_F(Enforce, ElfIsToldByItsMagic)
+{
+	make_file("elf", "\x7f" "ELF....", "");
+	make_file("text", "#!/bin/sh\n", "");
+	UniqueFd e(::open(path("elf").c_str(), O_RDONLY | O_CLOEXEC));
+	UniqueFd t(::open(path("text").c_str(), O_RDONLY | O_CLOEXEC));
+	EXPECT_TRUE(is_elf(e.get()));
+	EXPECT_FALSE(is_elf(t.get()));
+}
+
+TEST_F(Enforce, AuditLineHasEveryFieldAndKeepsBytes)
+{
+	auto log = AuditLog::open(path("audit.jsonl"));
+	ASSERT_TRUE(log) << log.error().message();
+	AuditEvent ev{.time = std::chrono::system_clock::time_point(std::chrono::microseconds(
+			      1'700'000'000'123'456)),
+		      .container = "host",
+		      .pid = 42,
+		      .comm = "sh",
+		      .path = "/mnt/bin/odd\xff",
+		      .inode = 7,
+		      .dev = 9,
+		      .operation = "exec",
+		      .rule = "fanotify:FAN_OPEN_EXEC_PERM",
+		      .reason = "not blessed",
+		      .decision = "deny",
+		      .mechanism = "fanotify"};
+	ASSERT_TRUE((*log)->append(ev));
+	auto text = read_file(path("audit.jsonl"));
+	ASSERT_TRUE(text);
+	EXPECT_EQ(*text,
+		  R"({"comm":"sh","container":"host","decision":"deny","dev":9,"inode":7,)"
+		  R"("mechanism":"fanotify","operation":"exec","path":"/mnt/bin/odd\udcff",)"
+		  R"("pid":42,"reason":"not blessed","rule":"fanotify:FAN_OPEN_EXEC_PERM",)"
+		  R"("time":"2023-11-14T22:13:20.123456Z"})"
+		  "\n");
+	auto back = json_parse(text->substr(0, text->size() - 1), "audit");
+	ASSERT_TRUE(back);
+	EXPECT_EQ((*back)["path"].get<std::string>(), ev.path);
+	EXPECT_EQ((*log)->written(), 1u);
+}
+
+TEST_F(Enforce, AuditLogRotatesAndStaysBounded)
+{
+	std::string p = path("rot.jsonl");
+	auto log = AuditLog::open(p, {.max_bytes = 1000, .keep = 2});
+	ASSERT_TRUE(log);
+	AuditEvent ev{.path = std::string(200, 'p'), .decision = "deny"};
+	for (int i = 0; i < 50; ++i)
+		ASSERT_TRUE((*log)->append(ev));
+	EXPECT_TRUE(fs::exists(p + ".1"));
+	EXPECT_TRUE(fs::exists(p + ".2"));
+	EXPECT_FALSE(fs::exists(p + ".3"));
+	for (auto f : {p, p + ".1", p + ".2"}) {
+		EXPECT_LE(fs::file_size(f), 1000u) << f;
+		auto text = read_file(f);
+		ASSERT_TRUE(text);
+		EXPECT_EQ(text->back(), '\n') << f; // whole lines only
+	}
+	EXPECT_EQ((*log)->written(), 50u);
+	EXPECT_EQ((*log)->failures(), 0u);
+}
+
+} // namespace
+} // namespace eima::enforce
