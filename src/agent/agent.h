@@ -72,6 +72,15 @@ private:
 	Result<void> set_up_probe();
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
+	// The "eima-interrupted:<from>-<to>" violation on a PCR.
+	Result<ima::TemplateEntry> interruption(std::uint32_t pcr,
+						std::pair<std::uint64_t, std::uint64_t> span) const;
+	// After a restart: the containers the last eimad left in RUN/containers. Running ones
+	// get their lists and vTPMs back (and the interruption entry, when there is a gap);
+	// those that exited meanwhile get their final evidence; exited ones stay in `eima ps`.
+	// Without a resumed host list, they all go.
+	Result<void> resume_containers(bool host_resumed,
+				       std::optional<std::pair<std::uint64_t, std::uint64_t>> gap_span);
 	// RUN/containers/<id>, boot_aggregate first, and the container's vTPM.
 	void open_container_list(Container &c);
 	void append_container(Container &c, const ima::TemplateEntry &entry);
