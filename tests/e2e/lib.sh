@@ -156,3 +156,15 @@ wait_bound() {
 	done
 	return 1
 }
+# two_containers: containers a and b under the running eimad, with vTPMs; sets A and B to
+# eimad's ids for them and checks that both vTPMs are up and bound.
+two_containers() {
+	start_container a || failed "container a starts"
+	start_container b || failed "container b starts"
+	settle "$RUN"
+	A=$(container_id a)
+	B=$(container_id b)
+	check "eima ps lists both containers ($A, $B)" test -n "$A" -a -n "$B" -a "$A" != "$B"
+	check "container a's vTPM is up and bound" wait_bound "$A"
+	check "container b's vTPM is up and bound" wait_bound "$B"
+}

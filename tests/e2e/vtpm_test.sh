@@ -48,14 +48,7 @@ vtpm_pids() { # swtpm processes whose state is under this test's containers
 
 echo "== eimad --mode $MODE --tpm $TPM ${PCR_ARGS[*]} (vTPMs on by default); two containers at once"
 start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm "$TPM" "${PCR_ARGS[@]}" || { failed "eimad starts"; finish; exit; }
-start_container a || failed "container a starts"
-start_container b || failed "container b starts"
-settle "$RUN"
-A=$(container_id a)
-B=$(container_id b)
-check "eima ps lists both containers ($A, $B)" test -n "$A" -a -n "$B" -a "$A" != "$B"
-check "container a's vTPM is up and bound" wait_bound "$A"
-check "container b's vTPM is up and bound" wait_bound "$B"
+two_containers
 check_eq "two swtpm processes serve them, state under each container's directory" \
 	"$(printf '%s\n' "$RUN/containers/$A/vtpm" "$RUN/containers/$B/vtpm" | sort | xargs)" \
 	"$(ps_json | jq -r --arg a "$A" --arg b "$B" '[.containers[] | select(.id == $a or .id == $b) | .vtpm.dir] | sort | join(" ")')"
