@@ -7,7 +7,7 @@
 #   bench/restart_cost.sh [BUILD_DIR]      (root; EIMA_BENCH_FILES, default 100000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$here/build}
+build=$(cd "${1:-$here/build}" && pwd) # absolute: used inside the container too
 BIN=$build/bin
 FILES=${EIMA_BENCH_FILES:-100000}
 source "$here/tests/e2e/lib.sh"
@@ -18,7 +18,7 @@ cleanup() {
 	[[ -n $CPID ]] && touch "$T/rootfs/tmp/go" && wait "$CPID" 2>/dev/null
 	stop_eimad >/dev/null 2>&1 || true
 	for p in "$RUN"/tpm/swtpm.pid "$RUN"/containers/*/vtpm/swtpm.pid; do
-		[[ -f $p ]] && kill "$(cat "$p")" 2>/dev/null
+		[[ -f $p ]] && kill "$(cat "$p")" 2>/dev/null || true # gone already after a clean stop
 	done
 	rm -rf "$T"
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "../tpm/tpm_test_support.h"
+#include "agent/container_registry.h"
 #include "agent/container_state.h"
 #include "agent/list_recovery.h"
 #include "agent/virtual_tpm.h"
@@ -140,6 +141,27 @@ TEST_F(VtpmResumeTest, AVtpmHoldingNoPrefixOfTheListIsRestartedClear)
 	VirtualTpm v(vdir, recs);
 	expect_replay(v, *list);
 	EXPECT_NE(v.resume_state().find("restarted clear"), std::string::npos) << v.resume_state();
+}
+
+TEST_F(VtpmResumeTest, AContainersEntriesReachItsVtpmOnlyOnceWritten)
+{
+	Container c;
+	auto list = MeasurementList::create(t_.path() + "/c", {ima::HashAlgo::sha1, ima::HashAlgo::sha256});
+	ASSERT_TRUE(list);
+	c.list = std::move(*list);
+	c.vtpm = std::make_unique<VirtualTpm>(t_.path() + "/c/vtpm");
+	auto e = ima::make_ima_ng(ima::HashAlgo::sha256, Bytes(32, 7), "/bin/x", 10);
+	ASSERT_TRUE(e);
+	auto rec = c.list->append(*e);
+	ASSERT_TRUE(rec);
+	c.unwritten.push_back(*rec);
+	EXPECT_EQ(pcrs_of(*c.vtpm)[ima::HashAlgo::sha256][10], Bytes(32, 0)) << "extended before written";
+	EXPECT_EQ(read_file(t_.path() + "/c/binary_runtime_measurements")->size(), 0u);
+	flush_container(c);
+	EXPECT_TRUE(c.unwritten.empty());
+	EXPECT_GT(read_file(t_.path() + "/c/binary_runtime_measurements")->size(), 0u);
+	expect_replay(*c.vtpm, *c.list);
+	c.vtpm->discard_state();
 }
 
 TEST_F(VtpmResumeTest, ARetiredVtpmLeavesNoStateAndNoProcess)
