@@ -72,7 +72,8 @@ until [[ -e $T/rootfs/tmp/ready ]]; do sleep 0.05; done
 IN=(nsenter -t "$(pgrep -P "$CPID" | head -1)" -m)
 "${IN[@]}" "$BIN/eima-bench-mmap" "$T/many" >/dev/null
 settle "$RUN"
-cdir=$(dirname "$(grep -l "$T/many/f1\$" "$RUN"/containers/*/ascii_runtime_measurements)")
+cdir=$("$BIN/eima" ps --run-dir "$RUN" --json | python3 -c 'import json,sys
+print(next(c["log"] for c in json.load(sys.stdin)["containers"] if c["state"] == "running"))')
 centries=$(wc -l < "$cdir/ascii_runtime_measurements")
 kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null || true; EIMAD_PID=
 start_to_first; ckilled=$secs

@@ -13,14 +13,16 @@
 //                     kernel's counts of events it had no room for
 //   ContainerRegistry live containers by mount namespace, /proc (through ProcessView),
 //                     which have exited, unique ids, the exited ones `eima ps` shows
+//                     (container_state.h: what a restarted eimad finds them by)
 //   FileMeasurer      one event's digest (file_measurer.h)
 //   HostRecorder      the host list: written before extended, resumed after a restart,
 //                     drained_at_ns; the vTPM binding entries
 //   Retirement        containers whose last process exited: final quote and evidence
 //   QuoteService      `eima quote` and `eima pcrs`, and containers' quotes, off the loop
 //   ControlServer     the control socket, with answers that wait on a TPM
-// The Agent itself: start-up (TPM, boot_aggregate, BPF programs), each container's own
-// list and vTPM, turning events into entries, and the event loop.
+// The Agent itself: start-up (TPM, boot_aggregate, BPF programs, the containers a restart
+// resumes), each container's own list and vTPM, turning events into entries, and the
+// event loop.
 #pragma once
 
 #include <chrono>
