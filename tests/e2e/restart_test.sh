@@ -249,6 +249,7 @@ else
 	failed "tpm2_pcrextend on the swtpm: $(cat "$T/ext.err")"
 fi
 
+if [[ ${EIMA_RESTART_CONTAINERS:-1} == 1 ]]; then
 echo "== running containers keep their lists and vTPMs across restarts"
 VTPM=swtpm
 stop_eimad
@@ -292,7 +293,8 @@ for round in $(seq 1 "$CROUNDS"); do
 		b=$T/a.before; [[ $c == "$B" ]] && b=$T/b.before
 		n=$(wc -l < "$b")
 		# The list goes on from where it was: earlier entries unchanged.
-		cmp -s <(head -n "$n" "$(list_of "$c")") "$b" || { echo "  round $round: $c's list lost entries"; good=0; }
+		# (a pipe, not <(...): the test VM has no /dev/fd)
+		head -n "$n" "$(list_of "$c")" | cmp -s - "$b" || { echo "  round $round: $c's list lost entries"; good=0; }
 		state=$(ps_json | jq -r --arg id "$c" '.containers[] | select(.id == $id) | "\(.state) \(.resumed)"')
 		[[ $state == "running $n entries"* ]] ||
 			{ echo "  round $round: $c: $state (list had $n)"; good=0; }
@@ -373,8 +375,14 @@ check_status "...and stops the vTPM a killed eimad left running" 1 kill -0 "$old
 settle "$RUN"
 check_status "...a's list (if its next event came) is a new one" 1 \
 	bash -c "cat '$(list_of "$A")' 2>/dev/null | grep -q '/bin/nup1\$'"
+else
+echo "== --fresh starts anew"
+stop_eimad
+start --fresh || { failed "eimad --fresh starts"; finish; exit; }
+check_eq "--fresh starts a new list" "new: --fresh" "$(host_list_state)"
+fi
 check "a quote verifies after --fresh" quote_verifies fresh
 stop_eimad; check_eq "eimad exits 0" 0 $?
 check_status "the last clean stop removes the pins" 1 test -e "$PIN"
-touch "$T/rootfs-a/tmp/go"; wait "$CPID_a"
+[[ -n ${CPID_a:-} ]] && { touch "$T/rootfs-a/tmp/go"; wait "$CPID_a"; }
 finish
