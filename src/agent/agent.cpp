@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "agent/agent_log.h"
+#include "agent/container_state.h"
 #include "agent/event_stream.h"
 #include "agent/file_opener.h"
 #include "agent/metrics_endpoint.h"
@@ -72,9 +73,6 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	fs::create_directories(config.run_dir, ec);
 	if (ec)
 		return fail(ec.value(), "create run directory", config.run_dir);
-	// Containers' lists and vTPMs do not survive a restart yet: a running container gets a
-	// new list (and vTPM) at its next event; the host list keeps all of it.
-	fs::remove_all(fs::path(config.run_dir) / "containers", ec);
 
 	// The host is init's mount namespace. Where init's is hidden from us (a sandbox that
 	// runs eimad), our own stands in: eimad then runs in the host's namespace by design.
@@ -112,14 +110,14 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	// taken from the ring but not yet written (it died mid-drain) are lost: then, as after
 	// a fresh load, nothing was measured from its last drain until now.
 	bool gap_measured = agent->adoption_.adopted && !agent->adoption_.uncommitted;
+	std::optional<std::pair<std::uint64_t, std::uint64_t>> gap_span;
 	if (*resumed && !gap_measured) {
 		// Nothing was measured from the last entry eimad wrote until the programs were
 		// attached again: one violation says so, with the span, so that no exec in it is
-		// a silent gap.
-		auto [tmpl, algo] = agent->template_for(eima_event_head{});
-		auto gap = interruption_entry(template_name(tmpl), algo, config.host_pcr,
-					      agent->host_->drained_at_ns(),
-					      wall_ns(std::chrono::system_clock::now()));
+		// a silent gap (in the host list, and in every running container's).
+		gap_span.emplace(agent->host_->drained_at_ns(),
+				 wall_ns(std::chrono::system_clock::now()));
+		auto gap = agent->interruption(config.host_pcr, *gap_span);
 		if (!gap)
 			return std::unexpected(gap.error());
 		agent->host_->append(*gap);
@@ -139,6 +137,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 			a->cache_.forget_mntns(c.key);
 		},
 		[a] { a->flush_all(); }});
+	if (auto r = agent->resume_containers(*resumed, gap_span); !r)
+		return std::unexpected(r.error());
 	agent->control_.emplace(static_cast<ControlService &>(*agent), [a] { a->flush_all(); });
 	if (auto r = agent->control_->listen(config.run_dir + "/eimad.sock"); !r)
 		return std::unexpected(r.error());
@@ -366,6 +366,94 @@ Container &Agent::container_for(const PendingEvent &ev)
 	return c;
 }
 
+Result<ima::TemplateEntry>
+Agent::interruption(std::uint32_t pcr, std::pair<std::uint64_t, std::uint64_t> span) const
+{
+	auto [tmpl, algo] = template_for(eima_event_head{});
+	return interruption_entry(template_name(tmpl), algo, pcr, span.first, span.second);
+}
+
+Result<void>
+Agent::resume_containers(bool host_resumed,
+			 std::optional<std::pair<std::uint64_t, std::uint64_t>> gap_span)
+{
+	fs::path top = fs::path(config_.run_dir) / "containers";
+	std::error_code ec;
+	std::vector<fs::path> dirs;
+	for (auto &e : fs::directory_iterator(top, ec))
+		if (e.is_directory(ec))
+			dirs.push_back(e.path());
+	std::ranges::sort(dirs);
+	// A container directory nothing is resumed from: its vTPM (left running by a killed
+	// eimad) stops, and it goes, as every container directory went before containers
+	// were resumed. Its entries are in the host list (or in the one set aside).
+	auto discard = [&](const fs::path &d) {
+		tpm::stop_left_running(d / "vtpm");
+		fs::remove_all(d, ec);
+	};
+	if (!host_resumed) {
+		// A new host list (--fresh, another boot, a list the TPM no longer matches): the
+		// containers' entries it would bind are gone with the old one, so are their lists.
+		for (auto &d : dirs)
+			discard(d);
+		return {};
+	}
+	for (auto &d : dirs) {
+		if (fs::exists(d / "exited.json", ec)) {
+			if (auto e = read_exited(d); e)
+				registry_->exited(std::move(*e));
+			else
+				spdlog::warn("containers: {}", e.error().message());
+			continue;
+		}
+		auto saved = read_saved_container(d);
+		if (!saved || registry_->find(saved->key) || registry_->id_taken(saved->id)) {
+			spdlog::warn("containers: {} not resumed: {}", d.string(),
+				     saved ? "its namespace or id is taken" : saved.error().message());
+			discard(d);
+			continue;
+		}
+		auto list = MeasurementList::resume(d, {ima::HashAlgo::sha1, ima::HashAlgo::sha256});
+		if (!list || list->records.empty()) {
+			spdlog::warn("container {}: list not resumed: {}", saved->id,
+				     list ? "it held no whole entry" : list.error().message());
+			// Its next event starts a new list: what the kernel remembers measuring for
+			// it must not keep files out of that one.
+			probe_->forget_mntns(saved->ns.mnt, saved->key);
+			discard(d);
+			continue;
+		}
+		Container &c = registry_->restore(*saved);
+		c.resumed = fmt::format("{} entries{}", list->list.entries(),
+					list->torn_bytes ? fmt::format(", {} torn bytes cut off ({})",
+								       list->torn_bytes, list->torn_reason)
+							 : "");
+		c.list = std::move(list->list);
+		if (config_.vtpm)
+			c.vtpm = std::make_unique<VirtualTpm>((d / "vtpm").string(),
+							      std::move(list->records));
+		else
+			tpm::stop_left_running(d / "vtpm");
+		if (!registry_->still_runs(*saved)) {
+			// Exited while no eimad ran: its final evidence now, from its resumed list
+			// and vTPM, as for any container that exits.
+			spdlog::info("container {} exited while eimad was down: final evidence", c.id);
+			retire(registry_->take(saved->key));
+			continue;
+		}
+		if (gap_span) {
+			auto gap = interruption(ima::default_ima_pcr, *gap_span);
+			if (!gap)
+				return std::unexpected(gap.error());
+			append_container(c, *gap);
+		}
+		registry_->capture_root(c, -1);
+		probe_->mark_known(c.ns.mnt);
+		spdlog::info("container {} resumed: {}", c.id, c.resumed);
+	}
+	return {};
+}
+
 void Agent::retire(Container c)
 {
 	emit({{"type", "container_exited"},
@@ -392,6 +480,10 @@ void Agent::open_container_list(Container &c)
 		return;
 	}
 	c.list = std::move(*list);
+	// What a restarted eimad finds it by; without it the container is not resumed (it gets
+	// a new list at its next event).
+	if (auto w = save_container(c.list->dir(), saved_of(c)); !w)
+		spdlog::error("container {}: {}", c.id, w.error().message());
 	if (config_.vtpm)
 		c.vtpm = std::make_unique<VirtualTpm>(c.list->dir() + "/vtpm");
 	append_container(c, boot_aggregate_);
@@ -404,8 +496,8 @@ void Agent::append_container(Container &c, const ima::TemplateEntry &entry)
 		spdlog::error("container {}: {}", c.id, rec.error().message());
 		return;
 	}
-	if (c.vtpm)
-		c.vtpm->extender().submit(std::move(*rec));
+	if (c.vtpm) // extended once written (flush_container)
+		c.unwritten.push_back(std::move(*rec));
 }
 
 void Agent::bind_vtpms()
@@ -735,13 +827,13 @@ Result<void> Agent::run()
 		control_->answer(false);
 		longest_wakeup_ = std::max(longest_wakeup_, clock::now() - woke);
 	}
-	// Clients waiting get their answers. Every container gets its final quote, and no
-	// vTPM outlives eimad (the disposer stops the last of them when eimad is destroyed).
+	// Clients waiting get their answers. Containers that exited get their final quote.
+	// Those still running keep their lists and vTPMs for the next eimad: each swtpm saves
+	// its state as it stops (docs/restart.md); no vTPM outlives eimad.
 	control_->answer(true);
-	while (!registry_->live().empty())
-		retirement_->retire(registry_->take(registry_->live().begin()->first));
+	reap_exited(); // those gone by now retire here, not at the next start
 	retirement_->advance(true);
-	flush_all(); // the last entries reach the list, then the TPM
+	flush_all(); // the last entries reach the lists, then the TPMs
 	(void)notify_service_manager("STOPPING=1"); // best effort: the stop goes on regardless
 	spdlog::info("stopping: {} events, {} violations, host list {} entries",
 		   events_, violations_, host_->entries());

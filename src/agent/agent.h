@@ -13,14 +13,16 @@
 //                     kernel's counts of events it had no room for
 //   ContainerRegistry live containers by mount namespace, /proc (through ProcessView),
 //                     which have exited, unique ids, the exited ones `eima ps` shows
+//                     (container_state.h: what a restarted eimad finds them by)
 //   FileMeasurer      one event's digest (file_measurer.h)
 //   HostRecorder      the host list: written before extended, resumed after a restart,
 //                     drained_at_ns; the vTPM binding entries
 //   Retirement        containers whose last process exited: final quote and evidence
 //   QuoteService      `eima quote` and `eima pcrs`, and containers' quotes, off the loop
 //   ControlServer     the control socket, with answers that wait on a TPM
-// The Agent itself: start-up (TPM, boot_aggregate, BPF programs), each container's own
-// list and vTPM, turning events into entries, and the event loop.
+// The Agent itself: start-up (TPM, boot_aggregate, BPF programs, the containers a restart
+// resumes), each container's own list and vTPM, turning events into entries, and the
+// event loop.
 #pragma once
 
 #include <chrono>
@@ -73,6 +75,15 @@ private:
 	Result<void> set_up_probe();
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
+	// The "eima-interrupted:<from>-<to>" violation on a PCR.
+	Result<ima::TemplateEntry> interruption(std::uint32_t pcr,
+						std::pair<std::uint64_t, std::uint64_t> span) const;
+	// After a restart: the containers the last eimad left in RUN/containers. Running ones
+	// get their lists and vTPMs back (and the interruption entry, when there is a gap);
+	// those that exited meanwhile get their final evidence; exited ones stay in `eima ps`.
+	// Without a resumed host list, they all go.
+	Result<void> resume_containers(bool host_resumed,
+				       std::optional<std::pair<std::uint64_t, std::uint64_t>> gap_span);
 	// A container that exited: its event, then retirement (final quote and evidence).
 	void retire(Container c);
 	// An event for `eima events` and syslog (docs/events.md).

@@ -1,8 +1,15 @@
 #include "agent/container_registry.h"
 
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "agent/agent_log.h"
@@ -12,6 +19,10 @@
 namespace eima::agent {
 
 namespace fs = std::filesystem;
+
+#ifndef NS_GET_MNTNS_ID // linux/nsfs.h before 6.9
+#define NS_GET_MNTNS_ID _IOR(0xb7, 0x5, __u64)
+#endif
 
 std::vector<int> HostProcesses::pids() const
 {
@@ -42,6 +53,96 @@ Result<UniqueFd> HostProcesses::root_of(int pid) const
 	return open_process_root(pid);
 }
 
+std::optional<std::uint64_t> HostProcesses::mntns_id_of(int pid) const
+{
+	UniqueFd ns(::open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
+	__u64 id = 0;
+	if (!ns || ::ioctl(ns.get(), NS_GET_MNTNS_ID, &id) != 0)
+		return std::nullopt;
+	return id;
+}
+
+std::uint64_t HostProcesses::start_time_of(int pid) const
+{
+	auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+	if (!stat)
+		return 0;
+	// Field 22; the command (field 2) is in parentheses and may hold spaces and ')'.
+	auto close = stat->rfind(')');
+	if (close == std::string::npos)
+		return 0;
+	std::size_t pos = close + 2; // field 3
+	for (int field = 3; field < 22 && pos != std::string::npos; ++field) {
+		pos = stat->find(' ', pos);
+		if (pos != std::string::npos)
+			++pos;
+	}
+	return pos == std::string::npos ? 0 : std::strtoull(stat->c_str() + pos, nullptr, 10);
+}
+
+std::optional<std::string> HostProcesses::cgroup_path_of(std::uint64_t cgroup_id) const
+{
+	// A cgroup v2 id is its kernfs node id, which is also its file handle on cgroupfs
+	// (FILEID_KERNFS): opening by handle finds the directory while it exists, whatever
+	// process was in it.
+	static const std::optional<std::string> found = cgroup2_root();
+	if (!found || cgroup_id == 0)
+		return std::nullopt;
+	const std::string &root = *found;
+	UniqueFd mount(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (!mount)
+		return std::nullopt;
+	struct {
+		file_handle fh;
+		std::uint64_t id;
+	} handle{};
+	handle.fh.handle_bytes = sizeof(std::uint64_t);
+	handle.fh.handle_type = 0xfe; // FILEID_KERNFS
+	handle.id = cgroup_id;
+	UniqueFd dir(::open_by_handle_at(mount.get(), &handle.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (!dir)
+		return std::nullopt;
+	char buf[4096];
+	auto n = ::readlink(("/proc/self/fd/" + std::to_string(dir.get())).c_str(), buf, sizeof(buf));
+	if (n <= 0 || static_cast<std::size_t>(n) >= sizeof(buf))
+		return std::nullopt;
+	std::string path(buf, static_cast<std::size_t>(n));
+	if (!path.starts_with(root))
+		return std::nullopt;
+	path.erase(0, root.size());
+	return path.empty() ? "/" : path;
+}
+
+std::optional<std::string> HostProcesses::cgroup2_root()
+{
+	for (const char *dir : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+		struct statfs fs;
+		if (::statfs(dir, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
+			return dir;
+	}
+	return std::nullopt;
+}
+
+SavedContainer saved_of(const Container &c)
+{
+	return {c.id, c.runtime, c.key, c.ns, c.cgroup_id, c.anchor_pid, c.anchor_start,
+		c.engine_namespace};
+}
+
+void flush_container(Container &c)
+{
+	if (!c.list)
+		return;
+	if (auto r = c.list->flush(); !r) {
+		spdlog::error("{}", r.error().message());
+		return;
+	}
+	if (c.vtpm)
+		for (auto &rec : c.unwritten)
+			c.vtpm->extender().submit(std::move(rec));
+	c.unwritten.clear();
+}
+
 nlohmann::json vtpm_json(const Container &c)
 {
 	if (!c.vtpm)
@@ -51,12 +152,15 @@ nlohmann::json vtpm_json(const Container &c)
 	case TpmExtender::State::failed: return {{"state", "failed"}, {"error", c.vtpm->error()}};
 	case TpmExtender::State::open: break;
 	}
-	return {{"state", "running"},
+	nlohmann::json j = {{"state", "running"},
 		{"pid", c.vtpm->pid()},
 		{"dir", c.vtpm->state_dir()},
 		{"bound", c.bound},
 		{"extended", c.vtpm->extender().extended()},
 		{"failures", c.vtpm->extender().failures()}};
+	if (auto how = c.vtpm->resume_state(); !how.empty())
+		j["resumed"] = how;
+	return j;
 }
 
 ContainerRegistry::ContainerRegistry(const ProcessView &proc, std::string runc_state_dir,
@@ -101,10 +205,17 @@ Container &ContainerRegistry::add(const eima_event_head &h)
 	c.ns.uts = h.utsns;
 	c.cgroup_id = h.cgroup_id;
 	int pid = static_cast<int>(h.tgid);
+	c.anchor_pid = pid;
+	c.anchor_start = proc_.start_time_of(pid);
 	std::optional<RuntimeContainerId> rid;
-	// The process may be gone already: then the namespace names the container.
 	if (auto cg = proc_.cgroup_of(pid))
 		rid = container_id_from_cgroup(*cg, runc_state_dir_);
+	// The process may be gone already; its cgroup, which the event names, may not be (it
+	// outlives its last process until the runtime removes it). Else the namespace names
+	// the container.
+	if (!rid)
+		if (auto path = proc_.cgroup_path_of(h.cgroup_id))
+			rid = container_id_from_cgroup("0::" + *path + "\n", runc_state_dir_);
 	c.runtime = rid ? rid->runtime : "";
 	c.engine_namespace = rid ? rid->engine_namespace : "";
 	c.id = container_name(rid, h.mntns);
@@ -121,6 +232,34 @@ Container &ContainerRegistry::add(const eima_event_head &h)
 	}
 	capture_root(c, pid);
 	return c;
+}
+
+Container &ContainerRegistry::restore(const SavedContainer &s)
+{
+	Container &c = live_[s.key];
+	c.key = s.key;
+	c.id = s.id;
+	c.runtime = s.runtime;
+	c.engine_namespace = s.engine_namespace;
+	c.ns = s.ns;
+	c.cgroup_id = s.cgroup_id;
+	c.anchor_pid = s.anchor_pid;
+	c.anchor_start = s.anchor_start;
+	return c;
+}
+
+bool ContainerRegistry::still_runs(const SavedContainer &s) const
+{
+	for (int pid : proc_.pids()) {
+		if (proc_.mntns_of(pid) != s.ns.mnt)
+			continue;
+		// The inode is reused as soon as the namespace is freed: the unique id decides.
+		if (auto id = proc_.mntns_id_of(pid))
+			return *id == s.key;
+		return s.anchor_pid > 0 && proc_.mntns_of(s.anchor_pid) == s.ns.mnt &&
+		       s.anchor_start != 0 && proc_.start_time_of(s.anchor_pid) == s.anchor_start;
+	}
+	return false;
 }
 
 Container &ContainerRegistry::for_lost_events(std::uint64_t mntns, bool &created)
@@ -217,9 +356,7 @@ bool ContainerRegistry::id_taken(const std::string &id) const
 void ContainerRegistry::flush_lists()
 {
 	for (auto &[key, c] : live_)
-		if (c.list)
-			if (auto r = c.list->flush(); !r)
-				spdlog::error("{}", r.error().message());
+		flush_container(c);
 }
 
 } // namespace eima::agent

@@ -4,8 +4,8 @@
 // no list: the Agent gives a new container those (and retirement takes them back).
 //
 // /proc is read through ProcessView, so the registry runs in tests against a made-up one.
-// A container is plain data (Container); the registry could be filled from
-// RUN/containers as well as from events.
+// A container is plain data (Container); the registry is filled from events, and after a
+// restart from what the last eimad saved of them (SavedContainer, container_state.h).
 #pragma once
 
 #include <cstdint>
@@ -35,12 +35,38 @@ struct Container {
 	std::string engine_namespace;     // containerd's namespace, "" for other engines
 	NamespaceIds ns;
 	std::uint64_t cgroup_id = 0;
+	// The process of its first event and its start time (clock ticks after boot): where
+	// the kernel cannot tell a namespace's unique id (before NS_GET_MNTNS_ID, 6.9), a
+	// restarted eimad knows the container by that process still running in it.
+	int anchor_pid = 0;
+	std::uint64_t anchor_start = 0;
 	UniqueFd root;                    // O_PATH root as its processes see it
 	std::optional<MeasurementList> list;
+	// Entries appended to the list's buffer but not yet written: they go to the vTPM only
+	// once written (flush_container), so after any stop the vTPM holds a prefix of the list.
+	std::vector<ExtendRecord> unwritten;
 	std::uint64_t dropped = 0;        // events the kernel lost for it
 	std::unique_ptr<VirtualTpm> vtpm; // none with --vtpm none
 	bool bound = false;               // its binding entry is in the host list
+	std::string resumed;              // how a restarted eimad took it over; "" if it did not
 };
+
+// What a restarted eimad knows of a container it did not see start
+// (RUN/containers/<id>/container.json, container_state.h).
+struct SavedContainer {
+	std::string id, runtime;
+	std::uint64_t key = 0;
+	NamespaceIds ns;
+	std::uint64_t cgroup_id = 0;
+	int anchor_pid = 0;
+	std::uint64_t anchor_start = 0;
+	std::string engine_namespace; // containerd's namespace, "" for other engines
+};
+SavedContainer saved_of(const Container &c);
+
+// Writes what was appended to the container's list, then queues it for its vTPM. A failed
+// write queues nothing: the entries go out with the next flush that writes them.
+void flush_container(Container &c);
 
 // What is left of a container after its last process exited: its list, and next to it the
 // final evidence of its vTPM (RUN/containers/<id>/final-evidence.json, `eima verify`-able
@@ -66,6 +92,15 @@ public:
 	virtual std::optional<std::string> cgroup_of(int pid) const = 0;
 	// Its root directory, O_PATH.
 	virtual Result<UniqueFd> root_of(int pid) const = 0;
+	// The unique id of the process's mount namespace (NS_GET_MNTNS_ID, 6.9+: what the BPF
+	// programs key containers by); nullopt when the process is gone or the kernel cannot
+	// tell.
+	virtual std::optional<std::uint64_t> mntns_id_of(int pid) const = 0;
+	// Its start time in clock ticks after boot (/proc/PID/stat); 0 when it is gone.
+	virtual std::uint64_t start_time_of(int pid) const = 0;
+	// The path of a cgroup v2 by its id (bpf_get_current_cgroup_id), as /proc/PID/cgroup
+	// names it ("/system.slice/x.scope"); nullopt when it is gone.
+	virtual std::optional<std::string> cgroup_path_of(std::uint64_t cgroup_id) const = 0;
 };
 
 // The real /proc.
@@ -75,6 +110,12 @@ public:
 	std::uint64_t mntns_of(int pid) const override;
 	std::optional<std::string> cgroup_of(int pid) const override;
 	Result<UniqueFd> root_of(int pid) const override;
+	std::optional<std::uint64_t> mntns_id_of(int pid) const override;
+	std::uint64_t start_time_of(int pid) const override;
+	std::optional<std::string> cgroup_path_of(std::uint64_t cgroup_id) const override;
+	// Where cgroup v2 is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid
+	// host; nullopt without one.
+	static std::optional<std::string> cgroup2_root();
 };
 
 // A live container's vTPM as `eima ps` shows it.
@@ -98,9 +139,16 @@ public:
 	// seen it yet. Taken out, as by take().
 	std::vector<Container> take_reused(std::uint64_t mntns, std::uint64_t key);
 	// A new live container for the event's namespace (the key must not be live): its
-	// namespaces, its id (from the process's cgroup, made unique among live, retiring and
-	// exited ones) and its root.
+	// namespaces, its id (from the process's cgroup, or when the process is gone, from the
+	// cgroup the event names; made unique among live, retiring and exited ones) and its root.
 	Container &add(const eima_event_head &h);
+	// A container the last eimad saw, as live again (its key must not be live, its id not
+	// taken): its list and vTPM are the caller's to give.
+	Container &restore(const SavedContainer &s);
+	// Whether that container still runs: a process is in a mount namespace with its inode
+	// and its unique id (where the kernel cannot tell the id: its first process still runs,
+	// started at the same time, in a namespace with that inode).
+	bool still_runs(const SavedContainer &s) const;
 	// The live container under the namespace inode, for events the kernel lost; when none
 	// is, a new one keyed by the inode (created = true).
 	Container &for_lost_events(std::uint64_t mntns, bool &created);

@@ -96,7 +96,9 @@ std::optional<nlohmann::json> QuoteService::start_quote(Container &c, ContainerQ
 	if (!s_.host_tpm)
 		return nlohmann::json{{"error", "a container's quote needs the host TPM to bind its "
 						"vTPM, and eimad runs without one (--tpm none)"}};
-	// Queued behind the vTPM's start and every entry so far.
+	// Queued behind the vTPM's start and every entry so far (written first: a container's
+	// entries reach its vTPM only once they are in its list).
+	flush_container(c);
 	q.vtpm = c.vtpm->extender().quote_later(q.bank, q.pcrs, q.nonce);
 	q.reply = {{"container", c.id}, {"log_dir", c.list->dir()}};
 	q.entries = c.list->entries();
@@ -187,6 +189,7 @@ ControlAnswer QuoteService::pcrs(const nlohmann::json &req)
 	Container *found = s_.registry->find_id(id);
 	if (!found || !found->list)
 		return answer_now({{"error", "no such container: " + id}});
+	flush_container(*found); // the entries counted are written, hence queued before the read
 	if (found->vtpm)
 		return pcrs_answer(read_all_pcrs_later(found->vtpm->extender(), std::move(banks)),
 				   "vtpm", found->list->entries(), "container " + id + ": vTPM: ");

@@ -1,6 +1,7 @@
 #include "agent/retirement.h"
 
 #include "agent/agent_log.h"
+#include "agent/container_state.h"
 #include "attest/evidence.h"
 #include "common/file_io.h"
 #include "common/json_text.h"
@@ -49,9 +50,7 @@ void Retirement::retire(Container c)
 		    rc.engine_namespace};
 	// The namespace's inode number will be reused: nothing measured under it may carry over.
 	s_.forget(rc);
-	if (rc.list)
-		if (auto f = rc.list->flush(); !f)
-			spdlog::error("{}", f.error().message());
+	flush_container(rc);
 	if (!rc.vtpm)
 		return finish(r, "none: no vTPM");
 	// Nonce: the SHA-256 of the final binary list, which anyone holding the list can
@@ -99,7 +98,12 @@ void Retirement::finish(RetiringContainer &r, std::string final_evidence)
 	r.exited.final_evidence = std::move(final_evidence);
 	if (r.c.vtpm)
 		r.exited.vtpm["state"] = "stopped";
+	if (r.c.vtpm)
+		r.c.vtpm->discard_state();
 	disposer_.dispose(std::move(r.c.vtpm)); // its swtpm stops and its state goes
+	// A restarted eimad shows it in `eima ps` again, and never resumes it.
+	if (auto w = save_exited(r.exited); !w)
+		spdlog::error("container {}: {}", r.c.id, w.error().message());
 	s_.registry->exited(std::move(r.exited));
 }
 
@@ -119,23 +123,10 @@ nlohmann::json ps_json(const ContainerRegistry &registry, const Retirement &reti
 			       {"dropped", c.dropped},
 			       {"log", c.list ? c.list->dir() : ""},
 			       {"state", "running"},
+			       {"resumed", c.resumed},
 			       {"vtpm", vtpm_json(c)}});
 	}
-	auto exited = [&](const ExitedContainer &e) {
-		arr.push_back({{"id", e.id},
-			       {"runtime", e.runtime},
-			       {"namespace", e.engine_namespace},
-			       {"mntns", e.ns.mnt},
-			       {"pidns", e.ns.pid},
-			       {"utsns", e.ns.uts},
-			       {"cgroup_id", e.cgroup_id},
-			       {"vtpm", e.vtpm},
-			       {"entries", e.entries},
-			       {"violations", e.violations},
-			       {"log", e.log_dir},
-			       {"state", "exited"},
-			       {"final_evidence", e.final_evidence}});
-	};
+	auto exited = [&](const ExitedContainer &e) { arr.push_back(exited_json(e)); };
 	for (auto &e : registry.exited())
 		exited(e);
 	for (auto &r : retirement.retiring())

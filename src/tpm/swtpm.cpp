@@ -303,4 +303,12 @@ void Swtpm::stop()
 
 Swtpm::~Swtpm() { stop(); }
 
+void stop_left_running(const std::string &state_dir)
+{
+	std::string socket = state_dir + "/sock";
+	pid_t pid = running_swtpm(state_dir, socket, socket + ".ctrl");
+	if (pid > 0)
+		terminate(pid);
+}
+
 } // namespace eima::tpm

@@ -75,4 +75,9 @@ private:
 	std::string program_, state_dir_, socket_, ctrl_socket_;
 };
 
+// Stops a persistent swtpm an earlier owner left running on state_dir (its pid file names a
+// live swtpm on that directory), without saving its state: for a TPM whose lists are
+// discarded (a container's vTPM on --fresh). Nothing runs there: nothing to do.
+void stop_left_running(const std::string &state_dir);
+
 } // namespace eima::tpm

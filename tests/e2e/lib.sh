@@ -128,3 +128,45 @@ container_mntns() {
 	done
 	return 1
 }
+
+# The container helpers below use $T (the test's directory), $RUN and $BIN.
+ps_json() { "$BIN/eima" ps --run-dir "$RUN" --json; }
+
+# start_container NAME: a container (own rootfs copy) that runs a binary unique to it,
+# signals ready, and waits for NAME's go file. Sets CPID_<NAME>.
+start_container() {
+	local name=$1 r=$T/rootfs-$1
+	make_rootfs "$r"
+	printf 'eima-vtpm-%s-%s' "$name" "$RANDOM" >> "$r/bin/dyn-true"
+	"$BIN/eima-test-container" "$r" -- /bin/sh -c \
+		'/bin/dyn-true && touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05 || exit 1; done' &
+	printf -v "CPID_$name" %s $!
+	for _ in $(seq 1 200); do [[ -e $r/tmp/ready ]] && return 0; sleep 0.05; done
+	return 1
+}
+# container_id NAME: eimad's id of the container (by its mount namespace)
+container_id() {
+	local pid_var="CPID_$1" ns
+	ns=$(container_mntns "${!pid_var}")
+	ps_json | jq -r --argjson ns "$ns" '.containers[] | select(.mntns == $ns and .state == "running") | .id'
+}
+# wait_bound ID: until the container's vTPM runs and its binding is in the host list
+wait_bound() {
+	for _ in $(seq 1 200); do
+		[[ $(ps_json | jq -r --arg id "$1" '.containers[] | select(.id == $id) | .vtpm.bound') == true ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# two_containers: containers a and b under the running eimad, with vTPMs; sets A and B to
+# eimad's ids for them and checks that both vTPMs are up and bound.
+two_containers() {
+	start_container a || failed "container a starts"
+	start_container b || failed "container b starts"
+	settle "$RUN"
+	A=$(container_id a)
+	B=$(container_id b)
+	check "eima ps lists both containers ($A, $B)" test -n "$A" -a -n "$B" -a "$A" != "$B"
+	check "container a's vTPM is up and bound" wait_bound "$A"
+	check "container b's vTPM is up and bound" wait_bound "$B"
+}

@@ -17,8 +17,11 @@ public:
 	struct Process {
 		std::uint64_t mntns = 0;
 		std::string cgroup;
+		std::optional<std::uint64_t> mntns_id; // nullopt: a kernel before NS_GET_MNTNS_ID
+		std::uint64_t start_time = 0;
 	};
 	std::map<int, Process> procs;
+	std::map<std::uint64_t, std::string> cgroups; // live cgroups by id
 	mutable int roots_opened = 0;
 
 	std::vector<int> pids() const override
@@ -46,6 +49,21 @@ public:
 			return fail(ESRCH, "open root", std::to_string(pid));
 		++roots_opened;
 		return UniqueFd(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+	}
+	std::optional<std::uint64_t> mntns_id_of(int pid) const override
+	{
+		auto it = procs.find(pid);
+		return it != procs.end() ? it->second.mntns_id : std::nullopt;
+	}
+	std::uint64_t start_time_of(int pid) const override
+	{
+		auto it = procs.find(pid);
+		return it != procs.end() ? it->second.start_time : 0;
+	}
+	std::optional<std::string> cgroup_path_of(std::uint64_t id) const override
+	{
+		auto it = cgroups.find(id);
+		return it != cgroups.end() ? std::optional(it->second) : std::nullopt;
 	}
 };
 

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "../tpm/tpm_test_support.h"
@@ -144,5 +147,90 @@ TEST(ContainerRegistry, ExitedBeyondKeepAreDroppedWithTheirDirectories)
 	EXPECT_EQ(reg.find_exited("c0"), nullptr);
 }
 
+
+TEST(ContainerRegistry, AGoneProcessIsNamedByTheCgroupItsEventNames)
+{
+	// runc/podman: the process exited before its first event was read; its cgroup (the
+	// event's cgroup id) is still there, so the container keeps its engine's id.
+	FakeProcesses proc;
+	ContainerRegistry reg(proc, "", 10);
+	proc.cgroups[6004] = "/machine.slice/libpod-" + hex64 + ".scope";
+	Container &c = reg.add(event_in(21, 6001, 300)); // cgroup id 6004
+	EXPECT_EQ(c.id, hex64);
+	EXPECT_EQ(c.runtime, "podman");
+	EXPECT_EQ(c.ns.pid, 6002u);
+	EXPECT_EQ(c.ns.uts, 6003u);
+	EXPECT_EQ(c.cgroup_id, 6004u);
+
+	// Neither the process nor its cgroup: the namespace names it.
+	Container &d = reg.add(event_in(22, 7001, 301));
+	EXPECT_EQ(d.id, "mntns-7001");
+}
+
+TEST(ContainerRegistry, AContainerRunsAgainOnlyInTheSameNamespace)
+{
+	FakeProcesses proc;
+	proc.procs[100] = {4001, docker_cgroup, 77, 5000};
+	ContainerRegistry reg(proc, "", 10);
+	SavedContainer s = saved_of(reg.add(event_in(77, 4001, 100)));
+	EXPECT_EQ(s.anchor_pid, 100);
+	EXPECT_EQ(s.anchor_start, 5000u);
+	reg.take(77);
+
+	EXPECT_TRUE(reg.still_runs(s));
+	// The inode reused by another namespace (unique id 78): the container has exited.
+	proc.procs[100] = {4001, docker_cgroup, 78, 5000};
+	EXPECT_FALSE(reg.still_runs(s));
+	proc.procs.clear();
+	EXPECT_FALSE(reg.still_runs(s));
+
+	// A kernel without NS_GET_MNTNS_ID: its first process, started at the same time, still
+	// in a namespace with that inode.
+	proc.procs[100] = {4001, docker_cgroup, std::nullopt, 5000};
+	proc.procs[101] = {4001, docker_cgroup, std::nullopt, 5100};
+	EXPECT_TRUE(reg.still_runs(s));
+	proc.procs[100].start_time = 6000; // pid reused
+	EXPECT_FALSE(reg.still_runs(s));
+}
+
+TEST(ContainerRegistry, ARestoredContainerIsLiveUnderItsKeyAndId)
+{
+	FakeProcesses proc;
+	ContainerRegistry reg(proc, "", 10);
+	SavedContainer s{"abc", "runc", 90, {8001, 8002, 8003}, 8004, 12, 34};
+	Container &c = reg.restore(s);
+	EXPECT_EQ(reg.find(90), &c);
+	EXPECT_EQ(reg.find_id("abc"), &c);
+	EXPECT_EQ(c.runtime, "runc");
+	EXPECT_EQ(c.ns.uts, 8003u);
+	EXPECT_EQ(c.cgroup_id, 8004u);
+	SavedContainer back = saved_of(c);
+	EXPECT_EQ(back.anchor_pid, 12);
+	EXPECT_EQ(back.anchor_start, 34u);
+}
+
+TEST(HostProcesses, ACgroupIdResolvesToItsPathWhileItExists)
+{
+	// The real kernel: a cgroup v2 directory's id is its inode number, and its file handle.
+	namespace fs = std::filesystem;
+	auto root = HostProcesses::cgroup2_root();
+	if (::geteuid() != 0 || !root)
+		GTEST_SKIP() << "needs root and cgroup v2";
+	std::string name = "eima-unit-" + std::to_string(::getpid());
+	fs::path dir = fs::path(*root) / name;
+	std::error_code ec;
+	ASSERT_TRUE(fs::create_directory(dir, ec)) << ec.message();
+	struct stat st{};
+	ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+	HostProcesses proc;
+	auto path = proc.cgroup_path_of(st.st_ino);
+	fs::remove(dir, ec);
+	ASSERT_TRUE(path) << "open_by_handle_at on cgroupfs";
+	EXPECT_EQ(*path, "/" + name);
+	EXPECT_FALSE(proc.cgroup_path_of(st.st_ino)) << "a removed cgroup";
+	// Our own process: what /proc/self/cgroup names.
+	EXPECT_NE(proc.start_time_of(::getpid()), 0u);
+	EXPECT_EQ(proc.start_time_of(::getpid()), proc.start_time_of(::getpid()));
+}
 } // namespace
 } // namespace eima::agent
