@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "enforce/enforcer.h"
 #include "ima/hash_algo.h"
 
 namespace eima::agent {
@@ -50,6 +51,8 @@ struct AgentConfig {
 	// Where the BPF links and maps are pinned, so that events queue in the kernel while
 	// eimad is down (docs/restart.md); "" for pin_dir_for(run_dir), "none" for no pins.
 	std::string pin_dir;
+	// Appraisal in lsm mode (--appraise, --trusted-cert, --blessing-xattr).
+	enforce::EnforceConfig enforce;
 };
 
 // The default pin directory of a run directory: one pinned set per run directory, as the

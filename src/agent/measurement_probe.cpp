@@ -163,6 +163,17 @@ public:
 		return out;
 	}
 
+	Result<UniqueFd> open_map(const std::string &name) const override
+	{
+		int fd = bpf_object__find_map_fd_by_name(skel_->obj, name.c_str());
+		if (fd < 0)
+			return fail(ENOENT, "find BPF map", name);
+		int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (dup < 0)
+			return fail(errno, "dup BPF map fd", name);
+		return UniqueFd(dup);
+	}
+
 	// Pins what the skeleton loaded: its maps by name, its links as "link_<program>"
 	// (bpffs refuses dots in names).
 	Result<void> pin_objects(const ProbePins &pins) override
@@ -273,6 +284,14 @@ constexpr const char *map_pins[] = {"events",		"measured", "known_mntns",
 // attached), the maps are used through the fds opened here.
 class AdoptedProbe final : public MeasurementProbe {
 public:
+	Result<UniqueFd> open_map(const std::string &name) const override
+	{
+		std::string path = pins_->path(name);
+		UniqueFd fd(bpf_obj_get(path.c_str()));
+		if (!fd)
+			return fail(errno, "open pinned BPF map", path);
+		return fd;
+	}
 	std::vector<UniqueFd> fds_;
 };
 

@@ -61,6 +61,19 @@ int main(int argc, char **argv)
 		"directory on bpffs where the BPF programs and ring buffer stay pinned while "
 		"eimad is killed or restarting, so execs meanwhile are measured when it "
 		"returns (default /sys/fs/bpf/eima/<run dir>; none: no pins)");
+	std::string appraise = "auto", blessing_xattr = "user.eima";
+	app.add_option("--appraise", appraise,
+		       "what appraise rules do in lsm mode: enforce (refuse with EPERM), audit "
+		       "(allow and log), off; default: enforce when the policy has appraise "
+		       "rules (docs/enforcement.md)")
+		->check(CLI::IsMember({"auto", "enforce", "audit", "off"}));
+	app.add_option("--trusted-cert", cfg.enforce.trusted_certs,
+		       "certificate (PEM or DER) whose key may sign blessings; repeatable. "
+		       "Loaded into a keyring eimad creates and locks")
+		->check(CLI::ExistingFile);
+	app.add_option("--blessing-xattr", blessing_xattr,
+		       "where blessings are read: user.eima (6.8+) or security.bpf.eima (6.13+)")
+		->check(CLI::IsMember({"user.eima", "security.bpf.eima"}));
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);
@@ -73,6 +86,9 @@ int main(int argc, char **argv)
 	cfg.tpm = *agent::tpm_choice_from_name(tpm);
 	cfg.vtpm = vtpm == "swtpm";
 	cfg.template_kind = *agent::template_from_name(tmpl);
+	cfg.enforce.appraise = *enforce::appraise_choice_from_name(appraise);
+	cfg.enforce.xattr =
+		blessing_xattr == "security.bpf.eima" ? EIMA_XATTR_SECURITY_BPF : EIMA_XATTR_USER;
 
 	// Block SIGTERM/SIGINT before any thread exists, so every thread inherits the mask and
 	// the signals reach only the agent's signalfd: a clean stop, never a kill.
