@@ -20,15 +20,32 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by eimad when the policy has FILE_CHECK rules; otherwise file_open costs a load. */
 const volatile bool want_file_check = false;
 
+/*
+ * Measurement and appraisal each in a frame of its own: inlined into the hook, their
+ * locals shared one frame, which with eima_policy_decide() and its callback went over the
+ * verifier's 512 bytes of stack for the whole call chain.
+ */
+static __noinline int measure(struct file *file, __u32 func, __u32 mask, bool reqprot_exec,
+			      struct eima_digest_slot *ds)
+{
+	return measure_file(file, func, mask, reqprot_exec, 0, ds);
+}
+
+static __noinline int appraise(struct file *file, __u32 func, bool reqprot_exec,
+			       struct appraise_task *t)
+{
+	return appraise_file(file, func, EIMA_MAY_EXEC, reqprot_exec, t);
+}
+
 /* Measure first, then appraise, as kernel IMA does: a refused exec is in the list too. */
 static __always_inline int bprm_check(struct file *file, bool hash)
 {
 	struct appraise_task *t = hash ? appraise_task_get() : NULL;
 
-	measure_file(file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, 0, t ? &t->digest : NULL);
+	measure(file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, t ? &t->digest : NULL);
 	if (!hash)
 		return 0;
-	return appraise_file(file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, t);
+	return appraise(file, EIMA_FUNC_BPRM_CHECK, false, t);
 }
 
 static __always_inline int mmap_file(struct file *file, unsigned long reqprot,
@@ -38,11 +55,11 @@ static __always_inline int mmap_file(struct file *file, unsigned long reqprot,
 		return 0;
 	struct appraise_task *t = hash ? appraise_task_get() : NULL;
 
-	measure_file(file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, reqprot & PROT_EXEC, 0,
-		     t ? &t->digest : NULL);
+	measure(file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, reqprot & PROT_EXEC,
+		t ? &t->digest : NULL);
 	if (!hash)
 		return 0;
-	return appraise_file(file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, reqprot & PROT_EXEC, t);
+	return appraise(file, EIMA_FUNC_MMAP_CHECK, reqprot & PROT_EXEC, t);
 }
 
 static __always_inline void file_open(struct file *file, bool hash)
@@ -54,7 +71,7 @@ static __always_inline void file_open(struct file *file, bool hash)
 		     (fmode & FMODE_WRITE ? EIMA_MAY_WRITE : 0);
 	struct appraise_task *t = hash ? appraise_task_get() : NULL;
 
-	measure_file(file, EIMA_FUNC_FILE_CHECK, mask, false, 0, t ? &t->digest : NULL);
+	measure(file, EIMA_FUNC_FILE_CHECK, mask, false, t ? &t->digest : NULL);
 }
 
 /* Sleepable: hash in the hook, and appraise. bprm->file and vma->vm_file are read as BTF
@@ -115,10 +132,8 @@ int BPF_PROG(eima_file_mprotect, struct vm_area_struct *vma, unsigned long reqpr
 	/* As ima_file_mprotect: only a mapping that becomes executable is news. */
 	if (ret || !(prot & PROT_EXEC) || (vma->vm_flags & VM_EXEC))
 		return ret;
-	measure_file(vma->vm_file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, reqprot & PROT_EXEC, 0,
-		     NULL);
-	return appraise_file(vma->vm_file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC,
-			     reqprot & PROT_EXEC, NULL);
+	measure(vma->vm_file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, reqprot & PROT_EXEC, NULL);
+	return appraise(vma->vm_file, EIMA_FUNC_MMAP_CHECK, reqprot & PROT_EXEC, NULL);
 }
 
 SEC("lsm/file_open")
