@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "agent/ring_record.h"
+#include "bpf/abi/policy.h"
 #include "common/json_text.h"
 #include "enforce/appraisal_record.h"
 

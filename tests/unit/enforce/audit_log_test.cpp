@@ -40,7 +40,7 @@ TEST(AuditLog, RotatesAtTheBoundAndKeepsOnlyKeepFiles)
 	// 30-byte lines (29 + newline): three fit in 100 bytes, the fourth rotates.
 	for (int i = 0; i < 20; ++i) {
 		char line[32];
-		std::snprintf(line, sizeof(line), "{\"n\":%02d,\"pad\":\"xxxxxxxxxxx\"}", i);
+		std::snprintf(line, sizeof(line), "{\"n\":%02d,\"pad\":\"xxxxxxxxxxxx\"}", i);
 		ASSERT_EQ(std::string(line).size(), 29u);
 		ASSERT_TRUE(log->append(line));
 	}
@@ -61,7 +61,7 @@ TEST(AuditLog, RotatesAtTheBoundAndKeepsOnlyKeepFiles)
 	std::string want;
 	for (int i = 12; i < 20; ++i) {
 		char line[32];
-		std::snprintf(line, sizeof(line), "{\"n\":%02d,\"pad\":\"xxxxxxxxxxx\"}\n", i);
+		std::snprintf(line, sizeof(line), "{\"n\":%02d,\"pad\":\"xxxxxxxxxxxx\"}\n", i);
 		want += line;
 	}
 	EXPECT_EQ(all, want);

@@ -220,7 +220,7 @@ TEST(PolicyCompiler, AppraiseRulesInLsmMode)
 			 "appraise func=MMAP_CHECK container=" + id + "\n" +
 			 "dont_appraise func=BPRM_CHECK fsmagic=0x9fa0 container=" + id + "\n" +
 			 "measure func=BPRM_CHECK container=" + id + "\n" +
-			 "appraise func=BPRM_CHECK appraise_flag=check_blacklist\n"
+			 "appraise func=BPRM_CHECK digest_type=verity appraise_type=sigv3\n"
 			 "appraise func=FILE_CHECK\n");
 	auto c = compile_policy(p, KernelMode::lsm);
 	ASSERT_TRUE(c) << c.error().message();
@@ -250,11 +250,11 @@ TEST(PolicyCompiler, AppraiseRulesInLsmMode)
 	for (auto &x : u)
 		got.emplace_back(x.rule_index, x.compiled);
 	// 1, 2: partial (the whole id must be in the cgroup name); 3: measure container=ID
-	// applied as container=*; 4: appraise_flag; 5: FILE_CHECK is not appraised.
+	// applied as container=*; 4: appraise_type=sigv3; 5: FILE_CHECK is not appraised.
 	EXPECT_EQ(got, (std::vector<std::pair<std::size_t, bool>>{
 			       {1, true}, {2, true}, {3, true}, {4, false}, {5, false}}));
 	EXPECT_NE(u[0].reason.find("cgroup name"), std::string::npos) << u[0].reason;
-	EXPECT_NE(u[3].reason.find("appraise_flag"), std::string::npos) << u[3].reason;
+	EXPECT_NE(u[3].reason.find("appraise_type=sigv3"), std::string::npos) << u[3].reason;
 	EXPECT_NE(u[4].reason.find("appraises only"), std::string::npos) << u[4].reason;
 }
 
