@@ -24,37 +24,13 @@
 
 #include "agent/agent_config.h"
 #include "agent/ring_reader.h"
+#include "common/bpf_map_keys.h"
 #include "ima/hash_algo.h"
 
 #include "measure_lsm.skel.h"
 #include "measure_trace.skel.h"
 
 namespace eima::agent {
-
-namespace {
-
-// Deletes the keys of a hash map that doomed() picks (all of them: the known namespaces or
-// the measured cache on adoption; one namespace's files when it exits). Collected first:
-// deleting while walking a hash map, LRU ones included, can restart the walk.
-template <typename Key, typename Pred> void delete_keys_if(int fd, Pred doomed)
-{
-	std::vector<Key> keys;
-	Key key, *prev = nullptr;
-	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
-		if (doomed(key))
-			keys.push_back(key);
-		prev = &key;
-	}
-	for (auto &k : keys)
-		bpf_map_delete_elem(fd, &k);
-}
-
-template <typename Key> void clear_map(int fd)
-{
-	delete_keys_if<Key>(fd, [](const Key &) { return true; });
-}
-
-} // namespace
 
 std::string_view probe_mode_name(ProbeMode mode)
 {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/bpf_map_keys.h"
 #include "common/json_text.h"
 
 namespace eima::enforce {
@@ -25,22 +26,6 @@ std::int64_t clock_ns(clockid_t id)
 std::string_view xattr_name(std::uint32_t x)
 {
 	return x == EIMA_XATTR_SECURITY_BPF ? "security.bpf.eima" : "user.eima";
-}
-
-// Every key of the verdict cache deleted: verdicts made against another keyring or
-// setting must not outlive it.
-void clear_verdicts(int fd)
-{
-	eima_verdict_key key{}, next{};
-	void *prev = nullptr;
-	std::vector<eima_verdict_key> keys;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		keys.push_back(next);
-		key = next;
-		prev = &key;
-	}
-	for (auto &k : keys)
-		bpf_map_delete_elem(fd, &k);
 }
 
 } // namespace
@@ -165,7 +150,7 @@ Result<Enforcer> Enforcer::start(const EnforceConfig &config, const EnforceSetti
 		if (bpf_map_update_elem(e.cfg_map_.get(), &zero, &off, BPF_ANY))
 			return fail(errno, "write BPF map", "appraise_cfg");
 		if (e.verdict_map_)
-			clear_verdicts(e.verdict_map_.get());
+			clear_map<eima_verdict_key>(e.verdict_map_.get()); // verdicts of the old keyring go
 		if (bpf_map_update_elem(e.cfg_map_.get(), &zero, &c, BPF_ANY))
 			return fail(errno, "write BPF map", "appraise_cfg");
 	}
