@@ -53,6 +53,9 @@ struct AgentConfig {
 	std::string pin_dir;
 	// Appraisal in lsm mode (--appraise, --trusted-cert, --blessing-xattr).
 	enforce::EnforceConfig enforce;
+	// Prometheus metrics: "unix:PATH" or "ADDR:PORT"; "" for none (metrics_endpoint.h).
+	std::string metrics;
+	bool events_syslog = false; // also send every event (docs/events.md) to syslog
 };
 
 // The default pin directory of a run directory: one pinned set per run directory, as the

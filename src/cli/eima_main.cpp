@@ -13,6 +13,7 @@
 #include "attest/evidence.h"
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
+#include "cli/events_command.h"
 #include "cli/policy_commands.h"
 #include "cli/report.h"
 #include "cli/sbom_commands.h"
@@ -335,6 +336,7 @@ int cmd_policy_check(const std::string &file, const std::string &mode, bool as_j
 int main(int argc, char **argv)
 {
 	CLI::App app{"eima: per-container IMA measurement from eBPF"};
+	app.set_version_flag("--version", "eima " EIMA_VERSION);
 	app.require_subcommand(1);
 	std::string run_dir = "/run/eima", container, bank = "sha256", format = "evmctl",
 		    policy_file, mode = "lsm";
@@ -387,6 +389,7 @@ int main(int argc, char **argv)
 	cli::add_attest_commands(app);
 	cli::add_sbom_commands(app);
 	cli::add_audit_commands(app);
+	cli::add_events_command(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -404,6 +407,7 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_sbom_commands())
 		return *rc;
 	if (auto rc = cli::run_audit_commands())
+	if (auto rc = cli::run_events_command())
 		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);
