@@ -1,43 +1,65 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Measurement from BPF LSM hooks: synchronous, in the task that executes or maps the
- * file, the same places kernel IMA measures (BPRM_CHECK, MMAP_CHECK, FILE_CHECK). These
- * hooks only measure: they return the verdict they were given.
+ * Measurement and enforcement from BPF LSM hooks: synchronous, in the task that executes
+ * or maps the file, the same places kernel IMA measures and appraises (BPRM_CHECK,
+ * MMAP_CHECK, FILE_CHECK).
  *
  * Each hook comes twice. The sleepable set (lsm.s/) also hashes the file on a cache miss
- * (bpf_ima_file_hash), as kernel IMA does, so the event carries the digest of what ran;
- * the plain set (lsm/) only reports the file and eimad hashes it later. eimad loads the
+ * (bpf_ima_file_hash), as kernel IMA does, so the event carries the digest of what ran,
+ * and appraises it against its blessing (bpf/lib/appraise.h) with that same digest; the
+ * plain set (lsm/) only reports the file and eimad hashes it later. eimad loads the
  * sleepable set and falls back to the plain one where the kernel refuses it (no
- * bpf_ima_file_hash, or no sleepable mmap_file).
+ * bpf_ima_file_hash, or no sleepable mmap_file); the plain set never enforces (eimad
+ * refuses --appraise enforce|audit without the sleepable set).
  */
 #include "lib/measure.h"
+#include "lib/appraise.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by eimad when the policy has FILE_CHECK rules; otherwise file_open costs a load. */
 const volatile bool want_file_check = false;
 
-static __always_inline void bprm_check(struct file *file, bool hash)
+/*
+ * Measurement and appraisal each in a frame of its own: inlined into the hook, their
+ * locals shared one frame, which with eima_policy_decide() and its callback went over the
+ * verifier's 512 bytes of stack for the whole call chain.
+ */
+static __noinline int measure(struct file *file, __u32 func, __u32 mask, bool reqprot_exec,
+			      struct eima_digest_slot *ds)
 {
-	measure_file(file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, 0, hash);
+	return measure_file(file, func, mask, reqprot_exec, 0, ds);
 }
 
-static __always_inline void mmap_file(struct file *file, unsigned long reqprot,
-				      unsigned long prot, bool hash)
+static __noinline int appraise(struct file *file, __u32 func, bool reqprot_exec,
+			       struct appraise_task *t)
 {
-	if (file && (prot & PROT_EXEC))
-		measure_file(file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, reqprot & PROT_EXEC, 0,
-			     hash);
+	return appraise_file(file, func, EIMA_MAY_EXEC, reqprot_exec, t);
 }
 
-static __always_inline void file_mprotect(struct vm_area_struct *vma, unsigned long reqprot,
-					  unsigned long prot, bool hash)
+/* Measure first, then appraise, as kernel IMA does: a refused exec is in the list too. */
+static __always_inline int bprm_check(struct file *file, bool hash)
 {
-	/* As ima_file_mprotect: only a mapping that becomes executable is news. */
-	if (!(prot & PROT_EXEC) || (vma->vm_flags & VM_EXEC))
-		return;
-	measure_file(vma->vm_file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, reqprot & PROT_EXEC, 0,
-		     hash);
+	struct appraise_task *t = hash ? appraise_task_get() : NULL;
+
+	measure(file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, t ? &t->digest : NULL);
+	if (!hash)
+		return 0;
+	return appraise(file, EIMA_FUNC_BPRM_CHECK, false, t);
+}
+
+static __always_inline int mmap_file(struct file *file, unsigned long reqprot,
+				     unsigned long prot, bool hash)
+{
+	if (!file || !(prot & PROT_EXEC))
+		return 0;
+	struct appraise_task *t = hash ? appraise_task_get() : NULL;
+
+	measure(file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, reqprot & PROT_EXEC,
+		t ? &t->digest : NULL);
+	if (!hash)
+		return 0;
+	return appraise(file, EIMA_FUNC_MMAP_CHECK, reqprot & PROT_EXEC, t);
 }
 
 static __always_inline void file_open(struct file *file, bool hash)
@@ -47,25 +69,29 @@ static __always_inline void file_open(struct file *file, bool hash)
 	__u32 fmode = file->f_mode;
 	__u32 mask = (fmode & FMODE_READ ? EIMA_MAY_READ : 0) |
 		     (fmode & FMODE_WRITE ? EIMA_MAY_WRITE : 0);
+	struct appraise_task *t = hash ? appraise_task_get() : NULL;
 
-	measure_file(file, EIMA_FUNC_FILE_CHECK, mask, false, 0, hash);
+	measure(file, EIMA_FUNC_FILE_CHECK, mask, false, t ? &t->digest : NULL);
 }
 
-/* Sleepable: hash in the hook. bprm->file and vma->vm_file are read as BTF pointers (not
- * probe reads) because bpf_ima_file_hash takes only those. */
+/* Sleepable: hash in the hook, and appraise. bprm->file and vma->vm_file are read as BTF
+ * pointers (not probe reads) because bpf_ima_file_hash takes only those. A verdict an
+ * earlier LSM gave stands. */
 SEC("lsm.s/bprm_check_security")
 int BPF_PROG(eima_bprm_check_hash, struct linux_binprm *bprm, int ret)
 {
-	bprm_check(bprm->file, true);
-	return ret;
+	if (ret)
+		return ret;
+	return bprm_check(bprm->file, true);
 }
 
 SEC("lsm.s/mmap_file")
 int BPF_PROG(eima_mmap_file_hash, struct file *file, unsigned long reqprot, unsigned long prot,
 	     unsigned long flags, int ret)
 {
-	mmap_file(file, reqprot, prot, true);
-	return ret;
+	if (ret)
+		return ret;
+	return mmap_file(file, reqprot, prot, true);
 }
 
 SEC("lsm.s/file_open")
@@ -75,9 +101,7 @@ int BPF_PROG(eima_file_open_hash, struct file *file, int ret)
 	return ret;
 }
 
-/* Plain: report only. file_mprotect is always this one: it is not a sleepable hook on
- * 6.12 (it runs under mmap_lock), so a library made executable by mprotect is hashed by
- * eimad, as kernel IMA does not hash there either. */
+/* Plain: report only. */
 SEC("lsm/bprm_check_security")
 int BPF_PROG(eima_bprm_check, struct linux_binprm *bprm, int ret)
 {
@@ -93,12 +117,23 @@ int BPF_PROG(eima_mmap_file, struct file *file, unsigned long reqprot, unsigned 
 	return ret;
 }
 
+/*
+ * file_mprotect is never sleepable (it runs under mmap_lock on 6.12): a mapping made
+ * executable by mprotect is hashed by eimad, as kernel IMA does not hash there either, and
+ * appraised from the verdict cache alone: allowed only when this version of the file was
+ * verified by an exec or mmap before (ld.so maps a library before it mprotects it), else
+ * refused (EIMA_AR_NOT_VERIFIED). Deny-when-unknown is the safe side: a sleepable hook
+ * could not be reached from here to verify.
+ */
 SEC("lsm/file_mprotect")
 int BPF_PROG(eima_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
 	     unsigned long prot, int ret)
 {
-	file_mprotect(vma, reqprot, prot, false);
-	return ret;
+	/* As ima_file_mprotect: only a mapping that becomes executable is news. */
+	if (ret || !(prot & PROT_EXEC) || (vma->vm_flags & VM_EXEC))
+		return ret;
+	measure(vma->vm_file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, reqprot & PROT_EXEC, NULL);
+	return appraise(vma->vm_file, EIMA_FUNC_MMAP_CHECK, reqprot & PROT_EXEC, NULL);
 }
 
 SEC("lsm/file_open")

@@ -69,14 +69,14 @@ int BPF_PROG(eima_exec, struct task_struct *p, pid_t old_pid, struct linux_binpr
 	/* The ELF loader also mapped the executable PROT_EXEC, which kernel IMA (and our
 	 * LSM mmap_file hook) sees as MMAP_CHECK: ask the policy again only when BPRM_CHECK
 	 * did not put the file in the list. */
-	if (!measure_file(bprm->file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, 0, false))
-		measure_file(bprm->file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true, 0, false);
+	if (!measure_file(bprm->file, EIMA_FUNC_BPRM_CHECK, EIMA_MAY_EXEC, false, 0, NULL))
+		measure_file(bprm->file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true, 0, NULL);
 
 	/* The kernel mapped the interpreter itself: no mmap syscall to see it by. */
 	base = interpreter_base(task);
 	if (base && !bpf_find_vma(task, base, vma_file_cb, &found, 0) && found.file)
 		measure_file(found.file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true,
-			     EIMA_EVF_INTERPRETER, false);
+			     EIMA_EVF_INTERPRETER, NULL);
 	return 0;
 }
 
@@ -103,7 +103,7 @@ int eima_mmap(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	measure_file(fd_file(task, fd), EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true, 0, false);
+	measure_file(fd_file(task, fd), EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true, 0, NULL);
 	return 0;
 }
 
@@ -120,6 +120,6 @@ int eima_mprotect(struct trace_event_raw_sys_enter *ctx)
 	if (bpf_find_vma(task, start, vma_file_cb, &found, 0) || !found.file ||
 	    (found.vm_flags & VM_EXEC))
 		return 0;
-	measure_file(found.file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true, 0, false);
+	measure_file(found.file, EIMA_FUNC_MMAP_CHECK, EIMA_MAY_EXEC, true, 0, NULL);
 	return 0;
 }

@@ -24,6 +24,10 @@
 
 enum eima_event_kind {
 	EIMA_EV_FILE = 1,      /* a file to measure (exec, mmap/mprotect PROT_EXEC, open) */
+	/* An access an appraise rule refused (EIMA_EVF_DENIED) or, in audit mode, would have
+	 * refused: appraise_reason says why, rule_index names the appraise rule. digest[]
+	 * holds the kernel's digest when one was taken. bpf/lib/appraise.h */
+	EIMA_EV_APPRAISAL = 2,
 };
 
 enum eima_event_flags {
@@ -31,6 +35,7 @@ enum eima_event_flags {
 	EIMA_EVF_NO_PATH = 1u << 1,        /* the file had no name we could read */
 	EIMA_EVF_INTERPRETER = 1u << 2,    /* found as the exec's ELF interpreter (ld.so) */
 	EIMA_EVF_KERNEL_DIGEST = 1u << 3,  /* digest[] holds the file's digest, taken in the hook */
+	EIMA_EVF_DENIED = 1u << 4,         /* EIMA_EV_APPRAISAL: -EPERM was returned (enforce) */
 };
 
 /* Room for the largest digest the kernel's IMA hashes with (SHA-512). */
@@ -81,6 +86,11 @@ struct eima_event_head {
 	__s32 digest_algo;
 	char comm[EIMA_COMM_LEN];
 	__u8 digest[EIMA_DIGEST_MAX];
+	/* EIMA_EV_APPRAISAL only (0 in file events): enum eima_appraise_reason
+	 * (bpf/abi/appraise.h) and the kernel's error behind it (xattr read, key lookup or
+	 * signature check), 0 when there was none. */
+	__u32 appraise_reason;
+	__s32 appraise_error;
 };
 
 /* The whole event as the programs build it (in a per-CPU scratch slot, bpf/lib/measure.h).
@@ -119,6 +129,9 @@ enum eima_counter {
 	EIMA_CNT_DROPPED_UNATTRIBUTED = 6, /* drops dropped_by_mntns had no room for */
 	EIMA_CNT_KERNEL_DIGESTS = 7,       /* files hashed in the hook (bpf_ima_file_hash) */
 	EIMA_CNT_KERNEL_DIGEST_ERRORS = 8, /* ... that failed or changed: eimad hashed them */
+	EIMA_CNT_APPRAISALS = 9,           /* files verified in a hook (cache misses) */
+	EIMA_CNT_APPRAISAL_CACHE_HIT = 10, /* verdicts found in the verdict cache */
+	EIMA_CNT_DENIED = 11,              /* accesses refused (enforce) or reported (audit) */
 	EIMA_CNT_MAX = 16,
 };
 

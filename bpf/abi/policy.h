@@ -71,6 +71,9 @@ enum eima_cond {
 	EIMA_COND_FOWNER = 1u << 10,
 	EIMA_COND_FGROUP = 1u << 11,
 	EIMA_COND_CONTAINER = 1u << 12,
+	/* container=ID on an appraise rule (EIMA_SCOPE_NAMED): the hooks read the task's
+	 * cgroup name for it (eima_access.container_hash). */
+	EIMA_COND_CONTAINER_ID = 1u << 13,
 };
 
 /* Comparison for uid=/uid</uid> and friends. */
@@ -80,12 +83,17 @@ enum eima_cmp {
 	EIMA_CMP_GT = 2,
 };
 
-/* container= scope. A named container is matched as "any container" in the kernel and
- * narrowed by the agent, which alone knows names (the kernel sees namespace inodes). */
+/* container= scope. On measure rules a named container is matched as "any container" in
+ * the kernel and narrowed by the agent, which alone knows names (the kernel sees namespace
+ * inodes): measuring more is safe. An appraise rule must never be widened, so container=ID
+ * on it is EIMA_SCOPE_NAMED: the hook derives the container id from the task's cgroup name
+ * as src/agent/container_identity.cpp does from its leaf ("<runtime>-<id>.scope" -> id,
+ * else the whole name) and compares its 64-bit FNV-1a hash with container_hash. */
 enum eima_container_scope {
 	EIMA_SCOPE_ANY = 0,        /* no container= condition */
 	EIMA_SCOPE_HOST = 1,       /* container=host */
-	EIMA_SCOPE_CONTAINERS = 2, /* container=* or container=ID */
+	EIMA_SCOPE_CONTAINERS = 2, /* container=* or container=ID (measure family) */
+	EIMA_SCOPE_NAMED = 3,      /* container=ID (appraise family): container_hash */
 };
 
 struct eima_id_cond {
@@ -107,6 +115,7 @@ struct eima_rule {
 	__u32 pcr;                 /* pcr= or 0 for the default */
 	__u32 template_id;         /* enum eima_template or 0 for the default */
 	__u32 rule_index;          /* index in the source policy, reported in events */
+	__u64 container_hash;      /* EIMA_SCOPE_NAMED: FNV-1a 64 of the container id */
 };
 
 /* Templates (template=), numbered for events. */
@@ -126,7 +135,7 @@ enum eima_template {
  * suid, sgid and the two capability flags are read only for a policy with euid= or egid=
  * (EIMA_COND_EUID, EIMA_COND_EGID): as in the kernel's ima_match_rules(), euid= also holds
  * on the real or saved uid of a task with CAP_SETUID, egid= on its real or saved gid with
- * CAP_SETGID. 96 bytes, on the stack of hooks that have none to spare (the hashing hooks,
+ * CAP_SETGID. 104 bytes, on the stack of hooks that have none to spare (the hashing hooks,
  * eima_policy_decide() and the walk's callback together sit at the verifier's 512): func,
  * mask and known are narrower than elsewhere for that (enum eima_func < 256, EIMA_MAY_*
  * and enum eima_cond bits < 1 << 16). */
@@ -144,6 +153,7 @@ struct eima_access {
 	__u32 uid, euid, suid;     /* task credentials */
 	__u32 gid, egid, sgid;
 	__u32 fowner, fgroup;      /* inode->i_uid, i_gid */
+	__u64 container_hash;      /* EIMA_COND_CONTAINER_ID: FNV-1a 64 of the cgroup's id */
 };
 
 /* The rule that decided an access. Filled for dont_measure too, so a test can tell which

@@ -250,17 +250,93 @@ static __always_inline __s32 kernel_digest(struct file *file, struct inode *inod
 }
 
 /*
+ * The digest one hook call took of its file, shared by measurement and appraisal so that a
+ * file is hashed once per call (bpf/lib/appraise.h keeps it in task storage: the sleepable
+ * hooks may sleep, so a per-CPU slot could be taken over mid-hash).
+ */
+struct eima_digest_slot {
+	__u64 cookie;          /* eima_file_id.cookie of the version hashed */
+	__s32 algo;            /* kernel_digest()'s result; 0: not taken in this call */
+	__u32 pad;
+	__u8 digest[EIMA_DIGEST_MAX];
+};
+
+/* The slot's digest of this file version, taken now if this call has none yet. */
+static __always_inline __s32 slot_digest(struct eima_digest_slot *ds, struct file *file,
+					 struct inode *inode, const struct eima_file_id *id)
+{
+	if (ds->algo == 0 || ds->cookie != id->cookie) {
+		ds->algo = kernel_digest(file, inode, id, ds->digest);
+		ds->cookie = id->cookie;
+	}
+	return ds->algo;
+}
+
+/*
+ * What every event says of the task and the file: ids, namespaces, comm and path. The
+ * caller sets kind, func, mask, the rule and the digest fields.
+ */
+static __always_inline void fill_event(struct eima_event *ev, struct file *file,
+				       struct task_struct *task, const struct eima_file_id *id,
+				       __u64 mntns_ino, __u64 mntns_id, __u32 flags)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	ev->head.pid = (__u32)pid_tgid;
+	ev->head.tgid = pid_tgid >> 32;
+	ev->head.uid = (__u32)bpf_get_current_uid_gid();
+	ev->head.flags = flags;
+	ev->head.mntns = mntns_ino;
+	ev->head.mntns_id = mntns_id;
+	ev->head.pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+	ev->head.utsns = BPF_CORE_READ(task, nsproxy, uts_ns, ns.inum);
+	ev->head.cgroup_id = bpf_get_current_cgroup_id();
+	ev->head.ktime_ns = bpf_ktime_get_ns();
+	ev->head.file = *id;
+	ev->head.appraise_reason = 0;
+	ev->head.appraise_error = 0;
+	bpf_get_current_comm(ev->head.comm, sizeof(ev->head.comm));
+	file_path(file, task, ev);
+	if (ev->head.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH))
+		count(EIMA_CNT_PATH_ERRORS);
+}
+
+/* Queues an assembled event; wakes eimad for a namespace it does not know yet, or when
+ * the ring fills. Returns bpf_ringbuf_output's result. */
+static __always_inline long submit_event(struct eima_event *ev, __u64 mntns_ino)
+{
+	__u64 wake = BPF_RB_NO_WAKEUP;
+
+	if (!bpf_map_lookup_elem(&known_mntns, &mntns_ino) ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		wake = BPF_RB_FORCE_WAKEUP;
+	/* file_path keeps path_off + path_len <= EIMA_PATH_MAX; the clamp shows the verifier
+	 * that the copy stays inside the slot. */
+	__u32 size = EIMA_EVENT_RECORD_SIZE(ev->head);
+
+	if (size > sizeof(*ev))
+		size = sizeof(*ev);
+	return bpf_ringbuf_output(&events, ev, size, wake);
+}
+
+static __always_inline __u64 current_mntns_ino(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+}
+
+/*
  * The body of every hook. `file` is the file being executed or mapped; `func` and `mask`
- * are as IMA would see them. Never denies: measurement only. With `hash` (a constant:
- * sleepable LSM programs only) the file is hashed here, on a cache miss, in the task that
- * runs it, so the digest is of what ran, even if the process and its container are gone
- * by the time eimad reads the event. Returns true when this file version is now in the
- * namespace's list (already, or reported just now).
+ * are as IMA would see them. Never denies: measurement only. With a digest slot `ds`
+ * (sleepable LSM programs only; NULL elsewhere) the file is hashed here, on a cache miss,
+ * in the task that runs it, so the digest is of what ran, even if the process and its
+ * container are gone by the time eimad reads the event; the slot keeps the digest for the
+ * appraisal that follows in the same hook. Returns true when this file version is now in
+ * the namespace's list (already, or reported just now).
  */
 static __always_inline bool measure_file(struct file *file, __u32 func, __u32 mask,
-					 bool reqprot_exec, __u32 flags, bool hash)
+					 bool reqprot_exec, __u32 flags,
+					 struct eima_digest_slot *ds)
 {
-	__u8 digest[EIMA_DIGEST_MAX] = {};
 	__s32 digest_algo = 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	struct eima_measured_key key = {};
@@ -280,7 +356,7 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 
 	/* The inode names the namespace to user space and keys what is per live namespace
 	 * (known, lost-event counts); the unique id keys what a reused inode must not inherit. */
-	__u64 mntns_ino = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	__u64 mntns_ino = current_mntns_ino(task);
 
 	key.mntns = mntns_unique_id(task, mntns_ino);
 	key.dev = id.dev;
@@ -309,8 +385,8 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 
 	/* Before a scratch slot is claimed: a task that sleeps in the hash holding one would
 	 * leave one fewer for every other hook on this CPU. */
-	if (hash)
-		digest_algo = kernel_digest(file, inode, &id, digest);
+	if (ds)
+		digest_algo = slot_digest(ds, file, inode, &id);
 
 	struct event_scratch *s = scratch_claim();
 
@@ -325,46 +401,21 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	ev->head.rule_index = m.rule_index;
 	ev->head.pcr = m.pcr;
 	ev->head.template_id = m.template_id;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	ev->head.pid = (__u32)pid_tgid;
-	ev->head.tgid = pid_tgid >> 32;
-	ev->head.uid = (__u32)bpf_get_current_uid_gid();
-	ev->head.flags = flags;
-	ev->head.mntns = mntns_ino;
-	ev->head.mntns_id = key.mntns;
-	ev->head.pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
-	ev->head.utsns = BPF_CORE_READ(task, nsproxy, uts_ns, ns.inum);
-	ev->head.cgroup_id = bpf_get_current_cgroup_id();
-	ev->head.ktime_ns = bpf_ktime_get_ns();
-	ev->head.file = id;
 	ev->head.digest_algo = digest_algo;
-	if (digest_algo > 0) {
+	fill_event(ev, file, task, &id, mntns_ino, key.mntns, flags);
+	if (ds && digest_algo > 0) {
 		ev->head.flags |= EIMA_EVF_KERNEL_DIGEST;
-		__builtin_memcpy(ev->head.digest, digest, EIMA_DIGEST_MAX);
+		__builtin_memcpy(ev->head.digest, ds->digest, EIMA_DIGEST_MAX);
 	} else {
 		__builtin_memset(ev->head.digest, 0, EIMA_DIGEST_MAX);
 	}
-	bpf_get_current_comm(ev->head.comm, sizeof(ev->head.comm));
-	file_path(file, task, ev);
-	if (ev->head.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH))
-		count(EIMA_CNT_PATH_ERRORS);
 
 	/* Marked before it is queued: once queued, eimad may read it and forget() a file it
 	 * could not measure, which a later mark would undo. Unmarked again if it is dropped. */
 	val.cookie = id.cookie;
 	bpf_map_update_elem(&measured, &key, &val, BPF_ANY);
 
-	__u64 wake = BPF_RB_NO_WAKEUP;
-	if (!bpf_map_lookup_elem(&known_mntns, &mntns_ino) ||
-	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		wake = BPF_RB_FORCE_WAKEUP;
-	/* file_path keeps path_off + path_len <= EIMA_PATH_MAX; the clamp shows the verifier
-	 * that the copy stays inside the slot. */
-	__u32 size = EIMA_EVENT_RECORD_SIZE(ev->head);
-
-	if (size > sizeof(*ev))
-		size = sizeof(*ev);
-	long err = bpf_ringbuf_output(&events, ev, size, wake);
+	long err = submit_event(ev, mntns_ino);
 
 	scratch_release(s);
 	if (err) {

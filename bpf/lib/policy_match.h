@@ -103,6 +103,9 @@ static __always_inline bool rule_holds(const struct eima_rule *r, const struct e
 			return false;
 		if (r->container_scope == EIMA_SCOPE_CONTAINERS && a->is_host)
 			return false;
+		if (r->container_scope == EIMA_SCOPE_NAMED &&
+		    (a->is_host || !a->container_hash || a->container_hash != r->container_hash))
+			return false;
 	}
 	if ((c & EIMA_COND_FSMAGIC) && a->fsmagic != r->fsmagic)
 		return false;
@@ -170,6 +173,74 @@ static __noinline void access_fill_setid(struct eima_access *a, __u32 need)
 	}
 }
 
+/* FNV-1a 64, as src/policy/policy_compiler.cpp hashes a rule's container id. */
+#define EIMA_FNV_OFFSET 0xcbf29ce484222325ull
+#define EIMA_FNV_PRIME 0x100000001b3ull
+#define EIMA_CGROUP_NAME_MAX 128 /* a longer cgroup name is no container id: no hash */
+
+/*
+ * The container id of a cgroup name, hashed in one pass without a buffer: the whole name
+ * (runc's "<id>", "<64 hex>" under libpod_parent, docker or kubepods), or, for
+ * "<runtime>-<id>.scope", what lies between the last '-' and ".scope". The bytes are
+ * hashed six behind the one read, so that ".scope" can be left out once it is seen at
+ * the end; the tail hash restarts after each '-'.
+ */
+struct cgroup_hash_walk {
+	const char *name;
+	__u64 whole, tail;
+	__u64 window;   /* the last six bytes read, newest lowest */
+	__u32 len;
+	__u8 dash;      /* a '-' entered the delayed stream */
+	__u8 done;
+};
+
+static long cgroup_hash_step(__u64 i, void *data)
+{
+	struct cgroup_hash_walk *w = data;
+	__u8 c = 0;
+
+	if (bpf_probe_read_kernel(&c, 1, w->name + i) || !c) {
+		w->done = 1;
+		return 1;
+	}
+	w->whole = (w->whole ^ c) * EIMA_FNV_PRIME;
+	if (i >= 6) {
+		__u8 out = (w->window >> 40) & 0xff;
+
+		if (out == '-') {
+			w->tail = EIMA_FNV_OFFSET;
+			w->dash = 1;
+		} else {
+			w->tail = (w->tail ^ out) * EIMA_FNV_PRIME;
+		}
+	}
+	w->window = ((w->window << 8) | c) & 0xffffffffffffull;
+	w->len = i + 1;
+	return 0;
+}
+
+/* ".scope" as the window holds it: '.' in the highest of its six bytes. */
+#define EIMA_SCOPE_WINDOW 0x2e73636f7065ull
+
+static __noinline __u64 cgroup_container_hash(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct cgroup_hash_walk w = {
+		.name = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name),
+		.whole = EIMA_FNV_OFFSET,
+		.tail = EIMA_FNV_OFFSET,
+	};
+
+	if (!w.name)
+		return 0;
+	bpf_loop(EIMA_CGROUP_NAME_MAX, cgroup_hash_step, &w, 0);
+	if (!w.done || !w.len)
+		return 0;
+	if (w.len > 6 && w.window == EIMA_SCOPE_WINDOW && w.dash)
+		return w.tail;
+	return w.whole;
+}
+
 /*
  * Reads from the inode and the current task the attributes `need` (EIMA_COND_* bits)
  * names and `a` does not hold yet. A failed read leaves zeros (an empty fsname), which no rule of a
@@ -206,6 +277,8 @@ static __always_inline void access_fill(struct eima_access *a, __u32 need, struc
 		a->fowner = BPF_CORE_READ(inode, i_uid.val);
 		a->fgroup = BPF_CORE_READ(inode, i_gid.val);
 	}
+	if (need & EIMA_COND_CONTAINER_ID)
+		a->container_hash = cgroup_container_hash();
 	a->known |= need;
 }
 
@@ -221,14 +294,22 @@ struct policy_walk {
 	const struct eima_access *access;
 	struct eima_match *match;   /* the access's own func */
 	struct eima_match reqprot;  /* MMAP_CHECK_REQPROT, when reqprot_open */
+	__u32 family;               /* the actions that decide: EIMA_FAMILY_* */
 	bool reqprot_open;
 	bool own_open;
 };
+
+/* The two families of rules the hooks ask about; each is walked on its own, as the
+ * kernel's ima_match_policy() judges each action for itself. */
+#define EIMA_FAMILY_MEASURE (EIMA_ACT_MEASURE | EIMA_ACT_DONT_MEASURE)
+#define EIMA_FAMILY_APPRAISE (EIMA_ACT_APPRAISE | EIMA_ACT_DONT_APPRAISE)
 
 static __always_inline void decide(struct eima_match *m, const struct eima_rule *r)
 {
 	m->decided = 1;
 	m->rule_index = r->rule_index;
+	if (r->action & EIMA_ACT_APPRAISE)
+		m->measure = 1; /* "appraise" in an appraise walk */
 	if (r->action & EIMA_ACT_MEASURE) {
 		m->measure = 1;
 		m->pcr = r->pcr;
@@ -246,7 +327,7 @@ static long policy_step(__u64 i, void *data)
 	bool for_reqprot = w->reqprot_open && func_holds(r, EIMA_FUNC_MMAP_CHECK_REQPROT);
 	bool for_own = w->own_open && func_holds(r, w->access->func);
 
-	if (!(r->action & (EIMA_ACT_MEASURE | EIMA_ACT_DONT_MEASURE)) ||
+	if (!(r->action & w->family) ||
 	    !(for_reqprot || for_own) || !rule_holds(r, w->access))
 		return 0;
 	if (for_reqprot) {
@@ -272,10 +353,11 @@ static long policy_step(__u64 i, void *data)
  * over the verifier's million instructions. The inode travels as an integer because a
  * global function's pointer arguments must be memory the verifier can size; the
  * credentials are the current task's (every hook runs in the task it judges).
- * Returns 1 for "measure", 0 otherwise, -1 without a policy.
+ * `family` (EIMA_FAMILY_*) picks the actions that decide. Returns 1 for "measure" (in the
+ * appraise family: "appraise"), 0 otherwise, -1 without a policy.
  */
 __noinline int eima_policy_decide(const struct eima_policy *pol, struct eima_access *a,
-				  __u64 inode, struct eima_match *m)
+				  __u64 inode, struct eima_match *m, __u32 family)
 {
 	if (!pol || !a || !m)
 		return -1;
@@ -283,12 +365,19 @@ __noinline int eima_policy_decide(const struct eima_policy *pol, struct eima_acc
 		.pol = pol,
 		.access = a,
 		.match = m,
+		.family = family,
 		.reqprot_open = a->func == EIMA_FUNC_MMAP_CHECK && a->reqprot_exec,
 		.own_open = true,
 	};
 	__u32 n = pol->nr_rules;
 
-	access_fill(a, pol->conditions, (struct inode *)inode);
+	/* The cgroup's name is walked only for the appraise family, the one that has
+	 * container=ID in the kernel. */
+	__u32 need = pol->conditions;
+
+	if (family != EIMA_FAMILY_APPRAISE)
+		need &= ~EIMA_COND_CONTAINER_ID;
+	access_fill(a, need, (struct inode *)inode);
 	bpf_loop(n < EIMA_MAX_RULES ? n : EIMA_MAX_RULES, policy_step, &w, 0);
 	if (w.reqprot.measure)
 		*m = w.reqprot;
@@ -304,7 +393,15 @@ __noinline int eima_policy_decide(const struct eima_policy *pol, struct eima_acc
 static __always_inline bool policy_match(const struct eima_policy *pol, struct eima_access *a,
 					 struct inode *inode, struct eima_match *m)
 {
-	return eima_policy_decide(pol, a, (__u64)(long)inode, m) == 1;
+	return eima_policy_decide(pol, a, (__u64)(long)inode, m, EIMA_FAMILY_MEASURE) == 1;
+}
+
+/* True when an appraise rule covers the access (m names it), false for dont_appraise or
+ * no rule. Same walk, same attributes, the appraise family of actions. */
+static __always_inline bool appraise_match(const struct eima_policy *pol, struct eima_access *a,
+					   struct inode *inode, struct eima_match *m)
+{
+	return eima_policy_decide(pol, a, (__u64)(long)inode, m, EIMA_FAMILY_APPRAISE) == 1;
 }
 
 #endif /* EIMA_BPF_POLICY_MATCH_H */

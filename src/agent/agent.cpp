@@ -105,6 +105,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 
 	if (auto r = agent->set_up_probe(); !r)
 		return std::unexpected(r.error());
+	if (auto r = agent->set_up_enforcer(); !r)
+		return std::unexpected(r.error());
 	// An adopted set kept measuring while eimad was down: the execs of the gap are queued
 	// in its ring, or counted as drops per namespace. Only events the killed eimad had
 	// taken from the ring but not yet written (it died mid-drain) are lost: then, as after
@@ -228,6 +230,7 @@ Result<void> Agent::set_up_probe()
 			return std::unexpected(pol.error());
 		policy_unsupported_ = pol->unsupported;
 		policy_rules_ = pol->rules;
+		policy_appraises_ = pol->has_appraise;
 		file_check = m == ProbeMode::lsm && pol->has_file_check;
 		ProbeOptions opts{host_mntns_, static_cast<std::uint32_t>(::getpid()),
 				  pol->has_file_check, config_.ring_buffer_kb * 1024u, kernel_digest};
@@ -343,6 +346,24 @@ Result<void> Agent::set_up_probe()
 	if (!ring)
 		return std::unexpected(ring.error());
 	ring_ = std::move(*ring);
+	return {};
+}
+
+Result<void> Agent::set_up_enforcer()
+{
+	auto setting = enforce::decide_appraise_mode(config_.enforce, policy_appraises_,
+						     probe_->kernel_digest());
+	if (!setting)
+		return std::unexpected(setting.error());
+	auto map = [&](const char *name) {
+		auto fd = probe_->open_map(name);
+		return fd ? std::move(*fd) : UniqueFd();
+	};
+	auto e = enforce::Enforcer::start(config_.enforce, *setting, map("appraise_cfg"),
+					  map("verdicts"), config_.run_dir);
+	if (!e)
+		return std::unexpected(e.error());
+	enforcer_.emplace(std::move(*e));
 	return {};
 }
 
@@ -533,6 +554,10 @@ void Agent::handle_event(const PendingEvent &ev)
 	const eima_event_head &h = ev.head;
 	bool host = h.mntns == host_mntns_;
 	Container *c = host ? nullptr : &container_for(ev);
+	if (h.kind == EIMA_EV_APPRAISAL) {
+		enforcer_->record(h, ev.path, c ? c->id : "host");
+		return;
+	}
 	if (cache_.in_list(h.mntns_id, h.file))
 		return;
 
@@ -879,6 +904,7 @@ nlohmann::json Agent::status() const
 		j["adopted_policy_changed"] = adoption_.policy_changed;
 	}
 	j["kernel_digest"] = kernel_digest_;
+	j["enforcement"] = enforcer_->status();
 	j["kernel_digests_used"] = measurer_.kernel_digests_used();
 	// Taken in the kernel with another algorithm than the list's (--hash, template=ima):
 	// eimad hashed those files itself.
@@ -896,7 +922,8 @@ nlohmann::json Agent::status() const
 		static constexpr const char *names[] = {
 			"hook_calls",  "policy_skip",          "cache_hit",
 			"events",      "dropped",              "path_errors",
-			"dropped_unattributed", "kernel_digests", "kernel_digest_errors"};
+			"dropped_unattributed", "kernel_digests", "kernel_digest_errors",
+			"appraisals", "appraisal_cache_hits", "denied"};
 		for (std::size_t i = 0; i < std::size(names); ++i)
 			j["kernel"][names[i]] = (*c)[i];
 	}

@@ -73,6 +73,7 @@ private:
 
 	Result<void> set_up_tpm();
 	Result<void> set_up_probe();
+	Result<void> set_up_enforcer();
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
 	// The "eima-interrupted:<from>-<to>" violation on a PCR.
@@ -126,6 +127,8 @@ private:
 	std::string mode_reason_;                     // why this mode was chosen
 	std::vector<std::string> policy_unsupported_; // rules this mode cannot honour
 	std::size_t policy_rules_ = 0;
+	bool policy_appraises_ = false;
+	std::optional<enforce::Enforcer> enforcer_; // appraisal, its keyring and audit log
 	std::uint64_t host_mntns_ = 0;
 	UniqueFd host_root_;
 	std::optional<HostRecorder> host_;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "enforce/enforcer.h"
 #include "ima/hash_algo.h"
 
 namespace eima::agent {
@@ -53,6 +54,8 @@ struct AgentConfig {
 	// Where the BPF links and maps are pinned, so that events queue in the kernel while
 	// eimad is down (docs/restart.md); "" for pin_dir_for(run_dir), "none" for no pins.
 	std::string pin_dir;
+	// Appraisal in lsm mode (--appraise, --trusted-cert, --blessing-xattr).
+	enforce::EnforceConfig enforce;
 	// Prometheus metrics: "unix:PATH" or "ADDR:PORT"; "" for none (metrics_endpoint.h).
 	std::string metrics;
 	bool events_syslog = false; // also send every event (docs/events.md) to syslog

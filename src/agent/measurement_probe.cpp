@@ -24,37 +24,13 @@
 
 #include "agent/agent_config.h"
 #include "agent/ring_reader.h"
+#include "common/bpf_map_keys.h"
 #include "ima/hash_algo.h"
 
 #include "measure_lsm.skel.h"
 #include "measure_trace.skel.h"
 
 namespace eima::agent {
-
-namespace {
-
-// Deletes the keys of a hash map that doomed() picks (all of them: the known namespaces or
-// the measured cache on adoption; one namespace's files when it exits). Collected first:
-// deleting while walking a hash map, LRU ones included, can restart the walk.
-template <typename Key, typename Pred> void delete_keys_if(int fd, Pred doomed)
-{
-	std::vector<Key> keys;
-	Key key, *prev = nullptr;
-	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
-		if (doomed(key))
-			keys.push_back(key);
-		prev = &key;
-	}
-	for (auto &k : keys)
-		bpf_map_delete_elem(fd, &k);
-}
-
-template <typename Key> void clear_map(int fd)
-{
-	delete_keys_if<Key>(fd, [](const Key &) { return true; });
-}
-
-} // namespace
 
 std::string_view probe_mode_name(ProbeMode mode)
 {
@@ -161,6 +137,17 @@ public:
 		auto out = std::pair(describe<Skel>(mode, opts, s), autoloaded(s->obj));
 		Ops::destroy(s);
 		return out;
+	}
+
+	Result<UniqueFd> open_map(const std::string &name) const override
+	{
+		int fd = bpf_object__find_map_fd_by_name(skel_->obj, name.c_str());
+		if (fd < 0)
+			return fail(ENOENT, "find BPF map", name);
+		int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (dup < 0)
+			return fail(errno, "dup BPF map fd", name);
+		return UniqueFd(dup);
 	}
 
 	// Pins what the skeleton loaded: its maps by name, its links as "link_<program>"
@@ -273,6 +260,14 @@ constexpr const char *map_pins[] = {"events",		"measured", "known_mntns",
 // attached), the maps are used through the fds opened here.
 class AdoptedProbe final : public MeasurementProbe {
 public:
+	Result<UniqueFd> open_map(const std::string &name) const override
+	{
+		std::string path = pins_->path(name);
+		UniqueFd fd(bpf_obj_get(path.c_str()));
+		if (!fd)
+			return fail(errno, "open pinned BPF map", path);
+		return fd;
+	}
 	std::vector<UniqueFd> fds_;
 };
 

@@ -135,6 +135,9 @@ public:
 	int policy_fd() const { return policy_fd_; }
 	// Names of the attached programs, for `eima status`.
 	const std::vector<std::string> &programs() const { return programs_; }
+	// A map of the set by its name in the BPF object (e.g. lsm mode's "appraise_cfg",
+	// which src/enforce/ drives), as a new fd; ENOENT when this set has no such map.
+	virtual Result<UniqueFd> open_map(const std::string &name) const = 0;
 
 	// Summed per-CPU counters, indexed by enum eima_counter.
 	Result<std::vector<std::uint64_t>> counters() const;

@@ -28,6 +28,7 @@ Result<LoadedPolicy> load_measure_policy(const std::string &spec, ProbeMode mode
 	if (!compiled)
 		return std::unexpected(compiled.error());
 	out.compiled = *compiled;
+	out.has_appraise = policy::has_appraise_rules(out.compiled);
 	// file_open is hooked only when some measure rule can match an open.
 	for (std::uint32_t i = 0; i < out.compiled.nr_rules; ++i) {
 		const eima_rule &r = out.compiled.rules[i];

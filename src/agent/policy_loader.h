@@ -16,6 +16,7 @@ struct LoadedPolicy {
 	std::size_t rules = 0;                // rules in the source
 	std::vector<std::string> unsupported; // "file:line: reason"
 	bool has_file_check = false;
+	bool has_appraise = false; // an appraise rule reached the kernel's array
 };
 
 Result<LoadedPolicy> load_measure_policy(const std::string &spec, ProbeMode mode);

@@ -18,7 +18,7 @@ Result<RingEvent> decode_ring_record(std::span<const std::byte> record, std::uin
 	RingEvent ev;
 	std::memcpy(&ev.head, record.data(), sizeof(ev.head));
 	const auto &h = ev.head;
-	if (h.kind != EIMA_EV_FILE)
+	if (h.kind != EIMA_EV_FILE && h.kind != EIMA_EV_APPRAISAL)
 		return fail(EPROTO, "decode ring record",
 			    where(fmt::format("unknown event kind {}", h.kind)));
 	// The walk in bpf/lib/file_path.h never writes past EIMA_PATH_MAX, and the program

@@ -1,6 +1,8 @@
 // eima: the command line of eima. Talks to eimad over RUN/eimad.sock where live state or
 // the TPM is needed (status, ps, pcrs) and reads the list files directly otherwise.
 #include <CLI/CLI.hpp>
+
+#include "cli/audit_commands.h"
 #include <fmt/format.h>
 
 #include <iostream>
@@ -97,6 +99,32 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	fmt::print("containers:  {} running, {} exited (vTPM per container: {})\n",
 		   s["containers"].get<std::size_t>(), s.value("containers_exited", std::size_t{0}),
 		   s.value("vtpm", std::string("none")));
+	// The BPF LSM appraisal's part; fanotify's is print_enforcement's.
+	if (s.contains("enforcement") && s["enforcement"].is_object() &&
+	    s["enforcement"].value("mechanism", std::string()) != "fanotify") {
+		auto &e = s["enforcement"];
+		auto &k = e["kfuncs"];
+		auto yes = [](const nlohmann::json &v) {
+			return v.is_boolean() && v.get<bool>() ? "yes" : "no";
+		};
+		fmt::print("appraisal:   {} ({}), blessings in {}\n", e.value("mode", "off"),
+			   e.value("why", ""), e.value("blessing_xattr", ""));
+		if (e.contains("keyring"))
+			fmt::print("keyring:     {} ({}), {} trusted certificate(s)\n",
+				   e["keyring"].get<std::int64_t>(), e.value("keyring_description", ""),
+				   e["certs"].size());
+		for (auto &c : e.value("certs", nlohmann::json::array()))
+			fmt::print("  cert:      {} ({})\n", c.value("subject", ""), c.value("path", ""));
+		fmt::print("kfuncs:      bpf_ima_file_hash in hooks: {}, bpf_get_file_xattr: {}, "
+			   "bpf_verify_pkcs7_signature: {}, bpf_lookup_user_key: {}, "
+			   "security.bpf.* xattrs: {}\n",
+			   s.value("kernel_digest", std::string("-")).starts_with("bpf_ima") ? "yes" : "no",
+			   yes(k["bpf_get_file_xattr"]), yes(k["bpf_verify_pkcs7_signature"]),
+			   yes(k["bpf_lookup_user_key"]), yes(k["security_bpf_xattrs"]));
+		if (e.contains("audit_log"))
+			fmt::print("audit log:   {} ({} decisions this run)\n",
+				   e["audit_log"].get<std::string>(), e.value("decisions_recorded", 0u));
+	}
 	if (s.contains("kernel"))
 		fmt::print("kernel:      {}\n", json_dump(s["kernel"]));
 	print_enforcement(s.value("enforcement", nlohmann::json()));
@@ -388,6 +416,7 @@ int main(int argc, char **argv)
 	check->add_flag("--json", as_json);
 	cli::add_attest_commands(app);
 	cli::add_sbom_commands(app);
+	cli::add_audit_commands(app);
 	cli::add_events_command(app);
 	CLI11_PARSE(app, argc, argv);
 
@@ -405,6 +434,7 @@ int main(int argc, char **argv)
 		return *rc;
 	if (auto rc = cli::run_sbom_commands())
 		return *rc;
+	if (auto rc = cli::run_audit_commands())
 	if (auto rc = cli::run_events_command())
 		return *rc;
 	if (*pcrs)

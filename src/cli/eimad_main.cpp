@@ -69,6 +69,19 @@ int main(int argc, char **argv)
 		"directory on bpffs where the BPF programs and ring buffer stay pinned while "
 		"eimad is killed or restarting, so execs meanwhile are measured when it "
 		"returns (default /sys/fs/bpf/eima/<run dir>; none: no pins)");
+	std::string appraise = "auto", blessing_xattr = "user.eima";
+	app.add_option("--appraise", appraise,
+		       "what appraise rules do in lsm mode: enforce (refuse with EPERM), audit "
+		       "(allow and log), off; default: enforce when the policy has appraise "
+		       "rules (docs/enforcement.md)")
+		->check(CLI::IsMember({"auto", "enforce", "audit", "off"}));
+	app.add_option("--trusted-cert", cfg.enforce.trusted_certs,
+		       "certificate (PEM or DER) whose key may sign blessings; repeatable. "
+		       "Loaded into a keyring eimad creates and locks")
+		->check(CLI::ExistingFile);
+	app.add_option("--blessing-xattr", blessing_xattr,
+		       "where blessings are read: user.eima (6.8+) or security.bpf.eima (6.13+)")
+		->check(CLI::IsMember({"user.eima", "security.bpf.eima"}));
 	app.add_option("--metrics", cfg.metrics,
 		       "serve Prometheus metrics (GET /metrics) on unix:PATH or ADDR:PORT "
 		       "(127.0.0.1:9464, [::1]:9464, :9464 for every address)")
@@ -79,8 +92,10 @@ int main(int argc, char **argv)
 	app.add_flag("--events-syslog", cfg.events_syslog,
 		     "also send every event (measurements, violations, containers, quotes; "
 		     "docs/events.md) to syslog, which journald reads");
+	// Hosts without BPF LSM: the same blessings, trusted certificates and --appraise,
+	// enforced with fanotify in user space (docs/fanotify-enforcement.md).
 	enforce::FanotifyConfig fan;
-	std::string appraise = "enforce", fan_scope = "filesystem";
+	std::string fan_scope = "filesystem";
 	unsigned fan_timeout_ms = 2000;
 	app.add_option("--enforce-fanotify", fan.path,
 		       "enforce blessings with fanotify permission events on the file system "
@@ -94,15 +109,6 @@ int main(int argc, char **argv)
 		       "a verdict not reached in this time is given by a watchdog: deny (enforce) "
 		       "or allow (audit); default 2000")
 		->check(CLI::Range(10u, 60000u));
-	app.add_option("--trusted-cert", fan.trusted_certs,
-		       "PEM certificate whose blessings are trusted (repeatable)");
-	app.add_option("--appraise", appraise,
-		       "enforce (default): deny what is not verified | audit: allow, and log what "
-		       "would be denied")
-		->check(CLI::IsMember({"enforce", "audit"}));
-	app.add_option("--blessing-xattr", fan.blessing_xattr,
-		       "xattr holding the eima blessing (default user.eima)")
-		->check(CLI::IsMember({"user.eima", "security.bpf.eima"}));
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);
@@ -115,6 +121,17 @@ int main(int argc, char **argv)
 	cfg.tpm = *agent::tpm_choice_from_name(tpm);
 	cfg.vtpm = vtpm == "swtpm";
 	cfg.template_kind = *agent::template_from_name(tmpl);
+	cfg.enforce.appraise = *enforce::appraise_choice_from_name(appraise);
+	if (!fan.path.empty()) {
+		// fanotify enforces in user space; the kernel's appraise hooks stay off.
+		fan.trusted_certs = cfg.enforce.trusted_certs;
+		fan.blessing_xattr = blessing_xattr;
+		fan.mode = appraise == "audit" ? enforce::AppraiseMode::audit
+					       : enforce::AppraiseMode::enforce;
+		cfg.enforce.appraise = enforce::AppraiseChoice::off;
+	}
+	cfg.enforce.xattr =
+		blessing_xattr == "security.bpf.eima" ? EIMA_XATTR_SECURITY_BPF : EIMA_XATTR_USER;
 
 	// Block SIGTERM/SIGINT before any thread exists, so every thread inherits the mask and
 	// the signals reach only the agent's signalfd: a clean stop, never a kill.
@@ -127,7 +144,7 @@ int main(int argc, char **argv)
 	// The enforcer is made after the agent (which creates the run directory) and reports
 	// through the agent's status; the holder outlives both, and the enforcer is destroyed
 	// (its fanotify group closed, every pending event let through) on every way out.
-	std::unique_ptr<enforce::AuditLog> audit_log; // declared first: it outlives the enforcer
+	std::optional<enforce::AuditLog> audit_log; // declared first: it outlives the enforcer
 	auto enforcer = std::make_shared<std::unique_ptr<enforce::FanotifyEnforcer>>();
 	if (!fan.path.empty())
 		cfg.enforcement_status = [enforcer] {
@@ -139,8 +156,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!fan.path.empty()) {
-		fan.mode = appraise == "audit" ? enforce::AppraiseMode::audit
-					       : enforce::AppraiseMode::enforce;
 		fan.scope = fan_scope == "mount" ? enforce::MarkScope::mount
 						 : enforce::MarkScope::filesystem;
 		fan.response_timeout = std::chrono::milliseconds(fan_timeout_ms);
@@ -150,8 +165,8 @@ int main(int argc, char **argv)
 			spdlog::critical("{}", log.error().message());
 			return 1;
 		}
-		audit_log = std::move(*log);
-		auto e = enforce::FanotifyEnforcer::start(fan, audit_log.get());
+		audit_log.emplace(std::move(*log));
+		auto e = enforce::FanotifyEnforcer::start(fan, &*audit_log);
 		if (!e) {
 			spdlog::critical("{}", e.error().message());
 			return 1;

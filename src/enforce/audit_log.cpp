@@ -5,115 +5,76 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <ctime>
-
-#include <fmt/format.h>
-
-#include "common/json_text.h"
 
 namespace eima::enforce {
 
-namespace {
-
-std::string rfc3339_utc(std::chrono::system_clock::time_point t)
+Result<AuditLog> AuditLog::open(std::string path, AuditLogLimits limits)
 {
-	auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch())
-			  .count();
-	std::time_t secs = static_cast<std::time_t>(us / 1000000);
-	std::tm tm{};
-	::gmtime_r(&secs, &tm);
-	char buf[32];
-	std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	return fmt::format("{}.{:06}Z", buf, us % 1000000);
-}
-
-Result<UniqueFd> open_append(const std::string &path)
-{
-	UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-	if (!fd)
-		return fail(errno, "open audit log", path);
-	return fd;
-}
-
-} // namespace
-
-nlohmann::json audit_event_json(const AuditEvent &e)
-{
-	return {{"time", rfc3339_utc(e.time)}, {"container", e.container},
-		{"pid", e.pid},		       {"comm", e.comm},
-		{"path", e.path},	       {"inode", e.inode},
-		{"dev", e.dev},		       {"operation", e.operation},
-		{"rule", e.rule},	       {"reason", e.reason},
-		{"decision", e.decision},      {"mechanism", e.mechanism}};
-}
-
-Result<std::unique_ptr<AuditLog>> AuditLog::open(std::string path, AuditLogLimits limits)
-{
-	auto fd = open_append(path);
-	if (!fd)
-		return std::unexpected(fd.error());
-	struct stat st{};
-	if (::fstat(fd->get(), &st) != 0)
-		return fail(errno, "stat audit log", path);
-	return std::unique_ptr<AuditLog>(new AuditLog(std::move(path), limits, std::move(*fd),
-						      static_cast<std::uint64_t>(st.st_size)));
+	AuditLog log;
+	log.path_ = std::move(path);
+	log.limits_ = limits;
+	int fd = ::open(log.path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(errno, "open audit log", log.path_);
+	log.fd_.reset(fd);
+	struct stat st;
+	if (::fstat(fd, &st) != 0)
+		return fail(errno, "stat audit log", log.path_);
+	log.size_ = static_cast<std::uint64_t>(st.st_size);
+	return log;
 }
 
 Result<void> AuditLog::rotate()
 {
-	// Oldest first, so nothing is overwritten before it has moved on; keep = 0 just starts
-	// the file anew.
+	// .keep-1 -> .keep, ..., .1 -> .2, the live file -> .1; rename replaces the oldest.
 	for (unsigned i = limits_.keep; i > 1; --i) {
-		std::string from = fmt::format("{}.{}", path_, i - 1);
-		std::string to = fmt::format("{}.{}", path_, i);
+		std::string from = path_ + "." + std::to_string(i - 1);
+		std::string to = path_ + "." + std::to_string(i);
 		if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT)
 			return fail(errno, "rotate audit log", from);
 	}
-	if (limits_.keep > 0) {
-		std::string to = path_ + ".1";
-		if (::rename(path_.c_str(), to.c_str()) != 0 && errno != ENOENT)
+	if (limits_.keep == 0) {
+		if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
 			return fail(errno, "rotate audit log", path_);
-	} else if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
+	} else if (::rename(path_.c_str(), (path_ + ".1").c_str()) != 0) {
 		return fail(errno, "rotate audit log", path_);
 	}
-	auto fd = open_append(path_);
-	if (!fd)
-		return std::unexpected(fd.error());
-	fd_ = std::move(*fd);
+	int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(errno, "open audit log", path_);
+	fd_.reset(fd);
 	size_ = 0;
+	++rotations_;
 	return {};
 }
 
-Result<void> AuditLog::append(const AuditEvent &e)
+Result<void> AuditLog::append(const std::string &line)
 {
-	std::string line = json_dump(audit_event_json(e)) + "\n";
-	std::lock_guard lock(mu_);
-	if (size_ > 0 && size_ + line.size() > limits_.max_bytes) {
-		if (auto r = rotate(); !r) {
-			++failures_;
+	std::string whole = line + "\n";
+	if (size_ > 0 && size_ + whole.size() > limits_.max_bytes)
+		if (auto r = rotate(); !r)
 			return r;
-		}
-	}
-	ssize_t n = ::write(fd_.get(), line.data(), line.size());
-	if (n != static_cast<ssize_t>(line.size())) {
-		++failures_;
-		return fail(n < 0 ? errno : EIO, "write audit log", path_);
-	}
-	size_ += line.size();
-	++written_;
+	ssize_t n = ::write(fd_.get(), whole.data(), whole.size());
+	if (n < 0)
+		return fail(errno, "write audit log", path_);
+	if (static_cast<std::size_t>(n) != whole.size())
+		return fail(EIO, "write audit log", path_ + ": short write");
+	size_ += whole.size();
+	++lines_;
 	return {};
 }
 
-std::uint64_t AuditLog::written() const
+std::vector<std::string> audit_log_files(const std::string &path, unsigned keep)
 {
-	std::lock_guard lock(mu_);
-	return written_;
-}
-
-std::uint64_t AuditLog::failures() const
-{
-	std::lock_guard lock(mu_);
-	return failures_;
+	std::vector<std::string> out;
+	for (unsigned i = keep; i >= 1; --i) {
+		std::string p = path + "." + std::to_string(i);
+		if (::access(p.c_str(), F_OK) == 0)
+			out.push_back(p);
+	}
+	if (::access(path.c_str(), F_OK) == 0)
+		out.push_back(path);
+	return out;
 }
 
 } // namespace eima::enforce

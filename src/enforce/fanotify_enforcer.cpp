@@ -1,10 +1,14 @@
 #include "enforce/fanotify_enforcer.h"
 
+#include "common/json_text.h"
+#include "enforce/appraisal_record.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -229,12 +233,40 @@ void FanotifyEnforcer::cache_allow(int event_fd, std::uint64_t ignore_mask)
 	}
 }
 
+namespace {
+
+std::uint64_t wall_ns()
+{
+	return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+						  std::chrono::system_clock::now().time_since_epoch())
+						  .count());
+}
+
+// st_dev as the kernel writes dev_t in its events (MAJOR << 20 | MINOR), as audit records
+// carry it whatever the mechanism.
+std::uint64_t kernel_dev(dev_t d)
+{
+	return (std::uint64_t{major(d)} << 20) | minor(d);
+}
+
+} // namespace
+
+void FanotifyEnforcer::write_audit(const AppraisalRecord &ev)
+{
+	if (!audit_)
+		return;
+	std::lock_guard lock(audit_mu_); // the worker and the watchdog both decide
+	if (auto r = audit_->append(json_dump(to_json(ev))); !r)
+		spdlog::warn("{}", r.error().message());
+}
+
 void FanotifyEnforcer::audit(int event_fd, int pid, const std::string &operation,
 			     const std::string &rule, const std::string &reason)
 {
-	AuditEvent ev;
-	ev.time = std::chrono::system_clock::now();
-	ev.pid = pid;
+	AppraisalRecord ev;
+	ev.time_ns = wall_ns();
+	ev.pid = static_cast<std::uint32_t>(pid);
+	ev.tid = ev.pid;
 	if (auto comm = read_file_prefix(fmt::format("/proc/{}/comm", pid), 64); comm) {
 		ev.comm = *comm;
 		if (!ev.comm.empty() && ev.comm.back() == '\n')
@@ -253,19 +285,17 @@ void FanotifyEnforcer::audit(int event_fd, int pid, const std::string &operation
 	ev.path = fd_path(event_fd);
 	struct stat st{};
 	if (::fstat(event_fd, &st) == 0) {
-		ev.inode = st.st_ino;
-		ev.dev = st.st_dev;
+		ev.ino = st.st_ino;
+		ev.dev = kernel_dev(st.st_dev);
 	}
 	ev.operation = operation;
-	ev.rule = rule;
+	ev.detail = rule;
 	ev.reason = reason;
-	ev.decision = config_.mode == AppraiseMode::enforce ? "deny" : "would-deny";
+	ev.denied = config_.mode == AppraiseMode::enforce;
 	ev.mechanism = "fanotify";
-	spdlog::info("{} {} of {} by pid {} ({}): {}", ev.decision, operation, ev.path, pid,
-		     ev.comm, reason);
-	if (audit_)
-		if (auto r = audit_->append(ev); !r)
-			spdlog::warn("{}", r.error().message());
+	spdlog::info("{} {} of {} by pid {} ({}): {}", ev.denied ? "deny" : "would deny",
+		     operation, ev.path, pid, ev.comm, reason);
+	write_audit(ev);
 }
 
 void FanotifyEnforcer::handle(int event_fd, std::uint64_t mask, int pid)
@@ -383,18 +413,18 @@ void FanotifyEnforcer::watchdog()
 		spdlog::warn("fanotify: no verdict for pid {} within {} ms: {}", current_pid_,
 			     config_.response_timeout.count(), allow ? "allowed" : "denied");
 		if (audit_) {
-			AuditEvent ev;
-			ev.time = std::chrono::system_clock::now();
-			ev.pid = current_pid_;
+			AppraisalRecord ev;
+			ev.time_ns = wall_ns();
+			ev.pid = ev.tid = static_cast<std::uint32_t>(current_pid_);
 			ev.container = "?";
 			ev.path = fd_path(current_fd_);
 			ev.operation = "open";
-			ev.rule = "fanotify:watchdog";
+			ev.detail = "fanotify:watchdog";
 			ev.reason = fmt::format("no verdict within {} ms",
 						config_.response_timeout.count());
-			ev.decision = allow ? "would-deny" : "deny";
+			ev.denied = !allow;
 			ev.mechanism = "fanotify";
-			(void)audit_->append(ev);
+			write_audit(ev);
 		}
 	}
 }

@@ -39,6 +39,7 @@
 
 #include "common/error.h"
 #include "common/unique_fd.h"
+#include "enforce/appraisal_record.h"
 #include "enforce/audit_log.h"
 #include "sbom/blessing.h"
 
@@ -104,6 +105,8 @@ private:
 	FanotifyConfig config_;
 	sbom::TrustedCerts trusted_;
 	AuditLog *audit_;
+	std::mutex audit_mu_;
+	void write_audit(const AppraisalRecord &ev);
 	UniqueFd fan_;
 	UniqueFd stop_; // eventfd: wakes the listener to stop
 	std::uint64_t host_mntns_ = 0;

@@ -25,6 +25,18 @@ bool hook_observed(eima_func f, KernelMode mode)
 	}
 }
 
+bool is_appraise(const PolicyRule &r)
+{
+	return r.action == EIMA_ACT_APPRAISE || r.action == EIMA_ACT_DONT_APPRAISE;
+}
+
+// The hooks that appraise: exec and executable mmap/mprotect (bpf/lib/appraise.h).
+bool hook_appraised(eima_func f)
+{
+	return f == EIMA_FUNC_NONE || f == EIMA_FUNC_BPRM_CHECK || f == EIMA_FUNC_MMAP_CHECK ||
+	       f == EIMA_FUNC_MMAP_CHECK_REQPROT;
+}
+
 // Why `mode` cannot honour the rule at all; empty when it can.
 std::vector<std::string> blocking_reasons(const PolicyRule &r, KernelMode mode)
 {
@@ -35,8 +47,13 @@ std::vector<std::string> blocking_reasons(const PolicyRule &r, KernelMode mode)
 		break;
 	case EIMA_ACT_APPRAISE:
 	case EIMA_ACT_DONT_APPRAISE:
-		why.push_back(std::string(action_name(r.action)) +
-			      ": appraisal is not enforced from IMA policies in this release");
+		if (mode != KernelMode::lsm)
+			why.push_back(std::string(action_name(r.action)) +
+				      ": in-kernel appraisal needs BPF LSM (sleepable hooks)");
+		else if (!hook_appraised(r.func.value_or(EIMA_FUNC_NONE)))
+			why.push_back(std::string(action_name(r.action)) + " func=" +
+				      std::string(func_name(*r.func)) +
+				      ": eima appraises only BPRM_CHECK and MMAP_CHECK");
 		break;
 	default:
 		why.push_back(std::string(action_name(r.action)) +
@@ -70,9 +87,13 @@ std::vector<std::string> blocking_reasons(const PolicyRule &r, KernelMode mode)
 	if (r.digest_type)
 		why.push_back("digest_type=" + *r.digest_type +
 			      ": fs-verity digests are not supported");
-	if (r.appraise_type || r.appraise_flag || !r.appraise_algos.empty())
-		why.push_back("appraise_type/appraise_flag/appraise_algos: appraisal options "
-			      "are not supported");
+	// appraise_type=imasig asks for a signature, which is all eima accepts (its blessing,
+	// docs/enforcement.md); the rest asks for checks eima does not make.
+	if (r.appraise_type && *r.appraise_type != "imasig" && *r.appraise_type != "imasig|modsig")
+		why.push_back("appraise_type=" + *r.appraise_type +
+			      ": eima appraises its signed blessing (imasig) only");
+	if (r.appraise_flag || !r.appraise_algos.empty())
+		why.push_back("appraise_flag/appraise_algos: appraisal options are not supported");
 	if (r.template_name && template_id(*r.template_name) == EIMA_TEMPLATE_DEFAULT)
 		why.push_back("template=" + *r.template_name +
 			      ": eima writes only ima, ima-ng, ima-sig and ima-buf");
@@ -88,6 +109,14 @@ std::vector<std::string> blocking_reasons(const PolicyRule &r, KernelMode mode)
 std::vector<std::string> partial_reasons(const PolicyRule &r, KernelMode mode)
 {
 	std::vector<std::string> why;
+	if (r.action == EIMA_ACT_APPRAISE && !r.func)
+		why.push_back("appraise without func=: the kernel also appraises modules, firmware, "
+			      "kexec images and policies; eima appraises exec and executable mmap");
+	if (is_appraise(r) && r.container &&
+	    r.container->kind == ContainerCondition::Kind::named)
+		why.push_back("container=" + r.container->id +
+			      " is matched in the kernel by the task's cgroup name, which must "
+			      "carry this whole id (a shortened id matches nothing)");
 	if (r.action != EIMA_ACT_MEASURE)
 		return why;
 	if (!r.func)
@@ -117,6 +146,22 @@ eima_id_cond id_cond(const IdCondition &c)
 }
 
 } // namespace
+
+std::uint64_t container_id_hash(std::string_view id)
+{
+	std::uint64_t h = 0xcbf29ce484222325ull; // FNV-1a 64, as bpf/lib/policy_match.h
+	for (unsigned char c : id)
+		h = (h ^ c) * 0x100000001b3ull;
+	return h;
+}
+
+bool has_appraise_rules(const eima_policy &compiled)
+{
+	for (std::uint32_t i = 0; i < compiled.nr_rules && i < EIMA_MAX_RULES; ++i)
+		if (compiled.rules[i].action == EIMA_ACT_APPRAISE)
+			return true;
+	return false;
+}
 
 std::uint32_t template_id(std::string_view name)
 {
@@ -150,7 +195,9 @@ std::vector<UnsupportedRule> unsupported(const Policy &policy, KernelMode mode)
 		auto partial = partial_reasons(r, mode);
 		// Container names are known to eimad, not to the kernel: until eimad narrows
 		// them, a named container is any container, in the direction that measures more.
-		if (r.container && r.container->kind == ContainerCondition::Kind::named) {
+		// Appraise rules are matched by name in the kernel (EIMA_SCOPE_NAMED).
+		if (!is_appraise(r) && r.container &&
+		    r.container->kind == ContainerCondition::Kind::named) {
 			if (r.action == EIMA_ACT_DONT_MEASURE) {
 				out.push_back({r.line, i,
 					       "container=" + r.container->id +
@@ -236,6 +283,13 @@ eima_rule compile_rule(const PolicyRule &r, std::size_t rule_index)
 		out.container_scope = r.container->kind == ContainerCondition::Kind::host
 					  ? EIMA_SCOPE_HOST
 					  : EIMA_SCOPE_CONTAINERS;
+		// An appraise rule is never widened to every container: the kernel compares the
+		// id it derives from the task's cgroup with this one.
+		if (is_appraise(r) && r.container->kind == ContainerCondition::Kind::named) {
+			c |= EIMA_COND_CONTAINER_ID;
+			out.container_scope = EIMA_SCOPE_NAMED;
+			out.container_hash = container_id_hash(r.container->id);
+		}
 	}
 	out.pcr = r.pcr.value_or(0);
 	out.template_id = r.template_name ? template_id(*r.template_name)

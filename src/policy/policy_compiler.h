@@ -1,7 +1,9 @@
 // From a parsed IMA policy to the array the BPF programs walk (bpf/abi/policy.h), and the
 // honest account of what eima cannot do with it in a given mode.
 //
-// What eima honours in this release: measure and dont_measure rules on the hooks it sees -
+// What eima honours in this release: appraise and dont_appraise rules on BPRM_CHECK and
+// MMAP_CHECK in lsm mode (bpf/lib/appraise.h; container=ID matched by name in the kernel,
+// never widened), and measure and dont_measure rules on the hooks it sees -
 // BPRM_CHECK, MMAP_CHECK, MMAP_CHECK_REQPROT, and FILE_CHECK in lsm mode only (no
 // tracepoint gives the opened file) - with conditions mask, fsmagic, fsuuid, fsname,
 // uid/euid/gid/egid/fowner/fgroup, pcr, template (ima, ima-ng, ima-sig, ima-buf) and
@@ -53,6 +55,13 @@ eima_rule compile_rule(const PolicyRule &rule, std::size_t rule_index);
 
 // Template names eima writes, and their ABI numbers (0 = EIMA_TEMPLATE_DEFAULT if unknown).
 std::uint32_t template_id(std::string_view name);
+
+// FNV-1a 64 of a container id: eima_rule.container_hash of an appraise rule with
+// container=ID, and what the kernel computes from a cgroup's name (bpf/lib/policy_match.h).
+std::uint64_t container_id_hash(std::string_view id);
+
+// True when the compiled policy has an appraise rule (eimad's --appraise default).
+bool has_appraise_rules(const eima_policy &compiled);
 
 // True when some rule names a container: the kernel then matches "any container" for it
 // and the agent must narrow each container event with match_policy().

@@ -175,7 +175,7 @@ check_eq "audit: events carry every field, for the right files" ok "$(python3 - 
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
 need = {"time", "container", "pid", "comm", "path", "inode", "operation", "rule", "reason"}
-bad = [e for e in ev if not need <= e.keys() or e["decision"] != "deny" or e["mechanism"] != "fanotify"]
+bad = [e for e in ev if not need <= e.keys() or e["decision"] != "denied" or e["mechanism"] != "fanotify"]
 paths = {e["path"].removeprefix(sys.argv[2]) for e in ev}
 want = {"/root/bin/copied", "/root/bin/new", "/root/bin/xattr-thief", "/other/bin/busybox",
         "/libs/lib/x86_64-linux-gnu/libc.so.6", "/root/bin/dyn-env", "/root/bin/stripped",
@@ -186,7 +186,7 @@ other = [e for e in ev if e["path"].endswith("other/bin/busybox")]
 if bad: print("bad", bad[0])
 elif not want <= paths: print("missing", want - paths)
 elif {e["operation"] for e in lib} != {"open"}: print("lib", lib)
-elif any(e["inode"] == 0 or e["pid"] <= 0 or not e["comm"] for e in ev): print("ids", ev[0])
+elif any(e["inode"]["ino"] == 0 or e["pid"] <= 0 or not e["comm"] for e in ev): print("ids", ev[0])
 # unshare -m: the exec in a new mount namespace is attributed to it, the rest to the host.
 elif {e["container"] for e in ev} - {"host"} == set() or not all(c == "host" or c.startswith("mntns-") for c in {e["container"] for e in ev}): print("containers", {e["container"] for e in ev})
 elif "not the blessed one" not in thief[0]["reason"]: print("thief", thief[0])
@@ -209,10 +209,10 @@ import json, sys
 def key(f, decision):
     ev = [json.loads(l) for l in open(f)]
     assert all(e["decision"] == decision for e in ev), decision
-    return sorted({(e["path"], e["operation"], e["rule"], e["reason"]) for e in ev})
+    return sorted({(e["path"], e["operation"], e.get("detail", ""), e["reason"]) for e in ev})
 # enforce.jsonl also holds the tampering part, which the audit run did not repeat.
-enf = [k for k in key(sys.argv[1], "deny") if not k[0].endswith(("dyn-env", "stripped", "dyn-true", "trunc-me"))]
-aud = key(sys.argv[2], "would-deny")
+enf = [k for k in key(sys.argv[1], "denied") if not k[0].endswith(("dyn-env", "stripped", "dyn-true", "trunc-me"))]
+aud = key(sys.argv[2], "would_deny")
 # Every decision enforce mode made is in the audit log, and the audit log names no other
 # file or reason. An exec that audit mode lets through is followed by the kernel's
 # FAN_OPEN_PERM for the same open; eimad pairs it with the exec and logs it once, but an
@@ -233,5 +233,5 @@ check "  ... EPERM" grep -q "Operation not permitted" "$T/err"
 "$BIN/eima" status --run-dir "$RUN" --json >"$T/status.json"
 check_eq "watchdog: counted" yes "$(python3 -c 'import json,sys; print("yes" if json.load(open(sys.argv[1]))["enforcement"]["timeouts"] >= 1 else "no")' "$T/status.json")"
 stop_eimad
-check "watchdog: audited" grep -q '"rule":"fanotify:watchdog"' "$RUN/audit.jsonl"
+check "watchdog: audited" grep -q '"detail":"fanotify:watchdog"' "$RUN/audit.jsonl"
 finish

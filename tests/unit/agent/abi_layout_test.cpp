@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "bpf/abi/appraise.h"
 #include "bpf/abi/event.h"
 #include "bpf/abi/policy.h"
 
@@ -77,7 +78,9 @@ void check_object(const std::string &obj)
 	EXPECT_MEMBER(head, eima_event_head, digest_algo);
 	EXPECT_MEMBER(head, eima_event_head, comm);
 	EXPECT_MEMBER(head, eima_event_head, digest);
-	EXPECT_EQ(head.offsets.size(), 22u) << "a member of eima_event_head is not checked";
+	EXPECT_MEMBER(head, eima_event_head, appraise_reason);
+	EXPECT_MEMBER(head, eima_event_head, appraise_error);
+	EXPECT_EQ(head.offsets.size(), 24u) << "a member of eima_event_head is not checked";
 	auto fid = btf_layout(b, "eima_file_id");
 	ASSERT_EQ(fid.size, sizeof(eima_file_id)) << obj;
 	EXPECT_MEMBER(fid, eima_file_id, dev);
@@ -95,13 +98,42 @@ void check_object(const std::string &obj)
 	EXPECT_MEMBER(rule, eima_rule, fgroup);
 	EXPECT_MEMBER(rule, eima_rule, container_scope);
 	EXPECT_MEMBER(rule, eima_rule, rule_index);
+	EXPECT_MEMBER(rule, eima_rule, container_hash);
 	EXPECT_EQ(btf_layout(b, "eima_policy").size, sizeof(eima_policy)) << obj;
 	auto key = btf_layout(b, "eima_measured_key");
 	EXPECT_EQ(key.size, sizeof(eima_measured_key)) << obj;
 	btf__free(b);
 }
 
+// The appraisal maps' values exist only in the lsm object (bpf/lib/appraise.h).
+void check_appraisal(const char *obj)
+{
+	btf *b = btf__parse_elf(obj, nullptr);
+	ASSERT_NE(b, nullptr) << "cannot read BTF of " << obj;
+	auto cfg = btf_layout(b, "eima_appraise_cfg");
+	ASSERT_EQ(cfg.size, sizeof(eima_appraise_cfg)) << obj;
+	EXPECT_MEMBER(cfg, eima_appraise_cfg, mode);
+	EXPECT_MEMBER(cfg, eima_appraise_cfg, keyring);
+	EXPECT_MEMBER(cfg, eima_appraise_cfg, xattr);
+	EXPECT_MEMBER(cfg, eima_appraise_cfg, pad);
+	EXPECT_EQ(cfg.offsets.size(), 4u) << "a member of eima_appraise_cfg is not checked";
+	auto key = btf_layout(b, "eima_verdict_key");
+	ASSERT_EQ(key.size, sizeof(eima_verdict_key)) << obj;
+	EXPECT_MEMBER(key, eima_verdict_key, dev);
+	EXPECT_MEMBER(key, eima_verdict_key, ino);
+	EXPECT_EQ(key.offsets.size(), 2u);
+	auto v = btf_layout(b, "eima_verdict");
+	ASSERT_EQ(v.size, sizeof(eima_verdict)) << obj;
+	EXPECT_MEMBER(v, eima_verdict, cookie);
+	EXPECT_MEMBER(v, eima_verdict, reason);
+	EXPECT_MEMBER(v, eima_verdict, error);
+	EXPECT_EQ(v.offsets.size(), 3u);
+	btf__free(b);
+}
+
 } // namespace
+
+TEST(AbiLayout, LsmAppraisalMatchesCxx) { check_appraisal(BPF_OBJ_DIR "/measure_lsm.bpf.o"); }
 
 TEST(AbiLayout, LsmObjectMatchesCxx) { check_object(BPF_OBJ_DIR "/measure_lsm.bpf.o"); }
 TEST(AbiLayout, TraceObjectMatchesCxx) { check_object(BPF_OBJ_DIR "/measure_trace.bpf.o"); }

@@ -67,7 +67,7 @@ TEST(PolicyCompiler, UnsupportedIsReportedNeverSilentlyDropped)
 {
 	Policy p = parse("measure func=MODULE_CHECK\n"                       // 0
 			 "dont_measure obj_type=var_log_t\n"                   // 1
-			 "appraise func=BPRM_CHECK appraise_type=imasig\n"     // 2
+			 "appraise func=MODULE_CHECK appraise_type=imasig\n"   // 2
 			 "measure func=FILE_CHECK mask=MAY_READ\n"             // 3
 			 "measure func=BPRM_CHECK template=ima-ngv2\n"         // 4
 			 "measure func=BPRM_CHECK pcr=0\n"                     // 5
@@ -85,7 +85,7 @@ TEST(PolicyCompiler, UnsupportedIsReportedNeverSilentlyDropped)
 	EXPECT_NE(lsm[1].reason.find("obj_type=var_log_t"), std::string::npos);
 	EXPECT_NE(lsm[1].reason.find("eima measures what this rule would exclude"),
 		  std::string::npos);
-	EXPECT_NE(lsm[2].reason.find("appraisal"), std::string::npos);
+	EXPECT_NE(lsm[2].reason.find("appraises only BPRM_CHECK"), std::string::npos) << lsm[2].reason;
 	EXPECT_NE(lsm[3].reason.find("ima-ngv2"), std::string::npos);
 	EXPECT_NE(lsm[4].reason.find("pcr=0"), std::string::npos);
 	EXPECT_NE(lsm[5].reason.find("longer than 31"), std::string::npos);
@@ -179,7 +179,7 @@ TEST(PolicyCompiler, MaxRulesLimit)
 	// Rules that are not compiled do not count against the limit.
 	std::string text = many_rules(EIMA_MAX_RULES);
 	for (int i = 0; i < 10; ++i)
-		text += "appraise func=BPRM_CHECK\n";
+		text += "appraise func=MODULE_CHECK\n";
 	EXPECT_TRUE(compile_policy(parse(text), KernelMode::lsm));
 }
 
@@ -205,6 +205,81 @@ TEST(PolicyCompiler, ReportJsonShape)
 	EXPECT_TRUE(j["unsupported"][1]["reason"].is_string());
 	EXPECT_TRUE(j["errors"].is_array());
 	EXPECT_TRUE(j["errors"].empty());
+}
+
+} // namespace
+} // namespace eima::policy
+
+namespace eima::policy {
+namespace {
+
+TEST(PolicyCompiler, AppraiseRulesInLsmMode)
+{
+	const std::string id(64, 'a');
+	Policy p = parse("appraise func=BPRM_CHECK appraise_type=imasig container=*\n"
+			 "appraise func=MMAP_CHECK container=" + id + "\n" +
+			 "dont_appraise func=BPRM_CHECK fsmagic=0x9fa0 container=" + id + "\n" +
+			 "measure func=BPRM_CHECK container=" + id + "\n" +
+			 "appraise func=BPRM_CHECK digest_type=verity appraise_type=sigv3\n"
+			 "appraise func=FILE_CHECK\n");
+	auto c = compile_policy(p, KernelMode::lsm);
+	ASSERT_TRUE(c) << c.error().message();
+	ASSERT_EQ(c->nr_rules, 4u);
+	EXPECT_TRUE(has_appraise_rules(*c));
+	const eima_rule &any = c->rules[0];
+	EXPECT_EQ(any.action, EIMA_ACT_APPRAISE);
+	EXPECT_EQ(any.container_scope, EIMA_SCOPE_CONTAINERS);
+	EXPECT_EQ(any.conditions & EIMA_COND_CONTAINER_ID, 0u);
+	// container=ID on the appraise family: matched by name in the kernel, never widened.
+	for (int i : {1, 2}) {
+		const eima_rule &named = c->rules[i];
+		EXPECT_EQ(named.container_scope, EIMA_SCOPE_NAMED) << i;
+		EXPECT_EQ(named.conditions & (EIMA_COND_CONTAINER | EIMA_COND_CONTAINER_ID),
+			  EIMA_COND_CONTAINER | EIMA_COND_CONTAINER_ID)
+			<< i;
+		EXPECT_EQ(named.container_hash, container_id_hash(id)) << i;
+	}
+	EXPECT_EQ(c->rules[2].action, EIMA_ACT_DONT_APPRAISE);
+	// The measure family keeps "any container, narrowed by the agent".
+	EXPECT_EQ(c->rules[3].container_scope, EIMA_SCOPE_CONTAINERS);
+	EXPECT_EQ(c->rules[3].container_hash, 0u);
+	EXPECT_NE(c->conditions & EIMA_COND_CONTAINER_ID, 0u);
+
+	auto u = unsupported(p, KernelMode::lsm);
+	std::vector<std::pair<std::size_t, bool>> got;
+	for (auto &x : u)
+		got.emplace_back(x.rule_index, x.compiled);
+	// 1, 2: partial (the whole id must be in the cgroup name); 3: measure container=ID
+	// applied as container=*; 4: appraise_type=sigv3; 5: FILE_CHECK is not appraised.
+	EXPECT_EQ(got, (std::vector<std::pair<std::size_t, bool>>{
+			       {1, true}, {2, true}, {3, true}, {4, false}, {5, false}}));
+	EXPECT_NE(u[0].reason.find("cgroup name"), std::string::npos) << u[0].reason;
+	EXPECT_NE(u[3].reason.find("appraise_type=sigv3"), std::string::npos) << u[3].reason;
+	EXPECT_NE(u[4].reason.find("appraises only"), std::string::npos) << u[4].reason;
+}
+
+TEST(PolicyCompiler, AppraiseNeedsLsm)
+{
+	Policy p = parse("appraise func=BPRM_CHECK appraise_type=imasig\n");
+	auto c = compile_policy(p, KernelMode::trace);
+	ASSERT_TRUE(c);
+	EXPECT_EQ(c->nr_rules, 0u);
+	EXPECT_FALSE(has_appraise_rules(*c));
+	auto u = unsupported(p, KernelMode::trace);
+	ASSERT_EQ(u.size(), 1u);
+	EXPECT_NE(u[0].reason.find("needs BPF LSM"), std::string::npos) << u[0].reason;
+	// Without func= the kernel would appraise more than eima does: compiled, partial.
+	auto all = unsupported(parse("appraise\n"), KernelMode::lsm);
+	ASSERT_EQ(all.size(), 1u);
+	EXPECT_TRUE(all[0].compiled);
+}
+
+TEST(PolicyCompiler, ContainerIdHashIsFnv1a64)
+{
+	// Published FNV-1a 64 test vectors; bpf/lib/policy_match.h computes the same.
+	EXPECT_EQ(container_id_hash(""), 0xcbf29ce484222325ull);
+	EXPECT_EQ(container_id_hash("a"), 0xaf63dc4c8601ec8cull);
+	EXPECT_EQ(container_id_hash("foobar"), 0x85944171f73967e8ull);
 }
 
 } // namespace

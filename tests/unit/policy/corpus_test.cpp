@@ -71,9 +71,10 @@ const CorpusPolicy corpus[] = {
      12,
      {{"dont_appraise", 11}, {"appraise", 1}},
      {{"NONE", 12}},
+     // lsm: appraise rules go to the kernel; the last, without func=, is partial
+     {29},
      {7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29},
-     {7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29},
-     0,
+     12,
      0},
 };
 

@@ -1,0 +1,116 @@
+#include "enforce/trusted_keyring.h"
+
+#include <linux/keyctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include <fmt/format.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "common/file_io.h"
+
+namespace eima::enforce {
+
+namespace {
+
+// key_perm_t bits (include/linux/key.h); not in the uapi headers.
+constexpr std::uint32_t key_pos_view = 0x01000000, key_pos_read = 0x02000000,
+			key_pos_search = 0x08000000;
+constexpr std::uint32_t key_usr_view = 0x00010000, key_usr_read = 0x00020000,
+			key_usr_search = 0x00080000;
+
+long add_key(const char *type, const char *desc, const void *payload, std::size_t len,
+	     std::int32_t ring)
+{
+	return ::syscall(SYS_add_key, type, desc, payload, len, ring);
+}
+
+long keyctl(int op, unsigned long a, unsigned long b = 0, unsigned long c = 0)
+{
+	return ::syscall(SYS_keyctl, op, a, b, c, 0);
+}
+
+std::string subject_of(X509 *x)
+{
+	char buf[256];
+	X509_NAME_oneline(X509_get_subject_name(x), buf, sizeof(buf));
+	return buf;
+}
+
+} // namespace
+
+Result<std::vector<std::string>> read_certificates(const std::string &path)
+{
+	auto text = read_file(path);
+	if (!text)
+		return std::unexpected(text.error());
+	std::vector<std::string> ders;
+	std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+		BIO_new_mem_buf(text->data(), static_cast<int>(text->size())), BIO_free);
+	while (X509 *x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+		unsigned char *der = nullptr;
+		int n = i2d_X509(x, &der);
+		X509_free(x);
+		if (n <= 0)
+			return fail("encode certificate", path);
+		ders.emplace_back(reinterpret_cast<char *>(der), static_cast<std::size_t>(n));
+		OPENSSL_free(der);
+	}
+	if (ders.empty()) { // not PEM: one DER certificate?
+		const auto *p = reinterpret_cast<const unsigned char *>(text->data());
+		if (X509 *x = d2i_X509(nullptr, &p, static_cast<long>(text->size()))) {
+			X509_free(x);
+			ders.push_back(*text);
+		}
+	}
+	if (ders.empty())
+		return fail(EINVAL, "read trusted certificate",
+			    path + ": no PEM or DER X.509 certificate in it");
+	return ders;
+}
+
+Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
+					    const std::vector<std::string> &cert_paths)
+{
+	TrustedKeyring out;
+	out.description = description;
+	// Certificates first: a bad one fails before any keyring exists.
+	std::vector<std::pair<std::string, std::string>> certs; // path, DER
+	for (const auto &path : cert_paths) {
+		auto ders = read_certificates(path);
+		if (!ders)
+			return std::unexpected(ders.error());
+		for (auto &d : *ders)
+			certs.emplace_back(path, std::move(d));
+	}
+	long ring = add_key("keyring", description.c_str(), nullptr, 0, KEY_SPEC_USER_KEYRING);
+	if (ring < 0)
+		return fail(errno, "create keyring", description + " in the user keyring @u");
+	out.serial = static_cast<std::int32_t>(ring);
+	for (auto &[path, der] : certs) {
+		long k = add_key("asymmetric", "", der.data(), der.size(), out.serial);
+		if (k < 0)
+			return fail(errno, "add trusted certificate",
+				    path + " (the kernel's X.509 parser refused it)");
+		const auto *p = reinterpret_cast<const unsigned char *>(der.data());
+		std::unique_ptr<X509, decltype(&X509_free)> x(
+			d2i_X509(nullptr, &p, static_cast<long>(der.size())), X509_free);
+		out.certs.push_back({path, x ? subject_of(x.get()) : "?", static_cast<std::int32_t>(k)});
+	}
+	// Locked: no more links (a restriction with no type refuses every key), then no
+	// write, link or setattr for anyone, so the set cannot change and the lock cannot be
+	// undone. Search stays: bpf_lookup_user_key needs none, `keyctl show` does.
+	if (keyctl(KEYCTL_RESTRICT_KEYRING, static_cast<unsigned long>(out.serial)) < 0)
+		return fail(errno, "restrict keyring", fmt::format("{} ({})", description, out.serial));
+	std::uint32_t perm = key_pos_view | key_pos_read | key_pos_search | key_usr_view |
+			     key_usr_read | key_usr_search;
+	if (keyctl(KEYCTL_SETPERM, static_cast<unsigned long>(out.serial), perm) < 0)
+		return fail(errno, "lock keyring permissions",
+			    fmt::format("{} ({})", description, out.serial));
+	return out;
+}
+
+} // namespace eima::enforce

@@ -1,0 +1,38 @@
+// The kernel keyring the BPF hooks verify blessings against (bpf_lookup_user_key by
+// serial, from any task's context): made by eimad, filled with the --trusted-cert
+// certificates, then locked - no key may be linked in or removed afterwards, by anyone,
+// root included (KEYCTL_RESTRICT_KEYRING with no type, then SETPERM without write, link or
+// setattr). It is linked into root's user keyring (@u) so that it outlives a killed eimad:
+// pinned hooks keep verifying while eimad is down. Each start makes a new one; the old one
+// is unlinked and the kernel frees it once nothing refers to it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace eima::enforce {
+
+struct TrustedCert {
+	std::string path;
+	std::string subject; // one line, for `eima status`
+	std::int32_t key_serial = 0;
+};
+
+struct TrustedKeyring {
+	std::int32_t serial = 0;
+	std::string description; // "eima:<run dir>"
+	std::vector<TrustedCert> certs;
+};
+
+// The DER certificates of a PEM (or DER) file; an error names the file and what was wrong.
+Result<std::vector<std::string>> read_certificates(const std::string &path);
+
+// A new locked keyring named description holding every certificate of `cert_paths`.
+// The previous keyring of the same description in @u is replaced.
+Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
+					    const std::vector<std::string> &cert_paths);
+
+} // namespace eima::enforce
