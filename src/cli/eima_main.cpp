@@ -13,6 +13,7 @@
 #include "cli/attest_commands.h"
 #include "cli/policy_commands.h"
 #include "cli/report.h"
+#include "cli/bpf_commands.h"
 #include "cli/sbom_commands.h"
 #include "common/file_io.h"
 #include "common/json_text.h"
@@ -362,6 +363,7 @@ int main(int argc, char **argv)
 	check->add_flag("--json", as_json);
 	cli::add_attest_commands(app);
 	cli::add_sbom_commands(app);
+	cli::add_bpf_commands(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -377,6 +379,8 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_runtime_policy_commands())
 		return *rc;
 	if (auto rc = cli::run_sbom_commands())
+		return *rc;
+	if (auto rc = cli::run_bpf_commands())
 		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);
