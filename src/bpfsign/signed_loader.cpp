@@ -83,7 +83,7 @@ Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
 
 	// 3. The loader, with its signature.
 	int fd_array[1] = {map.get()};
-	std::string log(64 * 1024, '\0');
+	std::string log;
 	ProgLoadAttr pl{};
 	pl.prog_type = BPF_PROG_TYPE_SYSCALL;
 	pl.insns = ptr(object.insns.data());
@@ -97,18 +97,22 @@ Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
 	pl.signature = ptr(object.signature.data());
 	pl.signature_size = static_cast<std::uint32_t>(object.signature.size());
 	pl.keyring_id = keyring;
-	pl.log_level = 1;
-	pl.log_buf = ptr(log.data());
-	pl.log_size = static_cast<std::uint32_t>(log.size());
 	UniqueFd loader(static_cast<int>(sys_bpf(BPF_PROG_LOAD, &pl, sizeof(pl))));
-	if (!loader) {
-		int err = errno;
-		// The signature is checked before the verifier runs: its errors have no log.
-		return fail(err, "load the signed loader",
-			    fmt::format("{} (keyring {}){}", what, keyring,
-					err == EKEYREJECTED || err == ENOKEY ? ""
-									     : verifier_reason(log)));
+	int err = errno;
+	// Signature and policy refusals come before the verifier and have no log. For a
+	// verifier refusal, load again with a log to say why: not the first time, since a
+	// loader's log of every instruction fills any buffer (ENOSPC) even when it passes. The
+	// kernel keeps the log's tail, where the reason is.
+	if (!loader && err != EKEYREJECTED && err != ENOKEY && err != EBADMSG && err != EPERM) {
+		log.assign(1 << 20, '\0');
+		pl.log_level = 1;
+		pl.log_buf = ptr(log.data());
+		pl.log_size = static_cast<std::uint32_t>(log.size());
+		loader.reset(static_cast<int>(sys_bpf(BPF_PROG_LOAD, &pl, sizeof(pl))));
 	}
+	if (!loader)
+		return fail(err, "load the signed loader",
+			    fmt::format("{} (keyring {}){}", what, keyring, verifier_reason(log)));
 	LoadedObject out;
 	bpf_prog_info pinfo{};
 	std::uint32_t plen = sizeof(pinfo);

@@ -1,7 +1,10 @@
 #include "cli/bpf_commands.h"
 
+#include <functional>
+
 #include <fmt/format.h>
 
+#include "bpfsign/bpf_policy.h"
 #include "bpfsign/loader_image.h"
 #include "bpfsign/signed_loader.h"
 #include "bpfsign/signed_object.h"
@@ -19,12 +22,17 @@ struct BpfOptions {
 	std::optional<std::int32_t> keyring;
 	std::string pin_dir;
 	bool attach = false;
+	// enforce
+	std::vector<std::int32_t> trusted;
+	bool audit = false;
+	std::string cgroup;
 };
 
 BpfOptions opts;
 CLI::App *sign_cmd = nullptr;
 CLI::App *verify_cmd = nullptr;
 CLI::App *load_cmd = nullptr;
+CLI::App *enforce_cmd = nullptr;
 
 void print_manifest(const bpfsign::LoaderManifest &m)
 {
@@ -92,7 +100,9 @@ int cmd_verify(const BpfOptions &o)
 	return 0;
 }
 
-int cmd_load(const BpfOptions &o)
+// Loads a signed object with its signature; configure runs between loading and attaching.
+int load_signed(const BpfOptions &o, bool attach,
+		const std::function<Result<void>(const bpfsign::LoadedObject &, std::int32_t)> &configure)
 {
 	// No check of the data's hash here: the signed loader makes it in the kernel, which is
 	// what load trusts (and what kernel618.signed_bpf tests).
@@ -114,7 +124,10 @@ int cmd_load(const BpfOptions &o)
 	auto loaded = bpfsign::load_signed_object(*obj, *manifest, keyring, o.object);
 	if (!loaded)
 		return report(loaded.error());
-	if (o.attach)
+	if (configure)
+		if (auto c = configure(*loaded, keyring); !c)
+			return report(c.error());
+	if (attach)
 		if (auto a = bpfsign::attach_programs(*loaded, *manifest); !a)
 			return report(a.error());
 	if (!o.pin_dir.empty())
@@ -123,9 +136,18 @@ int cmd_load(const BpfOptions &o)
 	fmt::print("loaded {} with its signature (keyring {}, loader tag {}): {} programs, {} maps"
 		   "{}{}\n",
 		   o.object, keyring, loaded->loader_tag, loaded->programs.size(),
-		   loaded->maps.size(), o.attach ? ", attached" : "",
+		   loaded->maps.size(), attach ? ", attached" : "",
 		   o.pin_dir.empty() ? " (not pinned: released on exit)" : ", pinned in " + o.pin_dir);
 	return 0;
+}
+
+int cmd_enforce(const BpfOptions &o)
+{
+	return load_signed(o, true, [&](const bpfsign::LoadedObject &loaded, std::int32_t keyring) {
+		bpfsign::BpfPolicySettings s{{keyring}, o.audit, o.cgroup};
+		s.trusted_keyrings.insert(s.trusted_keyrings.end(), o.trusted.begin(), o.trusted.end());
+		return bpfsign::configure_bpf_policy(loaded, s);
+	});
 }
 
 } // namespace
@@ -152,6 +174,20 @@ void add_bpf_commands(CLI::App &app)
 			     "(default: the \"eima\" keyring in the user keyring)");
 	load_cmd->add_option("--pin", opts.pin_dir, "pin programs, maps and links in this bpffs DIR");
 	load_cmd->add_flag("--attach", opts.attach, "attach the LSM and tracing programs");
+	enforce_cmd = bpf->add_subcommand(
+		"enforce", "only signed BPF from here on: load, configure and attach the signed "
+			   "policy program (bpf_policy.signed.bpf.o, 6.18+)");
+	enforce_cmd->add_option("OBJ", opts.object, "the signed bpf_policy object")->required();
+	enforce_cmd->add_option("--keyring", opts.keyring,
+				"keyring the policy object is checked against, and trusted "
+				"(default: the \"eima\" keyring in the user keyring)");
+	enforce_cmd->add_option("--trust", opts.trusted, "another trusted keyring (repeatable)");
+	enforce_cmd->add_option("--pin", opts.pin_dir, "pin it in this bpffs DIR (else it ends "
+						       "when eima exits)");
+	enforce_cmd->add_flag("--audit", opts.audit, "count and record refusals, refuse nothing");
+	enforce_cmd->add_option("--cgroup", opts.cgroup,
+				"enforce only for the tasks of this cgroup v2 directory")
+		->check(CLI::ExistingDirectory);
 }
 
 std::optional<int> run_bpf_commands()
@@ -161,7 +197,9 @@ std::optional<int> run_bpf_commands()
 	if (verify_cmd && *verify_cmd)
 		return cmd_verify(opts);
 	if (load_cmd && *load_cmd)
-		return cmd_load(opts);
+		return load_signed(opts, opts.attach, nullptr);
+	if (enforce_cmd && *enforce_cmd)
+		return cmd_enforce(opts);
 	return std::nullopt;
 }
 

@@ -1,5 +1,6 @@
-// `eima bpf sign`, `eima bpf verify` and `eima bpf load`: BPF objects signed for the
-// kernel's own signature check (bpfsign/, docs/signed-bpf.md).
+// `eima bpf sign`, `eima bpf verify`, `eima bpf load` and `eima bpf enforce`: BPF objects
+// signed for the kernel's own signature check, and only those (bpfsign/,
+// docs/signed-bpf.md).
 #pragma once
 
 #include <optional>
@@ -8,7 +9,7 @@
 
 namespace eima::cli {
 
-// Adds `bpf sign|verify|load` to the top-level app.
+// Adds `bpf sign|verify|load|enforce` to the top-level app.
 void add_bpf_commands(CLI::App &app);
 // After parsing: runs the one the command line chose, if any, and returns its exit code.
 std::optional<int> run_bpf_commands();
