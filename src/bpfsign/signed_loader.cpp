@@ -50,12 +50,10 @@ std::string verifier_reason(const std::string &log)
 
 } // namespace
 
-Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
-					const LoaderManifest &manifest, std::int32_t keyring,
-					const std::string &what)
+Result<UniqueFd> make_loader_map(const UnverifiedSignedObject &object, const std::string &what)
 {
 	Sha256 loader_digest = sha256(object.insns);
-	// 1. The blob, in a map only the signed loader may use, frozen so no syscall changes it.
+	// The blob, in a map only the signed loader may use, frozen so no syscall changes it.
 	MapCreateAttr mc{};
 	mc.map_type = BPF_MAP_TYPE_ARRAY;
 	mc.key_size = 4;
@@ -72,7 +70,7 @@ Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
 		return fail(errno, "fill the loader's map", what);
 	if (bpf_map_freeze(map.get()) != 0)
 		return fail(errno, "freeze the loader's map", what);
-	// 2. The kernel hashes the frozen value into bpf_map->sha, which the loader checks.
+	// The kernel hashes the frozen value into bpf_map->sha, which the loader checks.
 	MapInfoWithHash info{};
 	Sha256 map_hash{};
 	info.hash = ptr(map_hash.data());
@@ -80,9 +78,13 @@ Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
 	std::uint32_t info_len = sizeof(info);
 	if (bpf_obj_get_info_by_fd(map.get(), &info, &info_len) != 0)
 		return fail(errno, "hash the loader's map", what);
+	return map;
+}
 
-	// 3. The loader, with its signature.
-	int fd_array[1] = {map.get()};
+Result<UniqueFd> load_loader(const UnverifiedSignedObject &object, int loader_map,
+			     std::optional<std::int32_t> keyring, const std::string &what)
+{
+	int fd_array[1] = {loader_map};
 	std::string log;
 	ProgLoadAttr pl{};
 	pl.prog_type = BPF_PROG_TYPE_SYSCALL;
@@ -94,9 +96,11 @@ Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
 	// fd_array without fd_array_cnt: the verifier binds the map when the prologue's
 	// ld_imm64 names it, after the program's digest exists for the exclusivity check.
 	pl.fd_array = ptr(fd_array);
-	pl.signature = ptr(object.signature.data());
-	pl.signature_size = static_cast<std::uint32_t>(object.signature.size());
-	pl.keyring_id = keyring;
+	if (keyring) {
+		pl.signature = ptr(object.signature.data());
+		pl.signature_size = static_cast<std::uint32_t>(object.signature.size());
+		pl.keyring_id = *keyring;
+	}
 	UniqueFd loader(static_cast<int>(sys_bpf(BPF_PROG_LOAD, &pl, sizeof(pl))));
 	int err = errno;
 	// Signature and policy refusals come before the verifier and have no log. For a
@@ -111,8 +115,23 @@ Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
 		loader.reset(static_cast<int>(sys_bpf(BPF_PROG_LOAD, &pl, sizeof(pl))));
 	}
 	if (!loader)
-		return fail(err, "load the signed loader",
-			    fmt::format("{} (keyring {}){}", what, keyring, verifier_reason(log)));
+		return fail(err, keyring ? "load the signed loader" : "load the loader unsigned",
+			    fmt::format("{} (keyring {}){}", what, keyring.value_or(0),
+					verifier_reason(log)));
+	return loader;
+}
+
+Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
+					const LoaderManifest &manifest, std::int32_t keyring,
+					const std::string &what)
+{
+	auto map = make_loader_map(object, what);
+	if (!map)
+		return std::unexpected(map.error());
+	auto loaded_loader = load_loader(object, map->get(), keyring, what);
+	if (!loaded_loader)
+		return std::unexpected(loaded_loader.error());
+	UniqueFd loader = std::move(*loaded_loader);
 	LoadedObject out;
 	bpf_prog_info pinfo{};
 	std::uint32_t plen = sizeof(pinfo);

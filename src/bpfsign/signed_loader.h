@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,13 @@ struct LoadedObject {
 Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
 					const LoaderManifest &manifest, std::int32_t keyring,
 					const std::string &what);
+
+// The steps of load_signed_object, for benchmarks: the loader's exclusive, frozen, hashed
+// data map; and the loader loaded with its signature against keyring, or, with no keyring,
+// without one (a kernel that checks no signature; the cost baseline).
+Result<UniqueFd> make_loader_map(const UnverifiedSignedObject &object, const std::string &what);
+Result<UniqueFd> load_loader(const UnverifiedSignedObject &object, int loader_map,
+			     std::optional<std::int32_t> keyring, const std::string &what);
 
 // Attaches every program whose type attaches with a plain BPF link (LSM, fentry/fexit,
 // tp_btf), and fails on others.

@@ -9,13 +9,13 @@ OBJ=$2
 OTHER=$3
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../e2e/lib.sh"
+source "$here/keyrings.sh"
 [[ $(id -u) -eq 0 ]] || skip_test "needs root (BPF, keyrings)"
 T=$(mktemp -d "${EIMA_TEST_TMPDIR:-/tmp}/eima-signed.XXXXXX")
 PIN=/sys/fs/bpf/eima-signed-test-$$
-keyrings=()
 cleanup() {
 	rm -rf "$PIN"
-	for k in "${keyrings[@]+"${keyrings[@]}"}"; do keyctl unlink "$k" @u >/dev/null 2>&1; done
+	unlink_keyrings
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -23,18 +23,9 @@ trap cleanup EXIT
 for k in a b; do
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=eima test $k" \
 		-addext subjectKeyIdentifier=hash -keyout "$T/$k.key" -out "$T/$k.crt" 2>/dev/null
-	openssl x509 -in "$T/$k.crt" -outform DER -out "$T/$k.der"
 done
 
-# A user keyring holding key a's certificate, as eimad's keyring will.
-new_keyring() { # name cert.der -> prints the keyring's serial
-	local kr
-	kr=$(keyctl newring "$1" @u) || return 1
-	keyctl padd asymmetric "" "$kr" <"$2" >/dev/null || return 1
-	echo "$kr"
-}
-KR=$(new_keyring eima-test-a "$T/a.der")
-keyrings+=("$KR")
+KR=$(new_keyring eima-test-a "$T/a.crt")
 check "a keyring holds key a" test -n "$KR"
 
 section_offset() { # FILE SECTION -> the section's file offset, decimal
