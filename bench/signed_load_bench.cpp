@@ -1,7 +1,7 @@
 // What a signature check and the only-signed-BPF policy hook add to one BPF_PROG_LOAD,
 // as ratios against the same program loaded unsigned with no policy, in one run
 // (bench/signed_load_cost.sh runs it in the 6.18 guest). The program is a signed object's
-// loader; its data map is made once. Cases, interleaved round by round:
+// loader; its data map is made once. Cases, each once in every round:
 //   unsigned            the loader without signature, no policy (baseline)
 //   signed              with its signature, checked against the keyring
 //   signed + policy     the same with bpf_policy attached and enforcing
@@ -41,22 +41,35 @@ double time_load(const UnverifiedSignedObject &obj, int map, std::optional<std::
 	return std::chrono::duration<double, std::micro>(t1 - t0).count();
 }
 
-LoadedObject attach_policy(const std::string &path, std::int32_t keyring, bool audit)
+struct Policy {
+	LoadedObject loaded;
+	LoaderManifest manifest;
+};
+
+Policy load_policy(const std::string &path, std::int32_t keyring)
 {
 	auto obj = read_signed_object(path);
 	auto manifest = obj ? read_loader_manifest(obj->data) : Result<LoaderManifest>{};
-	if (!obj || !manifest) {
-		std::fprintf(stderr, "cannot read %s\n", path.c_str());
+	auto loaded = obj && manifest ? load_signed_object(*obj, *manifest, keyring, path)
+				      : Result<LoadedObject>{};
+	if (!obj || !manifest || !loaded) {
+		std::fprintf(stderr, "cannot load %s\n", path.c_str());
 		std::exit(1);
 	}
-	auto loaded = load_signed_object(*obj, *manifest, keyring, path);
-	if (!loaded ||
-	    !configure_bpf_policy(*loaded, BpfPolicySettings{{keyring}, audit, {}}) ||
-	    !attach_programs(*loaded, *manifest)) {
-		std::fprintf(stderr, "cannot attach %s\n", path.c_str());
+	return {std::move(*loaded), std::move(*manifest)};
+}
+
+// Attached (a link of its own, closed to detach) and configured to enforce or audit.
+void set_policy(Policy &p, std::int32_t keyring, bool attached, bool audit)
+{
+	p.loaded.links.clear();
+	if (!attached)
+		return;
+	if (!configure_bpf_policy(p.loaded, BpfPolicySettings{{keyring}, audit, {}}) ||
+	    !attach_programs(p.loaded, p.manifest)) {
+		std::fprintf(stderr, "cannot attach the policy\n");
 		std::exit(1);
 	}
-	return std::move(*loaded);
 }
 
 } // namespace
@@ -81,24 +94,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	std::vector<double> unsigned_us, signed_us, policy_us, audit_us;
+	Policy policy = load_policy(argv[2], keyring);
 	for (int i = 0; i < 2; i++) { // warm up
 		time_load(*obj, map->get(), std::nullopt);
 		time_load(*obj, map->get(), keyring);
 	}
+	// Every case in every round, so that drift in the machine's load hits them alike.
 	for (int r = 0; r < rounds; r++) {
+		set_policy(policy, keyring, false, false);
 		unsigned_us.push_back(time_load(*obj, map->get(), std::nullopt));
 		signed_us.push_back(time_load(*obj, map->get(), keyring));
+		set_policy(policy, keyring, true, false);
+		policy_us.push_back(time_load(*obj, map->get(), keyring));
+		set_policy(policy, keyring, true, true);
+		audit_us.push_back(time_load(*obj, map->get(), std::nullopt));
 	}
-	{
-		LoadedObject policy = attach_policy(argv[2], keyring, false);
-		for (int r = 0; r < rounds; r++)
-			policy_us.push_back(time_load(*obj, map->get(), keyring));
-	}
-	{
-		LoadedObject policy = attach_policy(argv[2], keyring, true);
-		for (int r = 0; r < rounds; r++)
-			audit_us.push_back(time_load(*obj, map->get(), std::nullopt));
-	}
+	set_policy(policy, keyring, false, false);
 	double base = median(unsigned_us);
 	std::printf("program: the loader of %s, %zu instructions; %d rounds, median µs per load\n",
 		    argv[1], obj->insns.size() / 8, rounds);
