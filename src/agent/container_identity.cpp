@@ -52,6 +52,10 @@ std::optional<RuntimeContainerId> from_path(std::string_view path, const std::st
 			if (auto id = scoped_id(*it, prefix))
 				return RuntimeContainerId{std::string(runtime), std::string(*id)};
 		auto parent = std::next(it) != comps.rend() ? *std::next(it) : std::string_view{};
+		// podman with the cgroupfs manager (no systemd): /libpod_parent/libpod-<id>
+		if (parent == "libpod_parent" && it->starts_with("libpod-") &&
+		    is_hex_id(it->substr(7), 64))
+			return RuntimeContainerId{"podman", std::string(it->substr(7))};
 		if (is_hex_id(*it, 64)) {
 			if (parent == "docker")
 				return RuntimeContainerId{"docker", std::string(*it)};

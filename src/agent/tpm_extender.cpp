@@ -99,6 +99,12 @@ void TpmExtender::enqueue(Task task)
 	work_cv_.notify_one();
 }
 
+std::size_t TpmExtender::queued() const
+{
+	std::lock_guard lock(mu_);
+	return queue_.size();
+}
+
 std::uint64_t TpmExtender::extended() const
 {
 	std::lock_guard lock(mu_);

@@ -11,9 +11,10 @@
 #include "attest/evidence.h"
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
+#include "cli/bpf_commands.h"
+#include "cli/events_command.h"
 #include "cli/policy_commands.h"
 #include "cli/report.h"
-#include "cli/bpf_commands.h"
 #include "cli/sbom_commands.h"
 #include "common/file_io.h"
 #include "common/json_text.h"
@@ -312,6 +313,7 @@ int cmd_policy_check(const std::string &file, const std::string &mode, bool as_j
 int main(int argc, char **argv)
 {
 	CLI::App app{"eima: per-container IMA measurement from eBPF"};
+	app.set_version_flag("--version", "eima " EIMA_VERSION);
 	app.require_subcommand(1);
 	std::string run_dir = "/run/eima", container, bank = "sha256", format = "evmctl",
 		    policy_file, mode = "lsm";
@@ -363,6 +365,7 @@ int main(int argc, char **argv)
 	check->add_flag("--json", as_json);
 	cli::add_attest_commands(app);
 	cli::add_sbom_commands(app);
+	cli::add_events_command(app);
 	cli::add_bpf_commands(app);
 	CLI11_PARSE(app, argc, argv);
 
@@ -379,6 +382,8 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_runtime_policy_commands())
 		return *rc;
 	if (auto rc = cli::run_sbom_commands())
+		return *rc;
+	if (auto rc = cli::run_events_command())
 		return *rc;
 	if (auto rc = cli::run_bpf_commands())
 		return *rc;

@@ -53,6 +53,14 @@ TEST(ContainerIdentity, CrioAndPodman)
 	ASSERT_TRUE(pod);
 	EXPECT_EQ(pod->runtime, "podman");
 	EXPECT_EQ(pod->id, hex64);
+	// The cgroupfs manager (no systemd), as podman 4.3 writes it on a Debian 12 host.
+	auto cgroupfs = container_id_from_cgroup("12:cpuset:/libpod_parent/libpod-" + hex64 +
+						 "\n0::/libpod_parent/libpod-" + hex64 + "\n", "");
+	ASSERT_TRUE(cgroupfs);
+	EXPECT_EQ(cgroupfs->runtime, "podman");
+	EXPECT_EQ(cgroupfs->id, hex64);
+	EXPECT_FALSE(container_id_from_cgroup("0::/libpod_parent/libpod-xyz\n", ""));
+	EXPECT_FALSE(container_id_from_cgroup("0::/libpod_parent/conmon\n", ""));
 }
 
 TEST(ContainerIdentity, RuncByStateDirectory)
