@@ -13,6 +13,7 @@
 #include "attest/evidence.h"
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
+#include "cli/bpf_commands.h"
 #include "cli/events_command.h"
 #include "cli/policy_commands.h"
 #include "cli/report.h"
@@ -418,6 +419,7 @@ int main(int argc, char **argv)
 	cli::add_sbom_commands(app);
 	cli::add_audit_commands(app);
 	cli::add_events_command(app);
+	cli::add_bpf_commands(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -436,6 +438,8 @@ int main(int argc, char **argv)
 		return *rc;
 	if (auto rc = cli::run_audit_commands())
 	if (auto rc = cli::run_events_command())
+		return *rc;
+	if (auto rc = cli::run_bpf_commands())
 		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/hex.h"
+#include "common/pkcs7_signature.h"
 #include "ima/hash_algo.h"
 
 namespace eima::sbom {
@@ -40,13 +41,11 @@ public:
 	// The eima blessing xattr value for a file with this digest.
 	Result<Bytes> blessing(ima::HashAlgo algo, std::span<const std::uint8_t> digest) const;
 
-	const Bytes &subject_key_id() const { return skid_; }
+	const Bytes &subject_key_id() const { return signer_.subject_key_id(); }
 
 private:
-	BlessingSigner(void *key, void *cert, Bytes skid) : key_(key), cert_(cert), skid_(std::move(skid)) {}
-	void *key_ = nullptr;  // EVP_PKEY*
-	void *cert_ = nullptr; // X509*
-	Bytes skid_;
+	explicit BlessingSigner(Pkcs7Signer signer) : signer_(std::move(signer)) {}
+	Pkcs7Signer signer_;
 };
 
 // The signed part of a blessing: header and digest (the first bytes of the xattr value).
