@@ -49,6 +49,7 @@ nlohmann::json vtpm_json(const Container &c)
 	switch (c.vtpm->state()) {
 	case TpmExtender::State::opening: return {{"state", "starting"}};
 	case TpmExtender::State::failed: return {{"state", "failed"}, {"error", c.vtpm->error()}};
+	case TpmExtender::State::lost: return {{"state", "lost"}, {"error", c.vtpm->extender().last_error()}};
 	case TpmExtender::State::open: break;
 	}
 	return {{"state", "running"},
@@ -215,10 +216,16 @@ bool ContainerRegistry::id_taken(const std::string &id) const
 
 void ContainerRegistry::flush_lists()
 {
-	for (auto &[key, c] : live_)
-		if (c.list)
-			if (auto r = c.list->flush(); !r)
-				spdlog::error("{}", r.error().message());
+	for (auto &[key, c] : live_) {
+		if (!c.list || !c.list->flush()) // a failure is logged by the list
+			continue;
+		// Entries lost while it could not be written: one violation says how many.
+		if (auto lost = c.list->record_lost(); lost && *lost) {
+			if (c.vtpm)
+				c.vtpm->extender().submit(std::move(**lost));
+			(void)c.list->flush();
+		}
+	}
 }
 
 } // namespace eima::agent
