@@ -96,18 +96,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	// again if it died (docs/failure-modes.md).
 	TpmExtender::Opener reopen;
 	if (agent->extender_)
-		reopen = [sw = agent->swtpm_.get(),
-			  tcti = agent->swtpm_ ? agent->swtpm_->tcti()
-					       : "device:" + config.tpm.device]()
-			-> Result<std::unique_ptr<tpm::Tpm>> {
-			if (sw)
-				if (auto r = sw->restart_if_dead(); !r)
-					return std::unexpected(r.error());
-			auto t = tpm::Tpm::open(tcti);
-			if (!t)
-				return std::unexpected(t.error());
-			return std::make_unique<tpm::Tpm>(std::move(*t));
-		};
+		reopen = tpm_reopener(agent->swtpm_.get(), agent->swtpm_ ? agent->swtpm_->tcti()
+									: "device:" + config.tpm.device);
 	agent->host_.emplace(config.run_dir + "/host", agent->extender_.get(), std::move(reopen));
 	auto resumed = agent->host_->open({ima::HashAlgo::sha1, ima::HashAlgo::sha256}, config.fresh,
 					  current_boot_id(), host_boot);

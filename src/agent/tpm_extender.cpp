@@ -288,4 +288,17 @@ std::string TpmExtender::describe() const
 	return "unknown";
 }
 
+TpmExtender::Opener tpm_reopener(tpm::Swtpm *sw, std::string tcti)
+{
+	return [sw, tcti = std::move(tcti)]() -> Result<std::unique_ptr<tpm::Tpm>> {
+		if (sw)
+			if (auto r = sw->restart_if_dead(); !r)
+				return std::unexpected(r.error());
+		auto t = tpm::Tpm::open(tcti);
+		if (!t)
+			return std::unexpected(t.error());
+		return std::make_unique<tpm::Tpm>(std::move(*t));
+	};
+}
+
 } // namespace eima::agent

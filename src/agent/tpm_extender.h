@@ -29,6 +29,7 @@
 #include <variant>
 
 #include "agent/measurement_list.h"
+#include "tpm/swtpm.h"
 #include "tpm/tpm.h"
 
 namespace eima::agent {
@@ -131,5 +132,9 @@ private:
 	std::chrono::steady_clock::time_point busy_since_ = std::chrono::steady_clock::time_point::max();
 	std::thread thread_;
 };
+
+// The host TPM's Opener for ListBacking::reopen: first starts sw again if it died (null for
+// a device TPM), then opens tcti.
+TpmExtender::Opener tpm_reopener(tpm::Swtpm *sw, std::string tcti);
 
 } // namespace eima::agent

@@ -131,7 +131,8 @@ storm 30 d
 settle "$RUN"
 check_eq "every exec is in the list" 30 "$(in_list d)"
 check "the state says lost" wait_for tpm_state lost 15
-"$BIN/eima" status --run-dir "$RUN" | grep -i tpm
+check "eima status says the TPM is lost" \
+	bash -c "'$BIN/eima' status --run-dir '$RUN' | grep -q '^tpm state:   lost: '"
 pending=$(status_field tpm_pending)
 check "entries are pending ($pending)" test "$pending" -ge 30
 timeout 60 "$BIN/eima" quote --run-dir "$RUN" --nonce 00ff -o "$T/ev-gone.json" \
