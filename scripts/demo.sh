@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The demo: eimad with its embedded swtpm measures a small busybox container, and evmctl
-# checks the host list against the TPM. Runs natively where BPF LSM works, otherwise inside
+# The demo: eimad with its embedded swtpm measures a small busybox container into its own
+# list and its own vTPM, bound into the host list; evmctl checks the host list against the
+# TPM; a verifier checks the container's quote under the host's key, and names the check a
+# changed byte fails. Runs natively where BPF LSM works, otherwise inside
 # the test VM (tests/vm/vmrun), where it does.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -18,20 +18,27 @@ step "eimad starts (embedded swtpm, default policy 'exec')"
 start_eimad "$RUN" "$T/eimad.log"
 "$BIN/eima" status --run-dir "$RUN"
 
-step "a container (new mount/pid/uts/ipc namespaces, pivot_root) runs three programs"
+step "a container (new mount/pid/uts/ipc namespaces, pivot_root) runs three programs and stays up"
 "$BIN/eima-test-container" --hostname demo "$T/rootfs" -- /bin/sh -c \
-	'echo "hello from $(hostname), pid $$"; /bin/dyn-true; /bin/dyn-env /bin/echo done'
+	'echo "hello from $(hostname), pid $$"; /bin/dyn-true; /bin/dyn-env /bin/echo done;
+	 while [ ! -e /tmp/stop ]; do sleep 0.1; done' &
+container_pid=$!
+for _ in $(seq 1 100); do
+	cid=$("$BIN/eima" ps --run-dir "$RUN" --json | jq -r '[.containers[] | select(.state == "running")][0].id // empty')
+	[[ -n $cid ]] && "$BIN/eima" ps --run-dir "$RUN" --json |
+		jq -e --arg id "$cid" '.containers[] | select(.id == $id) | .vtpm.bound' >/dev/null && break
+	sleep 0.1
+done
 settle "$RUN"
 
-step "eima ps"
+step "eima ps: the container, its list and its own vTPM (a swtpm)"
 "$BIN/eima" ps --run-dir "$RUN"
-cid=$("$BIN/eima" ps --run-dir "$RUN" | awk 'NR > 1 && $4 != "-" { id = $1 } END { print id }')
 
-step "the container's own measurement list ($RUN/containers/$cid)"
+step "the container's own measurement list ($RUN/containers/$cid), as the container sees its paths"
 "$BIN/eima" log show --run-dir "$RUN" --container "$cid"
 
-step "the host list: the container's files as <id>:<path> on PCR 11"
-grep " $cid:" "$RUN/host/ascii_runtime_measurements" | head -8
+step "the host list: the container's files as <id>:<path> on PCR 11, and its vTPM bound (eima-vtpm:<id>)"
+grep -E " ($cid:|eima-vtpm:$cid)" "$RUN/host/ascii_runtime_measurements" | cut -c1-150 | head -8
 
 step "evmctl checks the host list against the TPM's PCRs"
 snapshot "$RUN" "$T/snap"
@@ -39,6 +46,41 @@ grep -E "PCR-1[01]" "$T/snap/pcrs.sha256"
 evmctl ima_measurement --ignore-violations --pcrs sha1,"$T/snap/pcrs.sha1" \
 	--pcrs sha256,"$T/snap/pcrs.sha256" "$T/snap/binary_runtime_measurements" 2>&1 | tail -2
 "$BIN/eima" log verify "$T/snap/binary_runtime_measurements" --pcrs sha1,"$T/snap/pcrs.sha1" --pcrs sha256,"$T/snap/pcrs.sha256"
+
+step "a verifier pins the host's attestation key (from a first host quote)"
+nonce() { head -c 20 /dev/urandom | xxd -p -c 64; }
+"$BIN/eima" quote --run-dir "$RUN" --nonce "$(nonce)" -o "$T/host.json" --tpm2-tools "$T/qh"
+host_ak=$T/qh/ak.pem
+
+step "eima quote --container: the vTPM's quote of the container's list, with the host evidence binding it"
+n=$(nonce)
+"$BIN/eima" quote --run-dir "$RUN" --container "$cid" --nonce "$n" -o "$T/container.json"
+"$BIN/eima" verify "$T/container.json" --nonce "$n" --ak "$host_ak"
+
+step "one byte of the container's list changed: eima verify names the check that fails"
+python3 - "$T/container.json" "$T/tampered.json" <<'PY'
+import base64, json, sys
+ev = json.load(open(sys.argv[1]))
+data = bytearray(base64.b64decode(ev["list"]["data"]))
+data[-3] ^= 0x01  # a byte of the last entry's file name
+ev["list"]["data"] = base64.b64encode(bytes(data)).decode()
+json.dump(ev, open(sys.argv[2], "w"))
+PY
+if "$BIN/eima" verify "$T/tampered.json" --nonce "$n" --ak "$host_ak"; then
+	echo "the tampered evidence verified: this must not happen" >&2
+	exit 1
+fi
+
+step "the container exits: its final quote and evidence are kept"
+touch "$T/rootfs/tmp/stop"
+wait "$container_pid" || true
+for _ in $(seq 1 100); do
+	final=$("$BIN/eima" ps --run-dir "$RUN" --json | jq -r --arg id "$cid" '.containers[] | select(.id == $id and .state == "exited") | .final_evidence // empty')
+	[[ -n $final && $final != pending* ]] && break
+	sleep 0.1
+done
+"$BIN/eima" ps --run-dir "$RUN"
+echo "final evidence: $final"
 
 step "eimad stops on SIGTERM"
 stop_eimad

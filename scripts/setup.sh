@@ -14,8 +14,16 @@ packages=(
 	swtpm swtpm-tools tpm2-tools ima-evm-utils keyutils openssl xxd attr
 	# containers and the test VM
 	busybox-static runc qemu-system-x86 qemu-utils cpio kmod util-linux iproute2 zstd
+	# real container engines in the tests (rootful podman with runc; containerd with ctr)
+	podman containerd
 	# benchmarks
 	hyperfine
+	# the Debian package (scripts/package.sh): man pages from --help, shlibs, a clean root to install into
+	help2man dpkg-dev mmdebstrap
+	# metrics: promtool checks the exposition, a real Prometheus scrapes eimad
+	prometheus curl jq
+	# events: the test validates eimad's events against docs/events.schema.json
+	python3-jsonschema
 	# peak RSS of the SBOM memory test (/usr/bin/time -f %M)
 	time
 )

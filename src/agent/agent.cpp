@@ -10,14 +10,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include <fmt/format.h>
 
 #include "agent/agent_log.h"
+#include "agent/event_stream.h"
 #include "agent/file_opener.h"
+#include "agent/metrics_endpoint.h"
 #include "agent/policy_loader.h"
+#include "agent/prometheus_text.h"
+#include "agent/service_notify.h"
 #include "common/file_io.h"
+#include "common/hex.h"
+#include "policy/ima_policy.h"
 
 namespace eima::agent {
 
@@ -355,11 +362,33 @@ Container &Agent::container_for(const PendingEvent &ev)
 	// A namespace inode names one live namespace at a time: an older container under this
 	// inode has exited, even if the once-a-second reaper has not seen it yet.
 	for (auto &old : registry_->take_reused(ev.head.mntns, ev.head.mntns_id))
-		retirement_->retire(std::move(old));
+		retire(std::move(old));
 	Container &c = registry_->add(ev.head);
 	open_container_list(c);
 	probe_->mark_known(ev.head.mntns);
+	emit({{"type", "container_started"},
+	      {"container", c.id},
+	      {"runtime", c.runtime},
+	      {"mntns", c.ns.mnt},
+	      {"pidns", c.ns.pid},
+	      {"cgroup_id", c.cgroup_id}});
 	return c;
+}
+
+void Agent::retire(Container c)
+{
+	emit({{"type", "container_exited"},
+	      {"container", c.id},
+	      {"runtime", c.runtime},
+	      {"entries", c.list ? c.list->entries() : 0},
+	      {"violations", c.list ? c.list->violations() : 0}});
+	retirement_->retire(std::move(c));
+}
+
+void Agent::emit(nlohmann::json ev)
+{
+	if (event_stream_)
+		event_stream_->publish(std::move(ev));
 }
 
 void Agent::open_container_list(Container &c)
@@ -391,10 +420,16 @@ void Agent::append_container(Container &c, const ima::TemplateEntry &entry)
 
 void Agent::bind_vtpms()
 {
-	for (auto &[key, c] : registry_->live())
+	auto bind = [&](Container &c) {
+		bool was = c.bound;
 		bind_vtpm(c, *host_, config_.hash, config_.container_pcr);
+		if (c.bound && !was)
+			emit({{"type", "vtpm_bound"}, {"container", c.id}, {"pcr", config_.container_pcr}});
+	};
+	for (auto &[key, c] : registry_->live())
+		bind(c);
 	for (auto &r : retirement_->retiring()) // a vTPM may come up after its container exited
-		bind_vtpm(r.c, *host_, config_.hash, config_.container_pcr);
+		bind(r.c);
 }
 
 std::pair<TemplateKind, ima::HashAlgo> Agent::template_for(const eima_event_head &h) const
@@ -480,6 +515,24 @@ void Agent::record(Container *c, const PendingEvent &ev, const Result<Bytes> &di
 		host_->append(*e);
 	else
 		spdlog::error("host list: {}", e.error().message());
+
+	if (!event_stream_)
+		return;
+	const auto &h = ev.head;
+	nlohmann::json out = {{"type", digest ? "measurement" : "violation"},
+			      {"container", host ? "host" : c->id},
+			      {"path", path},
+			      {"hook", policy::func_name(static_cast<eima_func>(h.func))},
+			      {"template", template_name(tmpl)},
+			      {"pcr", host ? host_pcr : own_pcr},
+			      {"pid", h.tgid},
+			      {"uid", h.uid},
+			      {"comm", std::string(h.comm, ::strnlen(h.comm, sizeof h.comm))}};
+	if (digest)
+		out["digest"] = fmt::format("{}:{}", ima::hash_algo_name(algo), to_hex(*digest));
+	else
+		out["reason"] = digest.error().message();
+	emit(std::move(out));
 }
 
 void Agent::poll_drops()
@@ -548,7 +601,7 @@ void Agent::reap_exited()
 	drain_ring(); // whatever its last processes did is in its list first
 	for (auto key : gone) // the drain may have retired some (their inode came back)
 		if (registry_->find(key))
-			retirement_->retire(registry_->take(key));
+			retire(registry_->take(key));
 }
 
 namespace {
@@ -578,17 +631,40 @@ Result<void> Agent::run()
 	if (!sigfd)
 		return fail(errno, "signalfd");
 	UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
-	auto watch = [&](int fd) {
-		epoll_event e{};
-		e.events = EPOLLIN;
-		e.data.fd = fd;
-		::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e);
-	};
+	LoopFds loop_fds{.watch =
+				 [&ep](int fd, std::uint32_t events) {
+					 epoll_event e{};
+					 e.events = events;
+					 e.data.fd = fd;
+					 ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e);
+				 },
+			 .unwatch = [&ep](int fd) { ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, fd, nullptr); }};
 	// Wakes when the BPF side forces it: an event from a namespace eimad does not know yet,
 	// or wakeup_bytes queued. Smaller batches only show in the ring's positions.
-	watch(sigfd.get());
-	watch(ring_->epoll_fd());
-	watch(control_->fd());
+	loop_fds.watch(sigfd.get(), EPOLLIN);
+	loop_fds.watch(ring_->epoll_fd(), EPOLLIN);
+	loop_fds.watch(control_->fd(), EPOLLIN);
+	// Events for `eima events` and syslog, for as long as the loop runs.
+	event_stream_.emplace(loop_fds, config_.events_syslog);
+	struct StopEvents {
+		std::optional<EventStream> &stream;
+		~StopEvents() { stream.reset(); }
+	} stop_events{event_stream_};
+	if (auto l = event_stream_->listen(config_.run_dir + "/events.sock"); !l)
+		return std::unexpected(l.error());
+	std::optional<MetricsEndpoint> metrics;
+	if (!config_.metrics.empty()) {
+		auto address = parse_metrics_address(config_.metrics);
+		if (!address)
+			return std::unexpected(address.error());
+		metrics.emplace(loop_fds, [this] {
+			drain_ring(); // a scrape reflects every event so far
+			return prometheus_text(status(), ps());
+		});
+		if (auto l = metrics->listen(*address); !l)
+			return std::unexpected(l.error());
+		spdlog::info("metrics: http://{}/metrics", metrics->where());
+	}
 	spdlog::info("measuring in {} mode ({}); digests: {}; TPM: {}; lists in {}; host list {}",
 		   probe_mode_name(probe_->mode()), mode_reason_,
 		   probe_->kernel_digest() ? "in the kernel" : "by eimad", tpm_description_,
@@ -598,6 +674,8 @@ Result<void> Agent::run()
 	// Readiness for scripts: the socket exists before we print this.
 	fmt::print("eimad: ready\n");
 	std::fflush(stdout);
+	if (auto n = notify_service_manager("READY=1"); !n)
+		spdlog::warn("{}", n.error().message());
 
 	using clock = std::chrono::steady_clock;
 	// A vTPM that is still starting is bound by the drain that follows it coming up.
@@ -634,6 +712,10 @@ Result<void> Agent::run()
 			int fd = evs[i].data.fd;
 			if (fd == sigfd.get()) {
 				stop = true;
+			} else if (event_stream_->owns(fd)) {
+				event_stream_->handle(fd, evs[i].events);
+			} else if (metrics && metrics->owns(fd)) {
+				metrics->handle(fd, evs[i].events);
 			} else if (fd == control_->fd()) {
 				control_->serve_ready(); // never waits on a client
 			}
@@ -667,6 +749,7 @@ Result<void> Agent::run()
 		retirement_->retire(registry_->take(registry_->live().begin()->first));
 	retirement_->advance(true);
 	flush_all(); // the last entries reach the list, then the TPM
+	(void)notify_service_manager("STOPPING=1"); // best effort: the stop goes on regardless
 	spdlog::info("stopping: {} events, {} violations, host list {} entries",
 		   events_, violations_, host_->entries());
 	return {};
@@ -697,6 +780,7 @@ nlohmann::json Agent::status() const
 	j["control_clients"] = control_->clients();
 	j["control_refused"] = control_->refused(); // over the limit of clients at once
 	j["control_cut_off"] = control_->cut_off(); // past a deadline, or a request too long
+	j["quotes_requested"] = quotes_requested_;
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
 	j["vtpm"] = config_.vtpm ? "swtpm" : "none";
@@ -720,6 +804,7 @@ nlohmann::json Agent::status() const
 	if (extender_) {
 		j["tpm_extended"] = extender_->extended();
 		j["tpm_failures"] = extender_->failures();
+		j["tpm_queued"] = extender_->queued();
 		if (extender_->failures())
 			j["tpm_last_error"] = extender_->last_error();
 		// open, stalled, lost (being reopened) or failed (for good): the first word is
@@ -774,6 +859,8 @@ ControlAnswer Agent::pcrs(const nlohmann::json &req)
 
 ControlAnswer Agent::quote(const nlohmann::json &req)
 {
+	++quotes_requested_;
+	emit({{"type", "quote"}, {"container", req.value("container", std::string("host"))}});
 	return quotes_->quote(req);
 }
 

@@ -36,6 +36,7 @@
 #include "agent/agent_config.h"
 #include "agent/container_registry.h"
 #include "agent/control_server.h"
+#include "agent/event_stream.h"
 #include "agent/file_measurer.h"
 #include "agent/host_recorder.h"
 #include "agent/list_recovery.h"
@@ -72,6 +73,10 @@ private:
 	Result<void> set_up_probe();
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
+	// A container that exited: its event, then retirement (final quote and evidence).
+	void retire(Container c);
+	// An event for `eima events` and syslog (docs/events.md).
+	void emit(nlohmann::json ev);
 	// RUN/containers/<id>, boot_aggregate first, and the container's vTPM.
 	void open_container_list(Container &c);
 	void append_container(Container &c, const ima::TemplateEntry &entry);
@@ -126,6 +131,8 @@ private:
 	std::optional<Retirement> retirement_;
 	std::optional<ControlServer> control_;
 	std::uint64_t events_ = 0, violations_ = 0;
+	std::uint64_t quotes_requested_ = 0; // eima quote requests, host and containers
+	std::optional<EventStream> event_stream_; // while run() runs
 	// The longest the event loop spent on one wakeup: what a burst of events or of exits
 	// delayed everything else by.
 	std::chrono::steady_clock::duration longest_wakeup_{};

@@ -50,6 +50,9 @@ struct AgentConfig {
 	// Where the BPF links and maps are pinned, so that events queue in the kernel while
 	// eimad is down (docs/restart.md); "" for pin_dir_for(run_dir), "none" for no pins.
 	std::string pin_dir;
+	// Prometheus metrics: "unix:PATH" or "ADDR:PORT"; "" for none (metrics_endpoint.h).
+	std::string metrics;
+	bool events_syslog = false; // also send every event (docs/events.md) to syslog
 };
 
 // The default pin directory of a run directory: one pinned set per run directory, as the

@@ -27,6 +27,10 @@ int libbpf_to_spdlog(enum libbpf_print_level level, const char *format, va_list 
 	std::string_view text(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(buf) - 1));
 	while (!text.empty() && text.back() == '\n')
 		text.remove_suffix(1);
+	// Most of libbpf's messages name it already ("libbpf: failed to ..."), the verifier's
+	// log lines do not: one prefix on each.
+	if (text.starts_with("libbpf: "))
+		text.remove_prefix(8);
 	spdlog::log(to, "libbpf: {}", text);
 	return n;
 }

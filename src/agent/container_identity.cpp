@@ -28,7 +28,22 @@ std::optional<std::string_view> scoped_id(std::string_view comp, std::string_vie
 	return id;
 }
 
-std::optional<RuntimeContainerId> from_path(std::string_view path, const std::string &runc_dir)
+// Whether dir/name/state.json exists: runc's state of container `name` (no ".." in it).
+bool runc_state_exists(const std::string &dir, std::string_view ns, std::string_view name)
+{
+	if (dir.empty() || name.find("..") != std::string_view::npos ||
+	    ns.find("..") != std::string_view::npos)
+		return false;
+	std::string state = dir + "/";
+	if (!ns.empty())
+		state += std::string(ns) + "/";
+	state += std::string(name) + "/state.json";
+	struct stat st;
+	return ::stat(state.c_str(), &st) == 0;
+}
+
+std::optional<RuntimeContainerId> from_path(std::string_view path, const std::string &runc_dir,
+					    const std::string &containerd_dir)
 {
 	// Walk components from the leaf: the innermost container wins.
 	std::vector<std::string_view> comps;
@@ -50,30 +65,35 @@ std::optional<RuntimeContainerId> from_path(std::string_view path, const std::st
 	for (auto it = comps.rbegin(); it != comps.rend(); ++it) {
 		for (auto [prefix, runtime] : scopes)
 			if (auto id = scoped_id(*it, prefix))
-				return RuntimeContainerId{std::string(runtime), std::string(*id)};
+				return RuntimeContainerId{std::string(runtime), std::string(*id),
+							  runtime == "containerd" ? "k8s.io" : ""};
 		auto parent = std::next(it) != comps.rend() ? *std::next(it) : std::string_view{};
+		// podman with the cgroupfs manager (no systemd): /libpod_parent/libpod-<id>
+		if (parent == "libpod_parent" && it->starts_with("libpod-") &&
+		    is_hex_id(it->substr(7), 64))
+			return RuntimeContainerId{"podman", std::string(it->substr(7))};
 		if (is_hex_id(*it, 64)) {
 			if (parent == "docker")
 				return RuntimeContainerId{"docker", std::string(*it)};
 			if (parent == "libpod_parent" || parent.starts_with("libpod"))
 				return RuntimeContainerId{"podman", std::string(*it)};
 			if (path.find("kubepods") != std::string_view::npos)
-				return RuntimeContainerId{"containerd", std::string(*it)};
+				return RuntimeContainerId{"containerd", std::string(*it), "k8s.io"};
 		}
 	}
-	if (!comps.empty() && !runc_dir.empty()) {
-		struct stat st;
-		std::string state = runc_dir + "/" + std::string(comps.back()) + "/state.json";
-		if (comps.back().find("..") == std::string_view::npos && ::stat(state.c_str(), &st) == 0)
-			return RuntimeContainerId{"runc", std::string(comps.back())};
-	}
+	if (!comps.empty() && runc_state_exists(runc_dir, "", comps.back()))
+		return RuntimeContainerId{"runc", std::string(comps.back())};
+	if (comps.size() >= 2 && runc_state_exists(containerd_dir, comps[comps.size() - 2], comps.back()))
+		return RuntimeContainerId{"containerd", std::string(comps.back()),
+					  std::string(comps[comps.size() - 2])};
 	return std::nullopt;
 }
 
 } // namespace
 
 std::optional<RuntimeContainerId> container_id_from_cgroup(std::string_view text,
-							   const std::string &runc_state_dir)
+							   const std::string &runc_state_dir,
+							   const std::string &containerd_runc_root)
 {
 	// Lines are "hierarchy-id:controllers:path"; v2 is "0::path". Prefer v2, then any.
 	std::optional<RuntimeContainerId> found;
@@ -87,7 +107,7 @@ std::optional<RuntimeContainerId> container_id_from_cgroup(std::string_view text
 		auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
 		if (c2 == std::string_view::npos)
 			continue;
-		if (auto id = from_path(line.substr(c2 + 1), runc_state_dir)) {
+		if (auto id = from_path(line.substr(c2 + 1), runc_state_dir, containerd_runc_root)) {
 			if (line.starts_with("0::"))
 				return id;
 			if (!found)

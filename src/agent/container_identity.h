@@ -15,15 +15,21 @@ namespace eima::agent {
 struct RuntimeContainerId {
 	std::string runtime; // "docker", "containerd", "cri-o", "podman", "runc"
 	std::string id;
+	// The engine's namespace where ids are per namespace: containerd's ("k8s.io" under
+	// Kubernetes, "default" for ctr, ...); "" otherwise.
+	std::string engine_namespace;
 };
 
 // Reads a /proc/PID/cgroup text (v1 or v2). Finds the last path component naming a
 // container: docker-<64hex>.scope, /docker/<64hex>, cri-containerd-<hex>.scope,
-// /kubepods/.../<64hex> (containerd), crio-<hex>.scope, libpod-<hex>.scope, and a runc
-// container whose name is a directory under runc_state_dir (runc's default cgroup path is
-// /<id>). nullopt when nothing names a container.
-std::optional<RuntimeContainerId> container_id_from_cgroup(std::string_view cgroup_text,
-							   const std::string &runc_state_dir = "/run/runc");
+// /kubepods/.../<64hex> (containerd), crio-<hex>.scope, libpod-<hex>.scope (and podman's
+// cgroupfs /libpod_parent/libpod-<hex>), a runc container whose name is a directory under
+// runc_state_dir (runc's default cgroup path is /<id>), and a containerd container started
+// without Kubernetes (ctr; cgroup /<namespace>/<id>), known by its runc state under
+// containerd_runc_root/<namespace>/<id>. nullopt when nothing names a container.
+std::optional<RuntimeContainerId>
+container_id_from_cgroup(std::string_view cgroup_text, const std::string &runc_state_dir = "/run/runc",
+			 const std::string &containerd_runc_root = "/run/containerd/runc");
 
 struct NamespaceIds {
 	std::uint64_t mnt = 0, pid = 0, uts = 0;

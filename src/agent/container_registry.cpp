@@ -107,6 +107,7 @@ Container &ContainerRegistry::add(const eima_event_head &h)
 	if (auto cg = proc_.cgroup_of(pid))
 		rid = container_id_from_cgroup(*cg, runc_state_dir_);
 	c.runtime = rid ? rid->runtime : "";
+	c.engine_namespace = rid ? rid->engine_namespace : "";
 	c.id = container_name(rid, h.mntns);
 	// Two namespaces cannot share a directory: a reused runtime id gets the namespace too.
 	for (auto &[key, other] : live_)

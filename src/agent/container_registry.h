@@ -32,6 +32,7 @@ struct Container {
 	std::uint64_t key = 0;            // the namespace's unique id (eima_event_head.mntns_id)
 	std::string id;
 	std::string runtime;              // docker, containerd, cri-o, podman, runc, "" (none)
+	std::string engine_namespace;     // containerd's namespace, "" for other engines
 	NamespaceIds ns;
 	std::uint64_t cgroup_id = 0;
 	UniqueFd root;                    // O_PATH root as its processes see it
@@ -51,6 +52,7 @@ struct ExitedContainer {
 	nlohmann::json vtpm;              // its vTPM as it last was (`eima ps`)
 	std::size_t entries = 0, violations = 0;
 	std::string final_evidence; // its path, or "none: " and why; "pending" while taken
+	std::string engine_namespace;
 };
 
 // What the registry reads of /proc.

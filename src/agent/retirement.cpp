@@ -45,7 +45,8 @@ void Retirement::retire(Container c)
 		    vtpm_json(rc),
 		    rc.list ? rc.list->entries() : 0,
 		    rc.list ? rc.list->violations() : 0,
-		    "pending"};
+		    "pending",
+		    rc.engine_namespace};
 	// The namespace's inode number will be reused: nothing measured under it may carry over.
 	s_.forget(rc);
 	if (rc.list)
@@ -108,6 +109,7 @@ nlohmann::json ps_json(const ContainerRegistry &registry, const Retirement &reti
 	for (auto &[key, c] : registry.live()) {
 		arr.push_back({{"id", c.id},
 			       {"runtime", c.runtime},
+			       {"namespace", c.engine_namespace},
 			       {"mntns", c.ns.mnt},
 			       {"pidns", c.ns.pid},
 			       {"utsns", c.ns.uts},
@@ -122,6 +124,7 @@ nlohmann::json ps_json(const ContainerRegistry &registry, const Retirement &reti
 	auto exited = [&](const ExitedContainer &e) {
 		arr.push_back({{"id", e.id},
 			       {"runtime", e.runtime},
+			       {"namespace", e.engine_namespace},
 			       {"mntns", e.ns.mnt},
 			       {"pidns", e.ns.pid},
 			       {"utsns", e.ns.uts},

@@ -242,6 +242,13 @@ void TpmExtender::enqueue(Task task)
 	work_cv_.notify_one();
 }
 
+std::size_t TpmExtender::queued() const
+{
+	std::lock_guard lock(mu_);
+	// Records not yet done (in memory or on disk) and reads waiting.
+	return static_cast<std::size_t>(submitted_ - done_) + tasks_.size();
+}
+
 std::uint64_t TpmExtender::extended() const
 {
 	std::lock_guard lock(mu_);

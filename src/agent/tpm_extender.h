@@ -85,6 +85,8 @@ public:
 						   std::vector<std::uint32_t> pcrs, Bytes nonce);
 	std::uint64_t extended() const;
 	std::uint64_t failures() const;
+	// Records and reads submitted and not yet done (the extend queue's depth).
+	std::size_t queued() const;
 	std::string last_error() const;
 	// Backed by a list: entries written that the TPM does not hold yet.
 	std::uint64_t pending() const;

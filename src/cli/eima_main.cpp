@@ -11,6 +11,7 @@
 #include "attest/evidence.h"
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
+#include "cli/events_command.h"
 #include "cli/policy_commands.h"
 #include "cli/report.h"
 #include "cli/sbom_commands.h"
@@ -100,13 +101,15 @@ int cmd_ps(const std::string &run_dir, bool as_json)
 		return 0;
 	}
 	// Exited containers keep their list and final evidence but have no namespaces left.
-	fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n", "ID",
+	fmt::print("{:<24} {:<20} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n", "ID",
 		   "RUNTIME", "MNTNS", "PIDNS", "UTSNS", "CGROUP", "ENTRIES", "VIOLATIONS", "STATE",
 		   "VTPM");
 	for (auto &c : (*r)["containers"]) {
 		std::string runtime = c.value("runtime", "");
+		if (std::string ns = c.value("namespace", ""); !ns.empty())
+			runtime += "/" + ns; // containerd/k8s.io: ids are per namespace
 		std::string vtpm = c.contains("vtpm") ? c["vtpm"].value("state", "") : "-";
-		fmt::print("{:<24} {:<10} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n",
+		fmt::print("{:<24} {:<20} {:>10} {:>10} {:>10} {:>12} {:>7} {:>10} {:<8} {}\n",
 			   c.value("id", ""), runtime.empty() ? "-" : runtime,
 			   c.value("mntns", std::uint64_t{0}), c.value("pidns", std::uint64_t{0}),
 			   c.value("utsns", std::uint64_t{0}), c.value("cgroup_id", std::uint64_t{0}),
@@ -321,6 +324,7 @@ int cmd_policy_check(const std::string &file, const std::string &mode, bool as_j
 int main(int argc, char **argv)
 {
 	CLI::App app{"eima: per-container IMA measurement from eBPF"};
+	app.set_version_flag("--version", "eima " EIMA_VERSION);
 	app.require_subcommand(1);
 	std::string run_dir = "/run/eima", container, bank = "sha256", format = "evmctl",
 		    policy_file, mode = "lsm";
@@ -372,6 +376,7 @@ int main(int argc, char **argv)
 	check->add_flag("--json", as_json);
 	cli::add_attest_commands(app);
 	cli::add_sbom_commands(app);
+	cli::add_events_command(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -387,6 +392,8 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_runtime_policy_commands())
 		return *rc;
 	if (auto rc = cli::run_sbom_commands())
+		return *rc;
+	if (auto rc = cli::run_events_command())
 		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);

@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/agent_log.h"
+#include "agent/metrics_endpoint.h"
 
 int main(int argc, char **argv)
 {
@@ -18,6 +19,11 @@ int main(int argc, char **argv)
 	bool foreground = false;
 
 	CLI::App app{"eimad: per-container IMA measurement from eBPF"};
+	app.set_version_flag("--version", "eimad " EIMA_VERSION);
+	// Every option can also come from a file of `name = value` lines (the package's
+	// /etc/eima/eimad.conf, which eimad.service passes); the command line wins.
+	app.set_config("--config", "", "read options from this file (TOML/INI: option = value)");
+	app.allow_config_extras(CLI::config_extras_mode::error); // a misspelt key is an error
 	app.add_option("--run-dir", cfg.run_dir, "where lists and the control socket live");
 	app.add_option("--policy", cfg.policy,
 		       "IMA policy file, or a built-in: exec (default), tcb");
@@ -61,6 +67,16 @@ int main(int argc, char **argv)
 		"directory on bpffs where the BPF programs and ring buffer stay pinned while "
 		"eimad is killed or restarting, so execs meanwhile are measured when it "
 		"returns (default /sys/fs/bpf/eima/<run dir>; none: no pins)");
+	app.add_option("--metrics", cfg.metrics,
+		       "serve Prometheus metrics (GET /metrics) on unix:PATH or ADDR:PORT "
+		       "(127.0.0.1:9464, [::1]:9464, :9464 for every address)")
+		->check([](const std::string &v) {
+			auto a = agent::parse_metrics_address(v);
+			return a ? std::string() : a.error().message();
+		});
+	app.add_flag("--events-syslog", cfg.events_syslog,
+		     "also send every event (measurements, violations, containers, quotes; "
+		     "docs/events.md) to syslog, which journald reads");
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);

@@ -53,6 +53,14 @@ TEST(ContainerIdentity, CrioAndPodman)
 	ASSERT_TRUE(pod);
 	EXPECT_EQ(pod->runtime, "podman");
 	EXPECT_EQ(pod->id, hex64);
+	// The cgroupfs manager (no systemd), as podman 4.3 writes it on a Debian 12 host.
+	auto cgroupfs = container_id_from_cgroup("12:cpuset:/libpod_parent/libpod-" + hex64 +
+						 "\n0::/libpod_parent/libpod-" + hex64 + "\n", "");
+	ASSERT_TRUE(cgroupfs);
+	EXPECT_EQ(cgroupfs->runtime, "podman");
+	EXPECT_EQ(cgroupfs->id, hex64);
+	EXPECT_FALSE(container_id_from_cgroup("0::/libpod_parent/libpod-xyz\n", ""));
+	EXPECT_FALSE(container_id_from_cgroup("0::/libpod_parent/conmon\n", ""));
 }
 
 TEST(ContainerIdentity, RuncByStateDirectory)
@@ -67,6 +75,29 @@ TEST(ContainerIdentity, RuncByStateDirectory)
 	EXPECT_EQ(id->runtime, "runc");
 	EXPECT_EQ(id->id, "web1");
 	EXPECT_FALSE(none);
+}
+
+TEST(ContainerIdentity, ContainerdWithoutKubernetesByItsRuncState)
+{
+	// ctr run: cgroup /<namespace>/<id>, runc state in <root>/<namespace>/<id>.
+	auto root = std::filesystem::temp_directory_path() / "eima-containerd-runc-test";
+	std::filesystem::create_directories(root / "eima-test" / "web-1");
+	std::ofstream(root / "eima-test" / "web-1" / "state.json") << "{}";
+	auto id = container_id_from_cgroup("4:memory:/eima-test/web-1\n0::/eima-test/web-1\n",
+					   "", root.string());
+	auto other = container_id_from_cgroup("0::/other-ns/web-1\n", "", root.string());
+	auto sneaky = container_id_from_cgroup("0::/../web-1\n", "", root.string()); // ns ".."
+	std::filesystem::remove_all(root);
+	ASSERT_TRUE(id);
+	EXPECT_EQ(id->runtime, "containerd");
+	EXPECT_EQ(id->id, "web-1");
+	EXPECT_EQ(id->engine_namespace, "eima-test");
+	EXPECT_FALSE(other);
+	EXPECT_FALSE(sneaky);
+	// Under Kubernetes (CRI) the namespace is k8s.io.
+	auto cri = container_id_from_cgroup("0::/kubepods.slice/cri-containerd-" + hex64 + ".scope\n", "");
+	ASSERT_TRUE(cri);
+	EXPECT_EQ(cri->engine_namespace, "k8s.io");
 }
 
 TEST(ContainerIdentity, HostAndGarbage)
