@@ -97,7 +97,13 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	// lists start with it on their vTPM's PCR 10.
 	ima::TemplateEntry host_boot = agent->boot_aggregate_;
 	host_boot.pcr = config.host_pcr;
-	agent->host_.emplace(config.run_dir + "/host", agent->extender_.get());
+	// After an extend fails the extender opens the TPM again: eimad's own swtpm is started
+	// again if it died (docs/failure-modes.md).
+	TpmExtender::Opener reopen;
+	if (agent->extender_)
+		reopen = tpm_reopener(agent->swtpm_.get(), agent->swtpm_ ? agent->swtpm_->tcti()
+									: "device:" + config.tpm.device);
+	agent->host_.emplace(config.run_dir + "/host", agent->extender_.get(), std::move(reopen));
 	auto resumed = agent->host_->open({ima::HashAlgo::sha1, ima::HashAlgo::sha256}, config.fresh,
 					  current_boot_id(), host_boot);
 	if (!resumed)
@@ -141,7 +147,10 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		[a] { a->flush_all(); }});
 	if (auto r = agent->resume_containers(*resumed, gap_span); !r)
 		return std::unexpected(r.error());
-	agent->control_.emplace(static_cast<ControlService &>(*agent), [a] { a->flush_all(); });
+	// Each answer covers every event so far (the ring is drained first), and the lists on
+	// disk hold what it covers.
+	agent->control_.emplace(static_cast<ControlService &>(*agent), [a] { a->flush_all(); },
+				[a] { a->drain_ring(); });
 	if (auto r = agent->control_->listen(config.run_dir + "/eimad.sock"); !r)
 		return std::unexpected(r.error());
 	agent->flush_all();
@@ -514,7 +523,8 @@ void Agent::append_container(Container &c, const ima::TemplateEntry &entry)
 {
 	auto rec = c.list->append(entry);
 	if (!rec) {
-		spdlog::error("container {}: {}", c.id, rec.error().message());
+		if (rec.error().err != ENOSPC) // lost for want of room: counted, said once
+			spdlog::error("container {}: {}", c.id, rec.error().message());
 		return;
 	}
 	if (c.vtpm) // extended once written (flush_container)
@@ -824,10 +834,7 @@ Result<void> Agent::run()
 			} else if (metrics && metrics->owns(fd)) {
 				metrics->handle(fd, evs[i].events);
 			} else if (fd == control_->fd()) {
-				if (auto client = control_->accept()) {
-					drain_ring(); // answers reflect every event so far
-					control_->serve(std::move(*client));
-				}
+				control_->serve_ready(); // never waits on a client
 			}
 		}
 		auto peeked = std::chrono::system_clock::now();
@@ -887,6 +894,9 @@ nlohmann::json Agent::status() const
 	j["containers_pruned"] = registry_->pruned(); // beyond --keep-exited, directory removed
 	j["vtpms_stopping"] = retirement_->vtpms_stopping();
 	j["requests_waiting"] = control_->waiting(); // quotes and PCR reads waiting on a TPM
+	j["control_clients"] = control_->clients();
+	j["control_refused"] = control_->refused(); // over the limit of clients at once
+	j["control_cut_off"] = control_->cut_off(); // past a deadline, or a request too long
 	j["quotes_requested"] = quotes_requested_;
 	j["loop_longest_ms"] =
 		std::chrono::duration<double, std::milli>(longest_wakeup_).count();
@@ -915,9 +925,21 @@ nlohmann::json Agent::status() const
 		j["tpm_queued"] = extender_->queued();
 		if (extender_->failures())
 			j["tpm_last_error"] = extender_->last_error();
+		// open, stalled, lost (being reopened) or failed (for good): the first word is
+		// the state, for scripts and metrics; the rest says why.
+		std::string health = extender_->describe();
+		j["tpm_state"] = health.substr(0, health.find(':'));
+		j["tpm_health"] = health;
+		j["tpm_pending"] = extender_->pending(); // host entries written, not yet extended
+		j["tpm_recoveries"] = extender_->recoveries();
 	}
 	if (config_.enforcement_status)
 		j["enforcement"] = config_.enforcement_status();
+	// Entries that could not be written to the host list (a full disk): a violation says
+	// how many once it can be written again.
+	j["host_lost_entries"] = host_->lost();
+	if (auto e = host_->write_error(); !e.empty())
+		j["host_write_error"] = e;
 	if (auto c = probe_->counters()) {
 		static constexpr const char *names[] = {
 			"hook_calls",  "policy_skip",          "cache_hit",
@@ -941,6 +963,14 @@ Container *Agent::find_container(std::uint64_t key)
 	if (Container *c = registry_->find(key))
 		return c;
 	return retirement_->find(key);
+}
+
+std::string Agent::why_late() const
+{
+	if (!extender_)
+		return {};
+	return fmt::format("host TPM {}; {} host entries pending", extender_->describe(),
+			   extender_->pending());
 }
 
 ControlAnswer Agent::pcrs(const nlohmann::json &req)

@@ -113,6 +113,7 @@ private:
 	nlohmann::json ps() const override;
 	ControlAnswer pcrs(const nlohmann::json &req) override;
 	ControlAnswer quote(const nlohmann::json &req) override;
+	std::string why_late() const override;
 
 	AgentConfig config_;
 	std::unique_ptr<tpm::Swtpm> swtpm_;

@@ -150,6 +150,7 @@ nlohmann::json vtpm_json(const Container &c)
 	switch (c.vtpm->state()) {
 	case TpmExtender::State::opening: return {{"state", "starting"}};
 	case TpmExtender::State::failed: return {{"state", "failed"}, {"error", c.vtpm->error()}};
+	case TpmExtender::State::lost: return {{"state", "lost"}, {"error", c.vtpm->extender().last_error()}};
 	case TpmExtender::State::open: break;
 	}
 	nlohmann::json j = {{"state", "running"},
@@ -355,8 +356,17 @@ bool ContainerRegistry::id_taken(const std::string &id) const
 
 void ContainerRegistry::flush_lists()
 {
-	for (auto &[key, c] : live_)
+	for (auto &[key, c] : live_) {
 		flush_container(c);
+		if (!c.list)
+			continue;
+		// Entries lost while it could not be written: one violation says how many, and
+		// reaches the vTPM once written, as every entry does.
+		if (auto lost = c.list->record_lost(); lost && *lost) {
+			c.unwritten.push_back(std::move(**lost));
+			flush_container(c);
+		}
+	}
 }
 
 } // namespace eima::agent

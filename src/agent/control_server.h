@@ -1,9 +1,17 @@
-// eimad's control socket: it accepts a client, reads its request, asks a ControlService
-// for the answer, and sends it when it is in, without blocking the event loop on a TPM
-// (a quote's client waits; eimad goes on measuring and answering others).
+// eimad's control socket: it accepts clients, reads each one's request as its bytes come,
+// asks a ControlService for the answer, and sends it when it is in, without ever blocking
+// the event loop, on a TPM or on a client (a quote's client waits; eimad goes on measuring
+// and answering others).
+//
+// A client is untrusted even though only root may connect (the socket is 0600): a client
+// that sends nothing, sends slowly, sends too much or never reads its reply costs one slot
+// and a bounded buffer, and is cut off at its deadline. Limits below; what happens at each
+// is in docs/failure-modes.md.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <optional>
@@ -31,35 +39,79 @@ public:
 	virtual nlohmann::json ps() const = 0;
 	virtual ControlAnswer pcrs(const nlohmann::json &req) = 0;
 	virtual ControlAnswer quote(const nlohmann::json &req) = 0;
+	// Why an answer may be late (a TPM that is stalled or gone, and how much waits for
+	// it): said in the error of an answer that timed out.
+	virtual std::string why_late() const { return {}; }
+};
+
+struct ControlLimits {
+	// Clients connected at once; one more is closed at once (its request unread): a flood
+	// costs no memory, and clients that finish free their slot.
+	std::size_t max_clients = 64;
+	// A request is one short JSON line; a longer one gets an error reply and is closed.
+	std::size_t max_request = 64 * 1024;
+	// From connecting until the request's newline (a slowloris is cut off here), and from
+	// the reply being in until it is all sent (a client that never reads).
+	std::chrono::milliseconds read_timeout{5000}, write_timeout{5000};
+	// An answer that waits on a TPM: past this the client gets an error saying why (the
+	// TPM's work goes on; the next request asks again).
+	std::chrono::milliseconds answer_timeout{30000};
 };
 
 class ControlServer {
 public:
 	// service outlives the server; before_reply runs before each reply is sent (eimad
-	// writes its lists, so they hold what the reply covers).
-	ControlServer(ControlService &service, std::function<void()> before_reply);
+	// writes its lists, so they hold what the reply covers); before_request before each
+	// request is answered (eimad drains its ring: the answer covers every event so far).
+	ControlServer(ControlService &service, std::function<void()> before_reply,
+		      std::function<void()> before_request = {}, ControlLimits limits = {});
 
 	// Listens on socket_path (see control/control_protocol.h).
 	Result<void> listen(const std::string &socket_path);
-	int fd() const { return listen_fd_.get(); }
-	// A client waiting on the socket, if any.
-	std::optional<UniqueFd> accept();
-	// Reads the client's request and queues its answer; answer() sends it.
+	// Readable when a client connects, sends, or can take more of its reply: then call
+	// serve_ready(). An epoll fd holding the listening socket and every client's.
+	int fd() const { return epoll_fd_.get(); }
+	// Accepts who waits, reads what clients sent, and asks for the answer of every request
+	// that is complete. Never blocks.
+	void serve_ready();
+	// A client already connected (tests: one end of a socketpair): read as above.
 	void serve(UniqueFd client);
-	// Sends the replies that are in; with wait, all of them.
+	// Sends the replies that are in (with wait, waits for all of them), and cuts off
+	// clients past their deadline.
 	void answer(bool wait);
-	// Clients waiting for a reply (a quote or PCR read waiting on a TPM).
-	std::size_t waiting() const { return deferred_.size(); }
+	// Clients waiting for an answer that is not in yet (a quote or PCR read on a TPM).
+	std::size_t waiting() const;
+	std::size_t clients() const { return clients_.size(); }
+	// Clients closed unanswered: refused (over max_clients), cut off (a deadline passed
+	// or the request was too long or the reply could not be sent).
+	std::uint64_t refused() const { return refused_; }
+	std::uint64_t cut_off() const { return cut_off_; }
 
 private:
-	ControlService &service_;
-	std::function<void()> before_reply_;
-	UniqueFd listen_fd_;
-	struct DeferredReply {
-		UniqueFd client;
-		ControlAnswer answer;
+	using Clock = std::chrono::steady_clock;
+	struct Client {
+		UniqueFd fd;
+		std::string in;  // request bytes so far
+		std::string out; // reply bytes not yet sent
+		std::optional<ControlAnswer> answer; // asked, not in yet
+		Clock::time_point deadline;
+		bool replied = false; // out holds the whole reply
 	};
-	std::list<DeferredReply> deferred_;
+	void add(UniqueFd client);
+	// Reads what the client sent; false when it is done with (closed or cut off).
+	bool read_from(Client &c);
+	void ask(Client &c, std::string_view line);
+	void reply(Client &c, const nlohmann::json &msg);
+	// Sends what it can of c.out; false when the client is finished with.
+	bool send(Client &c);
+	void watch(Client &c, std::uint32_t events);
+
+	ControlService &service_;
+	std::function<void()> before_reply_, before_request_;
+	ControlLimits limits_;
+	UniqueFd listen_fd_, epoll_fd_;
+	std::list<Client> clients_;
+	std::uint64_t refused_ = 0, cut_off_ = 0;
 };
 
 } // namespace eima::agent

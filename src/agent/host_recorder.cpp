@@ -1,11 +1,13 @@
 #include "agent/host_recorder.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -14,6 +16,8 @@
 #include "agent/list_recovery.h"
 #include "attest/vtpm_binding.h"
 #include "common/file_io.h"
+#include "common/unique_fd.h"
+#include "ima/binary_log.h"
 
 namespace eima::agent {
 
@@ -27,9 +31,85 @@ std::uint64_t read_u64_file(const std::string &path)
 	return text ? std::strtoull(text->c_str(), nullptr, 10) : 0;
 }
 
+// The records of a binary list on disk by index, read a chunk at a time from a cursor that
+// moves forward (the extender reads in order; an earlier index starts again from 0): what
+// the extender reads back when its queue in memory is full. Only entries already written
+// are asked for, so a record cut by the chunk's end is only ever one to read further.
+class ListRecordReader {
+public:
+	ListRecordReader(std::string path, std::vector<ima::HashAlgo> banks)
+		: path_(std::move(path)), banks_(std::move(banks))
+	{
+	}
+
+	Result<std::vector<ExtendRecord>> read(std::uint64_t from, std::size_t max)
+	{
+		if (from < index_)
+			index_ = offset_ = 0;
+		UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+		if (!fd)
+			return fail(errno, "open", path_);
+		std::vector<ExtendRecord> out;
+		std::size_t chunk = 1 << 20;
+		while (out.size() < max) {
+			Bytes buf(chunk);
+			ssize_t n = ::pread(fd.get(), buf.data(), chunk, static_cast<off_t>(offset_));
+			if (n < 0)
+				return fail(errno, "read", path_);
+			if (n == 0)
+				break;
+			buf.resize(static_cast<std::size_t>(n));
+			ima::BinaryLogReader reader(buf, ima::BinaryHeaderMode::kernel);
+			ima::TemplateEntry e;
+			std::size_t used = 0;
+			while (out.size() < max) {
+				auto more = reader.next(e);
+				if (!more || !*more)
+					break; // the chunk's end cut a record: read on from it
+				used = reader.offset();
+				if (index_++ >= from) {
+					auto rec = extend_record(e, banks_);
+					if (!rec)
+						return std::unexpected(rec.error());
+					out.push_back(std::move(*rec));
+				}
+			}
+			offset_ += used;
+			if (!used) {
+				if (static_cast<std::size_t>(n) < chunk)
+					break; // a torn end: nothing more that is whole
+				if ((chunk *= 2) > (64u << 20))
+					return fail(EFBIG, "read list", path_ + ": a record over 64 MiB");
+			}
+		}
+		return out;
+	}
+
+private:
+	std::string path_;
+	std::vector<ima::HashAlgo> banks_;
+	std::uint64_t index_ = 0, offset_ = 0; // entry index_ starts at byte offset_
+};
+
 } // namespace
 
-HostRecorder::HostRecorder(std::string dir, TpmExtender *tpm) : dir_(std::move(dir)), tpm_(tpm) {}
+HostRecorder::HostRecorder(std::string dir, TpmExtender *tpm, TpmExtender::Opener reopen)
+	: dir_(std::move(dir)), tpm_(tpm), reopen_(std::move(reopen))
+{
+}
+
+void HostRecorder::back_tpm(const std::vector<ima::HashAlgo> &banks, std::uint64_t held)
+{
+	if (!tpm_ || !reopen_)
+		return;
+	auto reader = std::make_shared<ListRecordReader>(dir_ + "/binary_runtime_measurements", banks);
+	tpm_->back_with_list({reopen_,
+			      [reader](std::uint64_t from, std::size_t max) {
+				      return reader->read(from, max);
+			      },
+			      banks},
+			     held);
+}
 
 Result<bool> HostRecorder::open(const std::vector<ima::HashAlgo> &banks, bool fresh,
 				const std::string &boot_id, const ima::TemplateEntry &first)
@@ -42,6 +122,7 @@ Result<bool> HostRecorder::open(const std::vector<ima::HashAlgo> &banks, bool fr
 		if (!host)
 			return std::unexpected(host.error());
 		list_ = std::move(*host);
+		back_tpm(banks, 0);
 		append(first);
 	}
 	if (auto w = write_file(dir_ + "/boot_id", boot_id); !w)
@@ -113,6 +194,7 @@ Result<bool> HostRecorder::resume(const std::vector<ima::HashAlgo> &banks, bool 
 						     r->records.size(), torn, *old));
 		}
 		extended = *prefix;
+		back_tpm(banks, *prefix);
 		for (std::size_t i = *prefix; i < r->records.size(); ++i)
 			tpm_->submit(std::move(r->records[i]));
 	}
@@ -126,7 +208,8 @@ void HostRecorder::append(const ima::TemplateEntry &entry)
 {
 	auto rec = list_->append(entry);
 	if (!rec) {
-		spdlog::error("host list: {}", rec.error().message());
+		if (rec.error().err != ENOSPC) // lost for want of room: counted, said once
+			spdlog::error("host list: {}", rec.error().message());
 		return;
 	}
 	if (tpm_)
@@ -135,11 +218,15 @@ void HostRecorder::append(const ima::TemplateEntry &entry)
 
 void HostRecorder::flush()
 {
-	if (auto r = list_->flush(); !r) {
-		// Not extended either: the entries stay queued and go out with the next flush
-		// that writes them, so list and TPM still agree.
-		spdlog::error("{}", r.error().message());
-		return;
+	if (!list_->flush()) // logged by the list
+		return; // not extended either: they go out with the flush that writes them
+	// Entries were lost while the list could not be written: the violation that says how
+	// many is written (and extended) before anything after it.
+	if (auto lost = list_->record_lost(); lost && *lost) {
+		if (tpm_)
+			unwritten_.push_back(std::move(**lost));
+		if (!list_->flush())
+			return;
 	}
 	for (auto &rec : unwritten_)
 		tpm_->submit(std::move(rec));

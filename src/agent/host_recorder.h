@@ -24,8 +24,9 @@ struct Container;
 class HostRecorder {
 public:
 	// dir: RUN/host. tpm: the host TPM's extender, or null (--tpm none); it outlives
-	// the recorder.
-	HostRecorder(std::string dir, TpmExtender *tpm);
+	// the recorder. reopen: how the extender opens the TPM again after an extend failed;
+	// given, the extender is backed by this list (TpmExtender::back_with_list).
+	HostRecorder(std::string dir, TpmExtender *tpm, TpmExtender::Opener reopen = {});
 
 	// Reopens the list of the last run and brings the TPM up to it, or, when there is none
 	// to resume (fresh, another boot, a list the TPM holds no prefix of: set aside), starts
@@ -45,6 +46,9 @@ public:
 	// Where the interruption began, for a resumed list (ns since the epoch; 0 if unknown).
 	std::uint64_t drained_at_ns() const { return drained_at_ns_; }
 	std::size_t entries() const { return list_ ? list_->entries() : 0; }
+	// Entries that could not be written (docs/failure-modes.md), and why writes fail now.
+	std::uint64_t lost() const { return list_ ? list_->lost() : 0; }
+	std::string write_error() const { return list_ ? list_->write_error() : std::string(); }
 	// Everything appended is on disk (what a kill mid-drain would otherwise lose).
 	bool all_written() const { return unwritten_.empty(); }
 	// "new: why" or "resumed: ..." (eima status)
@@ -54,8 +58,12 @@ private:
 	Result<bool> resume(const std::vector<ima::HashAlgo> &banks, bool fresh,
 			    const std::string &boot_id);
 
+	// Backs the extender with this list, whose first `held` entries the TPM holds.
+	void back_tpm(const std::vector<ima::HashAlgo> &banks, std::uint64_t held);
+
 	std::string dir_;
 	TpmExtender *tpm_;
+	TpmExtender::Opener reopen_;
 	std::optional<MeasurementList> list_;
 	// Entries written to the list's buffer but not yet to its file: they go to the TPM
 	// only once flush() has written them, so the TPM never holds an entry the list lost

@@ -4,10 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+
+#include <fmt/format.h>
 
 #include "ima/ascii_log.h"
 #include "ima/binary_log.h"
+#include "agent/agent_log.h"
 #include "common/file_io.h"
 
 namespace eima::agent {
@@ -22,19 +26,25 @@ Result<UniqueFd> create_file(const std::string &path)
 	return UniqueFd(fd);
 }
 
-Result<void> write_all(int fd, const void *data, std::size_t size, const std::string &what)
+// Writes buf to fd and erases what was written, so that after a failure (ENOSPC, EIO) buf
+// holds exactly the bytes still to write, and the next call goes on from there.
+template <typename Buffer>
+Result<void> write_out(int fd, Buffer &buf, const std::string &what)
 {
-	auto p = static_cast<const char *>(data);
-	while (size > 0) {
-		ssize_t n = ::write(fd, p, size);
+	std::size_t off = 0;
+	Result<void> r;
+	while (off < buf.size()) {
+		ssize_t n = ::write(fd, buf.data() + off, buf.size() - off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return fail(errno, "write", what);
-		p += n;
-		size -= static_cast<std::size_t>(n);
+		if (n < 0) {
+			r = fail(errno, "write", what);
+			break;
+		}
+		off += static_cast<std::size_t>(n);
 	}
-	return {};
+	buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(off));
+	return r;
 }
 
 } // namespace
@@ -128,22 +138,48 @@ Result<ResumedList> MeasurementList::resume(const std::string &dir,
 	return out;
 }
 
-Result<ExtendRecord> MeasurementList::append(const ima::TemplateEntry &entry)
+Result<ExtendRecord> extend_record(const ima::TemplateEntry &entry,
+				   const std::vector<ima::HashAlgo> &banks)
 {
 	ExtendRecord rec{entry.pcr, {}};
-	for (auto bank : banks_) {
+	for (auto bank : banks) {
 		auto h = ima::template_hash(entry, bank);
 		if (!h)
 			return std::unexpected(h.error());
+		rec.digests.emplace_back(bank, std::move(*h));
+	}
+	return rec;
+}
+
+Result<ExtendRecord> MeasurementList::append(const ima::TemplateEntry &entry)
+{
+	if (binary_pending_.size() + ascii_pending_.size() >= max_unwritten_) {
+		// Kept in memory, it would grow for as long as the disk stays full: counted
+		// instead, and said by a violation once there is room (record_lost).
+		if (!lost_++) {
+			lost_template_ = entry.template_name;
+			auto d = ima::file_digest(entry);
+			lost_algo_ = d && d->algo ? *d->algo : ima::HashAlgo::sha1;
+			lost_pcr_ = entry.pcr;
+			const char *name = write_errno_ ? ::strerrorname_np(write_errno_) : nullptr;
+			lost_reason_ = name ? name : "write-failed";
+		}
+		++lost_total_;
+		return fail(ENOSPC, "record entry",
+			    dir_ + ": not written, the list's writes fail: " + write_error_);
+	}
+	auto rec = extend_record(entry, banks_);
+	if (!rec)
+		return std::unexpected(rec.error());
+	for (auto &[bank, h] : rec->digests) {
 		auto &pcrs = pcrs_[bank];
 		auto [it, fresh] = pcrs.try_emplace(entry.pcr, Bytes(ima::digest_size(bank), 0));
 		Bytes both = it->second;
-		both.insert(both.end(), h->begin(), h->end());
+		both.insert(both.end(), h.begin(), h.end());
 		auto next = ima::digest(bank, both);
 		if (!next)
 			return std::unexpected(next.error());
 		it->second = std::move(*next);
-		rec.digests.emplace_back(bank, std::move(*h));
 	}
 	if (auto r = ima::append_binary_entry(binary_pending_, entry); !r)
 		return std::unexpected(r.error());
@@ -152,22 +188,42 @@ Result<ExtendRecord> MeasurementList::append(const ima::TemplateEntry &entry)
 	++entries_;
 	if (ima::is_violation(entry))
 		++violations_;
-	return rec;
+	return std::move(*rec);
 }
 
 Result<void> MeasurementList::flush()
 {
-	if (auto r = write_all(binary_fd_.get(), binary_pending_.data(), binary_pending_.size(),
-			       dir_ + "/binary_runtime_measurements");
-	    !r)
-		return r;
-	binary_pending_.clear();
-	if (auto r = write_all(ascii_fd_.get(), ascii_pending_.data(), ascii_pending_.size(),
-			       dir_ + "/ascii_runtime_measurements");
-	    !r)
-		return r;
-	ascii_pending_.clear();
-	return {};
+	auto r = write_out(binary_fd_.get(), binary_pending_, dir_ + "/binary_runtime_measurements");
+	if (r)
+		r = write_out(ascii_fd_.get(), ascii_pending_, dir_ + "/ascii_runtime_measurements");
+	// Said once when writes start failing and once when they work again, not at every
+	// flush (every few milliseconds while events come).
+	if (!r && write_error_.empty())
+		spdlog::error("{}; entries wait in memory (up to {} KiB), then are counted as lost",
+			      r.error().message(), max_unwritten_ >> 10);
+	else if (r && !write_error_.empty())
+		spdlog::warn("{}: written again ({} entries lost meanwhile)", dir_, lost_);
+	write_error_ = r ? std::string() : r.error().message();
+	write_errno_ = r ? 0 : r.error().err;
+	return r;
+}
+
+Result<std::optional<ExtendRecord>> MeasurementList::record_lost()
+{
+	if (!lost_ || !binary_pending_.empty() || !ascii_pending_.empty())
+		return std::nullopt;
+	auto v = ima::make_violation(lost_template_, lost_algo_,
+				     fmt::format("eima-lost:{}:{}", lost_, lost_reason_), lost_pcr_);
+	if (!v)
+		return std::unexpected(v.error());
+	std::uint64_t n = lost_;
+	lost_ = 0; // room again: the violation itself is appended
+	auto rec = append(*v);
+	if (!rec) {
+		lost_ = n;
+		return std::unexpected(rec.error());
+	}
+	return std::optional(std::move(*rec));
 }
 
 std::map<std::uint32_t, Bytes> MeasurementList::replayed_pcrs(ima::HashAlgo bank) const

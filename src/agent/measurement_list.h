@@ -2,11 +2,20 @@
 // (ascii_runtime_measurements, binary_runtime_measurements), as eimad keeps for the host
 // and for every container. Entries are appended in order and written at flush(), which
 // eimad calls at the end of every batch of events; the files are never rewritten.
+//
+// A write that fails (a full disk, a read-only run directory) keeps what was not written
+// and retries it at the next flush, from the byte where it stopped: the files hold whole
+// records again once it succeeds (and a kill meanwhile leaves a torn last record, which a
+// resume cuts off). While writes fail, at most 8 MiB (set_max_unwritten) wait in memory; entries
+// beyond are lost, counted, and never extended, and once the list is written again one
+// violation entry says how many ("eima-lost:N:why"), as kernel IMA records what it could
+// not measure. See docs/failure-modes.md.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +33,10 @@ struct ExtendRecord {
 	std::uint32_t pcr = 0;
 	std::vector<std::pair<ima::HashAlgo, Bytes>> digests;
 };
+
+// The record of entry in these banks.
+Result<ExtendRecord> extend_record(const ima::TemplateEntry &entry,
+				   const std::vector<ima::HashAlgo> &banks);
 
 class MeasurementList;
 
@@ -43,9 +56,21 @@ public:
 	MeasurementList(MeasurementList &&) = default;
 	MeasurementList &operator=(MeasurementList &&) = default;
 
-	// Appends an entry; returns what to extend for it.
+	// Appends an entry; returns what to extend for it. ENOSPC: not appended, counted as
+	// lost (writes have been failing and max_unwritten bytes wait already).
 	Result<ExtendRecord> append(const ima::TemplateEntry &entry);
+	// Writes what was appended. Logs when writes start failing and when they work again.
 	Result<void> flush();
+	// Once everything is written again after entries were lost: appends the violation that
+	// says how many, and returns its record (then flush again). nullopt when there is
+	// nothing to say yet.
+	Result<std::optional<ExtendRecord>> record_lost();
+	// Entries lost so far (reported by a violation or still to be).
+	std::uint64_t lost() const { return lost_total_; }
+	// Why writes fail now; empty while they work.
+	const std::string &write_error() const { return write_error_; }
+	// Bytes that may wait unwritten (8 MiB: ~30 000 entries) before entries are lost.
+	void set_max_unwritten(std::size_t bytes) { max_unwritten_ = bytes; }
 
 	std::size_t entries() const { return entries_; }
 	std::size_t violations() const { return violations_; }
@@ -62,6 +87,15 @@ private:
 	std::string ascii_pending_;
 	Bytes binary_pending_;
 	std::size_t entries_ = 0, violations_ = 0;
+	std::size_t max_unwritten_ = 8u << 20;
+	std::uint64_t lost_ = 0, lost_total_ = 0; // not yet reported, and in all
+	std::string write_error_;
+	int write_errno_ = 0;
+	std::string lost_reason_; // the errno's name when the first was lost: ENOSPC, EROFS
+	// The template, digest algorithm and PCR of the first entry lost: the violation's.
+	std::string lost_template_;
+	ima::HashAlgo lost_algo_ = ima::HashAlgo::sha1;
+	std::uint32_t lost_pcr_ = 0;
 	std::map<ima::HashAlgo, std::map<std::uint32_t, Bytes>> pcrs_;
 };
 

@@ -75,6 +75,11 @@ int cmd_status(const std::string &run_dir, bool as_json)
 		   s.value("kernel_digests_used", std::uint64_t{0}),
 		   s.value("kernel_digests_unusable", std::uint64_t{0}));
 	fmt::print("tpm:         {}\n", s["tpm"].get<std::string>());
+	// Not open: stalled, lost or failed, with why and how far behind the list it is
+	// (docs/failure-modes.md).
+	if (s.contains("tpm_health") && s["tpm_health"] != "open")
+		fmt::print("tpm state:   {} ({} host entries pending)\n",
+			   s["tpm_health"].get<std::string>(), s.value("tpm_pending", std::uint64_t{0}));
 	fmt::print("policy:      {} ({} rules)\n", s["policy"].get<std::string>(),
 		   s["policy_rules"].get<std::size_t>());
 	for (auto &u : s["policy_unsupported"])
@@ -84,6 +89,11 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	fmt::print("events:      {} ({} violations)\n", s["events"].get<std::uint64_t>(),
 		   s["violations"].get<std::uint64_t>());
 	fmt::print("host list:   {} entries\n", s["host_entries"].get<std::size_t>());
+	if (s.contains("host_write_error"))
+		fmt::print("host list:   not written: {}\n", s["host_write_error"].get<std::string>());
+	if (s.value("host_lost_entries", std::uint64_t{0}))
+		fmt::print("host list:   {} entries lost (a violation says how many)\n",
+			   s["host_lost_entries"].get<std::uint64_t>());
 	// Pinning across restarts (docs/restart.md): where, and what this start adopted.
 	fmt::print("pinning:     {}\n", s.value("pinning", std::string("-")));
 	if (s.value("probe_adopted", false))

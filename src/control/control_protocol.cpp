@@ -61,7 +61,12 @@ Result<nlohmann::json> read_message(int fd)
 		if (buf.size() > max_message)
 			return fail(EMSGSIZE, "read control message", "over 1 MiB");
 	}
-	auto msg = json_parse(std::string_view(buf).substr(0, buf.find('\n')), "control message");
+	return parse_message(std::string_view(buf).substr(0, buf.find('\n')));
+}
+
+Result<nlohmann::json> parse_message(std::string_view line)
+{
+	auto msg = json_parse(line, "control message");
 	if (!msg || !msg->is_object())
 		return fail("parse control message", "not a JSON object");
 	return msg;

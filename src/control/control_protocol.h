@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,8 @@ namespace eima::control {
 Result<UniqueFd> listen_control(const std::string &socket_path);
 // Reads one line (at most 1 MiB) and parses it.
 Result<nlohmann::json> read_message(int fd);
+// One request line (without its newline) as a JSON object; anything else is an Error.
+Result<nlohmann::json> parse_message(std::string_view line);
 Result<void> write_message(int fd, const nlohmann::json &msg);
 // Client side: connects to RUN/eimad.sock, sends req, returns the reply. A reply holding
 // "error" is returned as an Error.

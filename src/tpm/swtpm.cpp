@@ -301,6 +301,14 @@ void Swtpm::stop()
 	::unlink(ctrl_socket_.c_str());
 }
 
+Result<void> Swtpm::restart_if_dead()
+{
+	if (pid_ > 0 && !wait_until(pid_, Clock::now()))
+		return {}; // still there (reaped if it exited: it was our child)
+	pid_ = -1;
+	return launch(Clock::now() + std::chrono::seconds(10));
+}
+
 Swtpm::~Swtpm() { stop(); }
 
 void stop_left_running(const std::string &state_dir)

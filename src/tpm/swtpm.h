@@ -57,6 +57,10 @@ public:
 
 	// Stops swtpm now (idempotent). The TCTI string no longer reaches anything after.
 	void stop();
+	// If swtpm died (killed, crashed), starts it again on the same state: its PCRs are
+	// what it last saved, or zero (a killed swtpm saved nothing). A stopped (SIGSTOP) or
+	// slow one is left alone. For the extender's recovery (docs/failure-modes.md).
+	Result<void> restart_if_dead();
 
 	// tctildr configuration for Tpm::open: "swtpm:path=DIR/sock".
 	std::string tcti() const { return "swtpm:path=" + socket_; }

@@ -50,7 +50,8 @@ echo "== FILE_CHECK: files a container reads"
 printf 'measure func=FILE_CHECK mask=MAY_READ fowner=4343\n' > "$T/policy-file"
 printf 'secret-%s\n' "$RANDOM" > "$T/rootfs/tmp/data"
 chown 4343 "$T/rootfs/tmp/data"
-start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm none --policy "$T/policy-file"
+# --fresh: the first part's container (kept, exited) must not be in this part's lists.
+start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm none --policy "$T/policy-file" --fresh
 status=$("$BIN/eima" status --run-dir "$RUN")
 if [[ $MODE == trace ]]; then
 	check "trace mode reports FILE_CHECK as not honoured" grep -q "not honoured.*FILE_CHECK" <<<"$status"

@@ -1,6 +1,12 @@
 // TpmExtender against a real swtpm: a queued quote covers exactly the records submitted
-// before it, however many follow while it waits its turn.
+// before it, however many follow while it waits its turn. Backed by a list, it keeps only a
+// few records in memory and reads the rest back, and after swtpm is killed it starts it
+// again and extends the whole list again, in order.
 #include "agent/tpm_extender.h"
+
+#include <signal.h>
+
+#include <atomic>
 
 #include "../tpm/tpm_test_support.h"
 
@@ -69,6 +75,72 @@ TEST_F(TpmExtenderTest, QueuedQuoteWaitsForTheOpenerAndReportsItsFailure)
 	EXPECT_NE(bad.error().message().find("TPM did not open"), std::string::npos);
 	EXPECT_NE(bad.error().message().find("/nowhere"), std::string::npos)
 		<< bad.error().message();
+}
+
+TEST_F(TpmExtenderTest, BackedByItsListItKeepsFewRecordsAndRecoversAKilledTpm)
+{
+	// The "list on disk": every record ever submitted, read back by index.
+	std::vector<ExtendRecord> list;
+	std::mutex list_mu;
+	std::atomic<int> reads{0}, reopens{0};
+	tpm::Swtpm *sw = swtpm_.get();
+	std::string tcti = swtpm_->tcti();
+	auto t = tpm::Tpm::open(tcti);
+	ASSERT_TRUE(t) << t.error().message();
+	TpmExtender ext(std::make_unique<tpm::Tpm>(std::move(*t)));
+	ext.back_with_list(
+		{[&, reopen = tpm_reopener(sw, tcti)]() {
+			 ++reopens;
+			 return reopen();
+		 },
+		 [&](std::uint64_t from, std::size_t max) -> Result<std::vector<ExtendRecord>> {
+			 ++reads;
+			 std::lock_guard lock(list_mu);
+			 std::vector<ExtendRecord> out;
+			 for (auto i = from; i < list.size() && out.size() < max; ++i)
+				 out.push_back(list[i]);
+			 return out;
+		 },
+		 {HashAlgo::sha1, HashAlgo::sha256}, 4},
+		0);
+	auto submit = [&](std::uint8_t n) {
+		{
+			std::lock_guard lock(list_mu);
+			list.push_back(record(n)); // written first, then submitted
+		}
+		ext.submit(record(n));
+	};
+	Bytes expected(32, 0);
+	::kill(sw->pid(), SIGSTOP); // the first 40 queue up behind a stalled TPM
+	for (std::uint8_t n = 1; n <= 40; ++n) {
+		submit(n);
+		expected = pcr_extend(HashAlgo::sha256, expected, Bytes(32, n));
+	}
+	EXPECT_GE(ext.pending(), 39u);
+	::kill(sw->pid(), SIGCONT);
+	auto pcr10 = [&] {
+		return ext.later<std::map<std::uint32_t, Bytes>>([](tpm::Tpm &t) {
+				  return t.read_pcrs(HashAlgo::sha256, {10});
+			  }).get();
+	};
+	auto now = pcr10();
+	ASSERT_TRUE(now) << now.error().message();
+	EXPECT_EQ(now->at(10), expected);
+	EXPECT_GT(reads.load(), 0); // beyond 4 in memory, records came back from the list
+	EXPECT_EQ(ext.pending(), 0u);
+
+	::kill(sw->pid(), SIGKILL); // its PCRs die with it
+	for (std::uint8_t n = 41; n <= 60; ++n) {
+		submit(n);
+		expected = pcr_extend(HashAlgo::sha256, expected, Bytes(32, n));
+	}
+	now = pcr10();
+	ASSERT_TRUE(now) << now.error().message();
+	EXPECT_EQ(now->at(10), expected); // all 60 again, in order, in the new swtpm
+	EXPECT_GE(reopens.load(), 1);
+	EXPECT_EQ(ext.recoveries(), 1u);
+	EXPECT_EQ(ext.describe(), "open");
+	EXPECT_EQ(ext.failures(), 0u);
 }
 
 } // namespace
