@@ -11,6 +11,7 @@
 #include "attest/evidence.h"
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
+#include "cli/enroll_commands.h"
 #include "cli/events_command.h"
 #include "cli/policy_commands.h"
 #include "cli/report.h"
@@ -389,6 +390,7 @@ int main(int argc, char **argv)
 	cli::add_attest_commands(app);
 	cli::add_sbom_commands(app);
 	cli::add_events_command(app);
+	cli::add_enroll_commands(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -406,6 +408,8 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_sbom_commands())
 		return *rc;
 	if (auto rc = cli::run_events_command())
+		return *rc;
+	if (auto rc = cli::run_enroll_commands())
 		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);
