@@ -140,15 +140,23 @@ Result<Bytes> read_certificate(ESYS_CONTEXT *ctx, TPM2_HANDLE index)
 
 } // namespace
 
-Result<std::string> public_key_pem(std::span<const std::uint8_t> tpm2b_public)
+// Exactly one marshalled TPM2B_PUBLIC, nothing after it.
+static Result<TPM2B_PUBLIC> unmarshal_public(std::span<const std::uint8_t> b, const char *op)
 {
 	TPM2B_PUBLIC pub{};
 	std::size_t off = 0;
-	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(tpm2b_public.data(), tpm2b_public.size(), &off, &pub) !=
-		    TSS2_RC_SUCCESS ||
-	    off != tpm2b_public.size())
-		return fail(EINVAL, "read TPM public key", "not one TPM2B_PUBLIC");
-	auto &area = pub.publicArea;
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(b.data(), b.size(), &off, &pub) != TSS2_RC_SUCCESS ||
+	    off != b.size())
+		return fail(EINVAL, op, "not one TPM2B_PUBLIC");
+	return pub;
+}
+
+Result<std::string> public_key_pem(std::span<const std::uint8_t> tpm2b_public)
+{
+	auto pub = unmarshal_public(tpm2b_public, "read TPM public key");
+	if (!pub)
+		return std::unexpected(pub.error());
+	auto &area = pub->publicArea;
 	if (area.type == TPM2_ALG_RSA)
 		return rsa_pem(area.unique.rsa, area.parameters.rsaDetail.exponent);
 	if (area.type == TPM2_ALG_ECC && area.parameters.eccDetail.curveID == TPM2_ECC_NIST_P256)
@@ -158,13 +166,10 @@ Result<std::string> public_key_pem(std::span<const std::uint8_t> tpm2b_public)
 
 Result<Bytes> public_name(std::span<const std::uint8_t> tpm2b_public)
 {
-	TPM2B_PUBLIC pub{};
-	std::size_t off = 0;
-	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(tpm2b_public.data(), tpm2b_public.size(), &off, &pub) !=
-		    TSS2_RC_SUCCESS ||
-	    off != tpm2b_public.size())
-		return fail(EINVAL, "TPM name", "not one TPM2B_PUBLIC");
-	if (pub.publicArea.nameAlg != TPM2_ALG_SHA256)
+	auto pub = unmarshal_public(tpm2b_public, "TPM name");
+	if (!pub)
+		return std::unexpected(pub.error());
+	if (pub->publicArea.nameAlg != TPM2_ALG_SHA256)
 		return fail(ENOTSUP, "TPM name", "name algorithm is not SHA-256");
 	// Name = nameAlg || H(TPMT_PUBLIC): the marshalled area without TPM2B's size.
 	Bytes name{0x00, 0x0b};
