@@ -97,14 +97,21 @@ struct NvHandle {
 // longer than the DER (padding), so the certificate's own length decides.
 Result<Bytes> read_certificate(ESYS_CONTEXT *ctx, TPM2_HANDLE index)
 {
-	NvHandle nv(ctx);
-	TSS2_RC rc = Esys_TR_FromTPMPublic(ctx, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					   &nv.tr);
 	std::string where = "NV index 0x" + to_hex(Bytes{std::uint8_t(index >> 24),
 							  std::uint8_t(index >> 16),
 							  std::uint8_t(index >> 8), std::uint8_t(index)});
-	if ((rc & 0xff) == TPM2_RC_HANDLE) // (TPM2_RC_HANDLE | TPM2_RC_P | TPM2_RC_1) and kin
+	// Asked first, so that an absent index is an answer, not an ESYS error in the log.
+	TPMI_YES_NO more = TPM2_NO;
+	EsysPtr<TPMS_CAPABILITY_DATA> caps;
+	TSS2_RC rc = Esys_GetCapability(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_HANDLES, index, 1, &more, caps.out());
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("Esys_GetCapability", rc, where);
+	auto &handles = caps->data.handles;
+	if (handles.count == 0 || handles.handle[0] != index)
 		return Bytes{};
+	NvHandle nv(ctx);
+	rc = Esys_TR_FromTPMPublic(ctx, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv.tr);
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_fail("Esys_TR_FromTPMPublic", rc, where);
 	EsysPtr<TPM2B_NV_PUBLIC> pub;
