@@ -14,6 +14,7 @@
 #include "attest/log_verifier.h"
 #include "cli/attest_commands.h"
 #include "cli/bpf_commands.h"
+#include "cli/enroll_commands.h"
 #include "cli/events_command.h"
 #include "cli/policy_commands.h"
 #include "cli/report.h"
@@ -430,6 +431,7 @@ int main(int argc, char **argv)
 	cli::add_audit_commands(app);
 	cli::add_events_command(app);
 	cli::add_bpf_commands(app);
+	cli::add_enroll_commands(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -450,6 +452,8 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_events_command())
 		return *rc;
 	if (auto rc = cli::run_bpf_commands())
+		return *rc;
+	if (auto rc = cli::run_enroll_commands())
 		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);

@@ -15,10 +15,12 @@
 #include <tuple>
 
 #include "ima/template_entry.h"
+#include "tpm/esys_detail.h"
 
 namespace eima::tpm {
 
-namespace {
+// Shared with ek.cpp through tpm/esys_detail.h.
+namespace detail {
 
 TPM2_ALG_ID alg_id(ima::HashAlgo a)
 {
@@ -34,22 +36,10 @@ TPM2_ALG_ID alg_id(ima::HashAlgo a)
 
 std::string bank_name(ima::HashAlgo a) { return std::string(ima::hash_algo_name(a)); }
 
-// op is the ESYS call; context says on what ("PCR 10", the TCTI string).
-std::unexpected<Error> tss_fail(const char *op, TSS2_RC rc, const std::string &context = {})
+std::unexpected<Error> tss_fail(const char *op, TSS2_RC rc, const std::string &context)
 {
 	return fail(op, (context.empty() ? "" : context + ": ") + tss_error(rc));
 }
-
-// ESYS hands out outputs allocated with calloc; this frees them on every path.
-template <typename T>
-struct EsysPtr {
-	T *p = nullptr;
-	EsysPtr() = default;
-	EsysPtr(const EsysPtr &) = delete;
-	~EsysPtr() { Esys_Free(p); }
-	T **out() { return &p; }
-	T *operator->() const { return p; }
-};
 
 // Bitmap of PCRs for a TPMS_PCR_SELECTION of a PC client TPM (24 PCRs, 3 bytes).
 TPMS_PCR_SELECTION selection(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs)
@@ -162,41 +152,9 @@ Result<Bytes> marshal_public(const TPM2B_PUBLIC &pub)
 	return out;
 }
 
-// A primary key in the endorsement hierarchy, flushed when this goes out of scope: without
-// a resource manager a transient object stays loaded until flushed, and three of them fill
-// swtpm's slots (TPM_RC_OBJECT_MEMORY, 0x902).
-struct EndorsementPrimary {
-	ESYS_CONTEXT *ctx = nullptr;
-	ESYS_TR handle = ESYS_TR_NONE;
-	EsysPtr<TPM2B_PUBLIC> pub;
-	EndorsementPrimary() = default;
-	EndorsementPrimary(const EndorsementPrimary &) = delete;
-	~EndorsementPrimary()
-	{
-		if (handle != ESYS_TR_NONE)
-			Esys_FlushContext(ctx, handle);
-	}
-	Result<void> create(ESYS_CONTEXT *c, const TPM2B_PUBLIC &tmpl, const char *what)
-	{
-		ctx = c;
-		TPM2B_SENSITIVE_CREATE sensitive{};
-		TPM2B_DATA outside{};
-		TPML_PCR_SELECTION creation_pcrs{};
-		EsysPtr<TPM2B_CREATION_DATA> creation_data;
-		EsysPtr<TPM2B_DIGEST> creation_hash;
-		EsysPtr<TPMT_TK_CREATION> creation_ticket;
-		TSS2_RC rc = Esys_CreatePrimary(ctx, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD,
-						ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl,
-						&outside, &creation_pcrs, &handle, pub.out(),
-						creation_data.out(), creation_hash.out(),
-						creation_ticket.out());
-		if (rc != TSS2_RC_SUCCESS)
-			return tss_fail("Esys_CreatePrimary", rc, what);
-		return {};
-	}
-};
+} // namespace detail
 
-} // namespace
+using namespace detail;
 
 std::string tss_error(std::uint32_t rc)
 {

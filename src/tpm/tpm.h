@@ -42,6 +42,29 @@ struct Identity {
 	Bytes ek_public, ak_public; // TPM2B_PUBLIC marshalled
 };
 
+// The EKs eima knows (TCG EK Credential Profile, low range): their templates and the NV
+// index a manufacturer writes the certificate to. See tpm/ek.cpp.
+enum class EkType { rsa2048, ecc_p256 };
+const char *ek_type_name(EkType t); // "rsa2048", "ecc-p256"
+
+// SubjectPublicKeyInfo PEM of a marshalled TPM2B_PUBLIC (RSA, or ECC P-256).
+Result<std::string> public_key_pem(std::span<const std::uint8_t> tpm2b_public);
+// A key's TPM name from its marshalled TPM2B_PUBLIC: nameAlg (SHA-256 only) || H(TPMT_PUBLIC).
+Result<Bytes> public_name(std::span<const std::uint8_t> tpm2b_public);
+
+struct EndorsementKey {
+	EkType type = EkType::rsa2048;
+	Bytes public_area;  // TPM2B_PUBLIC marshalled
+	std::string pem;    // SubjectPublicKeyInfo PEM
+	Bytes certificate;  // DER from the profile's NV index; empty when the TPM has none
+};
+
+// A credential made by TPM2_MakeCredential (or its software equivalent) for an EK and a key
+// name: TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET, each marshalled with its size.
+struct Credential {
+	Bytes credential_blob, encrypted_secret;
+};
+
 class Tpm {
 public:
 	// tcti: a tctildr configuration: "device:/dev/tpmrm0", "swtpm:path=/run/eima/tpm/sock",
@@ -89,6 +112,14 @@ public:
 
 	// The EK and AK public keys (each created as a primary and flushed again).
 	Result<Identity> identity();
+
+	// tpm/ek.cpp. The EK of this type (created from the profile's template, flushed again)
+	// and its certificate from NV, if the index exists.
+	Result<EndorsementKey> endorsement_key(EkType type);
+	// TPM2_ActivateCredential: the secret of a credential made for the EK of this type and
+	// eima's AK, unwrapped by the EK (under its policy: PolicySecret on the endorsement
+	// hierarchy) only if the AK named in it is loaded in this TPM.
+	Result<Bytes> activate_credential(EkType type, const Credential &credential);
 
 private:
 	Tpm() = default;
