@@ -16,6 +16,8 @@ packages=(
 	busybox-static runc qemu-system-x86 qemu-utils cpio kmod util-linux iproute2 zstd
 	# real container engines in the tests (rootful podman with runc; containerd with ctr)
 	podman containerd
+	# deploy/kubernetes: the image is built with buildah; the test parses the manifest
+	buildah python3-yaml
 	# benchmarks
 	hyperfine
 	# the Debian package (scripts/package.sh): man pages from --help, shlibs, a clean root to install into

@@ -449,6 +449,7 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_sbom_commands())
 		return *rc;
 	if (auto rc = cli::run_audit_commands())
+		return *rc;
 	if (auto rc = cli::run_events_command())
 		return *rc;
 	if (auto rc = cli::run_bpf_commands())
