@@ -85,21 +85,12 @@ check_eq "eima ps: containerd's namespace and id, runtime containerd" "$ID conta
 	"$(jq -r --arg id "$ID" '.containers[] | select(.id == $id) | "\(.id) \(.runtime) \(.namespace) \(.state)"' "$T/ps.json")"
 check "the table shows containerd/$NS" bash -c "'$BIN/eima' ps --run-dir '$RUN' | grep -q '^$ID .*containerd/$NS'"
 list=$RUN/containers/$ID/ascii_runtime_measurements
-for f in /bin/dyn-true /bin/dyn-env /bin/busybox /lib64/ld-linux-x86-64.so.2 \
-	/lib/x86_64-linux-gnu/libc.so.6; do
-	check_eq "$f: the path the container sees, the image file's digest" \
-		"$(sha256_of "$T/rootfs$f") $f" "$(list_entries "$list" | awk -v p="$f" '$2 == p' | head -1)"
-done
+check_image_files "$list" "$T/rootfs"
 check "no entry names the snapshotter's host path" bash -c "! grep -q -e 'snapshots/' '$list'"
 
 echo "== the task stops"
 ctr_ tasks kill -s KILL "$ID" >/dev/null 2>&1
-for _ in $(seq 1 100); do
-	state=$("$BIN/eima" ps --run-dir "$RUN" --json | jq -r --arg id "$ID" '.containers[] | select(.id == $id) | .state')
-	[[ $state == exited ]] && break
-	sleep 0.1
-done
-check_eq "eima ps shows it exited" exited "$state"
+check_eq "eima ps shows it exited" exited "$(wait_ps_state "$RUN" "$ID" exited)"
 stop_eimad
 check_eq "eimad stops cleanly" 0 $?
 finish

@@ -170,3 +170,32 @@ two_containers() {
 	check "container a's vTPM is up and bound" wait_bound "$A"
 	check "container b's vTPM is up and bound" wait_bound "$B"
 }
+
+# ps_state RUN ID: the container's state in `eima ps` ("" while eima ps does not know it).
+ps_state() {
+	"$BIN/eima" ps --run-dir "$1" --json |
+		jq -r --arg id "$2" '.containers[] | select(.id == $id) | .state'
+}
+
+# wait_ps_state RUN ID STATE: waits (up to 10 s) until eima ps shows the container in STATE;
+# prints the last state seen.
+wait_ps_state() {
+	local s
+	for _ in $(seq 1 100); do
+		s=$(ps_state "$1" "$2")
+		[[ $s == "$3" ]] && break
+		sleep 0.1
+	done
+	echo "$s"
+}
+
+# check_image_files LIST ROOTFS: each program make_rootfs put in ROOTFS (and the loader and
+# libc it maps) is in LIST under the path the container sees, with the digest of its file.
+check_image_files() {
+	local f
+	for f in /bin/dyn-true /bin/dyn-env /bin/busybox /lib64/ld-linux-x86-64.so.2 \
+		/lib/x86_64-linux-gnu/libc.so.6; do
+		check_eq "$f: the path the container sees, the image file's digest" \
+			"$(sha256_of "$2$f") $f" "$(list_entries "$1" | awk -v p="$f" '$2 == p' | head -1)"
+	done
+}
