@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Attestation rate (issue 11): `eima quote` + `eima verify` a second, for the host (the
+# embedded swtpm) and for a container (its vTPM's quote plus the host evidence binding
+# it), sequential and with P clients at once. Each round is two processes and a TPM2
+# quote; the Keylime perf-test sample's 3.9/s is the reference the issue names.
+# Prints a Markdown section; BENCHMARKS.md holds the latest.
+#   bench/attest_rate.sh [BUILD_DIR]   (root; EIMA_BENCH_QUOTES=N per case, EIMA_BENCH_PAR=P)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$here/build}
+BIN=$build/bin
+N=${EIMA_BENCH_QUOTES:-100}
+P=${EIMA_BENCH_PAR:-4}
+source "$here/tests/e2e/lib.sh"
+T=$(mktemp -d /var/tmp/eima-attestbench.XXXXXX)
+RUN=$T/run
+CONTAINER=
+cleanup() {
+	[[ -n $CONTAINER ]] && touch "$T/rootfs/tmp/stop" && wait "$CONTAINER" 2>/dev/null
+	stop_eimad >/dev/null 2>&1 || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+make_rootfs "$T/rootfs"
+start_eimad "$RUN" "$T/eimad.log" --mode trace --tpm swtpm --vtpm swtpm >/dev/null
+"$BIN/eima-test-container" "$T/rootfs" -- /bin/sh -c \
+	'/bin/dyn-true; while [ ! -e /tmp/stop ]; do sleep 0.1; done' &
+CONTAINER=$!
+id=
+for _ in $(seq 1 200); do
+	id=$("$BIN/eima" ps --run-dir "$RUN" --json |
+		jq -r '[.containers[] | select(.state == "running" and .vtpm.bound == true)][0].id // empty')
+	[[ -n $id ]] && break
+	sleep 0.1
+done
+[[ -n $id ]] || { echo "no container with a bound vTPM" >&2; exit 1; }
+"$BIN/eima" quote --run-dir "$RUN" --nonce 00 -o "$T/pin.json" --tpm2-tools "$T/pin" >/dev/null
+AK=$T/pin/ak.pem
+
+# one ARGS...: one quote and one verify (fresh nonce); fails loudly if verify fails.
+one() {
+	local n out
+	n=$(head -c 16 /dev/urandom | xxd -p -c 64)
+	out=$(mktemp "$T/ev.XXXXXX")
+	"$BIN/eima" quote --run-dir "$RUN" --nonce "$n" -o "$out" "$@" >/dev/null &&
+		"$BIN/eima" verify "$out" --nonce "$n" --ak "$AK" >/dev/null ||
+		{ echo "quote or verify failed: $*" >&2; return 1; }
+	rm -f "$out"
+}
+# rate PARALLEL ARGS...: N rounds, PARALLEL at a time; prints rounds per second.
+rate() {
+	local par=$1; shift
+	local start end i
+	start=$(date +%s%N)
+	for ((i = 0; i < N; i += par)); do
+		for ((j = 0; j < par && i + j < N; ++j)); do one "$@" & done
+		wait
+	done
+	end=$(date +%s%N)
+	awk -v n="$N" -v ns="$((end - start))" 'BEGIN { printf "%.1f", n / (ns / 1e9) }'
+}
+host1=$(rate 1)
+hostp=$(rate "$P")
+cont1=$(rate 1 --container "$id")
+contp=$(rate "$P" --container "$id")
+
+echo "## Attestation rate (quote + verify per second, trace mode, swtpm)"
+echo
+echo "- $(date -u +%F), kernel $(uname -r), $(nproc) CPUs, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- command: \`bench/attest_rate.sh\` ($N rounds per case; $P clients at once for the parallel cases)"
+echo
+echo "| evidence | sequential /s | $P at once /s | vs Keylime sample (3.9/s) |"
+echo "|---|---|---|---|"
+echo "| host | $host1 | $hostp | $(awk -v a="$hostp" 'BEGIN { printf "%.1f×", a / 3.9 }') |"
+echo "| container (vTPM + host binding) | $cont1 | $contp | $(awk -v a="$contp" 'BEGIN { printf "%.1f×", a / 3.9 }') |"
