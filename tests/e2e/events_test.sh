@@ -114,6 +114,15 @@ check "eimad still answers" timeout 5 "$BIN/eima" status --run-dir "$RUN" --json
 kill "$stuck_pid" 2>/dev/null; wait "$stuck_pid" 2>/dev/null
 check "the follower got all 300" test "$(grep -c '/many-' "$T/events.jsonl")" -ge 300
 
+echo "== a user who may not talk to eimad gets a clear error, and eimad goes on"
+for cmd in status events; do
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/eima" "$cmd" --run-dir "$RUN" 2>&1)
+	rc=$?
+	check "eima $cmd as nobody fails, saying why" \
+		bash -c "[[ $rc -ne 0 ]] && grep -q 'Permission denied' <<<'$out'"
+done
+check "eimad still answers root" timeout 5 "$BIN/eima" status --run-dir "$RUN" --json
+
 echo "== eima events (no --follow) gives the recent events and ends"
 timeout 5 "$BIN/eima" events --run-dir "$RUN" >"$T/recent.txt"
 check_eq "it ends on its own" 0 $?
