@@ -2,7 +2,8 @@
 # The demo: eimad with its embedded swtpm measures a small busybox container into its own
 # list and its own vTPM, bound into the host list; evmctl checks the host list against the
 # TPM; a verifier checks the container's quote under the host's key, and names the check a
-# changed byte fails. Runs natively where BPF LSM works, otherwise inside
+# changed byte fails; then the rootfs is blessed from an SBOM and, under enforcement, a
+# blessed program runs and an unblessed one is refused in the kernel. Runs natively where BPF LSM works, otherwise inside
 # the test VM (tests/vm/vmrun), where it does.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
