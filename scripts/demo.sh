@@ -3,8 +3,8 @@
 # list and its own vTPM, bound into the host list; evmctl checks the host list against the
 # TPM; a verifier checks the container's quote under the host's key, and names the check a
 # changed byte fails; then the rootfs is blessed from an SBOM and, under enforcement, a
-# blessed program runs and an unblessed one is refused in the kernel. Runs natively where BPF LSM works, otherwise inside
-# the test VM (tests/vm/vmrun), where it does.
+# blessed program runs and an unblessed one is refused in the kernel. Runs natively where
+# BPF LSM works, otherwise inside the test VM (tests/vm/vmrun), where it does.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${EIMA_BUILD_DIR:-$here/build}
