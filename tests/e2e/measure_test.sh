@@ -71,7 +71,9 @@ settle "$RUN"
 check "host exec is in the host list, PCR 10, no prefix" \
 	grep -q "^10 [0-9a-f]* ima-ng sha256:$(sha256_of "$T/host-true") $T/host-true\$" \
 	"$RUN/host/ascii_runtime_measurements"
-check_status "host exec is in no container list" 1 grep -rq "$T/host-true" "$RUN/containers"
+# The lists only: RUN/containers also holds vTPM state that swtpm changes meanwhile.
+check_status "host exec is in no container list" 1 \
+	grep -q "$T/host-true" "$RUN"/containers/*/ascii_runtime_measurements
 
 echo "== evmctl accepts the host list against the TPM's PCRs"
 if command -v evmctl >/dev/null; then
