@@ -74,11 +74,7 @@ ctr_ run -d "$IMAGE" "$ID" /bin/sh -c \
 	'/bin/dyn-true; /bin/dyn-env /bin/true; while [ ! -e /tmp/stop ]; do sleep 0.1; done' \
 	>"$T/run.out" 2>&1
 check_eq "ctr run -d" 0 $?
-for _ in $(seq 1 100); do
-	"$BIN/eima" ps --run-dir "$RUN" --json >"$T/ps.json"
-	jq -e --arg id "$ID" '.containers[] | select(.id == $id)' "$T/ps.json" >/dev/null && break
-	sleep 0.1
-done
+wait_ps_state "$RUN" "$ID" running >/dev/null # checked below
 settle "$RUN"
 "$BIN/eima" ps --run-dir "$RUN" --json >"$T/ps.json"
 check_eq "eima ps: containerd's namespace and id, runtime containerd" "$ID containerd $NS running" \

@@ -51,11 +51,7 @@ if [[ ! $CID =~ ^[0-9a-f]{64}$ ]]; then
 	exit
 fi
 pass "podman run: $CID"
-for _ in $(seq 1 100); do
-	"$BIN/eima" ps --run-dir "$RUN" --json >"$T/ps.json"
-	jq -e --arg id "$CID" '.containers[] | select(.id == $id)' "$T/ps.json" >/dev/null && break
-	sleep 0.1
-done
+wait_ps_state "$RUN" "$CID" running >/dev/null # checked below
 settle "$RUN"
 "$BIN/eima" ps --run-dir "$RUN" --json >"$T/ps.json"
 check_eq "eima ps shows podman's id with runtime podman" "$CID podman running" \
