@@ -1,15 +1,106 @@
 #!/usr/bin/env bash
-# The host tests that need no root and no BPF — unit tests and the command-line tests on
-# real inputs — built with ASan + UBSan into build-asan/ and run there. Any report (a
-# leak, an overflow, undefined behaviour) fails the test that made it.
-#   scripts/sanitize.sh [ctest args...]      (EIMA_SANITIZE_BUILD_DIR sets the directory)
+# eima's C++ under sanitizers, each in a build directory of its own (-DEIMA_SANITIZE; the
+# BPF objects are clang's as always), its tests run there through CTest. Any report fails:
+#
+#   scripts/sanitize.sh [asan|asan-ci|tsan|ci] [ctest args...]
+#
+#   asan     (default) ASan + UBSan (leaks too) in build-asan/: the unit tests, the BPF
+#            logic test and every host end-to-end and command-line test (ctest -E
+#            '^(kernel|package)'). Not the VM tests (the guest runs the normal build), not
+#            package.* (they install the normal build's .deb and image, into a root
+#            without the sanitizer runtimes).
+#   asan-ci  the same build; the unit, BPF and command-line tests and the host end-to-end
+#            tests that run eimad's whole path (measure, policy, attest, vTPM, restart,
+#            faults, ...), leaving out those that mostly exercise another program
+#            (podman, containerd, the service's capabilities) or memory bounds that
+#            ASan's quarantine inflates (cli.sbom_memory). What .ci/run runs.
+#   tsan     TSan in build-tsan/: unit_agent only, the tests of the agent's threaded parts
+#            (the TPM extender, the background disposer, quotes and their users).
+#   ci       asan-ci, then tsan.
+#
+# Reports go to BUILD/sanitizer-reports/ (log_path), because eimad and eima run under the
+# end-to-end scripts with their stderr in a log: a report in any process fails the run
+# even when the process's exit status is not what the test looked at. Build directories:
+# EIMA_ASAN_BUILD_DIR, EIMA_TSAN_BUILD_DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=${EIMA_SANITIZE_BUILD_DIR:-$here/build-asan}
-cmake -S "$here" -B "$build" -G "Unix Makefiles" -DEIMA_SANITIZE=ON \
-	-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)"
-cd "$build"
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --output-on-failure --timeout 900 -E '^(kernel|e2e|bpf)' "$@"
+mode=asan
+case ${1:-} in
+asan | asan-ci | tsan | ci) mode=$1; shift ;;
+esac
+jobs=$(nproc)
+
+# Tests of the threaded parts, and those that drive them from the event loop's side.
+tsan_tests='^agent\.(TpmExtender|BackgroundDisposer|QuoteService|HostRecorderTpm|Retirement|ControlServer|HostileClient)'
+asan_exclude='^(kernel|package)'
+asan_ci_exclude='^(kernel|package)|^cli\.sbom_memory$|^e2e\.(podman|containerd|service_caps)\.'
+
+# build DIR SANITIZERS [targets...]: configures and builds DIR with those sanitizers.
+build() {
+	local dir=$1 sanitizers=$2
+	shift 2
+	cmake -S "$here" -B "$dir" -G "Unix Makefiles" -DEIMA_SANITIZE="$sanitizers" \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	local targets=()
+	for t in "$@"; do targets+=(--target "$t"); done
+	local start=$SECONDS
+	cmake --build "$dir" -j"$jobs" "${targets[@]}"
+	echo "sanitize: built $dir ($sanitizers) in $((SECONDS - start)) s"
+}
+
+# run DIR ctest-args...: runs the tests with reports to DIR/sanitizer-reports; fails on a
+# failed test or on any report file.
+run() {
+	local dir=$1
+	shift
+	local reports=$dir/sanitizer-reports
+	rm -rf "$reports"
+	mkdir -p "$reports"
+	local start=$SECONDS rc=0
+	(
+		cd "$dir"
+		export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:log_path=$reports/asan
+		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan
+		export LSAN_OPTIONS=log_path=$reports/lsan
+		export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan
+		ctest --output-on-failure --timeout 900 "$@"
+	) || rc=$?
+	echo "sanitize: tests in $dir took $((SECONDS - start)) s"
+	local found
+	found=$(find "$reports" -type f | sort)
+	if [[ -n $found ]]; then
+		echo "sanitize: reports in $reports:"
+		for f in $found; do
+			echo "== $f"
+			cat "$f"
+		done
+		rc=1
+	fi
+	return "$rc"
+}
+
+asan_dir=${EIMA_ASAN_BUILD_DIR:-$here/build-asan}
+tsan_dir=${EIMA_TSAN_BUILD_DIR:-$here/build-tsan}
+bash "$here/scripts/setup.sh"
+case $mode in
+asan)
+	build "$asan_dir" address,undefined
+	run "$asan_dir" -E "$asan_exclude" "$@"
+	;;
+asan-ci)
+	build "$asan_dir" address,undefined
+	run "$asan_dir" -E "$asan_ci_exclude" "$@"
+	;;
+tsan)
+	build "$tsan_dir" thread unit_agent
+	run "$tsan_dir" -R "$tsan_tests" "$@"
+	;;
+ci)
+	rc=0
+	build "$asan_dir" address,undefined
+	run "$asan_dir" -E "$asan_ci_exclude" "$@" || rc=1
+	build "$tsan_dir" thread unit_agent
+	run "$tsan_dir" -R "$tsan_tests" "$@" || rc=1
+	exit "$rc"
+	;;
+esac

@@ -143,5 +143,60 @@ TEST_F(TpmExtenderTest, BackedByItsListItKeepsFewRecordsAndRecoversAKilledTpm)
 	EXPECT_EQ(ext.failures(), 0u);
 }
 
+// Submits and reads from several threads while another looks at its state, as eimad's event
+// loop, control answers and metrics do (scripts/sanitize.sh runs this under TSan): each read
+// covers exactly the records submitted before it, and they reach the TPM in that order.
+TEST_F(TpmExtenderTest, ConcurrentSubmitsReadsAndStatusKeepTheOrder)
+{
+	auto t = tpm::Tpm::open(swtpm_->tcti());
+	ASSERT_TRUE(t) << t.error().message();
+	TpmExtender ext(std::make_unique<tpm::Tpm>(std::move(*t)));
+	std::mutex order_mu; // makes "submitted before" one order the test can replay
+	Bytes expected(32, 0);
+	struct Read {
+		std::future<Result<tpm::Quote>> quote;
+		Bytes expected;
+	};
+	std::vector<std::vector<Read>> reads(3);
+	std::atomic<bool> done{false};
+	std::thread watcher([&] {
+		while (!done) {
+			(void)ext.describe();
+			(void)ext.queued();
+			(void)ext.pending();
+			(void)ext.extended();
+			(void)ext.failures();
+			(void)ext.last_error();
+			(void)ext.state();
+		}
+	});
+	std::vector<std::thread> submitters;
+	for (int k = 0; k < 3; ++k)
+		submitters.emplace_back([&, k] {
+			for (int n = 0; n < 20; ++n) {
+				auto v = static_cast<std::uint8_t>(k * 20 + n + 1);
+				std::lock_guard lock(order_mu);
+				ext.submit(record(v));
+				expected = pcr_extend(HashAlgo::sha256, expected, Bytes(32, v));
+				if (n % 5 == 4)
+					reads[k].push_back({ext.quote_later(HashAlgo::sha256, {10}, Bytes(8, v)),
+							    expected});
+			}
+		});
+	for (auto &s : submitters)
+		s.join();
+	for (auto &per_thread : reads)
+		for (auto &r : per_thread) {
+			auto q = r.quote.get();
+			ASSERT_TRUE(q) << q.error().message();
+			EXPECT_EQ(q->pcrs.at(10), r.expected);
+		}
+	done = true;
+	watcher.join();
+	EXPECT_EQ(ext.extended(), 60u);
+	EXPECT_EQ(ext.queued(), 0u);
+	EXPECT_EQ(ext.failures(), 0u);
+}
+
 } // namespace
 } // namespace eima::agent
