@@ -153,7 +153,7 @@ void ControlServer::ask(Client &c, std::string_view line)
 {
 	// One request per connection: whatever the client sends after it is never read.
 	watch(c, 0);
-	auto req = control::parse_message(line);
+	auto req = control::parse_request(line);
 	c.in.clear();
 	c.in.shrink_to_fit();
 	if (!req) {

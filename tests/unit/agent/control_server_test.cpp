@@ -253,6 +253,30 @@ TEST_F(HostileClientTest, AnOversizedRequestGetsAnErrorAndIsClosed)
 	status_is_answered();
 }
 
+TEST_F(ControlServerTest, FieldsOfTheWrongTypeGetAnErrorNotACrash)
+{
+	// Each of these once threw out of nlohmann's value()/get() and ended eimad.
+	for (std::string line : {R"({"cmd":5})", R"({"cmd":"quote","bank":5,"nonce":"ab"})",
+				 R"({"cmd":"quote","nonce":["ab"]})",
+				 R"({"cmd":"quote","nonce":"ab","container":{}})",
+				 R"({"cmd":"pcrs","banks":["sha256",1]})",
+				 R"({"cmd":"quote","nonce":"ab","pcrs":[10,4294967306]})",
+				 R"({"cmd":"quote","nonce":"ab","pcrs":"10"})", R"({"nonce":"ab"})"}) {
+		auto c = client(line + "\n");
+		server_.answer(false);
+		auto r = control::read_message(c.get());
+		ASSERT_TRUE(r) << line;
+		ASSERT_TRUE(r->contains("error")) << line;
+		EXPECT_NE((*r)["error"].get<std::string>().find(" is not "), std::string::npos)
+			<< line << " -> " << r->dump();
+	}
+	auto status = client(R"({"cmd":"status"})" "\n");
+	server_.answer(false);
+	auto r = control::read_message(status.get());
+	ASSERT_TRUE(r);
+	EXPECT_FALSE(r->contains("error")) << r->dump();
+}
+
 TEST_F(HostileClientTest, GarbageGetsAnErrorReply)
 {
 	auto g = connect_client();
