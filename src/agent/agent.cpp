@@ -494,6 +494,13 @@ void Agent::retire(Container c)
 	retirement_->retire(std::move(c));
 }
 
+void Agent::post_event(nlohmann::json ev)
+{
+	std::lock_guard lock(event_stream_mu_);
+	if (event_stream_)
+		event_stream_->post(std::move(ev));
+}
+
 void Agent::emit(nlohmann::json ev)
 {
 	if (event_stream_)
@@ -565,7 +572,7 @@ void Agent::handle_event(const PendingEvent &ev)
 	bool host = h.mntns == host_mntns_;
 	Container *c = host ? nullptr : &container_for(ev);
 	if (h.kind == EIMA_EV_APPRAISAL) {
-		enforcer_->record(h, ev.path, c ? c->id : "host");
+		emit(enforce::decision_event(enforcer_->record(h, ev.path, c ? c->id : "host")));
 		return;
 	}
 	if (cache_.in_list(h.mntns_id, h.file))
@@ -762,11 +769,18 @@ Result<void> Agent::run()
 	loop_fds.watch(ring_->epoll_fd(), EPOLLIN);
 	loop_fds.watch(control_->fd(), EPOLLIN);
 	// Events for `eima events` and syslog, for as long as the loop runs.
-	event_stream_.emplace(loop_fds, config_.events_syslog);
+	{
+		std::lock_guard lock(event_stream_mu_);
+		event_stream_.emplace(loop_fds, config_.events_syslog);
+	}
 	struct StopEvents {
-		std::optional<EventStream> &stream;
-		~StopEvents() { stream.reset(); }
-	} stop_events{event_stream_};
+		Agent &agent;
+		~StopEvents()
+		{
+			std::lock_guard lock(agent.event_stream_mu_);
+			agent.event_stream_.reset();
+		}
+	} stop_events{*this};
 	if (auto l = event_stream_->listen(config_.run_dir + "/events.sock"); !l)
 		return std::unexpected(l.error());
 	std::optional<MetricsEndpoint> metrics;
