@@ -995,6 +995,16 @@ ControlAnswer Agent::pcrs(const nlohmann::json &req)
 	return quotes_->pcrs(req);
 }
 
+ControlAnswer Agent::identity(const nlohmann::json &req)
+{
+	return quotes_->identity(req);
+}
+
+ControlAnswer Agent::activate(const nlohmann::json &req)
+{
+	return quotes_->activate(req);
+}
+
 ControlAnswer Agent::quote(const nlohmann::json &req)
 {
 	++quotes_requested_;

@@ -119,6 +119,8 @@ private:
 	nlohmann::json ps() const override;
 	ControlAnswer pcrs(const nlohmann::json &req) override;
 	ControlAnswer quote(const nlohmann::json &req) override;
+	ControlAnswer identity(const nlohmann::json &req) override;
+	ControlAnswer activate(const nlohmann::json &req) override;
 	std::string why_late() const override;
 
 	AgentConfig config_;

@@ -170,6 +170,10 @@ void ControlServer::ask(Client &c, std::string_view line)
 			c.answer = service_.pcrs(*req);
 		else if (cmd == "quote")
 			c.answer = service_.quote(*req);
+		else if (cmd == "identity")
+			c.answer = service_.identity(*req);
+		else if (cmd == "activate")
+			c.answer = service_.activate(*req);
 		else
 			c.answer = answer_now({{"error", "unknown command: " + cmd}});
 	}

@@ -1,6 +1,6 @@
 // eimad's control socket (RUN/eimad.sock, root only): one JSON object per line each way,
-// one request per connection. `eima` uses it for status, ps and pcrs, which need the
-// agent's live state or its TPM.
+// one request per connection. `eima` uses it for status, ps, pcrs, quote, identity and
+// enroll activate, which need the agent's live state or its TPM.
 #pragma once
 
 #include <string>

@@ -37,6 +37,14 @@ public:
 	{
 		return answer_now({{"bank", req.value("bank", "")}});
 	}
+	ControlAnswer identity(const nlohmann::json &) override
+	{
+		return answer_now({{"ak", "identity answered"}});
+	}
+	ControlAnswer activate(const nlohmann::json &req) override
+	{
+		return answer_now({{"activated", req.value("challenge", nlohmann::json())}});
+	}
 	std::string why_late() const override { return "the TPM is stalled"; }
 	ControlAnswer quote(const nlohmann::json &req) override
 	{
@@ -119,6 +127,19 @@ TEST_F(ControlServerTest, WaitingAnswersEveryClient)
 	auto r = control::read_message(q.get());
 	ASSERT_TRUE(r);
 	EXPECT_EQ((*r)["nonce"], "cd");
+}
+
+TEST_F(ControlServerTest, EnrolmentRequestsReachTheirMethods)
+{
+	auto i = client(R"({"cmd":"identity"})" "\n");
+	auto a = client(R"({"cmd":"activate","challenge":{"version":1}})" "\n");
+	server_.answer(false);
+	auto ri = control::read_message(i.get());
+	ASSERT_TRUE(ri);
+	EXPECT_EQ((*ri)["ak"], "identity answered");
+	auto ra = control::read_message(a.get());
+	ASSERT_TRUE(ra);
+	EXPECT_EQ((*ra)["activated"]["version"], 1);
 }
 
 TEST_F(ControlServerTest, BadRequestsGetAnError)
