@@ -8,6 +8,7 @@
 #include "agent/tpm_extender.h"
 #include "attest/enrollment.h"
 #include "attest/evidence.h"
+#include "common/json_text.h"
 
 namespace eima::agent {
 
@@ -244,7 +245,7 @@ ControlAnswer QuoteService::activate(const nlohmann::json &req)
 	if (it == req.end() || !it->is_object())
 		return answer_now({{"error", "activate needs \"challenge\": the object "
 					     "eima enroll challenge wrote"}});
-	auto c = attest::parse_challenge(it->dump(), "control request");
+	auto c = attest::parse_challenge(json_dump(*it), "control request");
 	if (!c)
 		return answer_now({{"error", c.error().message()}});
 	if (!s_.host_tpm)

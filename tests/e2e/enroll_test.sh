@@ -278,7 +278,8 @@ for req in '{"cmd":"activate"}' '{"cmd":"activate","challenge":"x"}' \
 	'{"cmd":"activate","challenge":{"version":1}}' \
 	"$(jq -c '{cmd: "activate", challenge: (. + {credential_blob: "zz"})}' "$work/ch-d-rsa2048.json")" \
 	"$(jq -c '{cmd: "activate", challenge: (. + {ek: "ecc-p384"})}' "$work/ch-d-rsa2048.json")" \
-	"$(jq -c '{cmd: "activate", challenge: (. + {encrypted_secret: ("00" * 600)})}' "$work/ch-d-rsa2048.json")"; do
+	"$(jq -c '{cmd: "activate", challenge: (. + {encrypted_secret: ("00" * 600)})}' "$work/ch-d-rsa2048.json")" \
+	'{"cmd":"activate","challenge":{"ek":"\udcff"}}' '{"cmd":"identity","container":5}'; do
 	reply=$(control "$req")
 	check "${req:0:60}...: an error reply: ${reply:0:140}" jq -e '.error | length > 0' <<<"$reply"
 done
