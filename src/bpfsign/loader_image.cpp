@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
+
 namespace eima::bpfsign {
 namespace {
 
@@ -136,7 +138,7 @@ nlohmann::json manifest_json(const LoaderManifest &m)
 void append_manifest(Bytes &data, const LoaderManifest &m)
 {
 	data.resize((data.size() + 7) / 8 * 8, 0);
-	std::string text = manifest_json(m).dump();
+	std::string text = json_dump(manifest_json(m));
 	auto off = static_cast<std::uint32_t>(data.size());
 	auto len = static_cast<std::uint32_t>(text.size());
 	data.insert(data.end(), text.begin(), text.end());
