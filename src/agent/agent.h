@@ -48,7 +48,9 @@
 #include "agent/process_root_cache.h"
 #include "agent/quote_service.h"
 #include "agent/retirement.h"
+#include "agent/self_protection.h"
 #include "agent/ring_reader.h"
+#include "agent/self_protection.h"
 #include "agent/tpm_extender.h"
 #include "agent/virtual_tpm.h"
 #include "common/error.h"
@@ -74,6 +76,7 @@ private:
 	Result<void> set_up_tpm();
 	Result<void> set_up_probe();
 	Result<void> set_up_enforcer();
+	Result<void> set_up_protection();
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
 	// The "eima-interrupted:<from>-<to>" violation on a PCR.
@@ -114,6 +117,7 @@ private:
 	ControlAnswer pcrs(const nlohmann::json &req) override;
 	ControlAnswer quote(const nlohmann::json &req) override;
 	std::string why_late() const override;
+	nlohmann::json stop(const ControlPeer &peer) override;
 
 	AgentConfig config_;
 	std::unique_ptr<tpm::Swtpm> swtpm_;
@@ -130,6 +134,8 @@ private:
 	std::size_t policy_rules_ = 0;
 	bool policy_appraises_ = false;
 	std::optional<enforce::Enforcer> enforcer_; // appraisal, its keyring and audit log
+	std::unique_ptr<SelfProtection> protection_; // --protect
+	bool stop_requested_ = false;		     // by `eima stop`
 	std::uint64_t host_mntns_ = 0;
 	UniqueFd host_root_;
 	std::optional<HostRecorder> host_;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
@@ -34,5 +35,9 @@ Result<std::vector<std::string>> read_certificates(const std::string &path);
 // The previous keyring of the same description in @u is replaced.
 Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 					    const std::vector<std::string> &cert_paths);
+
+// Unlinks from @u every keyring whose description starts with `prefix` ("eima:" for all of
+// eimad's), returning their serials; the kernel frees each once nothing refers to it.
+Result<std::vector<std::int32_t>> unlink_user_keyrings(std::string_view prefix);
 
 } // namespace eima::enforce
