@@ -15,9 +15,8 @@
  *   - unlinking or renaming entries of the pin directories (lsm/inode_unlink,
  *     lsm/inode_rename), and unmounting the bpffs that holds them (lsm/sb_umount): an
  *     unpinned link whose last fd closes detaches;
- *   - unlinking, writing, setting attributes of or searching (which is all `keyctl
- *     invalidate` needs) eimad's keyring and its keys (lsm/key_permission). The kernel's
- *     own lookups for the enforcement hooks (bpf_lookup_user_key) pass.
+ *   - unlinking, invalidating, writing, linking or changing the attributes of eimad's
+ *     keyring and its keys (lsm/key_permission; see there for search).
  * Always allowed: the owner (its tgid), PID 1 (so the system can always shut down), and,
  * while the owner is not running (it crashed), a process running eimad's executable (the
  * restarted eimad, which takes the set over, or `eima stop --force-cleanup`).
@@ -250,21 +249,45 @@ int BPF_PROG(eima_protect_umount, struct vfsmount *mnt, int flags)
 	return may_touch(cfg) ? 0 : refuse(EIMA_PR_UMOUNT);
 }
 
+/* keyctl(2) and add_key(2) on eimad's keyring or its keys: every such operation asks
+ * key_permission. Its first argument, a key_ref_t, points to a struct BTF only declares,
+ * so the verifier refuses to read it from the context directly; it is read as memory
+ * instead (a privileged loader may pass the context's address to a helper). Refused: write
+ * (add a key, clear), link, setattr (permissions, owner, timeout) and unlink; and search
+ * when the caller is inside keyctl(2) (keyctl invalidate needs only search). The kernel's
+ * own searches, such as bpf_verify_pkcs7_signature's in the task that execs, pass. */
+#define NR_KEYCTL 250	     /* x86_64 */
+#define NR_KEYCTL_IA32 288   /* i386, under IA32 emulation */
+
 SEC("lsm/key_permission")
-int BPF_PROG(eima_protect_key, key_ref_t key_ref, const struct cred *cred,
-	     enum key_need_perm need)
+int eima_protect_key(unsigned long long *ctx)
 {
 	struct eima_protect_cfg *cfg = active_cfg();
-	struct key *key = (struct key *)((unsigned long)key_ref & ~1UL);
+	unsigned long ref = 0;
+	struct key *key;
+	int need;
 	__s32 serial;
+	__u8 *how;
 
 	if (!cfg)
 		return 0;
-	if (need != KEY_NEED_WRITE && need != KEY_NEED_SEARCH && need != KEY_NEED_SETATTR &&
-	    need != KEY_NEED_UNLINK)
+	need = (int)ctx[2];
+	if (need == KEY_NEED_SEARCH) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		long nr = regs ? BPF_CORE_READ(regs, orig_ax) : -1;
+
+		if (nr != NR_KEYCTL && nr != NR_KEYCTL_IA32)
+			return 0;
+	} else if (need != KEY_NEED_WRITE && need != KEY_NEED_LINK && need != KEY_NEED_SETATTR &&
+		   need != KEY_NEED_UNLINK) {
 		return 0;
+	}
+	if (bpf_probe_read_kernel(&ref, sizeof(ref), ctx))
+		return 0;
+	key = (struct key *)(ref & ~1UL); /* bit 0: "possessed" */
 	serial = BPF_CORE_READ(key, serial);
-	if (!bpf_map_lookup_elem(&protected_keys, &serial))
+	how = bpf_map_lookup_elem(&protected_keys, &serial);
+	if (!how || *how != EIMA_PROT_KEY)
 		return 0;
 	return may_touch(cfg) ? 0 : refuse(EIMA_PR_KEY);
 }

@@ -59,8 +59,13 @@ enum eima_protect_refusal {
 	EIMA_PR_PTRACE = 3,	 /* ptrace attach, /proc/PID/mem write, process_vm_writev */
 	EIMA_PR_PIN = 4,	 /* unlink or rename in a protected pin directory */
 	EIMA_PR_UMOUNT = 5,	 /* unmounting the bpffs that holds the pins */
-	EIMA_PR_KEY = 6,	 /* unlink, write, setattr, search of a protected key */
+	EIMA_PR_KEY = 6,	 /* unlink, invalidate, write, link, setattr of a protected key */
 	EIMA_PR_COUNT = 7,
+};
+
+/* Values of "protected_keys" (by serial). */
+enum eima_protected_key {
+	EIMA_PROT_KEY = 1, /* eimad's keyring or a key in it */
 };
 
 #define EIMA_PROTECT_MAX_OBJS 256

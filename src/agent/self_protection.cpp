@@ -213,9 +213,10 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 			return fail(errno, "protect pin directory", dir);
 		++impl->dirs;
 	}
+	std::uint8_t key_protection = EIMA_PROT_KEY;
 	for (auto serial : req.key_serials) {
 		if (bpf_map__update_elem(impl->skel->maps.protected_keys, &serial, sizeof(serial),
-					 &one, sizeof(one), BPF_ANY))
+					 &key_protection, sizeof(key_protection), BPF_ANY))
 			return fail(errno, "protect key", std::to_string(serial));
 		++impl->keys;
 	}

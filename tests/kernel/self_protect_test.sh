@@ -98,6 +98,8 @@ zero_cfg=(key hex 00 00 00 00 value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 0
 
 start || exit 1
 check_eq "protection is on" true "$(field protection.on)"
+hooks=$(bpftool prog show | grep -c 'name eima_protect')
+check "protection's hooks are attached ($hooks)" test "$hooks" -ge 8
 check_eq "status reports the test bypass" true "$(field protection.test_bypass)"
 objects=$(field protection.objects)
 check "eima's BPF objects are protected ($objects)" test "$objects" -ge 10
@@ -130,12 +132,19 @@ rm -rf "$PIN" 2>/dev/null
 check "rm -rf of the pin directory leaves the pins" test -e "$PIN/appraise_cfg"
 check_refused "renaming a pin away is refused" mv "$PIN/$link" "$T/moved"
 check_refused "keyctl unlink of the keyring is refused" keyctl unlink "$KR" @u
-check_refused "keyctl unlink of the certificate's key is refused" keyctl unlink "$CERTKEY" "$KR"
 check_refused "keyctl invalidate of the keyring is refused" keyctl invalidate "$KR"
-# The keyring's lock (no write permission) refuses this before the hook would.
+# The keyring's lock (no write or setattr permission, enforcement's own) refuses these
+# before the hook is asked (EACCES).
+keyctl unlink "$CERTKEY" "$KR" >/dev/null 2>&1
+check_status "keyctl unlink of the certificate's key is refused" 1 test $? -eq 0
+keyctl setperm "$KR" 0x3f3f0000 >/dev/null 2>&1
+check_status "keyctl setperm of the keyring is refused" 1 test $? -eq 0
 openssl x509 -in "$T/cert.pem" -outform DER -out "$T/cert.der"
 keyctl padd asymmetric "" "$KR" <"$T/cert.der" >/dev/null 2>&1
 check_status "adding a key to the keyring is refused" 1 test $? -eq 0
+# EPERM from the hook where root possesses the key (through @u), else EACCES.
+keyctl invalidate "$CERTKEY" >/dev/null 2>&1
+check_status "keyctl invalidate of the certificate's key is refused" 1 test $? -eq 0
 check "eimad still runs" alive
 check_eq "keyring still linked" 1 "$(keyctl rlist @u | tr ' ' '\n' | grep -cx "$KR")"
 in_container
@@ -173,7 +182,7 @@ start || exit 1
 check_eq "the restarted eimad adopts the pinned set" true "$(field probe_adopted)"
 check_eq "protection is on again" true "$(field protection.on)"
 check_eq "one protection set (the crashed one's was replaced)" 1 "$(ls -d "$PIN"/protect.* | wc -l)"
-check_eq "one set of protection hooks attached" 8 "$(bpftool prog show | grep -c 'name eima_protect')"
+check_eq "one set of protection hooks attached" "$hooks" "$(bpftool prog show | grep -c 'name eima_protect')"
 in_container
 check_eq "enforcement after the restart" 125 $?
 check_refused "kill -9 of the restarted eimad is refused" kill -9 "$EIMAD_PID"
