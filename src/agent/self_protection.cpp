@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -17,6 +16,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "agent/file_opener.h"
 #include "agent/measurement_probe.h"
 #include "bpf/abi/self_protect.h"
 #include "common/unique_fd.h"
@@ -30,14 +30,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char *protect_prefix = "protect.";
+// "protect_<pid>": bpffs refuses dots in names.
+constexpr const char *protect_prefix = "protect_";
 constexpr const char *refusal_names[EIMA_PR_COUNT] = {"map_write", "link", "signal", "ptrace",
 						      "pin",	   "umount", "key"};
-
-std::uint64_t kernel_dev_of(dev_t d)
-{
-	return (std::uint64_t{major(d)} << 20) | minor(d); // the kernel's dev_t: MAJOR << 20 | MINOR
-}
 
 // "map_id", "link_id" and "prog_id" of a BPF fd, from /proc/self/fdinfo (the kind of object
 // an fd is shows only there, or in which info struct the kernel accepts).
@@ -120,7 +116,7 @@ Result<eima_protected_dir> dir_key(const std::string &dir)
 	struct stat st;
 	if (::stat(dir.c_str(), &st) != 0)
 		return fail(errno, "stat", dir);
-	return eima_protected_dir{kernel_dev_of(st.st_dev), st.st_ino};
+	return eima_protected_dir{kernel_dev(st.st_dev), st.st_ino};
 }
 
 // Unpins every entry of a protection set's directory, then the directory.
@@ -136,7 +132,7 @@ void remove_pins(const std::string &dir)
 
 struct SelfProtection::Impl {
 	self_protect_bpf *skel = nullptr;
-	std::string dir; // PIN_DIR/protect.<pid>
+	std::string dir; // PIN_DIR/protect_<pid>
 	std::size_t objects = 0, dirs = 0, keys = 0;
 	std::uint64_t test_kill_cgroup = 0;
 
@@ -230,7 +226,7 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 	eima_protect_cfg cfg{};
 	cfg.enabled = 1;
 	cfg.owner_tgid = static_cast<std::uint32_t>(::getpid());
-	cfg.exe_dev = kernel_dev_of(exe.st_dev);
+	cfg.exe_dev = kernel_dev(exe.st_dev);
 	cfg.exe_ino = exe.st_ino;
 	cfg.pins_dev = pins->dev;
 	cfg.test_kill_cgroup = req.test_kill_cgroup;

@@ -25,8 +25,8 @@ struct ProtectRequest {
 
 class SelfProtection {
 public:
-	// Loads and attaches the hooks, pins them under PIN_DIR/protect.<pid>, fills their maps
-	// and turns them on; then removes the protect.* sets an earlier (crashed) eimad left,
+	// Loads and attaches the hooks, pins them under PIN_DIR/protect_<pid>, fills their maps
+	// and turns them on; then removes the protect_* sets an earlier (crashed) eimad left,
 	// so protection never lapses across a restart.
 	static Result<std::unique_ptr<SelfProtection>> start(const ProtectRequest &req);
 	// Lifts protection: off first, then the hooks detach and their pins go.
