@@ -20,6 +20,7 @@
 #include "agent/measurement_probe.h"
 #include "bpf/abi/self_protect.h"
 #include "common/unique_fd.h"
+#include "control/control_protocol.h"
 #include "enforce/trusted_keyring.h"
 
 #include "self_protect.skel.h"
@@ -309,7 +310,16 @@ Result<CleanupReport> force_cleanup(const std::string &pin_parent,
 		else
 			report.removed_pins.push_back(pins.dir());
 	}
-	if (auto k = enforce::unlink_user_keyrings("eima:"); k)
+	// "eima:<run dir>": a keyring whose eimad answers on its run directory's socket is in use
+	// (an eimad that pins nowhere, or elsewhere, holds no lock found above).
+	auto in_use = [&report](std::string_view description) {
+		std::string run_dir(description.substr(5));
+		if (!control::control_request(run_dir, {{"cmd", "status"}}))
+			return false;
+		report.problems.push_back(fmt::format("keyring {}: its eimad runs", description));
+		return true;
+	};
+	if (auto k = enforce::unlink_user_keyrings("eima:", in_use); k)
 		report.unlinked_keyrings = *k;
 	else
 		report.problems.push_back(k.error().message());

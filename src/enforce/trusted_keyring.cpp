@@ -115,7 +115,9 @@ Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 	return out;
 }
 
-Result<std::vector<std::int32_t>> unlink_user_keyrings(std::string_view prefix)
+Result<std::vector<std::int32_t>>
+unlink_user_keyrings(std::string_view prefix,
+		     const std::function<bool(std::string_view description)> &keep)
 {
 	std::vector<std::int32_t> ids(256);
 	long n = keyctl(KEYCTL_READ, static_cast<unsigned long>(KEY_SPEC_USER_KEYRING),
@@ -141,7 +143,7 @@ Result<std::vector<std::int32_t>> unlink_user_keyrings(std::string_view prefix)
 		if (at == d.npos)
 			continue;
 		auto name = d.substr(at + 1);
-		if (!name.starts_with(prefix))
+		if (!name.starts_with(prefix) || keep(name))
 			continue;
 		if (keyctl(KEYCTL_UNLINK, static_cast<unsigned long>(id),
 			   static_cast<unsigned long>(KEY_SPEC_USER_KEYRING)) < 0)

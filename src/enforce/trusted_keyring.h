@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,7 +38,10 @@ Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 					    const std::vector<std::string> &cert_paths);
 
 // Unlinks from @u every keyring whose description starts with `prefix` ("eima:" for all of
-// eimad's), returning their serials; the kernel frees each once nothing refers to it.
-Result<std::vector<std::int32_t>> unlink_user_keyrings(std::string_view prefix);
+// eimad's) and that `keep` does not claim, returning their serials; the kernel frees each
+// once nothing refers to it.
+Result<std::vector<std::int32_t>>
+unlink_user_keyrings(std::string_view prefix,
+		     const std::function<bool(std::string_view description)> &keep);
 
 } // namespace eima::enforce
