@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# man.sh BIN_DIR OUT_DIR: eima(1) and eimad(8) from the programs' own --help (help2man),
-# eima's with every subcommand's help in it, so a man page never says other than --help.
+# man.sh BIN_DIR OUT_DIR [EIMAD]: eima(1) and eimad(8) from the programs' own --help
+# (help2man), eima's with every subcommand's help in it, so a man page never says other
+# than --help. EIMAD: the eimad the package ships (default BIN_DIR/eimad).
 set -euo pipefail
-bin=$1 out=$2
+bin=$1 out=$2 eimad=${3:-$1/eimad}
 mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -37,4 +38,4 @@ describe() {
 help2man --no-info --no-discard-stderr --section 1 --include "$tmp/eima.h2m" \
 	--name 'measure, attest and verify containers with eBPF IMA' "$bin/eima" >"$out/eima.1"
 help2man --no-info --no-discard-stderr --section 8 --include "$tmp/eimad.h2m" \
-	--name 'the eima measuring agent' "$bin/eimad" >"$out/eimad.8"
+	--name 'the eima measuring agent' "$eimad" >"$out/eimad.8"

@@ -58,6 +58,7 @@ std::string current_boot_id()
 
 Agent::~Agent()
 {
+	protection_.reset(); // lifted first: what follows unpins eima's set
 	ring_.reset();
 	probe_.reset();     // detach first: no new events
 	extender_.reset();  // drains the TPM queue
@@ -153,8 +154,43 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 				[a] { a->drain_ring(); });
 	if (auto r = agent->control_->listen(config.run_dir + "/eimad.sock"); !r)
 		return std::unexpected(r.error());
+	// Last: everything it protects is in place (pins, keyring, the control socket that
+	// is the one way left to stop eimad).
+	if (auto r = agent->set_up_protection(); !r)
+		return std::unexpected(r.error());
 	agent->flush_all();
 	return agent;
+}
+
+Result<void> Agent::set_up_protection()
+{
+	if (!config_.protect)
+		return {};
+	if (probe_->mode() != ProbeMode::lsm)
+		return fail(EINVAL, "--protect", "needs lsm mode (BPF LSM hooks protect eima)");
+	if (probe_->pin_dir().empty())
+		return fail(EINVAL, "--protect",
+			    "needs the BPF set pinned (pinning is " + pinning_ +
+				    "): protection guards the pins that outlive eimad");
+	ProtectRequest req{probe_->pin_dir(), enforcer_->key_serials(),
+			   config_.protect_test_kill_cgroup};
+	auto p = SelfProtection::start(req);
+	if (!p)
+		return std::unexpected(p.error());
+	protection_ = std::move(*p);
+	return {};
+}
+
+nlohmann::json Agent::stop(const ControlPeer &peer)
+{
+	// The socket is root's (0600), so this holds already; said here so that loosening the
+	// socket's mode never lets anyone else lift protection.
+	if (peer.uid != 0)
+		return {{"error", fmt::format("stop: only root may stop eimad (peer uid {})", peer.uid)}};
+	spdlog::info("stop requested over the control socket by pid {} (uid 0){}", peer.pid,
+		     protection_ ? ": lifting self-protection" : "");
+	stop_requested_ = true;
+	return {{"stopping", true}, {"pid", ::getpid()}};
 }
 
 
@@ -854,6 +890,7 @@ Result<void> Agent::run()
 				control_->serve_ready(); // never waits on a client
 			}
 		}
+		stop = stop || stop_requested_;
 		auto peeked = std::chrono::system_clock::now();
 		bool queued = ring_->has_data();
 		if (queued)
@@ -932,6 +969,9 @@ nlohmann::json Agent::status() const
 	}
 	j["kernel_digest"] = kernel_digest_;
 	j["enforcement"] = enforcer_->status();
+	j["protection"] = protection_ ? protection_->status()
+				      : nlohmann::json{{"on", false}};
+	j["protection"]["test_bypass_compiled"] = config_.protect_test_bypass_compiled;
 	j["kernel_digests_used"] = measurer_.kernel_digests_used();
 	// Taken in the kernel with another algorithm than the list's (--hash, template=ima):
 	// eimad hashed those files itself.

@@ -49,7 +49,9 @@
 #include "agent/process_root_cache.h"
 #include "agent/quote_service.h"
 #include "agent/retirement.h"
+#include "agent/self_protection.h"
 #include "agent/ring_reader.h"
+#include "agent/self_protection.h"
 #include "agent/tpm_extender.h"
 #include "agent/virtual_tpm.h"
 #include "common/error.h"
@@ -80,6 +82,7 @@ private:
 	Result<void> set_up_tpm();
 	Result<void> set_up_probe();
 	Result<void> set_up_enforcer();
+	Result<void> set_up_protection();
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
 	// The "eima-interrupted:<from>-<to>" violation on a PCR.
@@ -122,6 +125,7 @@ private:
 	ControlAnswer identity(const nlohmann::json &req) override;
 	ControlAnswer activate(const nlohmann::json &req) override;
 	std::string why_late() const override;
+	nlohmann::json stop(const ControlPeer &peer) override;
 
 	AgentConfig config_;
 	std::unique_ptr<tpm::Swtpm> swtpm_;
@@ -138,6 +142,8 @@ private:
 	std::size_t policy_rules_ = 0;
 	bool policy_appraises_ = false;
 	std::optional<enforce::Enforcer> enforcer_; // appraisal, its keyring and audit log
+	std::unique_ptr<SelfProtection> protection_; // --protect
+	bool stop_requested_ = false;		     // by `eima stop`
 	std::uint64_t host_mntns_ = 0;
 	UniqueFd host_root_;
 	std::optional<HostRecorder> host_;

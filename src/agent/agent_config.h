@@ -54,6 +54,12 @@ struct AgentConfig {
 	// Where the BPF links and maps are pinned, so that events queue in the kernel while
 	// eimad is down (docs/restart.md); "" for pin_dir_for(run_dir), "none" for no pins.
 	std::string pin_dir;
+	// Self-protection (--protect, lsm mode with pins; docs/self-protection.md).
+	bool protect = false;
+	// Tests only, in builds with EIMA_TEST_BYPASS: signals from this cgroup (its id) reach
+	// eimad under protection, so a test can simulate a crash.
+	std::uint64_t protect_test_kill_cgroup = 0;
+	bool protect_test_bypass_compiled = false; // eimad has --protect-test-kill-cgroup
 	// Appraisal in lsm mode (--appraise, --trusted-cert, --blessing-xattr).
 	enforce::EnforceConfig enforce;
 	// Prometheus metrics: "unix:PATH" or "ADDR:PORT"; "" for none (metrics_endpoint.h).

@@ -13,6 +13,23 @@
 
 namespace eima::agent {
 
+namespace {
+
+// The credentials of the process that connected (socketpairs in tests carry the creator's).
+ControlPeer peer_of(int fd)
+{
+	ControlPeer peer;
+	ucred cred{};
+	socklen_t len = sizeof(cred);
+	if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		peer.pid = cred.pid;
+		peer.uid = cred.uid;
+	}
+	return peer;
+}
+
+} // namespace
+
 ControlAnswer answer_now(nlohmann::json reply)
 {
 	return [reply = std::move(reply)](bool) mutable { return std::optional(std::move(reply)); };
@@ -174,6 +191,8 @@ void ControlServer::ask(Client &c, std::string_view line)
 			c.answer = service_.identity(*req);
 		else if (cmd == "activate")
 			c.answer = service_.activate(*req);
+		else if (cmd == "stop")
+			c.answer = answer_now(service_.stop(peer_of(c.fd.get())));
 		else
 			c.answer = answer_now({{"error", "unknown command: " + cmd}});
 	}

@@ -31,6 +31,13 @@ using ControlAnswer = std::move_only_function<std::optional<nlohmann::json>(bool
 // An answer that is in already.
 ControlAnswer answer_now(nlohmann::json reply);
 
+// Who sent a request: the connecting process's credentials as the kernel gave them
+// (SO_PEERCRED at connect time), not anything the client claims.
+struct ControlPeer {
+	std::int32_t pid = 0;
+	std::uint32_t uid = static_cast<std::uint32_t>(-1);
+};
+
 // What the control commands ask of eimad.
 class ControlService {
 public:
@@ -46,6 +53,9 @@ public:
 	// Why an answer may be late (a TPM that is stalled or gone, and how much waits for
 	// it): said in the error of an answer that timed out.
 	virtual std::string why_late() const { return {}; }
+	// `eima stop`: a clean stop, as SIGTERM, which is the only way for anyone but PID 1
+	// to stop an eimad under --protect. Authorized by the peer's credentials.
+	virtual nlohmann::json stop(const ControlPeer &) { return {{"error", "stop: not supported"}}; }
 };
 
 struct ControlLimits {

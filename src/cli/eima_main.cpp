@@ -19,6 +19,7 @@
 #include "cli/policy_commands.h"
 #include "cli/report.h"
 #include "cli/sbom_commands.h"
+#include "cli/stop_command.h"
 #include "common/file_io.h"
 #include "common/json_text.h"
 #include "ima/ascii_log.h"
@@ -140,6 +141,14 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	if (s.contains("kernel"))
 		fmt::print("kernel:      {}\n", json_dump(s["kernel"]));
 	print_enforcement(s.value("enforcement", nlohmann::json()));
+	if (auto p = s.value("protection", nlohmann::json()); p.value("on", false))
+		fmt::print("protection:  on{} — {} BPF objects, {} pin directories, {} keys; "
+			   "refused: {}\n",
+			   p.value("test_bypass", false) ? " (TEST BYPASS)" : "",
+			   p.value("objects", 0u), p.value("pin_directories", 0u), p.value("keys", 0u),
+			   json_dump(p.value("refused", nlohmann::json::object())));
+	else
+		fmt::print("protection:  off (eimad --protect)\n");
 	return 0;
 }
 
@@ -432,6 +441,7 @@ int main(int argc, char **argv)
 	cli::add_events_command(app);
 	cli::add_bpf_commands(app);
 	cli::add_enroll_commands(app);
+	cli::add_stop_command(app);
 	CLI11_PARSE(app, argc, argv);
 
 	if (*status)
@@ -455,6 +465,8 @@ int main(int argc, char **argv)
 	if (auto rc = cli::run_bpf_commands())
 		return *rc;
 	if (auto rc = cli::run_enroll_commands())
+		return *rc;
+	if (auto rc = cli::run_stop_command())
 		return *rc;
 	if (*pcrs)
 		return cmd_pcrs(run_dir, container, bank, format, snapshot);

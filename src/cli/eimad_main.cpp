@@ -4,13 +4,44 @@
 #include <cstdlib>
 
 #include <pthread.h>
+#include <sys/stat.h>
+
+#include <cstring>
 #include <fmt/format.h>
 
 #include "agent/agent.h"
 #include "agent/agent_log.h"
 #include "agent/metrics_endpoint.h"
+#include "agent/self_protection.h"
 #include "enforce/audit_log.h"
 #include "enforce/fanotify_enforcer.h"
+
+namespace {
+
+// eimad --force-cleanup: run as eimad's executable, which a crashed eimad's protection lets
+// remove what it left.
+int run_force_cleanup(const std::string &pin_dir)
+{
+	std::vector<std::string> extra;
+	if (!pin_dir.empty() && pin_dir != "none")
+		extra.push_back(pin_dir);
+	auto r = eima::agent::force_cleanup(eima::agent::default_pin_parent, extra);
+	if (!r) {
+		spdlog::critical("{}", r.error().message());
+		return 1;
+	}
+	for (auto &d : r->removed_pins)
+		fmt::print("removed pins: {}\n", d);
+	for (auto k : r->unlinked_keyrings)
+		fmt::print("unlinked keyring: {}\n", k);
+	for (auto &p : r->problems)
+		fmt::print(stderr, "not removed: {}\n", p);
+	if (r->removed_pins.empty() && r->unlinked_keyrings.empty() && r->problems.empty())
+		fmt::print("nothing of eima's left\n");
+	return r->problems.empty() ? 0 : 1;
+}
+
+} // namespace
 
 int main(int argc, char **argv)
 {
@@ -109,10 +140,41 @@ int main(int argc, char **argv)
 		       "a verdict not reached in this time is given by a watchdog: deny (enforce) "
 		       "or allow (audit); default 2000")
 		->check(CLI::Range(10u, 60000u));
+	app.add_flag("--protect", cfg.protect,
+		     "self-protection (lsm mode, pinned set): no other process, root included, "
+		     "may detach or update eima's BPF objects, remove its pins or keyring, or "
+		     "signal or ptrace eimad; `eima stop` and PID 1 stop it "
+		     "(docs/self-protection.md)");
+#ifdef EIMA_TEST_BYPASS
+	std::string test_kill_cgroup;
+	app.add_option("--protect-test-kill-cgroup", test_kill_cgroup,
+		       "TESTS ONLY (not in release builds): signals from processes in this cgroup "
+		       "v2 directory reach a protected eimad, to simulate a crash")
+		->check(CLI::ExistingDirectory);
+#endif
+	bool force_cleanup = false;
+	app.add_flag("--force-cleanup", force_cleanup,
+		     "remove every eima pin directory under /sys/fs/bpf/eima (and --pin-dir) "
+		     "and every eima keyring, then exit; refused while an eimad runs (what `eima "
+		     "stop --force-cleanup` runs)");
 	app.add_flag("--foreground", foreground,
 		     "stay in the foreground (eimad never daemonizes; kept for scripts)");
 	CLI11_PARSE(app, argc, argv);
 	agent::init_agent_log(log_level);
+	if (force_cleanup)
+		return run_force_cleanup(cfg.pin_dir);
+#ifdef EIMA_TEST_BYPASS
+	cfg.protect_test_bypass_compiled = true;
+	if (!test_kill_cgroup.empty()) {
+		struct stat st;
+		if (::stat(test_kill_cgroup.c_str(), &st) != 0) {
+			spdlog::critical("--protect-test-kill-cgroup {}: {}", test_kill_cgroup,
+					 std::strerror(errno));
+			return 1;
+		}
+		cfg.protect_test_kill_cgroup = st.st_ino; // a cgroup v2 directory's inode is its id
+	}
+#endif
 	// tpm2-tss logs its own failures to stderr; eimad reports them itself, decoded, with
 	// what it was doing. TSS2_LOG set by the caller wins.
 	::setenv("TSS2_LOG", "all+none", 0);

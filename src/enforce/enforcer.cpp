@@ -202,4 +202,15 @@ nlohmann::json Enforcer::status() const
 	return j;
 }
 
+std::vector<std::int32_t> Enforcer::key_serials() const
+{
+	std::vector<std::int32_t> out;
+	if (!keyring_)
+		return out;
+	out.push_back(keyring_->serial);
+	for (const auto &c : keyring_->certs)
+		out.push_back(c.key_serial);
+	return out;
+}
+
 } // namespace eima::enforce

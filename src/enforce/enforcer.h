@@ -64,6 +64,9 @@ public:
 			       std::string container);
 	nlohmann::json status() const;
 	std::uint32_t mode() const { return setting_.mode; }
+	// The serials of eimad's keyring and of the keys in it (none without one), for
+	// self-protection.
+	std::vector<std::int32_t> key_serials() const;
 
 private:
 	EnforceSetting setting_;

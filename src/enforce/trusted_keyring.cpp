@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
@@ -111,6 +113,44 @@ Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 		return fail(errno, "lock keyring permissions",
 			    fmt::format("{} ({})", description, out.serial));
 	return out;
+}
+
+Result<std::vector<std::int32_t>>
+unlink_user_keyrings(std::string_view prefix,
+		     const std::function<bool(std::string_view description)> &keep)
+{
+	std::vector<std::int32_t> ids(256);
+	long n = keyctl(KEYCTL_READ, static_cast<unsigned long>(KEY_SPEC_USER_KEYRING),
+			reinterpret_cast<unsigned long>(ids.data()), ids.size() * sizeof(ids[0]));
+	if (n < 0)
+		return fail(errno, "list keys", "the user keyring @u");
+	// More links than fit: the first 256 are read; a second call sees the rest.
+	ids.resize(std::min<std::size_t>(static_cast<std::size_t>(n) / sizeof(ids[0]), ids.size()));
+	std::vector<std::int32_t> unlinked;
+	for (auto id : ids) {
+		char desc[512];
+		long len = keyctl(KEYCTL_DESCRIBE, static_cast<unsigned long>(id),
+				  reinterpret_cast<unsigned long>(desc), sizeof(desc));
+		if (len <= 0)
+			continue; // gone meanwhile, or not ours to view
+		// "type;uid;gid;perm;description"
+		std::string_view d(desc, ::strnlen(desc, std::min<std::size_t>(len, sizeof(desc))));
+		if (!d.starts_with("keyring;"))
+			continue;
+		std::size_t at = 0;
+		for (int field = 0; field < 4 && at != d.npos; ++field)
+			at = d.find(';', at ? at + 1 : 0);
+		if (at == d.npos)
+			continue;
+		auto name = d.substr(at + 1);
+		if (!name.starts_with(prefix) || keep(name))
+			continue;
+		if (keyctl(KEYCTL_UNLINK, static_cast<unsigned long>(id),
+			   static_cast<unsigned long>(KEY_SPEC_USER_KEYRING)) < 0)
+			return fail(errno, "unlink keyring", fmt::format("{} ({})", name, id));
+		unlinked.push_back(id);
+	}
+	return unlinked;
 }
 
 } // namespace eima::enforce

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
@@ -34,5 +36,12 @@ Result<std::vector<std::string>> read_certificates(const std::string &path);
 // The previous keyring of the same description in @u is replaced.
 Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 					    const std::vector<std::string> &cert_paths);
+
+// Unlinks from @u every keyring whose description starts with `prefix` ("eima:" for all of
+// eimad's) and that `keep` does not claim, returning their serials; the kernel frees each
+// once nothing refers to it.
+Result<std::vector<std::int32_t>>
+unlink_user_keyrings(std::string_view prefix,
+		     const std::function<bool(std::string_view description)> &keep);
 
 } // namespace eima::enforce

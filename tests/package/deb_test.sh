@@ -50,6 +50,13 @@ chroot "$root" dpkg -i "/tmp/$(basename "$deb")" >"$work/install.log" 2>&1 ||
 	{ cat "$work/install.log"; fail "dpkg -i in a clean root"; }
 [[ $(chroot "$root" eima --version) == "eima $version" ]] || fail "eima --version"
 [[ $(chroot "$root" eimad --version) == "eimad $version" ]] || fail "eimad --version"
+# The test-only self-protection bypass never ships (docs/self-protection.md).
+chroot "$root" eimad --help | grep -q -- --protect || fail "eimad --help lists --protect"
+! chroot "$root" eimad --help | grep -q -- --protect-test-kill-cgroup ||
+	fail "the packaged eimad has the test-only bypass"
+! zcat "$root"/usr/share/man/man8/eimad.8.gz | grep -q 'protect-test-kill-cgroup' ||
+	fail "eimad(8) documents the test-only bypass"
+echo "no test bypass in the package: ok"
 chroot "$root" eimad --help | grep -q -- '--config' || fail "eimad --help"
 for f in /usr/share/man/man1/eima.1.gz /usr/share/man/man8/eimad.8.gz \
 	/usr/lib/eima/bpf/measure_lsm.bpf.o /etc/eima/eimad.conf /lib/systemd/system/eimad.service; do

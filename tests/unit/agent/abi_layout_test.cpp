@@ -10,6 +10,7 @@
 #include "bpf/abi/appraise.h"
 #include "bpf/abi/event.h"
 #include "bpf/abi/policy.h"
+#include "bpf/abi/self_protect.h"
 
 static_assert(sizeof(eima_file_id) == 48);
 static_assert(offsetof(eima_event, path_buf) == sizeof(eima_event_head));
@@ -137,3 +138,31 @@ TEST(AbiLayout, LsmAppraisalMatchesCxx) { check_appraisal(BPF_OBJ_DIR "/measure_
 
 TEST(AbiLayout, LsmObjectMatchesCxx) { check_object(BPF_OBJ_DIR "/measure_lsm.bpf.o"); }
 TEST(AbiLayout, TraceObjectMatchesCxx) { check_object(BPF_OBJ_DIR "/measure_trace.bpf.o"); }
+
+// Self-protection's map keys and configuration (bpf/self_protect.bpf.c).
+TEST(AbiLayout, SelfProtectMatchesCxx)
+{
+	const char *obj = BPF_OBJ_DIR "/self_protect.bpf.o";
+	btf *b = btf__parse_elf(obj, nullptr);
+	ASSERT_NE(b, nullptr) << "cannot read BTF of " << obj;
+	auto cfg = btf_layout(b, "eima_protect_cfg");
+	ASSERT_EQ(cfg.size, sizeof(eima_protect_cfg)) << obj;
+	EXPECT_MEMBER(cfg, eima_protect_cfg, enabled);
+	EXPECT_MEMBER(cfg, eima_protect_cfg, owner_tgid);
+	EXPECT_MEMBER(cfg, eima_protect_cfg, exe_dev);
+	EXPECT_MEMBER(cfg, eima_protect_cfg, exe_ino);
+	EXPECT_MEMBER(cfg, eima_protect_cfg, pins_dev);
+	EXPECT_MEMBER(cfg, eima_protect_cfg, test_kill_cgroup);
+	EXPECT_EQ(cfg.offsets.size(), 6u) << "a member of eima_protect_cfg is not checked";
+	auto obj_key = btf_layout(b, "eima_protected_obj");
+	ASSERT_EQ(obj_key.size, sizeof(eima_protected_obj)) << obj;
+	EXPECT_MEMBER(obj_key, eima_protected_obj, kind);
+	EXPECT_MEMBER(obj_key, eima_protected_obj, id);
+	EXPECT_EQ(obj_key.offsets.size(), 2u);
+	auto dir = btf_layout(b, "eima_protected_dir");
+	ASSERT_EQ(dir.size, sizeof(eima_protected_dir)) << obj;
+	EXPECT_MEMBER(dir, eima_protected_dir, dev);
+	EXPECT_MEMBER(dir, eima_protected_dir, ino);
+	EXPECT_EQ(dir.offsets.size(), 2u);
+	btf__free(b);
+}

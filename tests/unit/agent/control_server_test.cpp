@@ -46,6 +46,12 @@ public:
 		return answer_now({{"activated", req.value("challenge", nlohmann::json())}});
 	}
 	std::string why_late() const override { return "the TPM is stalled"; }
+	std::optional<ControlPeer> stopped_by;
+	nlohmann::json stop(const ControlPeer &peer) override
+	{
+		stopped_by = peer;
+		return {{"stopping", true}};
+	}
 	ControlAnswer quote(const nlohmann::json &req) override
 	{
 		return [this, nonce = req.value("nonce", "")](bool wait) -> std::optional<nlohmann::json> {
@@ -350,6 +356,20 @@ TEST_F(HostileClientTest, AnAnswerThatNeverComesTimesOutSayingWhy)
 	auto got = closed_with(q);
 	EXPECT_NE(got.find("no answer in 0.6 s: the TPM is stalled"), std::string::npos) << got;
 	EXPECT_EQ(server_.waiting(), 0u);
+}
+
+// eima stop: the service learns who asked from the kernel (SO_PEERCRED), which is what
+// eimad authorizes the stop on (uid 0) - not anything in the request.
+TEST_F(ControlServerTest, StopCarriesThePeersCredentials)
+{
+	auto c = client(R"({"cmd":"stop","uid":0,"pid":1})" "\n");
+	server_.answer(false);
+	ASSERT_TRUE(service_.stopped_by);
+	EXPECT_EQ(service_.stopped_by->uid, ::getuid());
+	EXPECT_EQ(service_.stopped_by->pid, ::getpid());
+	auto r = control::read_message(c.get());
+	ASSERT_TRUE(r) << r.error().message();
+	EXPECT_EQ((*r)["stopping"], true);
 }
 
 } // namespace

@@ -1,0 +1,329 @@
+#include "agent/self_protection.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "agent/file_opener.h"
+#include "agent/measurement_probe.h"
+#include "bpf/abi/self_protect.h"
+#include "common/unique_fd.h"
+#include "control/control_protocol.h"
+#include "enforce/trusted_keyring.h"
+
+#include "self_protect.skel.h"
+
+namespace eima::agent {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// "protect_<pid>": bpffs refuses dots in names.
+constexpr const char *protect_prefix = "protect_";
+constexpr const char *refusal_names[EIMA_PR_COUNT] = {"map_write", "link", "signal", "ptrace",
+						      "pin",	   "umount", "key"};
+
+// "map_id", "link_id" and "prog_id" of a BPF fd, from /proc/self/fdinfo (the kind of object
+// an fd is shows only there, or in which info struct the kernel accepts).
+std::optional<eima_protected_obj> object_of_fd(int fd)
+{
+	std::ifstream in(fmt::format("/proc/self/fdinfo/{}", fd));
+	std::string key;
+	std::uint32_t link = 0, map = 0, prog = 0;
+	while (in >> key) {
+		if (key == "link_id:")
+			in >> link;
+		else if (key == "map_id:")
+			in >> map;
+		else if (key == "prog_id:")
+			in >> prog;
+	}
+	if (link) // a link's fdinfo names its program too
+		return eima_protected_obj{EIMA_PROT_LINK, link};
+	if (map)
+		return eima_protected_obj{EIMA_PROT_MAP, map};
+	if (prog)
+		return eima_protected_obj{EIMA_PROT_PROG, prog};
+	return std::nullopt;
+}
+
+// The program of a link and the maps that program uses (.rodata and .bss included, which
+// are never pinned).
+Result<void> add_link_closure(std::uint32_t link_id, std::set<std::pair<std::uint32_t, std::uint32_t>> &out)
+{
+	UniqueFd link(bpf_link_get_fd_by_id(link_id));
+	if (!link)
+		return fail(errno, "open BPF link", fmt::format("id {}", link_id));
+	bpf_link_info li{};
+	std::uint32_t len = sizeof(li);
+	if (bpf_obj_get_info_by_fd(link.get(), &li, &len))
+		return fail(errno, "BPF link info", fmt::format("id {}", link_id));
+	if (!li.prog_id)
+		return {};
+	out.insert({EIMA_PROT_PROG, li.prog_id});
+	UniqueFd prog(bpf_prog_get_fd_by_id(li.prog_id));
+	if (!prog)
+		return fail(errno, "open BPF program", fmt::format("id {}", li.prog_id));
+	std::uint32_t map_ids[64] = {};
+	bpf_prog_info pi{};
+	pi.nr_map_ids = std::size(map_ids);
+	pi.map_ids = reinterpret_cast<std::uint64_t>(map_ids);
+	len = sizeof(pi);
+	if (bpf_obj_get_info_by_fd(prog.get(), &pi, &len))
+		return fail(errno, "BPF program info", fmt::format("id {}", li.prog_id));
+	for (std::uint32_t i = 0; i < std::min<std::uint32_t>(pi.nr_map_ids, std::size(map_ids)); ++i)
+		out.insert({EIMA_PROT_MAP, map_ids[i]});
+	return {};
+}
+
+// Every object pinned in dir (not its subdirectories), with the closure of each link.
+Result<void> add_pinned(const std::string &dir, std::set<std::pair<std::uint32_t, std::uint32_t>> &out)
+{
+	std::error_code ec;
+	for (auto &entry : fs::directory_iterator(dir, ec)) {
+		if (!entry.is_regular_file(ec))
+			continue;
+		UniqueFd fd(bpf_obj_get(entry.path().c_str()));
+		if (!fd)
+			return fail(errno, "open pinned BPF object", entry.path());
+		auto obj = object_of_fd(fd.get());
+		if (!obj)
+			return fail(EINVAL, "protect", entry.path().string() + " is not a BPF map, link or program");
+		out.insert({obj->kind, obj->id});
+		if (obj->kind == EIMA_PROT_LINK)
+			if (auto r = add_link_closure(obj->id, out); !r)
+				return r;
+	}
+	if (ec)
+		return fail(ec.value(), "list pin directory", dir);
+	return {};
+}
+
+Result<eima_protected_dir> dir_key(const std::string &dir)
+{
+	struct stat st;
+	if (::stat(dir.c_str(), &st) != 0)
+		return fail(errno, "stat", dir);
+	return eima_protected_dir{kernel_dev(st.st_dev), st.st_ino};
+}
+
+// Unpins every entry of a protection set's directory, then the directory.
+void remove_pins(const std::string &dir)
+{
+	std::error_code ec;
+	for (auto &entry : fs::directory_iterator(dir, ec))
+		::unlink(entry.path().c_str());
+	::rmdir(dir.c_str());
+}
+
+} // namespace
+
+struct SelfProtection::Impl {
+	self_protect_bpf *skel = nullptr;
+	std::string dir; // PIN_DIR/protect_<pid>
+	std::size_t objects = 0, dirs = 0, keys = 0;
+	std::uint64_t test_kill_cgroup = 0;
+
+	~Impl()
+	{
+		if (!skel)
+			return;
+		// Off before anything goes: from here eimad unpins as anyone could.
+		std::uint32_t zero = 0;
+		eima_protect_cfg off{};
+		bpf_map__update_elem(skel->maps.protect_cfg, &zero, sizeof(zero), &off, sizeof(off),
+				     BPF_ANY);
+		remove_pins(dir);
+		self_protect_bpf__destroy(skel); // the links' last fds: the hooks detach
+	}
+};
+
+SelfProtection::SelfProtection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SelfProtection::~SelfProtection()
+{
+	if (impl_ && impl_->skel)
+		spdlog::info("self-protection lifted");
+}
+
+Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectRequest &req)
+{
+	auto impl = std::make_unique<Impl>();
+	impl->skel = self_protect_bpf__open_and_load();
+	if (!impl->skel)
+		return fail(errno, "load BPF programs", "self_protect.bpf.o");
+	if (int err = self_protect_bpf__attach(impl->skel))
+		return fail(-err, "attach BPF LSM programs", "self_protect.bpf.o");
+
+	impl->dir = fmt::format("{}/{}{}", req.pin_dir, protect_prefix, ::getpid());
+	if (::mkdir(impl->dir.c_str(), 0700) != 0 && errno != EEXIST)
+		return fail(errno, "create pin directory", impl->dir);
+	bpf_map *map;
+	bpf_object__for_each_map(map, impl->skel->obj) {
+		if (bpf_map__is_internal(map))
+			continue;
+		std::string path = impl->dir + "/" + bpf_map__name(map);
+		if (int err = bpf_map__pin(map, path.c_str()))
+			return fail(-err, "pin BPF map", path);
+	}
+	const bpf_object_skeleton *sk = impl->skel->skeleton;
+	for (int i = 0; i < sk->prog_cnt; ++i) {
+		std::string path = impl->dir + "/link_" + sk->progs[i].name;
+		if (int err = bpf_link__pin(*sk->progs[i].link, path.c_str()))
+			return fail(-err, "pin BPF link", path);
+	}
+
+	// What is eima's: the measurement set and this one, each link's program and maps.
+	std::set<std::pair<std::uint32_t, std::uint32_t>> objects;
+	for (const auto &dir : {req.pin_dir, impl->dir})
+		if (auto r = add_pinned(dir, objects); !r)
+			return std::unexpected(r.error());
+	std::uint8_t one = 1;
+	for (auto [kind, id] : objects) {
+		eima_protected_obj key{kind, id};
+		if (bpf_map__update_elem(impl->skel->maps.protected_objs, &key, sizeof(key), &one,
+					 sizeof(one), BPF_NOEXIST))
+			return fail(errno, "protect BPF object",
+				    fmt::format("kind {} id {} (at most {})", kind, id,
+						EIMA_PROTECT_MAX_OBJS));
+	}
+	impl->objects = objects.size();
+	for (const auto &dir : {req.pin_dir, impl->dir}) {
+		auto key = dir_key(dir);
+		if (!key)
+			return std::unexpected(key.error());
+		if (bpf_map__update_elem(impl->skel->maps.protected_dirs, &*key, sizeof(*key), &one,
+					 sizeof(one), BPF_ANY))
+			return fail(errno, "protect pin directory", dir);
+		++impl->dirs;
+	}
+	std::uint8_t key_protection = EIMA_PROT_KEY;
+	for (auto serial : req.key_serials) {
+		if (bpf_map__update_elem(impl->skel->maps.protected_keys, &serial, sizeof(serial),
+					 &key_protection, sizeof(key_protection), BPF_ANY))
+			return fail(errno, "protect key", std::to_string(serial));
+		++impl->keys;
+	}
+
+	struct stat exe;
+	if (::stat("/proc/self/exe", &exe) != 0)
+		return fail(errno, "stat", "/proc/self/exe");
+	auto pins = dir_key(req.pin_dir);
+	if (!pins)
+		return std::unexpected(pins.error());
+	eima_protect_cfg cfg{};
+	cfg.enabled = 1;
+	cfg.owner_tgid = static_cast<std::uint32_t>(::getpid());
+	cfg.exe_dev = kernel_dev(exe.st_dev);
+	cfg.exe_ino = exe.st_ino;
+	cfg.pins_dev = pins->dev;
+	cfg.test_kill_cgroup = req.test_kill_cgroup;
+	impl->test_kill_cgroup = cfg.test_kill_cgroup;
+	std::uint32_t zero = 0;
+	if (bpf_map__update_elem(impl->skel->maps.protect_cfg, &zero, sizeof(zero), &cfg,
+				 sizeof(cfg), BPF_ANY))
+		return fail(errno, "turn self-protection on");
+
+	// Sets a crashed eimad left: this one protects everything now, so theirs can go (as
+	// their owner is gone and this process runs eimad, their hooks let it).
+	std::error_code ec;
+	for (auto &entry : fs::directory_iterator(req.pin_dir, ec)) {
+		std::string name = entry.path().filename();
+		if (entry.is_directory(ec) && name.starts_with(protect_prefix) &&
+		    entry.path() != impl->dir) {
+			spdlog::info("self-protection: replacing the set a stopped eimad left in {}",
+				     entry.path().string());
+			remove_pins(entry.path());
+		}
+	}
+	spdlog::info("self-protection on: {} BPF objects, {} pin directories, {} keys{}",
+		     impl->objects, impl->dirs, impl->keys,
+		     impl->test_kill_cgroup ? " (TEST BYPASS: signals from a test cgroup pass)" : "");
+	return std::unique_ptr<SelfProtection>(new SelfProtection(std::move(impl)));
+}
+
+nlohmann::json SelfProtection::status() const
+{
+	nlohmann::json j;
+	j["on"] = true;
+	j["pins"] = impl_->dir;
+	j["objects"] = impl_->objects;
+	j["pin_directories"] = impl_->dirs;
+	j["keys"] = impl_->keys;
+	j["test_bypass"] = impl_->test_kill_cgroup != 0;
+	int ncpu = libbpf_num_possible_cpus();
+	std::vector<std::uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
+	for (std::uint32_t k = 0; k < EIMA_PR_COUNT; ++k) {
+		std::uint64_t sum = 0;
+		if (bpf_map__lookup_elem(impl_->skel->maps.protect_refusals, &k, sizeof(k),
+					 per_cpu.data(), per_cpu.size() * sizeof(per_cpu[0]), 0) == 0)
+			for (auto v : per_cpu)
+				sum += v;
+		j["refused"][refusal_names[k]] = sum;
+	}
+	return j;
+}
+
+Result<CleanupReport> force_cleanup(const std::string &pin_parent,
+				    const std::vector<std::string> &extra_dirs)
+{
+	std::vector<std::string> dirs = extra_dirs;
+	std::error_code ec;
+	for (auto &entry : fs::directory_iterator(pin_parent, ec))
+		if (entry.is_directory(ec))
+			dirs.push_back(entry.path());
+	// All locks first: nothing is removed while any eimad runs.
+	std::vector<ProbePins> held;
+	for (const auto &dir : dirs) {
+		if (!fs::is_directory(dir, ec))
+			continue;
+		auto pins = ProbePins::open(dir);
+		if (!pins && pins.error().err == EWOULDBLOCK)
+			return fail(EBUSY, "force cleanup",
+				    dir + " is held by a running eimad: stop it with `eima stop`");
+		if (!pins)
+			return std::unexpected(pins.error());
+		held.push_back(std::move(*pins));
+	}
+	CleanupReport report;
+	for (auto &pins : held) {
+		for (auto &entry : fs::directory_iterator(pins.dir(), ec))
+			if (entry.is_directory(ec) &&
+			    entry.path().filename().string().starts_with(protect_prefix))
+				remove_pins(entry.path());
+		pins.remove();
+		if (fs::exists(pins.dir(), ec))
+			report.problems.push_back(pins.dir() + ": still there after removing its pins");
+		else
+			report.removed_pins.push_back(pins.dir());
+	}
+	// "eima:<run dir>": a keyring whose eimad answers on its run directory's socket is in use
+	// (an eimad that pins nowhere, or elsewhere, holds no lock found above).
+	auto in_use = [&report](std::string_view description) {
+		std::string run_dir(description.substr(5));
+		if (!control::control_request(run_dir, {{"cmd", "status"}}))
+			return false;
+		report.problems.push_back(fmt::format("keyring {}: its eimad runs", description));
+		return true;
+	};
+	if (auto k = enforce::unlink_user_keyrings("eima:", in_use); k)
+		report.unlinked_keyrings = *k;
+	else
+		report.problems.push_back(k.error().message());
+	return report;
+}
+
+} // namespace eima::agent

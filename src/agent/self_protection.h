@@ -1,0 +1,61 @@
+// Self-protection (eimad --protect, lsm mode; docs/self-protection.md): eimad loads
+// bpf/self_protect.bpf.c, pins it beside the measurement set, and tells it which BPF
+// objects, pin directories, keys and process are eima's. From then on no other process,
+// root included, may detach or update them, unpin them, remove or change the keyring, or
+// signal or ptrace eimad; PID 1 may, and so may a restarted eimad once the owner is gone.
+// Lifting it (a clean stop: SIGTERM from PID 1, or `eima stop`) is eimad's own act.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace eima::agent {
+
+struct ProtectRequest {
+	std::string pin_dir;		   // the measurement set's pins: all of it is protected
+	std::vector<std::int32_t> key_serials; // eimad's keyring and the keys in it
+	std::uint64_t test_kill_cgroup = 0;	   // tests only (EIMA_TEST_BYPASS): see bpf/abi
+};
+
+class SelfProtection {
+public:
+	// Loads and attaches the hooks, pins them under PIN_DIR/protect_<pid>, fills their maps
+	// and turns them on; then removes the protect_* sets an earlier (crashed) eimad left,
+	// so protection never lapses across a restart.
+	static Result<std::unique_ptr<SelfProtection>> start(const ProtectRequest &req);
+	// Lifts protection: off first, then the hooks detach and their pins go.
+	~SelfProtection();
+	SelfProtection(const SelfProtection &) = delete;
+	SelfProtection &operator=(const SelfProtection &) = delete;
+
+	// For `eima status`: what is protected, and the refusals counted so far.
+	nlohmann::json status() const;
+
+	struct Impl;
+
+private:
+	explicit SelfProtection(std::unique_ptr<Impl> impl);
+	std::unique_ptr<Impl> impl_;
+};
+
+// What `eima stop --force-cleanup` removed, or why it removed nothing.
+struct CleanupReport {
+	std::vector<std::string> removed_pins; // directories emptied and removed
+	std::vector<std::int32_t> unlinked_keyrings;
+	std::vector<std::string> problems; // what could not be removed, and why
+};
+
+// Removes every eima pin directory under `pin_parent` (and `extra_dirs`), protection sets
+// included, and unlinks every "eima:*" keyring from the user keyring. Refuses, removing
+// nothing, while an eimad holds any of those directories (it is running: `eima stop`).
+// Must run as eimad's executable when a crashed eimad left protection on.
+Result<CleanupReport> force_cleanup(const std::string &pin_parent,
+				    const std::vector<std::string> &extra_dirs);
+
+} // namespace eima::agent
