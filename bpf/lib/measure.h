@@ -32,7 +32,6 @@
 
 /* Set by eimad before load. */
 const volatile __u64 host_mntns = 0;   /* init's mount namespace: "the host" */
-const volatile __u32 agent_tgid = 0;   /* eimad: its own opens are not FILE_CHECKed */
 const volatile __u32 wakeup_bytes = 256 * 1024; /* wake eimad once this much is queued */
 
 struct {
@@ -106,6 +105,21 @@ struct {
 	__type(value, __u64);
 } dropped_by_mntns SEC(".maps");
 
+/*
+ * eimad's process, whose own opens are not FILE_CHECKed (it would measure the files it
+ * writes and reads to measure): its tgid -> its start time (the group leader's start_time,
+ * 0 until its first open seen here). A map, not rodata, so that a restarted eimad that
+ * adopts the pinned set puts its own tgid here (it adds its entry before it removes the
+ * dead one's, so no open of its falls between); the start time keeps a process that got
+ * the dead eimad's pid before that from being skipped. Two entries: old and new, briefly.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} agent SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, EIMA_CNT_MAX);
@@ -123,6 +137,24 @@ static __always_inline void count(__u32 idx)
 	/* Atomic: a sleepable hook can be preempted by another on the same CPU. */
 	if (v)
 		__sync_fetch_and_add(v, 1);
+}
+
+/* The current task is eimad's (the agent map). Its start time is taken at the first open
+ * after eimad wrote its tgid: only eimad's own threads have that tgid while eimad lives,
+ * and they all store the same value. */
+static __always_inline bool current_is_agent(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *start = bpf_map_lookup_elem(&agent, &tgid);
+
+	if (!start)
+		return false;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 mine = BPF_CORE_READ(task, group_leader, start_time);
+
+	if (*start == 0)
+		*start = mine;
+	return *start == mine;
 }
 
 static __always_inline struct event_scratch *scratch_try(__u32 slot)

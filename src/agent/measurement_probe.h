@@ -28,7 +28,7 @@ std::string_view probe_mode_name(ProbeMode mode);
 
 struct ProbeOptions {
 	std::uint64_t host_mntns = 0;
-	std::uint32_t agent_tgid = 0;
+	std::uint32_t agent_tgid = 0; // eimad: its own opens are not FILE_CHECKed
 	bool want_file_check = false; // lsm only: attach file_open work (FILE_CHECK rules)
 	// Ring buffer size in bytes (a power of two, at least a page); 0 keeps the 4 MiB of
 	// the BPF object. Small rings make overflow testable.
@@ -80,6 +80,11 @@ public:
 	std::string path(const std::string &name) const { return dir_ + "/" + name; }
 	// The pinned set's description, when a complete set is pinned here.
 	std::optional<PinnedSetInfo> info() const;
+	// Makes `tgid` the process whose opens the pinned programs do not FILE_CHECK (the
+	// "agent" map), if a set is pinned here. Called as soon as the directory is locked,
+	// before eimad reads its run directory: whether the set is then adopted or detached,
+	// this eimad is the only one that can own it, and its own opens are never measured.
+	void claim_agent(std::uint32_t tgid) const;
 	// Every pin removed (links unpinned detach once no fd holds them); the directory stays.
 	void clear() const;
 	// clear(), then the directory itself.
@@ -89,6 +94,11 @@ private:
 	std::string dir_;
 	UniqueFd lock_;
 };
+
+// Makes `tgid` the only process in the "agent" map (its start time is taken by the
+// programs at its first open): the new entry first, then the others, so that no open of
+// the new process is measured in between.
+Result<void> set_agent_tgid(int agent_fd, std::uint32_t tgid);
 
 // How an adoption went, for `eima status`.
 struct Adoption {

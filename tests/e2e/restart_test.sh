@@ -5,7 +5,8 @@
 # executed is in the list or inside the span of an "eima-interrupted" violation.
 # The BPF set is pinned (--pin-dir): a killed eimad's programs stay attached, the next one
 # adopts them, and every exec made while no eimad ran is in the list (measured, not only
-# covered by a violation). A clean stop removes the pins.
+# covered by a violation). A clean stop removes the pins. In lsm mode a FILE_CHECK policy
+# is pinned the same way, and eimad's own opens stay unmeasured across the restart.
 #
 #   restart_test.sh BIN_DIR trace|lsm
 BIN=$1
@@ -193,6 +194,42 @@ check "the list replays to the TPM (eima log verify)" bash -c \
 	"mkdir -p '$T/snap' && '$BIN/eima' pcrs --run-dir '$RUN' --snapshot '$T/snap' >/dev/null &&
 	 '$BIN/eima' log verify '$T/snap/binary_runtime_measurements' \
 		--pcrs sha1,'$T/snap/pcrs.sha1' --pcrs sha256,'$T/snap/pcrs.sha256' >/dev/null"
+
+if [[ $MODE == lsm ]]; then
+echo "== a FILE_CHECK policy is pinned too: reads while eimad is down are measured, eimad's own never"
+# The programs skip eimad's own opens by its tgid, which a restarted eimad puts in the
+# pinned "agent" map when it locks the pin directory, before it reads its run directory.
+# The files it reads at a restart (its list, boot_id, drained_at_ns) are given the owner
+# the rule measures: were its opens not skipped, they would be in the list.
+printf 'measure func=BPRM_CHECK\nmeasure func=FILE_CHECK mask=MAY_READ fowner=4343\n' >"$T/policy-fc"
+fc_read() { # fc_read NAME: a new file owned by 4343, read (not run) by cat
+	printf 'fc-%s-%s\n' "$1" "$RANDOM" >"$T/fc-$1" && chown 4343 "$T/fc-$1" && cat "$T/fc-$1" >/dev/null
+}
+stop_eimad
+start --policy "$T/policy-fc" || { failed "eimad starts with a FILE_CHECK policy"; finish; exit; }
+check_eq "a FILE_CHECK policy's set is pinned" "$PIN" "$(status_field pinning)"
+fc_read up1
+settle "$RUN"
+check "a read while eimad runs is measured" grep -q " $T/fc-up1\$" "$HOSTLIST"
+gaps_before=$(grep -c ' eima-interrupted:' "$HOSTLIST")
+kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
+fc_read down1
+own="binary_runtime_measurements boot_id drained_at_ns"
+for f in $own; do chown 4343 "$RUN/host/$f"; done
+start --policy "$T/policy-fc" || { failed "eimad restarts with a FILE_CHECK policy"; finish; exit; }
+fc_read up2
+settle "$RUN"
+check_eq "the killed eimad's FILE_CHECK set is adopted" True "$(status_field probe_adopted)"
+check "a read while no eimad ran is measured (no gap)" grep -q " $T/fc-down1\$" "$HOSTLIST"
+check_eq "...and the restart has no interruption entry" "$gaps_before" \
+	"$(grep -c ' eima-interrupted:' "$HOSTLIST")"
+check "a read after the restart is measured" grep -q " $T/fc-up2\$" "$HOSTLIST"
+for f in $own; do
+	check_status "eimad's own read of $f at the restart is not measured" 1 \
+		grep -q " $RUN/host/$f\$" "$HOSTLIST"
+done
+check "a quote verifies after the FILE_CHECK restart" quote_verifies fc
+fi
 
 echo "== the ring fills while no eimad runs: every exec is measured or a lost event"
 # A 4 KiB ring (one page) holds about fourteen records: most of these execs find it full.
