@@ -141,8 +141,9 @@ static __always_inline void count(__u32 idx)
 
 /* The current task is eimad's (the agent map). Its start time is taken at the first open
  * after eimad wrote its tgid: only eimad's own threads have that tgid while eimad lives,
- * and they all store the same value. */
-static __always_inline bool current_is_agent(void)
+ * and they all store the same value. A frame of its own: inlined, its key went over the
+ * verifier's 512 bytes of stack for file_open's whole call chain (528). */
+static __noinline bool current_is_agent(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 *start = bpf_map_lookup_elem(&agent, &tgid);
