@@ -388,7 +388,7 @@ Container &Agent::container_for(const PendingEvent &ev)
 	// inode has exited, even if the once-a-second reaper has not seen it yet.
 	for (auto &old : registry_->take_reused(ev.head.mntns, ev.head.mntns_id))
 		retire(std::move(old));
-	Container &c = registry_->add(ev.head);
+	Container &c = registry_->add(ev.head, probe_->take_cgroup_path(ev.head.mntns_id));
 	open_container_list(c);
 	probe_->mark_known(ev.head.mntns);
 	emit({{"type", "container_started"},

@@ -111,6 +111,7 @@ public:
 		probe->dropped_fd_ = bpf_map__fd(s->maps.dropped_by_mntns);
 		probe->counters_fd_ = bpf_map__fd(s->maps.counters);
 		probe->policy_fd_ = bpf_map__fd(s->maps.policy);
+		probe->cgroup_fd_ = bpf_map__fd(s->maps.cgroup_of_mntns);
 		if (auto r = probe->set_policy(policy); !r)
 			return std::unexpected(r.error());
 		if (auto r = set_agent_tgid(bpf_map__fd(s->maps.agent), opts.agent_tgid); !r)
@@ -256,7 +257,7 @@ constexpr const char *info_pin = "info";
 constexpr const char *agent_pin = "agent";
 // The maps both objects have, by name (the skeletons' maps, pinned under these names).
 constexpr const char *map_pins[] = {"events",	    "measured", "known_mntns", "dropped_by_mntns",
-				    "counters", "policy",   agent_pin};
+				    "counters", "policy",   agent_pin, "cgroup_of_mntns"};
 
 // The pinned set of a killed eimad, adopted: the links stay pinned (they keep the programs
 // attached), the maps are used through the fds opened here.
@@ -478,7 +479,7 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 	int agent_fd = -1;
 	int *fds[] = {&probe->events_fd_,   &probe->measured_fd_, &probe->known_mntns_fd_,
 		      &probe->dropped_fd_,  &probe->counters_fd_, &probe->policy_fd_,
-		      &agent_fd};
+		      &agent_fd,	    &probe->cgroup_fd_};
 	static_assert(sizeof(fds) / sizeof(fds[0]) == std::size(map_pins));
 	for (std::size_t i = 0; i < std::size(map_pins); ++i) {
 		UniqueFd fd(bpf_obj_get(pins.path(map_pins[i]).c_str()));
@@ -573,8 +574,25 @@ void MeasurementProbe::mark_known(std::uint64_t mntns)
 	bpf_map_update_elem(known_mntns_fd_, &mntns, &one, BPF_ANY);
 }
 
+std::optional<std::string> MeasurementProbe::take_cgroup_path(std::uint64_t mntns_id)
+{
+	eima_cgroup_path p{};
+	if (bpf_map_lookup_elem(cgroup_fd_, &mntns_id, &p) != 0)
+		return std::nullopt;
+	bpf_map_delete_elem(cgroup_fd_, &mntns_id);
+	std::string path;
+	for (const auto &name : p.names) {
+		std::string_view n(name, ::strnlen(name, sizeof(name)));
+		if (n.empty() || n == "/") // past the root, or the root itself
+			break;
+		path.insert(0, "/" + std::string(n));
+	}
+	return path.empty() ? std::string("/") : path;
+}
+
 void MeasurementProbe::forget_mntns(std::uint64_t mntns_inode, std::uint64_t mntns_id)
 {
+	bpf_map_delete_elem(cgroup_fd_, &mntns_id);
 	bpf_map_delete_elem(known_mntns_fd_, &mntns_inode);
 	bpf_map_delete_elem(dropped_fd_, &mntns_inode);
 	// Files measured under a never-reused id can never match another namespace; they age

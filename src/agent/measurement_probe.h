@@ -157,6 +157,10 @@ public:
 	// Forget a file version so the next access reports it again (after a failed measurement).
 	void forget(const eima_measured_key &key);
 	void mark_known(std::uint64_t mntns);
+	// The cgroup v2 path ("/a/b", up to EIMA_CGROUP_DEPTH innermost components) the hook
+	// saw at a new namespace's first event, taken out of the kernel's map; nullopt when it
+	// has none (a host event, or one it was not taken for).
+	std::optional<std::string> take_cgroup_path(std::uint64_t mntns_id);
 	// The namespace is gone: its inode number will be reused, so nothing recorded under it
 	// (known, lost-event count, and measured files where mntns_id is the inode too) may
 	// carry over to the next one.
@@ -169,7 +173,7 @@ protected:
 	ProbeMode mode_ = ProbeMode::trace;
 	bool kernel_digest_ = false;
 	int events_fd_ = -1, measured_fd_ = -1, known_mntns_fd_ = -1, dropped_fd_ = -1,
-	    counters_fd_ = -1, policy_fd_ = -1;
+	    counters_fd_ = -1, policy_fd_ = -1, cgroup_fd_ = -1;
 	std::vector<std::string> programs_;
 	std::optional<ProbePins> pins_;
 	UniqueFd info_fd_;

@@ -195,6 +195,7 @@ check "the list replays to the TPM (eima log verify)" bash -c \
 	 '$BIN/eima' log verify '$T/snap/binary_runtime_measurements' \
 		--pcrs sha1,'$T/snap/pcrs.sha1' --pcrs sha256,'$T/snap/pcrs.sha256' >/dev/null"
 
+fc_args=() # the policy eimad runs with from here on: the FILE_CHECK one in lsm mode
 if [[ $MODE == lsm ]]; then
 echo "== a FILE_CHECK policy is pinned too: reads while eimad is down are measured, eimad's own never"
 # The programs skip eimad's own opens by its tgid, which a restarted eimad puts in the
@@ -229,6 +230,29 @@ for f in $own; do
 		grep -q " $RUN/host/$f\$" "$HOSTLIST"
 done
 check "a quote verifies after the FILE_CHECK restart" quote_verifies fc
+fc_args=(--policy "$T/policy-fc")
+fi
+
+echo "== a container gone with its cgroup before eimad reads its events is named all the same"
+# Run and gone, cgroup included, while no eimad runs (as runc removes the cgroup of a
+# command that exits at once): its name comes from the cgroup path the hook kept.
+cg2=/sys/fs/cgroup
+[[ $(stat -f -c %T "$cg2") == cgroup2fs ]] || cg2=/sys/fs/cgroup/unified
+GONEID=$(printf 'eima-restart-gone-%s' "$$" | sha256sum | cut -c1-64)
+CG=$cg2/libpod-$GONEID.scope
+if mkdir "$CG" 2>/dev/null; then
+	kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
+	make_rootfs "$T/rootfs-gone"
+	printf 'gone-%s' "$RANDOM" >> "$T/rootfs-gone/bin/dyn-true"
+	(echo "$BASHPID" > "$CG/cgroup.procs" && exec "$BIN/eima-test-container" "$T/rootfs-gone" -- /bin/dyn-true)
+	rmdir "$CG" && CG=
+	check_eq "its cgroup is gone before eimad returns" "" "$CG"
+	start "${fc_args[@]}" || { failed "eimad restarts after the container and its cgroup went"; finish; exit; }
+	settle "$RUN"
+	check_eq "it is named from the cgroup its first event saw" "podman" \
+		"$(ps_json | jq -r --arg id "$GONEID" '.containers[] | select(.id == $id) | .runtime')"
+else
+	echo "  (no cgroup v2 to make a podman-named cgroup in: not checked)"
 fi
 
 echo "== the ring fills while no eimad runs: every exec is measured or a lost event"
