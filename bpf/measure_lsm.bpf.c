@@ -64,7 +64,7 @@ static __always_inline int mmap_file(struct file *file, unsigned long reqprot,
 
 static __always_inline void file_open(struct file *file, bool hash)
 {
-	if (!want_file_check || (bpf_get_current_pid_tgid() >> 32) == agent_tgid)
+	if (!want_file_check || current_is_agent())
 		return;
 	__u32 fmode = file->f_mode;
 	__u32 mask = (fmode & FMODE_READ ? EIMA_MAY_READ : 0) |

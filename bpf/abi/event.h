@@ -105,6 +105,19 @@ struct eima_event {
 #define EIMA_EVENT_RECORD_SIZE(h) \
 	(sizeof(struct eima_event_head) + (__u32)(h).path_off + (__u32)(h).path_len)
 
+/* The cgroup (v2) of the first events of a mount namespace eimad does not know yet, as the
+ * hook saw it: value of the "cgroup_of_mntns" map (LRU hash), keyed by
+ * eima_event_head.mntns_id. The innermost EIMA_CGROUP_DEPTH components, leaf first, each
+ * NUL-terminated (longer names are cut); "" past the root. eimad names a container from
+ * it when the cgroup is gone by the time it reads the event: a runtime removes the cgroup
+ * of a container that exited at once, and cgroup_id then leads nowhere. Not part of the
+ * event: only a new namespace's first events need it, and every event would pay. */
+#define EIMA_CGROUP_DEPTH 4
+#define EIMA_CGROUP_NAME 128
+struct eima_cgroup_path {
+	char names[EIMA_CGROUP_DEPTH][EIMA_CGROUP_NAME];
+};
+
 /* Key and value of the kernel's "measured" cache (LRU hash): a file version already
  * reported for a mount namespace is not reported again. When the LRU evicts an entry the
  * file is reported again and the agent's own cache absorbs it: never a lost measurement. */

@@ -32,7 +32,6 @@
 
 /* Set by eimad before load. */
 const volatile __u64 host_mntns = 0;   /* init's mount namespace: "the host" */
-const volatile __u32 agent_tgid = 0;   /* eimad: its own opens are not FILE_CHECKed */
 const volatile __u32 wakeup_bytes = 256 * 1024; /* wake eimad once this much is queued */
 
 struct {
@@ -106,6 +105,31 @@ struct {
 	__type(value, __u64);
 } dropped_by_mntns SEC(".maps");
 
+/*
+ * eimad's process, whose own opens are not FILE_CHECKed (it would measure the files it
+ * writes and reads to measure): its tgid -> its start time (the group leader's start_time,
+ * 0 until its first open seen here). A map, not rodata, so that a restarted eimad that
+ * adopts the pinned set puts its own tgid here (it adds its entry before it removes the
+ * dead one's, so no open of its falls between); the start time keeps a process that got
+ * the dead eimad's pid before that from being skipped. Two entries: old and new, briefly.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} agent SEC(".maps");
+
+/* The cgroup of a namespace eimad does not know yet (struct eima_cgroup_path), taken at its
+ * first event; eimad takes it out when it names the container. LRU: a namespace eimad
+ * never names only costs an entry until newer ones push it out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct eima_cgroup_path);
+} cgroup_of_mntns SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, EIMA_CNT_MAX);
@@ -123,6 +147,25 @@ static __always_inline void count(__u32 idx)
 	/* Atomic: a sleepable hook can be preempted by another on the same CPU. */
 	if (v)
 		__sync_fetch_and_add(v, 1);
+}
+
+/* The current task is eimad's (the agent map). Its start time is taken at the first open
+ * after eimad wrote its tgid: only eimad's own threads have that tgid while eimad lives,
+ * and they all store the same value. A frame of its own: inlined, its key went over the
+ * verifier's 512 bytes of stack for file_open's whole call chain (528). */
+static __noinline bool current_is_agent(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *start = bpf_map_lookup_elem(&agent, &tgid);
+
+	if (!start)
+		return false;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 mine = BPF_CORE_READ(task, group_leader, start_time);
+
+	if (*start == 0)
+		*start = mine;
+	return *start == mine;
 }
 
 static __always_inline struct event_scratch *scratch_try(__u32 slot)
@@ -319,6 +362,45 @@ static __always_inline long submit_event(struct eima_event *ev, __u64 mntns_ino)
 	return bpf_ringbuf_output(&events, ev, size, wake);
 }
 
+/* kernfs_node.parent became __parent in 6.15: both, so that either vmlinux.h builds. */
+struct kernfs_node___parent {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+struct kernfs_node___uparent {
+	struct kernfs_node *__parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(((struct kernfs_node___uparent *)0)->__parent))
+		return BPF_CORE_READ((struct kernfs_node___uparent *)kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___parent *)kn, parent);
+}
+
+/* Zeros to create a cgroup_of_mntns entry from (a map value may come only from memory). */
+static struct eima_cgroup_path cgroup_path_zero;
+
+/* Keeps the task's cgroup v2 path for a namespace eimad does not know yet (the first such
+ * event wins; later ones find the entry). */
+static __noinline void note_cgroup(struct task_struct *task, __u64 mntns_id)
+{
+	if (bpf_map_lookup_elem(&cgroup_of_mntns, &mntns_id) ||
+	    bpf_map_update_elem(&cgroup_of_mntns, &mntns_id, &cgroup_path_zero, BPF_NOEXIST))
+		return;
+	struct eima_cgroup_path *p = bpf_map_lookup_elem(&cgroup_of_mntns, &mntns_id);
+	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+
+	if (!p)
+		return;
+#pragma unroll
+	for (int i = 0; i < EIMA_CGROUP_DEPTH; i++) {
+		if (!kn)
+			break;
+		bpf_probe_read_kernel_str(p->names[i], EIMA_CGROUP_NAME, BPF_CORE_READ(kn, name));
+		kn = kernfs_parent(kn);
+	}
+}
+
 static __always_inline __u64 current_mntns_ino(struct task_struct *task)
 {
 	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
@@ -414,6 +496,9 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	 * could not measure, which a later mark would undo. Unmarked again if it is dropped. */
 	val.cookie = id.cookie;
 	bpf_map_update_elem(&measured, &key, &val, BPF_ANY);
+	/* Before the event is queued, so eimad finds it when it reads the event. */
+	if (mntns_ino != host_mntns && !bpf_map_lookup_elem(&known_mntns, &mntns_ino))
+		note_cgroup(task, key.mntns);
 
 	long err = submit_event(ev, mntns_ino);
 

@@ -87,6 +87,10 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		return fail(errno, "open", "/");
 	agent->host_root_.reset(root);
 
+	// The pin directory first: a pinned set's FILE_CHECK programs skip this process's own
+	// opens from here on (the files below are read before the set is adopted).
+	if (auto r = agent->open_pins(); !r)
+		return std::unexpected(r.error());
 	if (auto r = agent->set_up_tpm(); !r)
 		return std::unexpected(r.error());
 	auto boot = agent->boot_aggregate_entry();
@@ -259,6 +263,25 @@ Result<ima::TemplateEntry> Agent::boot_aggregate_entry()
 	return ima::make_boot_aggregate(algo, digest, template_name(config_.template_kind));
 }
 
+Result<void> Agent::open_pins()
+{
+	if (config_.pin_dir == "none") {
+		pinning_ = "off: --pin-dir none";
+		return {};
+	}
+	auto p = ProbePins::open(config_.pin_dir.empty() ? pin_dir_for(config_.run_dir)
+							 : config_.pin_dir);
+	if (!p && p.error().err == EWOULDBLOCK)
+		return std::unexpected(p.error()); // never two readers of one ring
+	if (!p) {
+		pinning_ = "off: " + p.error().message();
+		return {};
+	}
+	p->claim_agent(static_cast<std::uint32_t>(::getpid()));
+	pins_ = std::move(*p);
+	return {};
+}
+
 Result<void> Agent::set_up_probe()
 {
 	ProbeMode mode = ProbeMode::trace;
@@ -267,7 +290,6 @@ Result<void> Agent::set_up_probe()
 	    (config_.mode == ModeChoice::automatic && lsm_reason.empty()))
 		mode = ProbeMode::lsm;
 
-	bool file_check = false; // the policy loaded last has FILE_CHECK rules
 	auto options_for = [&](ProbeMode m,
 			       bool kernel_digest) -> Result<std::pair<ProbeOptions, eima_policy>> {
 		auto pol = load_measure_policy(config_.policy, m);
@@ -276,7 +298,6 @@ Result<void> Agent::set_up_probe()
 		policy_unsupported_ = pol->unsupported;
 		policy_rules_ = pol->rules;
 		policy_appraises_ = pol->has_appraise;
-		file_check = m == ProbeMode::lsm && pol->has_file_check;
 		ProbeOptions opts{host_mntns_, static_cast<std::uint32_t>(::getpid()),
 				  pol->has_file_check, config_.ring_buffer_kb * 1024u, kernel_digest};
 		return std::pair(opts, pol->compiled);
@@ -290,19 +311,8 @@ Result<void> Agent::set_up_probe()
 	};
 
 	// ---- Pinning: adopt the set a killed eimad left attached (docs/restart.md) ----
-	std::optional<ProbePins> pins;
-	if (config_.pin_dir == "none") {
-		pinning_ = "off: --pin-dir none";
-	} else {
-		auto p = ProbePins::open(config_.pin_dir.empty() ? pin_dir_for(config_.run_dir)
-								 : config_.pin_dir);
-		if (!p && p.error().err == EWOULDBLOCK)
-			return std::unexpected(p.error()); // never two readers of one ring
-		if (!p)
-			pinning_ = "off: " + p.error().message();
-		else
-			pins = std::move(*p);
-	}
+	std::optional<ProbePins> pins = std::move(pins_);
+	pins_.reset();
 	if (pins && config_.fresh) {
 		pins->clear();
 		adoption_.detail = "--fresh: the pinned set, if any, was detached";
@@ -363,13 +373,7 @@ Result<void> Agent::set_up_probe()
 	probe_ = std::move(*probe);
 
 	// ---- Pinning: pin a freshly loaded set ----
-	if (pins && file_check) {
-		// FILE_CHECK skips eimad's own opens by the pid frozen in the programs' rodata,
-		// which a restarted eimad does not have (and another process may get).
-		pins->remove();
-		pinning_ =
-			"off: the policy has FILE_CHECK rules (the programs know eimad by its pid)";
-	} else if (pins) {
+	if (pins) {
 		if (auto r = probe_->pin(std::move(*pins)); !r) {
 			spdlog::warn("BPF set not pinned: {}", r.error().message());
 			pinning_ = "off: " + r.error().message();
@@ -420,7 +424,7 @@ Container &Agent::container_for(const PendingEvent &ev)
 	// inode has exited, even if the once-a-second reaper has not seen it yet.
 	for (auto &old : registry_->take_reused(ev.head.mntns, ev.head.mntns_id))
 		retire(std::move(old));
-	Container &c = registry_->add(ev.head);
+	Container &c = registry_->add(ev.head, probe_->take_cgroup_path(ev.head.mntns_id));
 	open_container_list(c);
 	probe_->mark_known(ev.head.mntns);
 	emit({{"type", "container_started"},

@@ -80,6 +80,8 @@ private:
 	Agent() = default;
 
 	Result<void> set_up_tpm();
+	// Locks the pin directory (pins_) and claims a set pinned there (ProbePins::claim_agent).
+	Result<void> open_pins();
 	Result<void> set_up_probe();
 	Result<void> set_up_enforcer();
 	Result<void> set_up_protection();
@@ -136,6 +138,7 @@ private:
 	// "off: why" when the probe is not pinned.
 	Adoption adoption_;
 	std::string pinning_;
+	std::optional<ProbePins> pins_; // from open_pins() until set_up_probe() takes it
 	std::optional<std::size_t> adopted_events_;   // events in the first drain after adopting
 	std::string mode_reason_;                     // why this mode was chosen
 	std::vector<std::string> policy_unsupported_; // rules this mode cannot honour

@@ -197,7 +197,7 @@ std::vector<Container> ContainerRegistry::take_reused(std::uint64_t mntns, std::
 	return out;
 }
 
-Container &ContainerRegistry::add(const eima_event_head &h)
+Container &ContainerRegistry::add(const eima_event_head &h, std::optional<std::string> hook_cgroup)
 {
 	Container &c = live_[h.mntns_id];
 	c.key = h.mntns_id;
@@ -212,11 +212,13 @@ Container &ContainerRegistry::add(const eima_event_head &h)
 	if (auto cg = proc_.cgroup_of(pid))
 		rid = container_id_from_cgroup(*cg, runc_state_dir_);
 	// The process may be gone already; its cgroup, which the event names, may not be (it
-	// outlives its last process until the runtime removes it). Else the namespace names
-	// the container.
+	// outlives its last process until the runtime removes it); else the cgroup's path as
+	// the hook saw it. Else the namespace names the container.
 	if (!rid)
 		if (auto path = proc_.cgroup_path_of(h.cgroup_id))
 			rid = container_id_from_cgroup("0::" + *path + "\n", runc_state_dir_);
+	if (!rid && hook_cgroup)
+		rid = container_id_from_cgroup("0::" + *hook_cgroup + "\n", runc_state_dir_);
 	c.runtime = rid ? rid->runtime : "";
 	c.engine_namespace = rid ? rid->engine_namespace : "";
 	c.id = container_name(rid, h.mntns);

@@ -141,7 +141,9 @@ public:
 	// A new live container for the event's namespace (the key must not be live): its
 	// namespaces, its id (from the process's cgroup, or when the process is gone, from the
 	// cgroup the event names; made unique among live, retiring and exited ones) and its root.
-	Container &add(const eima_event_head &h);
+	// `hook_cgroup`: the cgroup path the hook saw (MeasurementProbe::take_cgroup_path),
+	// which names the container when its process and its cgroup are both gone.
+	Container &add(const eima_event_head &h, std::optional<std::string> hook_cgroup = {});
 	// A container the last eimad saw, as live again (its key must not be live, its id not
 	// taken): its list and vTPM are the caller's to give.
 	Container &restore(const SavedContainer &s);

@@ -93,7 +93,6 @@ public:
 			return fail(errno, "open BPF skeleton", std::string(probe_mode_name(mode)));
 		Skel *s = probe->skel_;
 		s->rodata->host_mntns = opts.host_mntns;
-		s->rodata->agent_tgid = opts.agent_tgid;
 		Ops::configure(s, opts);
 		// Wake eimad when a quarter of a small ring is used, so bursts do not overflow it.
 		if (opts.ring_bytes && opts.ring_bytes / 4 < s->rodata->wakeup_bytes)
@@ -112,7 +111,10 @@ public:
 		probe->dropped_fd_ = bpf_map__fd(s->maps.dropped_by_mntns);
 		probe->counters_fd_ = bpf_map__fd(s->maps.counters);
 		probe->policy_fd_ = bpf_map__fd(s->maps.policy);
+		probe->cgroup_fd_ = bpf_map__fd(s->maps.cgroup_of_mntns);
 		if (auto r = probe->set_policy(policy); !r)
+			return std::unexpected(r.error());
+		if (auto r = set_agent_tgid(bpf_map__fd(s->maps.agent), opts.agent_tgid); !r)
 			return std::unexpected(r.error());
 		if (mode == ProbeMode::trace)
 			if (auto r = ensure_tracefs(); !r)
@@ -252,9 +254,10 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::load(ProbeMode mode,
 namespace {
 
 constexpr const char *info_pin = "info";
+constexpr const char *agent_pin = "agent";
 // The maps both objects have, by name (the skeletons' maps, pinned under these names).
-constexpr const char *map_pins[] = {"events",		"measured", "known_mntns",
-				    "dropped_by_mntns", "counters", "policy"};
+constexpr const char *map_pins[] = {"events",	    "measured", "known_mntns", "dropped_by_mntns",
+				    "counters", "policy",   agent_pin, "cgroup_of_mntns"};
 
 // The pinned set of a killed eimad, adopted: the links stay pinned (they keep the programs
 // attached), the maps are used through the fds opened here.
@@ -357,6 +360,27 @@ std::optional<PinnedSetInfo> ProbePins::info() const
 	return info;
 }
 
+void ProbePins::claim_agent(std::uint32_t tgid) const
+{
+	UniqueFd fd(bpf_obj_get(path(agent_pin).c_str()));
+	if (fd)
+		(void)set_agent_tgid(fd.get(), tgid); // adopt() claims again and reports a failure
+}
+
+Result<void> set_agent_tgid(int agent_fd, std::uint32_t tgid)
+{
+	std::uint64_t unseen = 0;
+	auto others = [&](std::uint32_t t) { return t != tgid; };
+	if (bpf_map_update_elem(agent_fd, &tgid, &unseen, BPF_ANY) != 0) {
+		// Full of stale entries (both slots): make room; only this one must hold.
+		delete_keys_if<std::uint32_t>(agent_fd, others);
+		if (bpf_map_update_elem(agent_fd, &tgid, &unseen, BPF_ANY) != 0)
+			return fail(errno, "write BPF map", "agent");
+	}
+	delete_keys_if<std::uint32_t>(agent_fd, others);
+	return {};
+}
+
 void ProbePins::clear() const
 {
 	if (dir_.empty()) // moved from
@@ -452,8 +476,11 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 	if (auto why = pinned_set_mismatch(*found, links, wanted->first, wanted->second);
 	    !why.empty())
 		return refuse(why);
-	int *fds[] = {&probe->events_fd_,  &probe->measured_fd_, &probe->known_mntns_fd_,
-		      &probe->dropped_fd_, &probe->counters_fd_, &probe->policy_fd_};
+	int agent_fd = -1;
+	int *fds[] = {&probe->events_fd_,   &probe->measured_fd_, &probe->known_mntns_fd_,
+		      &probe->dropped_fd_,  &probe->counters_fd_, &probe->policy_fd_,
+		      &agent_fd,	    &probe->cgroup_fd_};
+	static_assert(sizeof(fds) / sizeof(fds[0]) == std::size(map_pins));
 	for (std::size_t i = 0; i < std::size(map_pins); ++i) {
 		UniqueFd fd(bpf_obj_get(pins.path(map_pins[i]).c_str()));
 		if (!fd)
@@ -480,6 +507,10 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 		clear_map<eima_measured_key>(probe->measured_fd_);
 	// This eimad knows none of the old one's containers: their first events must wake it.
 	clear_map<std::uint64_t>(probe->known_mntns_fd_);
+	// Claimed already when the directory was locked (ProbePins::claim_agent); again here,
+	// where a failure is an error, for whoever adopts without having claimed.
+	if (auto r = set_agent_tgid(agent_fd, opts.agent_tgid); !r)
+		return std::unexpected(r.error());
 
 	probe->mode_ = mode;
 	probe->kernel_digest_ = found->kernel_digest;
@@ -543,8 +574,25 @@ void MeasurementProbe::mark_known(std::uint64_t mntns)
 	bpf_map_update_elem(known_mntns_fd_, &mntns, &one, BPF_ANY);
 }
 
+std::optional<std::string> MeasurementProbe::take_cgroup_path(std::uint64_t mntns_id)
+{
+	eima_cgroup_path p{};
+	if (bpf_map_lookup_elem(cgroup_fd_, &mntns_id, &p) != 0)
+		return std::nullopt;
+	bpf_map_delete_elem(cgroup_fd_, &mntns_id);
+	std::string path;
+	for (const auto &name : p.names) {
+		std::string_view n(name, ::strnlen(name, sizeof(name)));
+		if (n.empty() || n == "/") // past the root, or the root itself
+			break;
+		path.insert(0, "/" + std::string(n));
+	}
+	return path.empty() ? std::string("/") : path;
+}
+
 void MeasurementProbe::forget_mntns(std::uint64_t mntns_inode, std::uint64_t mntns_id)
 {
+	bpf_map_delete_elem(cgroup_fd_, &mntns_id);
 	bpf_map_delete_elem(known_mntns_fd_, &mntns_inode);
 	bpf_map_delete_elem(dropped_fd_, &mntns_inode);
 	// Files measured under a never-reused id can never match another namespace; they age

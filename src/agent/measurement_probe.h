@@ -28,7 +28,7 @@ std::string_view probe_mode_name(ProbeMode mode);
 
 struct ProbeOptions {
 	std::uint64_t host_mntns = 0;
-	std::uint32_t agent_tgid = 0;
+	std::uint32_t agent_tgid = 0; // eimad: its own opens are not FILE_CHECKed
 	bool want_file_check = false; // lsm only: attach file_open work (FILE_CHECK rules)
 	// Ring buffer size in bytes (a power of two, at least a page); 0 keeps the 4 MiB of
 	// the BPF object. Small rings make overflow testable.
@@ -80,6 +80,11 @@ public:
 	std::string path(const std::string &name) const { return dir_ + "/" + name; }
 	// The pinned set's description, when a complete set is pinned here.
 	std::optional<PinnedSetInfo> info() const;
+	// Makes `tgid` the process whose opens the pinned programs do not FILE_CHECK (the
+	// "agent" map), if a set is pinned here. Called as soon as the directory is locked,
+	// before eimad reads its run directory: whether the set is then adopted or detached,
+	// this eimad is the only one that can own it, and its own opens are never measured.
+	void claim_agent(std::uint32_t tgid) const;
 	// Every pin removed (links unpinned detach once no fd holds them); the directory stays.
 	void clear() const;
 	// clear(), then the directory itself.
@@ -89,6 +94,11 @@ private:
 	std::string dir_;
 	UniqueFd lock_;
 };
+
+// Makes `tgid` the only process in the "agent" map (its start time is taken by the
+// programs at its first open): the new entry first, then the others, so that no open of
+// the new process is measured in between.
+Result<void> set_agent_tgid(int agent_fd, std::uint32_t tgid);
 
 // How an adoption went, for `eima status`.
 struct Adoption {
@@ -147,6 +157,10 @@ public:
 	// Forget a file version so the next access reports it again (after a failed measurement).
 	void forget(const eima_measured_key &key);
 	void mark_known(std::uint64_t mntns);
+	// The cgroup v2 path ("/a/b", up to EIMA_CGROUP_DEPTH innermost components) the hook
+	// saw at a new namespace's first event, taken out of the kernel's map; nullopt when it
+	// has none (a host event, or one it was not taken for).
+	std::optional<std::string> take_cgroup_path(std::uint64_t mntns_id);
 	// The namespace is gone: its inode number will be reused, so nothing recorded under it
 	// (known, lost-event count, and measured files where mntns_id is the inode too) may
 	// carry over to the next one.
@@ -159,7 +173,7 @@ protected:
 	ProbeMode mode_ = ProbeMode::trace;
 	bool kernel_digest_ = false;
 	int events_fd_ = -1, measured_fd_ = -1, known_mntns_fd_ = -1, dropped_fd_ = -1,
-	    counters_fd_ = -1, policy_fd_ = -1;
+	    counters_fd_ = -1, policy_fd_ = -1, cgroup_fd_ = -1;
 	std::vector<std::string> programs_;
 	std::optional<ProbePins> pins_;
 	UniqueFd info_fd_;

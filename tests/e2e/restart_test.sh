@@ -5,7 +5,8 @@
 # executed is in the list or inside the span of an "eima-interrupted" violation.
 # The BPF set is pinned (--pin-dir): a killed eimad's programs stay attached, the next one
 # adopts them, and every exec made while no eimad ran is in the list (measured, not only
-# covered by a violation). A clean stop removes the pins.
+# covered by a violation). A clean stop removes the pins. In lsm mode a FILE_CHECK policy
+# is pinned the same way, and eimad's own opens stay unmeasured across the restart.
 #
 #   restart_test.sh BIN_DIR trace|lsm
 BIN=$1
@@ -193,6 +194,66 @@ check "the list replays to the TPM (eima log verify)" bash -c \
 	"mkdir -p '$T/snap' && '$BIN/eima' pcrs --run-dir '$RUN' --snapshot '$T/snap' >/dev/null &&
 	 '$BIN/eima' log verify '$T/snap/binary_runtime_measurements' \
 		--pcrs sha1,'$T/snap/pcrs.sha1' --pcrs sha256,'$T/snap/pcrs.sha256' >/dev/null"
+
+fc_args=() # the policy eimad runs with from here on: the FILE_CHECK one in lsm mode
+if [[ $MODE == lsm ]]; then
+echo "== a FILE_CHECK policy is pinned too: reads while eimad is down are measured, eimad's own never"
+# The programs skip eimad's own opens by its tgid, which a restarted eimad puts in the
+# pinned "agent" map when it locks the pin directory, before it reads its run directory.
+# The files it reads at a restart (its list, boot_id, drained_at_ns) are given the owner
+# the rule measures: were its opens not skipped, they would be in the list.
+printf 'measure func=BPRM_CHECK\nmeasure func=FILE_CHECK mask=MAY_READ fowner=4343\n' >"$T/policy-fc"
+fc_read() { # fc_read NAME: a new file owned by 4343, read (not run) by cat
+	printf 'fc-%s-%s\n' "$1" "$RANDOM" >"$T/fc-$1" && chown 4343 "$T/fc-$1" && cat "$T/fc-$1" >/dev/null
+}
+stop_eimad
+start --policy "$T/policy-fc" || { failed "eimad starts with a FILE_CHECK policy"; finish; exit; }
+check_eq "a FILE_CHECK policy's set is pinned" "$PIN" "$(status_field pinning)"
+fc_read up1
+settle "$RUN"
+check "a read while eimad runs is measured" grep -q " $T/fc-up1\$" "$HOSTLIST"
+gaps_before=$(grep -c ' eima-interrupted:' "$HOSTLIST")
+kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
+fc_read down1
+own="binary_runtime_measurements boot_id drained_at_ns"
+for f in $own; do chown 4343 "$RUN/host/$f"; done
+start --policy "$T/policy-fc" || { failed "eimad restarts with a FILE_CHECK policy"; finish; exit; }
+fc_read up2
+settle "$RUN"
+check_eq "the killed eimad's FILE_CHECK set is adopted" True "$(status_field probe_adopted)"
+check "a read while no eimad ran is measured (no gap)" grep -q " $T/fc-down1\$" "$HOSTLIST"
+check_eq "...and the restart has no interruption entry" "$gaps_before" \
+	"$(grep -c ' eima-interrupted:' "$HOSTLIST")"
+check "a read after the restart is measured" grep -q " $T/fc-up2\$" "$HOSTLIST"
+for f in $own; do
+	check_status "eimad's own read of $f at the restart is not measured" 1 \
+		grep -q " $RUN/host/$f\$" "$HOSTLIST"
+done
+check "a quote verifies after the FILE_CHECK restart" quote_verifies fc
+fc_args=(--policy "$T/policy-fc")
+fi
+
+echo "== a container gone with its cgroup before eimad reads its events is named all the same"
+# Run and gone, cgroup included, while no eimad runs (as runc removes the cgroup of a
+# command that exits at once): its name comes from the cgroup path the hook kept.
+cg2=/sys/fs/cgroup
+[[ $(stat -f -c %T "$cg2") == cgroup2fs ]] || cg2=/sys/fs/cgroup/unified
+GONEID=$(printf 'eima-restart-gone-%s' "$$" | sha256sum | cut -c1-64)
+CG=$cg2/libpod-$GONEID.scope
+if mkdir "$CG" 2>/dev/null; then
+	kill -KILL "$EIMAD_PID"; wait "$EIMAD_PID" 2>/dev/null; EIMAD_PID=
+	make_rootfs "$T/rootfs-gone"
+	printf 'gone-%s' "$RANDOM" >> "$T/rootfs-gone/bin/dyn-true"
+	(echo "$BASHPID" > "$CG/cgroup.procs" && exec "$BIN/eima-test-container" "$T/rootfs-gone" -- /bin/dyn-true)
+	rmdir "$CG" && CG=
+	check_eq "its cgroup is gone before eimad returns" "" "$CG"
+	start "${fc_args[@]}" || { failed "eimad restarts after the container and its cgroup went"; finish; exit; }
+	settle "$RUN"
+	check_eq "it is named from the cgroup its first event saw" "podman" \
+		"$(ps_json | jq -r --arg id "$GONEID" '.containers[] | select(.id == $id) | .runtime')"
+else
+	echo "  (no cgroup v2 to make a podman-named cgroup in: not checked)"
+fi
 
 echo "== the ring fills while no eimad runs: every exec is measured or a lost event"
 # A 4 KiB ring (one page) holds about fourteen records: most of these execs find it full.

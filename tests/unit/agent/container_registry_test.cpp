@@ -56,6 +56,20 @@ TEST(ContainerRegistry, AProcessAlreadyGoneLeavesTheNamespaceAsNameAndAnotherPro
 	EXPECT_FALSE(d.root); // nobody left in it
 }
 
+TEST(ContainerRegistry, AContainerWhoseProcessAndCgroupAreGoneIsNamedFromTheHooksCgroup)
+{
+	FakeProcesses proc; // no process, no cgroup by id
+	ContainerRegistry reg(proc, "", 10);
+	Container &c = reg.add(event_in(9, 5001, 100), "/machine.slice/libpod-" + hex64 + ".scope");
+	EXPECT_EQ(c.id, hex64);
+	EXPECT_EQ(c.runtime, "podman");
+	EXPECT_EQ(reg.add(event_in(10, 5002, 101), "/user.slice").id, "mntns-5002");
+	EXPECT_EQ(reg.add(event_in(11, 5003, 102)).id, "mntns-5003");
+	// The cgroup by id, while it exists, comes first.
+	proc.cgroups[5007] = "/system.slice/docker-" + hex64 + ".scope";
+	EXPECT_EQ(reg.add(event_in(12, 5004, 103), "/x").runtime, "docker");
+}
+
 TEST(ContainerRegistry, IdsStayUniqueAcrossLiveRetiringAndExited)
 {
 	FakeProcesses proc;

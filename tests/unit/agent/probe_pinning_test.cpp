@@ -8,8 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <map>
+#include <vector>
 
 #include "agent/agent_config.h"
 #include "agent/measurement_probe.h"
@@ -120,7 +124,9 @@ protected:
 		ASSERT_GE(child, 0);
 		if (child == 0) {
 			auto pins = ProbePins::open(dir_);
-			auto probe = MeasurementProbe::load(ProbeMode::trace, opts_, policy_);
+			ProbeOptions mine = opts_;
+			mine.agent_tgid = static_cast<std::uint32_t>(::getpid());
+			auto probe = MeasurementProbe::load(ProbeMode::trace, mine, policy_);
 			Result<void> pinned = !pins    ? std::unexpected(pins.error())
 					      : !probe ? std::unexpected(probe.error())
 						       : (*probe)->pin(std::move(*pins));
@@ -159,6 +165,22 @@ protected:
 		}
 		return false;
 	}
+	// The pinned agent map's entries: tgid -> start time.
+	std::map<std::uint32_t, std::uint64_t> agent_entries()
+	{
+		std::map<std::uint32_t, std::uint64_t> out;
+		UniqueFd fd(bpf_obj_get((dir_ + "/agent").c_str()));
+		if (!fd)
+			return out;
+		std::uint32_t key, *prev = nullptr;
+		while (bpf_map_get_next_key(fd.get(), prev, &key) == 0) {
+			std::uint64_t v = 0;
+			if (bpf_map_lookup_elem(fd.get(), &key, &v) == 0)
+				out[key] = v;
+			prev = &key;
+		}
+		return out;
+	}
 	std::string exe_;
 	std::string dir_;
 	eima_policy policy_{};
@@ -194,6 +216,50 @@ TEST_F(ProbePinning, AKilledOwnersSetKeepsMeasuringAndIsAdopted)
 	// A clean stop detaches and unpins.
 	probe->reset();
 	EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
+// FILE_CHECK skips eimad's own opens by the tgid in the pinned agent map: the eimad that
+// locks the directory takes the dead owner's place at once, and adoption keeps it there.
+TEST_F(ProbePinning, TheNextOwnerTakesTheDeadOnesPlaceInTheAgentMap)
+{
+	pin_in_dying_child();
+	auto dead = agent_entries();
+	ASSERT_EQ(1u, dead.size()) << "the dying owner did not put its tgid in the agent map";
+	ASSERT_NE(static_cast<std::uint32_t>(::getpid()), dead.begin()->first);
+	auto pins = ProbePins::open(dir_);
+	ASSERT_TRUE(pins) << pins.error().message();
+	auto me = static_cast<std::uint32_t>(::getpid());
+	pins->claim_agent(me);
+	using Entries = std::map<std::uint32_t, std::uint64_t>;
+	EXPECT_EQ((Entries{{me, 0}}), agent_entries()) << "the start time is the programs' to take";
+	ProbeOptions opts = opts_;
+	opts.agent_tgid = me;
+	Adoption how;
+	auto probe = MeasurementProbe::adopt(*pins, ProbeMode::trace, opts, policy_, how);
+	ASSERT_TRUE(probe && *probe) << how.detail;
+	EXPECT_EQ((Entries{{me, 0}}), agent_entries());
+}
+
+TEST(AgentMap, AFullMapOfStaleEntriesStillTakesTheNewOne)
+{
+	if (::geteuid() != 0)
+		GTEST_SKIP() << "needs root (BPF)";
+	LIBBPF_OPTS(bpf_map_create_opts, none);
+	UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_HASH, "eima_test_agent", sizeof(std::uint32_t),
+				   sizeof(std::uint64_t), 2, &none));
+	ASSERT_TRUE(fd) << std::strerror(errno);
+	for (std::uint32_t stale : {100u, 200u}) {
+		std::uint64_t start = 7;
+		ASSERT_EQ(0, bpf_map_update_elem(fd.get(), &stale, &start, BPF_ANY));
+	}
+	ASSERT_TRUE(set_agent_tgid(fd.get(), 300));
+	std::uint32_t key, *prev = nullptr;
+	std::vector<std::uint32_t> keys;
+	while (bpf_map_get_next_key(fd.get(), prev, &key) == 0) {
+		keys.push_back(key);
+		prev = &key;
+	}
+	EXPECT_EQ(std::vector<std::uint32_t>{300}, keys);
 }
 
 TEST_F(ProbePinning, AnIncompatibleSetIsDetachedAndUnpinned)
