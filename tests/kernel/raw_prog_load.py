@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Loads the socket filter `r0 = IMM; exit` with a bare bpf(BPF_PROG_LOAD), without libbpf
+"""Loads the socket filter `w0 = IMM; exit` (as clang -mcpu=v3 writes `return IMM;`) with a bare bpf(BPF_PROG_LOAD), without libbpf
 (whose feature probes load programs of their own first), so that a test controls every
 instruction the kernel sees. Prints "loaded tag HEX" and exits 0, or "errno NAME" and
 exits 1.   raw_prog_load.py IMM"""
@@ -24,7 +24,7 @@ def bpf(cmd, attr):
 
 
 imm = int(sys.argv[1], 0)
-insns = struct.pack("<BBhi", 0xB7, 0, 0, imm) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+insns = struct.pack("<BBhi", 0xB4, 0, 0, imm) + struct.pack("<BBhi", 0x95, 0, 0, 0)
 insn_buf = ctypes.create_string_buffer(insns, len(insns))
 license_buf = ctypes.create_string_buffer(b"GPL")
 attr = bytearray(128)
