@@ -91,5 +91,11 @@ struct eima_bpf_policy_event {
 	__u64 exe_dev; /* the loader's executable, as trusted_loaders keys it */
 	__u64 exe_ino;
 };
+/* Not in the objects' BTF (a ring has no value type), so pinned here for both compilers. */
+#ifdef __cplusplus
+static_assert(sizeof(struct eima_bpf_policy_event) == 96, "eima_bpf_policy_event layout");
+#else
+_Static_assert(sizeof(struct eima_bpf_policy_event) == 96, "eima_bpf_policy_event layout");
+#endif
 
 #endif /* EIMA_ABI_BPF_POLICY_H */
