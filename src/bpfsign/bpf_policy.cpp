@@ -235,16 +235,19 @@ Result<std::uint64_t> drain_policy_events(const std::string &policy_dir, enforce
 		ring_buffer__new(fd.get(), on_event, &st, nullptr), ring_buffer__free);
 	if (!rb)
 		return fail(errno, "read the BPF policy's events", path);
-	while (true) {
-		int n = follow && !stop.load() ? ring_buffer__poll(rb.get(), 200)
-					       : ring_buffer__consume(rb.get());
+	auto check = [&](int n) -> Result<void> {
 		if (st.error)
 			return std::unexpected(*st.error);
 		if (n < 0 && n != -EINTR)
 			return fail(-n, "read the BPF policy's events", path);
-		if (!follow || (stop.load() && n <= 0))
-			break;
-	}
+		return {};
+	};
+	// A stop signal interrupts the wait (EINTR); what is queued then is written below.
+	while (follow && !stop.load())
+		if (auto r = check(ring_buffer__poll(rb.get(), 200)); !r)
+			return std::unexpected(r.error());
+	if (auto r = check(ring_buffer__consume(rb.get())); !r)
+		return std::unexpected(r.error());
 	return st.written;
 }
 

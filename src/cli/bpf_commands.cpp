@@ -50,6 +50,8 @@ CLI::App *verify_cmd = nullptr;
 CLI::App *load_cmd = nullptr;
 CLI::App *enforce_cmd = nullptr;
 CLI::App *path_cmd = nullptr;
+CLI::App *drain_cmd = nullptr;
+bool drain_follow = false;
 
 void print_manifest(const bpfsign::LoaderManifest &m)
 {
@@ -203,21 +205,24 @@ int load_signed(const BpfOptions &o, bool attach, const Configure &configure,
 	return 0;
 }
 
-// Writes the pinned policy's refusals to the audit log until SIGTERM or SIGINT.
-int follow_audit(const BpfOptions &o)
+// Writes the pinned policy's refusals to the audit log: what is queued, or, with follow,
+// until SIGTERM or SIGINT.
+int write_audit(const BpfOptions &o, bool follow)
 {
 	auto log = enforce::AuditLog::open(o.audit_log);
 	if (!log)
 		return report(log.error());
-	struct sigaction sa {};
-	sa.sa_handler = on_stop_signal; // no SA_RESTART: the ring's epoll_wait returns EINTR
-	::sigaction(SIGTERM, &sa, nullptr);
-	::sigaction(SIGINT, &sa, nullptr);
-	fmt::print("writing refused BPF loads to {} (stop with SIGTERM; enforcement stays "
-		   "pinned)\n",
-		   o.audit_log);
-	std::fflush(stdout);
-	auto n = bpfsign::drain_policy_events(o.pin_dir, *log, true, stop_requested);
+	if (follow) {
+		struct sigaction sa {};
+		sa.sa_handler = on_stop_signal; // no SA_RESTART: the ring's epoll_wait returns EINTR
+		::sigaction(SIGTERM, &sa, nullptr);
+		::sigaction(SIGINT, &sa, nullptr);
+		fmt::print("writing refused BPF loads to {} (stop with SIGTERM; enforcement stays "
+			   "pinned)\n",
+			   o.audit_log);
+		std::fflush(stdout);
+	}
+	auto n = bpfsign::drain_policy_events(o.pin_dir, *log, follow, stop_requested);
 	if (!n)
 		return report(n.error());
 	fmt::print("{} refused BPF loads written to {}\n", *n, o.audit_log);
@@ -262,7 +267,7 @@ int cmd_enforce(const BpfOptions &o)
 		check);
 	if (rc != 0 || o.audit_log.empty())
 		return rc;
-	return follow_audit(o);
+	return write_audit(o, true);
 }
 
 } // namespace
@@ -325,6 +330,13 @@ void add_bpf_commands(CLI::App &app)
 	enforce_cmd->add_option("--cgroup", opts.cgroup,
 				"enforce only for the tasks of this cgroup v2 directory")
 		->check(CLI::ExistingDirectory);
+	drain_cmd = bpf->add_subcommand(
+		"drain", "write the refusals queued in a pinned policy to an audit log (when no "
+			 "eima bpf enforce --audit-log was writing them)");
+	drain_cmd->add_option("--pin", opts.pin_dir, "the policy's bpffs DIR")->required();
+	drain_cmd->add_option("--audit-log", opts.audit_log, "the JSON-lines audit log to append to")
+		->required();
+	drain_cmd->add_flag("--follow", drain_follow, "keep writing until SIGTERM");
 }
 
 std::optional<int> run_bpf_commands()
@@ -335,6 +347,8 @@ std::optional<int> run_bpf_commands()
 		return cmd_verify(opts);
 	if (load_cmd && *load_cmd)
 		return load_signed(opts, opts.attach, nullptr);
+	if (drain_cmd && *drain_cmd)
+		return write_audit(opts, drain_follow);
 	if (path_cmd && *path_cmd) {
 		auto p = bpfsign::probe_signing_path();
 		if (!p)

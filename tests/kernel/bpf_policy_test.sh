@@ -199,4 +199,9 @@ check_eq "nothing was refused" 0 "$(stat_of refused)"
 check "eima bpf enforce --audit-log stops" stop_enforcing
 check_eq "every audited load is an audit event, as would_deny" "$audited" "$(log_count '"decision":"would_deny"')"
 check_eq "none says denied" 0 "$(log_count '"decision":"denied"')"
+check "with nobody writing the log, an audited load still works" unsigned_load in_cgroup
+check "eima bpf drain writes what waited in the ring" \
+	"$BIN/eima" bpf drain --pin "$PIN" --audit-log "$LOG"
+check_eq "so every audited load is still an audit event" "$(stat_of audited)" \
+	"$(log_count '"decision":"would_deny"')"
 finish
