@@ -52,6 +52,8 @@ for t in "${targets[@]}"; do
 		verdict="FAILED (exit $rc, see $log)"
 		failed+=("$t")
 		grep -m3 -E 'ERROR: |SUMMARY: |runtime error' "$log" | sed 's/^/    /' || true
+		# Where it happened, in eima's code: enough for a CI log to name the bug.
+		grep -m4 -E '^ +#[0-9]+ .* (/[^ ]*)?/(src|fuzz)/' "$log" | sed 's/^ */    /' | cut -c1-240 || true
 	fi
 	printf '%-16s %12s execs  cov %6s  ft %6s  corpus %5s  %4ss  %s\n' "$t" "${execs:-?}" \
 		"${cov:-?}" "${ft:-?}" "$files" "${took:-$secs}" "$verdict"

@@ -2,10 +2,13 @@
 // line of at most 1 MiB. The fd is a memfd holding the input; a message that parses is
 // written back and must read back the same.
 #include <cstdint>
+#include <string>
+#include <vector>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/unique_fd.h"
+#include "common/json_text.h"
 #include "control/control_protocol.h"
 
 using namespace eima;
@@ -26,5 +29,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	auto back = control::read_message(out.get());
 	if (!back || *back != *msg)
 		__builtin_trap();
+	// A request eimad accepts can be read the way its handlers read it without throwing
+	// (an uncaught nlohmann exception ends eimad).
+	if (auto req = control::parse_request(json_dump(*msg))) {
+		(void)req->value("cmd", "");
+		(void)req->value("container", "");
+		(void)req->value("bank", "");
+		(void)req->value("nonce", "");
+		if (req->contains("banks"))
+			(void)(*req)["banks"].get<std::vector<std::string>>();
+		if (req->contains("pcrs"))
+			(void)(*req)["pcrs"].get<std::vector<std::uint32_t>>();
+	}
 	return 0;
 }

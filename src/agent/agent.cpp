@@ -460,8 +460,9 @@ Agent::resume_containers(bool host_resumed,
 							 : "");
 		c.list = std::move(list->list);
 		if (config_.vtpm)
-			c.vtpm = std::make_unique<VirtualTpm>((d / "vtpm").string(),
-							      std::move(list->records));
+			c.vtpm = std::make_unique<VirtualTpm>(
+				(d / "vtpm").string(), (d / "binary_runtime_measurements").string(),
+				"vTPM of " + c.id, std::move(list->records));
 		else
 			tpm::stop_left_running(d / "vtpm");
 		if (!registry_->still_runs(*saved)) {
@@ -494,6 +495,13 @@ void Agent::retire(Container c)
 	retirement_->retire(std::move(c));
 }
 
+void Agent::post_event(nlohmann::json ev)
+{
+	std::lock_guard lock(event_stream_mu_);
+	if (event_stream_)
+		event_stream_->post(std::move(ev));
+}
+
 void Agent::emit(nlohmann::json ev)
 {
 	if (event_stream_)
@@ -515,7 +523,9 @@ void Agent::open_container_list(Container &c)
 	if (auto w = save_container(c.list->dir(), saved_of(c)); !w)
 		spdlog::error("container {}: {}", c.id, w.error().message());
 	if (config_.vtpm)
-		c.vtpm = std::make_unique<VirtualTpm>(c.list->dir() + "/vtpm");
+		c.vtpm = std::make_unique<VirtualTpm>(c.list->dir() + "/vtpm",
+						      c.list->dir() + "/binary_runtime_measurements",
+						      "vTPM of " + c.id);
 	append_container(c, boot_aggregate_);
 }
 
@@ -565,7 +575,7 @@ void Agent::handle_event(const PendingEvent &ev)
 	bool host = h.mntns == host_mntns_;
 	Container *c = host ? nullptr : &container_for(ev);
 	if (h.kind == EIMA_EV_APPRAISAL) {
-		enforcer_->record(h, ev.path, c ? c->id : "host");
+		emit(enforce::decision_event(enforcer_->record(h, ev.path, c ? c->id : "host")));
 		return;
 	}
 	if (cache_.in_list(h.mntns_id, h.file))
@@ -762,11 +772,18 @@ Result<void> Agent::run()
 	loop_fds.watch(ring_->epoll_fd(), EPOLLIN);
 	loop_fds.watch(control_->fd(), EPOLLIN);
 	// Events for `eima events` and syslog, for as long as the loop runs.
-	event_stream_.emplace(loop_fds, config_.events_syslog);
+	{
+		std::lock_guard lock(event_stream_mu_);
+		event_stream_.emplace(loop_fds, config_.events_syslog);
+	}
 	struct StopEvents {
-		std::optional<EventStream> &stream;
-		~StopEvents() { stream.reset(); }
-	} stop_events{event_stream_};
+		Agent &agent;
+		~StopEvents()
+		{
+			std::lock_guard lock(agent.event_stream_mu_);
+			agent.event_stream_.reset();
+		}
+	} stop_events{*this};
 	if (auto l = event_stream_->listen(config_.run_dir + "/events.sock"); !l)
 		return std::unexpected(l.error());
 	std::optional<MetricsEndpoint> metrics;
@@ -976,6 +993,16 @@ std::string Agent::why_late() const
 ControlAnswer Agent::pcrs(const nlohmann::json &req)
 {
 	return quotes_->pcrs(req);
+}
+
+ControlAnswer Agent::identity(const nlohmann::json &req)
+{
+	return quotes_->identity(req);
+}
+
+ControlAnswer Agent::activate(const nlohmann::json &req)
+{
+	return quotes_->activate(req);
 }
 
 ControlAnswer Agent::quote(const nlohmann::json &req)

@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -67,6 +68,11 @@ public:
 	// the destructor detaches the programs (removing their pins), drains the TPM queue
 	// and stops swtpm.
 	Result<void> run();
+
+	// From any thread (fanotify enforcement decides on its own): ev goes to `eima events`
+	// while run() runs. Before and after there is no stream; a decision is still in the
+	// audit log.
+	void post_event(nlohmann::json ev);
 
 private:
 	Agent() = default;
@@ -113,6 +119,8 @@ private:
 	nlohmann::json ps() const override;
 	ControlAnswer pcrs(const nlohmann::json &req) override;
 	ControlAnswer quote(const nlohmann::json &req) override;
+	ControlAnswer identity(const nlohmann::json &req) override;
+	ControlAnswer activate(const nlohmann::json &req) override;
 	std::string why_late() const override;
 
 	AgentConfig config_;
@@ -147,6 +155,7 @@ private:
 	std::uint64_t events_ = 0, violations_ = 0;
 	std::uint64_t quotes_requested_ = 0; // eima quote requests, host and containers
 	std::optional<EventStream> event_stream_; // while run() runs
+	std::mutex event_stream_mu_;              // post_event against its start and end
 	// The longest the event loop spent on one wakeup: what a burst of events or of exits
 	// delayed everything else by.
 	std::chrono::steady_clock::duration longest_wakeup_{};

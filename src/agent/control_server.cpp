@@ -153,7 +153,7 @@ void ControlServer::ask(Client &c, std::string_view line)
 {
 	// One request per connection: whatever the client sends after it is never read.
 	watch(c, 0);
-	auto req = control::parse_message(line);
+	auto req = control::parse_request(line);
 	c.in.clear();
 	c.in.shrink_to_fit();
 	if (!req) {
@@ -170,6 +170,10 @@ void ControlServer::ask(Client &c, std::string_view line)
 			c.answer = service_.pcrs(*req);
 		else if (cmd == "quote")
 			c.answer = service_.quote(*req);
+		else if (cmd == "identity")
+			c.answer = service_.identity(*req);
+		else if (cmd == "activate")
+			c.answer = service_.activate(*req);
 		else
 			c.answer = answer_now({{"error", "unknown command: " + cmd}});
 	}

@@ -39,6 +39,10 @@ public:
 	virtual nlohmann::json ps() const = 0;
 	virtual ControlAnswer pcrs(const nlohmann::json &req) = 0;
 	virtual ControlAnswer quote(const nlohmann::json &req) = 0;
+	// Enrolment through eimad, which owns the TPM (docs/enroll.md): the TPM's EKs and AK,
+	// and TPM2_ActivateCredential of a verifier's challenge with them.
+	virtual ControlAnswer identity(const nlohmann::json &req) = 0;
+	virtual ControlAnswer activate(const nlohmann::json &req) = 0;
 	// Why an answer may be late (a TPM that is stalled or gone, and how much waits for
 	// it): said in the error of an answer that timed out.
 	virtual std::string why_late() const { return {}; }

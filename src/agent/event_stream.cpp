@@ -1,6 +1,7 @@
 #include "agent/event_stream.h"
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <utility>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -33,10 +35,15 @@ EventStream::EventStream(LoopFds loop, bool to_syslog, std::size_t backlog)
 {
 	if (syslog_)
 		::openlog("eimad", LOG_PID, LOG_DAEMON);
+	posted_fd_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	if (posted_fd_)
+		loop_.watch(posted_fd_.get(), EPOLLIN);
 }
 
 EventStream::~EventStream()
 {
+	if (posted_fd_)
+		loop_.unwatch(posted_fd_.get());
 	for (auto &r : readers_)
 		if (r.fd)
 			loop_.unwatch(r.fd.get());
@@ -74,7 +81,7 @@ Result<void> EventStream::listen(const std::string &path)
 
 bool EventStream::owns(int fd) const
 {
-	if (listen_fd_ && fd == listen_fd_.get())
+	if ((listen_fd_ && fd == listen_fd_.get()) || (posted_fd_ && fd == posted_fd_.get()))
 		return true;
 	for (auto &r : readers_)
 		if (r.fd.get() == fd)
@@ -118,8 +125,44 @@ void EventStream::publish(nlohmann::json ev)
 	std::erase_if(readers_, [](const Reader &r) { return !r.fd; });
 }
 
+void EventStream::post(nlohmann::json ev)
+{
+	{
+		std::lock_guard lock(posted_mu_);
+		if (posted_.size() >= max_posted) {
+			++posted_lost_;
+			return;
+		}
+		posted_.push_back(std::move(ev));
+	}
+	std::uint64_t one = 1;
+	// EAGAIN only when the counter is near 2^64: a wakeup is already due.
+	(void)!::write(posted_fd_.get(), &one, sizeof one);
+}
+
+void EventStream::publish_posted()
+{
+	std::uint64_t count;
+	(void)!::read(posted_fd_.get(), &count, sizeof count);
+	std::vector<nlohmann::json> batch;
+	std::uint64_t lost;
+	{
+		std::lock_guard lock(posted_mu_);
+		batch.swap(posted_);
+		lost = std::exchange(posted_lost_, 0);
+	}
+	for (auto &ev : batch)
+		publish(std::move(ev));
+	if (lost)
+		publish({{"type", "lost"}, {"count", lost}, {"reason", "posted events over the limit"}});
+}
+
 void EventStream::handle(int fd, std::uint32_t events)
 {
+	if (posted_fd_ && fd == posted_fd_.get()) {
+		publish_posted();
+		return;
+	}
 	if (fd == listen_fd_.get()) {
 		accept_readers();
 		return;

@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,8 +36,13 @@ public:
 	void handle(int fd, std::uint32_t events);
 
 	// Adds "version" and "time" (RFC 3339, UTC, microseconds) and sends ev to every reader
-	// and to syslog.
+	// and to syslog. On eimad's loop only.
 	void publish(nlohmann::json ev);
+	// From any thread (fanotify enforcement decides on its own threads): ev is queued and
+	// published on the loop's next wakeup, which an eventfd brings. At most max_posted
+	// wait; beyond that they are counted in one "lost" event, never dropped silently.
+	void post(nlohmann::json ev);
+	static constexpr std::size_t max_posted = 4096;
 	std::uint64_t published() const { return published_; }
 	std::size_t readers() const;
 
@@ -67,6 +74,12 @@ private:
 	std::string path_;
 	std::list<Reader> readers_;
 	std::uint64_t published_ = 0;
+
+	void publish_posted();
+	UniqueFd posted_fd_; // eventfd: posted_ is not empty
+	std::mutex posted_mu_;
+	std::vector<nlohmann::json> posted_;
+	std::uint64_t posted_lost_ = 0;
 };
 
 } // namespace eima::agent

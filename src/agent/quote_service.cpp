@@ -1,9 +1,12 @@
 #include "agent/quote_service.h"
 
+#include <openssl/crypto.h>
+
 #include "agent/container_registry.h"
 #include "agent/host_recorder.h"
 #include "agent/list_recovery.h"
 #include "agent/tpm_extender.h"
+#include "attest/enrollment.h"
 #include "attest/evidence.h"
 
 namespace eima::agent {
@@ -47,6 +50,20 @@ ControlAnswer pcrs_answer(std::future<Result<nlohmann::json>> read, std::string 
 			return nlohmann::json{{"error", context + banks.error().message()}};
 		return nlohmann::json{{"banks", std::move(*banks)}, {"source", source},
 				      {"entries", entries}};
+	};
+}
+
+// The answer of work queued on a TPM's thread: its JSON, or an error saying what failed.
+ControlAnswer later_answer(std::future<Result<nlohmann::json>> work, std::string context)
+{
+	return [work = std::move(work), context = std::move(context)](
+		       bool wait) mutable -> std::optional<nlohmann::json> {
+		if (!is_ready(work, wait))
+			return std::nullopt;
+		auto r = work.get();
+		if (!r)
+			return nlohmann::json{{"error", context + r.error().message()}};
+		return std::move(*r);
 	};
 }
 
@@ -204,6 +221,46 @@ ControlAnswer QuoteService::pcrs(const nlohmann::json &req)
 	out["source"] = "replay";
 	out["entries"] = found->list->entries();
 	return answer_now(std::move(out));
+}
+
+ControlAnswer QuoteService::identity(const nlohmann::json &)
+{
+	if (!s_.host_tpm)
+		return answer_now({{"error", "eimad runs without a TPM (--tpm none): no identity"}});
+	return later_answer(s_.host_tpm->later<nlohmann::json>(
+				    [](tpm::Tpm &t) -> Result<nlohmann::json> {
+					    auto id = attest::node_identity(t);
+					    if (!id)
+						    return std::unexpected(id.error());
+					    return attest::identity_json(*id);
+				    }),
+			    "identity: ");
+}
+
+ControlAnswer QuoteService::activate(const nlohmann::json &req)
+{
+	// Checked here, off the TPM's thread: a malformed challenge costs the TPM nothing.
+	auto it = req.find("challenge");
+	if (it == req.end() || !it->is_object())
+		return answer_now({{"error", "activate needs \"challenge\": the object "
+					     "eima enroll challenge wrote"}});
+	auto c = attest::parse_challenge(it->dump(), "control request");
+	if (!c)
+		return answer_now({{"error", c.error().message()}});
+	if (!s_.host_tpm)
+		return answer_now({{"error", "eimad runs without a TPM (--tpm none): nothing to activate"}});
+	return later_answer(s_.host_tpm->later<nlohmann::json>(
+				    [c = std::move(*c)](tpm::Tpm &t) -> Result<nlohmann::json> {
+					    auto secret = t.activate_credential(c.ek, c.credential);
+					    if (!secret)
+						    return fail(secret.error().err, "enroll activate",
+								secret.error().message() +
+									attest::activate_failed_hint);
+					    auto j = attest::response_json(*secret);
+					    OPENSSL_cleanse(secret->data(), secret->size());
+					    return j;
+				    }),
+			    "");
 }
 
 } // namespace eima::agent

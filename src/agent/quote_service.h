@@ -70,6 +70,13 @@ public:
 	ControlAnswer quote(const nlohmann::json &req);
 	// {"cmd":"pcrs", "banks"|"bank", "container"}
 	ControlAnswer pcrs(const nlohmann::json &req);
+	// {"cmd":"identity"}: the host TPM's EKs, their certificates and the AK, as
+	// `eima identity --json` prints them.
+	ControlAnswer identity(const nlohmann::json &req);
+	// {"cmd":"activate", "challenge": CHALLENGE}: TPM2_ActivateCredential of an
+	// `eima enroll challenge` file with the host TPM's EK and the AK eimad quotes with;
+	// the answer is `eima enroll activate`'s response.
+	ControlAnswer activate(const nlohmann::json &req);
 
 	std::optional<nlohmann::json> start_quote(Container &c, ContainerQuote &q) override;
 	std::optional<nlohmann::json> step_quote(Container *c, ContainerQuote &q, bool wait) override;

@@ -127,21 +127,21 @@ void TpmExtender::recover(std::unique_lock<std::mutex> &lock)
 				"(reset or extended by someone else): the list can no longer be "
 				"verified against it",
 				upto);
-			spdlog::error("host TPM: {}", last_error_);
+			spdlog::error("{}: {}", backing_->name, last_error_);
 			return;
 		}
 		if (*held == done_ && same_failures_ >= max_same_failure) {
 			state_ = State::failed;
 			last_error_ = fmt::format("the TPM refuses entry {}: {}", done_, last_error_);
-			spdlog::error("host TPM: {}", last_error_);
+			spdlog::error("{}: {}", backing_->name, last_error_);
 			return;
 		}
 		tpm_ = std::move(*t);
 		done_ = *held;
 		state_ = State::open;
 		++recoveries_;
-		spdlog::warn("host TPM: back, holding {} entries; extending the {} after them",
-			     *held, submitted_ - *held);
+		spdlog::warn("{}: back, holding {} entries; extending the {} after them",
+			     backing_->name, *held, submitted_ - *held);
 		return;
 	}
 }
@@ -219,8 +219,8 @@ void TpmExtender::loop()
 			++done_;
 			continue;
 		}
-		spdlog::error("host TPM: extend of entry {} failed: {}; reopening it", done_,
-			      last_error_);
+		spdlog::error("{}: extend of entry {} failed: {}; reopening it", backing_->name,
+			      done_, last_error_);
 		state_ = State::lost;
 		recover(lock);
 	}

@@ -1,15 +1,16 @@
-// Extends the host list's entries into the TPM, in list order, on a thread of its own:
-// never on the exec path, and never blocking the event loop on a slow TPM. Reads of PCRs
+// Extends a list's entries into its TPM (the host's, or a container's vTPM), in list order,
+// on a thread of its own: never on the exec path, and never blocking the event loop on a
+// slow TPM. Reads of PCRs
 // go through here too, after everything queued before them has been extended, so a
 // `eima pcrs` answer always matches a prefix of the list that ends where the queue ended.
 //
 // The TPM may also be opened on that thread (a container's vTPM: starting swtpm takes tens
 // of milliseconds): records and reads submitted meanwhile wait in the queue.
 //
-// Backed by its list on disk (the host's, back_with_list): the list is the queue. At most
+// Backed by its list on disk (back_with_list): the list is the queue. At most
 // max_queued records wait in memory; later ones are read back from the list when their
 // turn comes, so a TPM that stalls (SIGSTOP, a hung device) or is gone costs no more
-// memory however long it lasts. When an extend fails the TPM is reopened (the host's swtpm
+// memory however long it lasts. When an extend fails the TPM is reopened (its swtpm
 // started again if it died), its PCRs are read, the prefix of the list they hold is found
 // as at a restart (list_recovery.h), and extending goes on from there, in list order. If
 // they hold no prefix of the list, no verifier can ever match the list again: the state
@@ -48,6 +49,7 @@ public:
 		RecordSource read;  // the list's records, by index
 		std::vector<ima::HashAlgo> banks; // read to find the prefix the TPM holds
 		std::size_t max_queued = 4096;    // records in memory; the rest are on disk
+		std::string name = "TPM";         // in what is logged: "host TPM", "vTPM of ..."
 	};
 
 	explicit TpmExtender(std::unique_ptr<tpm::Tpm> tpm);

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/list_record_reader.h"
 #include "agent/list_recovery.h"
 
 namespace eima::agent {
@@ -14,15 +15,46 @@ const std::vector<ima::HashAlgo> vtpm_banks = {ima::HashAlgo::sha1, ima::HashAlg
 
 } // namespace
 
-VirtualTpm::VirtualTpm(std::string state_dir) : state_dir_(std::move(state_dir))
+VirtualTpm::VirtualTpm(std::string state_dir, std::string list_path, std::string name)
+	: state_dir_(std::move(state_dir))
 {
 	extender_ = std::make_unique<TpmExtender>([this] { return open(); });
+	back_with_list(std::move(list_path), std::move(name), 0);
 }
 
-VirtualTpm::VirtualTpm(std::string state_dir, std::vector<ExtendRecord> records)
+VirtualTpm::VirtualTpm(std::string state_dir, std::string list_path, std::string name,
+		       std::vector<ExtendRecord> records)
 	: state_dir_(std::move(state_dir)), resume_(std::move(records))
 {
 	extender_ = std::make_unique<TpmExtender>([this] { return open(); });
+	// open() brings it up to the whole resumed list (catch_up) before any later record.
+	back_with_list(std::move(list_path), std::move(name), resume_->size());
+}
+
+void VirtualTpm::back_with_list(std::string list_path, std::string name, std::uint64_t held)
+{
+	extender_->back_with_list({.reopen = [this] { return reopen(); },
+				   .read = list_record_source(std::move(list_path), vtpm_banks),
+				   .banks = vtpm_banks,
+				   .name = std::move(name)},
+				  held);
+}
+
+Result<std::unique_ptr<tpm::Tpm>> VirtualTpm::reopen()
+{
+	std::string tcti;
+	{
+		std::lock_guard lock(mu_);
+		if (!swtpm_) // it never started: start it as open() would
+			return start_swtpm(false);
+		if (auto r = swtpm_->restart_if_dead(); !r)
+			return std::unexpected(r.error());
+		tcti = swtpm_->tcti();
+	}
+	auto t = tpm::Tpm::open(tcti);
+	if (!t)
+		return std::unexpected(t.error());
+	return std::make_unique<tpm::Tpm>(std::move(*t));
 }
 
 VirtualTpm::~VirtualTpm()

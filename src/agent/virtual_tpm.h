@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,13 +33,17 @@ namespace eima::agent {
 
 class VirtualTpm {
 public:
-	// A new container's vTPM (a state directory with nothing running there starts clear).
-	explicit VirtualTpm(std::string state_dir);
+	// A new container's vTPM (a state directory with nothing running there starts clear),
+	// backed by the container's binary list at list_path as the host TPM is by the host's
+	// (tpm_extender.h): at most a few thousand records wait in memory, and an swtpm that
+	// dies is restarted and caught up from the list. `name` is for what is logged.
+	VirtualTpm(std::string state_dir, std::string list_path, std::string name);
 	// A resumed container's: `records` are its list's, in order; the vTPM holds a prefix of
 	// them (entries are written before they are extended) and gets the rest first. One that
 	// holds no prefix (its state was damaged or replaced) is restarted clear and gets all
 	// of them, so its PCRs are the list's replay either way; resume_state() says which.
-	VirtualTpm(std::string state_dir, std::vector<ExtendRecord> records);
+	VirtualTpm(std::string state_dir, std::string list_path, std::string name,
+		   std::vector<ExtendRecord> records);
 	// Extends what is queued and stops swtpm, which saves its state for the next eimad;
 	// after discard_state() the state goes instead.
 	~VirtualTpm();
@@ -62,6 +67,9 @@ public:
 
 private:
 	Result<std::unique_ptr<tpm::Tpm>> open();
+	// After a failed extend, on the extender's thread: swtpm started again if it died.
+	Result<std::unique_ptr<tpm::Tpm>> reopen();
+	void back_with_list(std::string list_path, std::string name, std::uint64_t held);
 	Result<std::unique_ptr<tpm::Tpm>> start_swtpm(bool clear);
 	// Brings a resumed vTPM up to its list; may restart it clear.
 	Result<std::unique_ptr<tpm::Tpm>> catch_up(std::unique_ptr<tpm::Tpm> t);

@@ -1,6 +1,8 @@
 #include "attest/enrollment.h"
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -162,6 +164,120 @@ void put_u16(Bytes &out, std::size_t v)
 	out.push_back(static_cast<std::uint8_t>(v));
 }
 
+// A credential's seed and its encryption to the EK (TPM 2.0 Part 1 §24.4, Annex B.10, C.6).
+struct Seed {
+	Bytes seed, encrypted;
+	Seed() = default;
+	Seed(Seed &&) = default;
+	~Seed() { OPENSSL_cleanse(seed.data(), seed.size()); }
+};
+
+// RSA EK: a random seed, encrypted with RSA-OAEP (SHA-256, label "IDENTITY\0").
+Result<Seed> rsa_seed(EVP_PKEY *ek)
+{
+	const char *op = "make credential";
+	Seed s;
+	s.seed.resize(32);
+	if (RAND_bytes(s.seed.data(), static_cast<int>(s.seed.size())) != 1)
+		return fail(op, "RAND_bytes: " + openssl_error());
+	Owned<EVP_PKEY_CTX, EVP_PKEY_CTX_free> enc(EVP_PKEY_CTX_new_from_pkey(nullptr, ek, nullptr));
+	static const char label[] = "IDENTITY"; // with its NUL, as Part 1 §24 says
+	auto *label_copy = static_cast<unsigned char *>(OPENSSL_memdup(label, sizeof(label)));
+	if (!enc || !label_copy || EVP_PKEY_encrypt_init(enc.get()) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(enc.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_oaep_md(enc.get(), EVP_sha256()) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(enc.get(), EVP_sha256()) != 1 ||
+	    EVP_PKEY_CTX_set0_rsa_oaep_label(enc.get(), label_copy, sizeof(label)) != 1) {
+		OPENSSL_free(label_copy);
+		return fail(op, "RSA-OAEP: " + openssl_error());
+	}
+	std::size_t len = 0;
+	if (EVP_PKEY_encrypt(enc.get(), nullptr, &len, s.seed.data(), s.seed.size()) != 1)
+		return fail(op, "RSA-OAEP: " + openssl_error());
+	s.encrypted.resize(len);
+	if (EVP_PKEY_encrypt(enc.get(), s.encrypted.data(), &len, s.seed.data(), s.seed.size()) != 1)
+		return fail(op, "RSA-OAEP: " + openssl_error());
+	s.encrypted.resize(len);
+	return s;
+}
+
+// KDFe of TPM 2.0 Part 1 §11.4.10.3: the one-step KDF of SP 800-56A with SHA-256,
+// H(counter || Z || label\0 || partyUInfo || partyVInfo): OpenSSL's SSKDF with that as info.
+Result<Bytes> kdfe(Bytes z, const char *label, const Bytes &party_u, const Bytes &party_v,
+		   std::size_t bytes)
+{
+	Owned<EVP_KDF, EVP_KDF_free> kdf(EVP_KDF_fetch(nullptr, "SSKDF", nullptr));
+	Owned<EVP_KDF_CTX, EVP_KDF_CTX_free> ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
+	if (!ctx)
+		return fail("KDFe", "OpenSSL has no SSKDF");
+	Bytes info(label, label + std::strlen(label) + 1);
+	info.insert(info.end(), party_u.begin(), party_u.end());
+	info.insert(info.end(), party_v.begin(), party_v.end());
+	char digest[] = "SHA256";
+	Bytes out(bytes);
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+		OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, z.data(), z.size()),
+		OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+		OSSL_PARAM_construct_end()};
+	int ok = EVP_KDF_derive(ctx.get(), out.data(), out.size(), params);
+	OPENSSL_cleanse(z.data(), z.size());
+	if (ok != 1)
+		return fail("KDFe", std::string(label) + ": " + openssl_error());
+	return out;
+}
+
+// A P-256 coordinate, 32 bytes big-endian.
+Result<Bytes> coordinate(EVP_PKEY *key, const char *which)
+{
+	BIGNUM *bn = nullptr;
+	if (EVP_PKEY_get_bn_param(key, which, &bn) != 1)
+		return fail("make credential", std::string("ECDH key: no ") + which);
+	Bytes out(32);
+	int n = BN_bn2binpad(bn, out.data(), static_cast<int>(out.size()));
+	BN_free(bn);
+	if (n != 32)
+		return fail("make credential", std::string("ECDH key: ") + which + " over 32 bytes");
+	return out;
+}
+
+// ECC EK: an ephemeral P-256 key; Z the x coordinate of its ECDH with the EK; the seed
+// KDFe(Z, "IDENTITY", ephemeral x, EK x); what the TPM gets is the ephemeral public point
+// (a TPMS_ECC_POINT), from which it computes the same Z with the EK's private key.
+Result<Seed> ecc_seed(EVP_PKEY *ek, const TPMS_ECC_POINT &ek_point)
+{
+	const char *op = "make credential";
+	Pkey eph(EVP_EC_gen("P-256"));
+	if (!eph)
+		return fail(op, "P-256 key generation: " + openssl_error());
+	Owned<EVP_PKEY_CTX, EVP_PKEY_CTX_free> dh(EVP_PKEY_CTX_new_from_pkey(nullptr, eph.get(), nullptr));
+	std::size_t zlen = 0;
+	if (!dh || EVP_PKEY_derive_init(dh.get()) != 1 || EVP_PKEY_derive_set_peer(dh.get(), ek) != 1 ||
+	    EVP_PKEY_derive(dh.get(), nullptr, &zlen) != 1)
+		return fail(op, "ECDH with the EK: " + openssl_error());
+	Bytes z(zlen);
+	if (EVP_PKEY_derive(dh.get(), z.data(), &zlen) != 1 || zlen != 32)
+		return fail(op, "ECDH with the EK: " + openssl_error());
+	auto x = coordinate(eph.get(), OSSL_PKEY_PARAM_EC_PUB_X);
+	auto y = coordinate(eph.get(), OSSL_PKEY_PARAM_EC_PUB_Y);
+	if (!x)
+		return std::unexpected(x.error());
+	if (!y)
+		return std::unexpected(y.error());
+	// partyVInfo is the EK's x as the TPM holds it (its TPM2B, as the template made it).
+	Bytes ek_x(ek_point.x.buffer, ek_point.x.buffer + ek_point.x.size);
+	auto seed = kdfe(std::move(z), "IDENTITY", *x, ek_x, 32);
+	if (!seed)
+		return std::unexpected(seed.error());
+	Seed s;
+	s.seed = std::move(*seed);
+	put_u16(s.encrypted, x->size());
+	s.encrypted.insert(s.encrypted.end(), x->begin(), x->end());
+	put_u16(s.encrypted, y->size());
+	s.encrypted.insert(s.encrypted.end(), y->begin(), y->end());
+	return s;
+}
+
 } // namespace
 
 const tpm::EndorsementKey *NodeIdentity::ek(tpm::EkType type) const
@@ -170,6 +286,22 @@ const tpm::EndorsementKey *NodeIdentity::ek(tpm::EkType type) const
 		if (e.type == type)
 			return &e;
 	return nullptr;
+}
+
+Result<NodeIdentity> node_identity(tpm::Tpm &t)
+{
+	NodeIdentity id;
+	for (auto type : {tpm::EkType::rsa2048, tpm::EkType::ecc_p256}) {
+		auto ek = t.endorsement_key(type);
+		if (!ek)
+			return std::unexpected(ek.error());
+		id.eks.push_back(std::move(*ek));
+	}
+	auto keys = t.identity();
+	if (!keys)
+		return std::unexpected(keys.error());
+	id.ak_public = std::move(keys->ak_public);
+	return id;
 }
 
 nlohmann::json identity_json(const NodeIdentity &id)
@@ -331,9 +463,11 @@ Result<tpm::Credential> make_credential(const Bytes &ek_public, const Bytes &nam
 	if (!pub)
 		return std::unexpected(pub.error());
 	auto &a = pub->publicArea;
-	if (a.type != TPM2_ALG_RSA)
-		return fail(ENOTSUP, op, "only RSA EKs (see docs/enroll.md)");
-	auto &sym = a.parameters.rsaDetail.symmetric;
+	if (a.type != TPM2_ALG_RSA &&
+	    !(a.type == TPM2_ALG_ECC && a.parameters.eccDetail.curveID == TPM2_ECC_NIST_P256))
+		return fail(ENOTSUP, op, "only RSA and ECC P-256 EKs (see docs/enroll.md)");
+	auto &sym = a.type == TPM2_ALG_RSA ? a.parameters.rsaDetail.symmetric
+					   : a.parameters.eccDetail.symmetric;
 	if (a.nameAlg != TPM2_ALG_SHA256 || sym.algorithm != TPM2_ALG_AES ||
 	    sym.keyBits.aes != 128 || sym.mode.aes != TPM2_ALG_CFB)
 		return fail(ENOTSUP, op, "EK is not SHA-256 with AES-128-CFB (the profile's template)");
@@ -344,28 +478,12 @@ Result<tpm::Credential> make_credential(const Bytes &ek_public, const Bytes &nam
 	if (!key)
 		return std::unexpected(key.error());
 
-	// The seed, as many bytes as the EK's name digest, encrypted to the EK.
-	Bytes seed(32);
-	if (RAND_bytes(seed.data(), static_cast<int>(seed.size())) != 1)
-		return fail(op, "RAND_bytes: " + openssl_error());
-	Owned<EVP_PKEY_CTX, EVP_PKEY_CTX_free> enc(EVP_PKEY_CTX_new_from_pkey(nullptr, key->get(), nullptr));
-	static const char label[] = "IDENTITY"; // with its NUL, as Part 1 §24 says
-	auto *label_copy = static_cast<unsigned char *>(OPENSSL_memdup(label, sizeof(label)));
-	if (!enc || !label_copy || EVP_PKEY_encrypt_init(enc.get()) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_padding(enc.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_oaep_md(enc.get(), EVP_sha256()) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_mgf1_md(enc.get(), EVP_sha256()) != 1 ||
-	    EVP_PKEY_CTX_set0_rsa_oaep_label(enc.get(), label_copy, sizeof(label)) != 1) {
-		OPENSSL_free(label_copy);
-		return fail(op, "RSA-OAEP: " + openssl_error());
-	}
-	std::size_t enc_len = 0;
-	if (EVP_PKEY_encrypt(enc.get(), nullptr, &enc_len, seed.data(), seed.size()) != 1)
-		return fail(op, "RSA-OAEP: " + openssl_error());
-	Bytes encrypted_seed(enc_len);
-	if (EVP_PKEY_encrypt(enc.get(), encrypted_seed.data(), &enc_len, seed.data(), seed.size()) != 1)
-		return fail(op, "RSA-OAEP: " + openssl_error());
-	encrypted_seed.resize(enc_len);
+	// The seed, as many bytes as the EK's name digest, and what lets only the EK's TPM
+	// recover it (TPM2B_ENCRYPTED_SECRET's buffer).
+	auto seeded = a.type == TPM2_ALG_RSA ? rsa_seed(key->get()) : ecc_seed(key->get(), a.unique.ecc);
+	if (!seeded)
+		return std::unexpected(seeded.error());
+	auto &[seed, encrypted_seed] = *seeded;
 
 	// encIdentity: the credential as a TPM2B_DIGEST, AES-128-CFB with a zero IV.
 	auto sym_key = kdfa(seed, "STORAGE", name, 16);
@@ -407,7 +525,6 @@ Result<tpm::Credential> make_credential(const Bytes &ek_public, const Bytes &nam
 	put_u16(c.encrypted_secret, encrypted_seed.size());
 	c.encrypted_secret.insert(c.encrypted_secret.end(), encrypted_seed.begin(),
 				  encrypted_seed.end());
-	OPENSSL_cleanse(seed.data(), seed.size());
 	return c;
 }
 

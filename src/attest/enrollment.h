@@ -1,7 +1,8 @@
 // Establishing trust in a node's AK from its TPM's endorsement key (docs/enroll.md): the
 // node's identity as JSON, the EK certificate checked against a CA, and TPM2_MakeCredential
 // done in software (TPM 2.0 Part 1 §24) so that only the TPM holding both the EK and the AK
-// can recover the secret. Everything here is the verifier's side and needs no TPM.
+// can recover the secret. Everything here but node_identity() is the verifier's side and
+// needs no TPM.
 #pragma once
 
 #include <optional>
@@ -27,6 +28,9 @@ struct NodeIdentity {
 	Bytes ak_public; // TPM2B_PUBLIC marshalled
 	const tpm::EndorsementKey *ek(tpm::EkType type) const;
 };
+
+// The node's side: both EKs (certificates where the TPM has them) and the AK of this TPM.
+Result<NodeIdentity> node_identity(tpm::Tpm &t);
 
 nlohmann::json identity_json(const NodeIdentity &id);
 // Untrusted input: every field is checked (hex, sizes, that the PEM and names agree with
@@ -59,6 +63,10 @@ struct Challenge {
 };
 nlohmann::json challenge_json(const Challenge &c);
 Result<Challenge> parse_challenge(std::string_view text, const std::string &source);
+
+// Said when TPM2_ActivateCredential refuses a challenge.
+inline constexpr const char *activate_failed_hint =
+	" (the challenge was not made for this TPM's EK and AK, or was altered)";
 
 // The node's answer: the secret its TPM recovered.
 nlohmann::json response_json(const Bytes &secret);

@@ -50,6 +50,14 @@ Result<std::string> get_string(const json &j, const char *key, const Where &w)
 	return it->get<std::string>();
 }
 
+// A string that may be absent (""), but is a string when present.
+Result<std::string> get_optional_string(const json &j, const char *key, const Where &w)
+{
+	if (!j.contains(key))
+		return std::string();
+	return get_string(j, key, w);
+}
+
 Result<Bytes> get_hex(const json &j, const char *key, const Where &w, bool allow_empty = false)
 {
 	auto s = get_string(j, key, w);
@@ -168,7 +176,7 @@ Result<Evidence> evidence_object(const json &j, const Where &w, bool nested)
 {
 	if (!j.is_object())
 		return w.error("not a JSON object");
-	if (j.value("format", "") != evidence_format)
+	if (!j.contains("format") || j["format"] != evidence_format)
 		return w.error("format", "not \"eima-evidence\"");
 	auto v = j.find("version");
 	if (v == j.end() || !v->is_number_integer() || v->get<int>() != evidence_version)
@@ -190,8 +198,12 @@ Result<Evidence> evidence_object(const json &j, const Where &w, bool nested)
 		for (const char *key : {"container", "host"})
 			if (j.contains(key))
 				return w.error(key, "only container evidence has it");
-	e.run_dir = j.value("run_dir", "");
-	e.hostname = j.value("hostname", "");
+	for (auto [key, out] : {std::pair{"run_dir", &e.run_dir}, std::pair{"hostname", &e.hostname}}) {
+		auto value = get_optional_string(j, key, w);
+		if (!value)
+			return std::unexpected(value.error());
+		*out = std::move(*value);
+	}
 	auto nonce = get_hex(j, "nonce", w);
 	if (!nonce)
 		return std::unexpected(nonce.error());

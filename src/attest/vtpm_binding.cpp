@@ -38,7 +38,10 @@ Result<VtpmBinding> parse_vtpm_binding(std::span<const std::uint8_t> buffer,
 	if (!parsed || !parsed->is_object())
 		return fail(EINVAL, "vTPM binding", where + ": buffer is not a JSON object");
 	const nlohmann::json &j = *parsed;
-	if (j.value("format", "") != vtpm_binding_format || j.value("version", 0) != 1)
+	// The buffer comes from a list another machine wrote: compare, never convert, so that
+	// a field of another type is a refusal and not an exception.
+	if (j.find("format") == j.end() || j["format"] != vtpm_binding_format ||
+	    j.find("version") == j.end() || j["version"] != 1)
 		return fail(EINVAL, "vTPM binding",
 			    where + ": not an eima-vtpm-binding version 1 record");
 	VtpmBinding b;

@@ -63,10 +63,11 @@ Result<attest::Evidence> container_evidence(const QuoteOptions &o, const nlohman
 {
 	// eimad answers for the container asked; anything else is a protocol error, not
 	// evidence about the wrong container.
-	if (reply.value("container", "") != o.container)
-		return fail("eimad", "the quote reply is for container \"" +
-					     reply.value("container", "") + "\", not \"" +
-					     o.container + "\"");
+	auto id = reply.find("container");
+	if (id == reply.end() || *id != o.container)
+		return fail("eimad", "the quote reply is for container " +
+					     (id == reply.end() ? std::string("(none)") : json_dump(*id)) +
+					     ", not \"" + o.container + "\"");
 	return attest::read_container_evidence(reply, o.run_dir);
 }
 

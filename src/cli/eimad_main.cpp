@@ -166,6 +166,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		audit_log.emplace(std::move(*log));
+		fan.on_decision = [a = agent->get()](const enforce::AppraisalRecord &r) {
+			a->post_event(enforce::decision_event(r));
+		};
 		auto e = enforce::FanotifyEnforcer::start(fan, &*audit_log);
 		if (!e) {
 			spdlog::critical("{}", e.error().message());

@@ -12,6 +12,7 @@
 #include "cli/report.h"
 #include "common/file_io.h"
 #include "common/json_text.h"
+#include "control/control_protocol.h"
 #include "tpm/tpm.h"
 
 namespace eima::cli {
@@ -20,6 +21,7 @@ namespace {
 
 struct Options {
 	std::string tpm = "device:/dev/tpmrm0";
+	std::string run_dir; // set: ask eimad, which owns the TPM, over its control socket
 	bool as_json = false;
 	std::string identity, ek_ca, out, secret, challenge, response;
 	std::string ek = "rsa2048";
@@ -55,23 +57,28 @@ Result<attest::NodeIdentity> read_identity(const std::string &path)
 	return attest::parse_identity(*text, path);
 }
 
-int cmd_identity()
+// The node's identity from its TPM, or from eimad (checked as a verifier checks it: eimad's
+// reply is parsed, and printed from what was parsed).
+Result<attest::NodeIdentity> node_identity()
 {
+	if (!opts.run_dir.empty()) {
+		auto reply = control::control_request(opts.run_dir, {{"cmd", "identity"}});
+		if (!reply)
+			return std::unexpected(reply.error());
+		return attest::parse_identity(json_dump(*reply), "eimad's identity reply");
+	}
 	auto t = open_tpm();
 	if (!t)
-		return report(t.error());
-	attest::NodeIdentity id;
-	for (auto type : {tpm::EkType::rsa2048, tpm::EkType::ecc_p256}) {
-		auto ek = t->endorsement_key(type);
-		if (!ek)
-			return report(ek.error());
-		id.eks.push_back(std::move(*ek));
-	}
-	auto keys = t->identity();
-	if (!keys)
-		return report(keys.error());
-	id.ak_public = keys->ak_public;
-	auto j = attest::identity_json(id);
+		return std::unexpected(t.error());
+	return attest::node_identity(*t);
+}
+
+int cmd_identity()
+{
+	auto id = node_identity();
+	if (!id)
+		return report(id.error());
+	auto j = attest::identity_json(*id);
 	std::string text = json_dump(j, 2) + "\n";
 	if (!opts.as_json) {
 		text.clear();
@@ -96,7 +103,8 @@ int cmd_challenge()
 	auto id = read_identity(opts.identity);
 	if (!id)
 		return report(id.error());
-	auto type = opts.ek == "rsa2048" ? tpm::EkType::rsa2048 : tpm::EkType::ecc_p256;
+	auto type = opts.ek == tpm::ek_type_name(tpm::EkType::rsa2048) ? tpm::EkType::rsa2048
+									: tpm::EkType::ecc_p256;
 	const tpm::EndorsementKey *ek = id->ek(type);
 	if (!ek)
 		return report(Error{0, "enroll challenge", opts.identity + ": no " + opts.ek + " EK"});
@@ -137,15 +145,25 @@ int cmd_activate()
 	auto c = attest::parse_challenge(*text, opts.challenge);
 	if (!c)
 		return report(c.error());
+	if (!opts.run_dir.empty()) {
+		auto reply = control::control_request(
+			opts.run_dir, {{"cmd", "activate"}, {"challenge", attest::challenge_json(*c)}});
+		if (!reply)
+			return report(reply.error());
+		auto secret = attest::parse_response(json_dump(*reply), "eimad's activate reply");
+		if (!secret)
+			return report(secret.error());
+		if (auto r = output(opts.out, json_dump(attest::response_json(*secret)) + "\n"); !r)
+			return report(r.error());
+		return 0;
+	}
 	auto t = open_tpm();
 	if (!t)
 		return report(t.error());
 	auto secret = t->activate_credential(c->ek, c->credential);
 	if (!secret)
 		return report(Error{secret.error().err, "enroll activate",
-				    secret.error().message() +
-					    " (the challenge was not made for this TPM's EK and AK, "
-					    "or was altered)"});
+				    secret.error().message() + attest::activate_failed_hint});
 	if (auto r = output(opts.out, json_dump(attest::response_json(*secret)) + "\n"); !r)
 		return report(r.error());
 	return 0;
@@ -199,8 +217,11 @@ int cmd_finish()
 void add_enroll_commands(CLI::App &app)
 {
 	auto tpm_option = [](CLI::App *c) {
-		c->add_option("--tpm", opts.tpm,
-			      "the TPM as a TCTI (default device:/dev/tpmrm0; swtpm:path=SOCK)");
+		auto *tpm = c->add_option("--tpm", opts.tpm,
+					  "the TPM as a TCTI (default device:/dev/tpmrm0; swtpm:path=SOCK)");
+		c->add_option("--run-dir", opts.run_dir,
+			      "ask the eimad of this run directory (it owns the TPM) instead")
+			->excludes(tpm);
 	};
 	identity_cmd = app.add_subcommand("identity", "the TPM's EKs (and certificates) and eima's AK");
 	tpm_option(identity_cmd);
@@ -214,8 +235,8 @@ void add_enroll_commands(CLI::App &app)
 		->required();
 	challenge_cmd->add_option("--ek-ca", opts.ek_ca, "PEM certificates the EK certificate must chain to")
 		->required();
-	challenge_cmd->add_option("--ek", opts.ek, "which EK (rsa2048)")
-		->check(CLI::IsMember({"rsa2048"}));
+	challenge_cmd->add_option("--ek", opts.ek, "which EK (rsa2048 or ecc-p256; default rsa2048)")
+		->check(CLI::IsMember({"rsa2048", "ecc-p256"}));
 	challenge_cmd->add_option("-o,--output", opts.out, "the challenge for the node")->required();
 	challenge_cmd->add_option("--secret-out", opts.secret, "the verifier's secret (kept, mode 0600)")
 		->required();

@@ -6,7 +6,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+
+#include <fmt/format.h>
 
 namespace eima::control {
 
@@ -70,6 +73,32 @@ Result<nlohmann::json> parse_message(std::string_view line)
 	if (!msg || !msg->is_object())
 		return fail("parse control message", "not a JSON object");
 	return msg;
+}
+
+Result<nlohmann::json> parse_request(std::string_view line)
+{
+	auto req = parse_message(line);
+	if (!req)
+		return req;
+	auto wrong = [](std::string_view key, std::string_view what) {
+		return fail(EINVAL, "control request",
+			    fmt::format("\"{}\" is not {}", key, what));
+	};
+	if (!req->contains("cmd") || !(*req)["cmd"].is_string())
+		return wrong("cmd", "a string");
+	for (const char *key : {"container", "bank", "nonce"})
+		if (auto it = req->find(key); it != req->end() && !it->is_string())
+			return wrong(key, "a string");
+	if (auto it = req->find("banks"); it != req->end())
+		if (!it->is_array() ||
+		    !std::ranges::all_of(*it, [](const nlohmann::json &b) { return b.is_string(); }))
+			return wrong("banks", "an array of strings");
+	if (auto it = req->find("pcrs"); it != req->end())
+		if (!it->is_array() || !std::ranges::all_of(*it, [](const nlohmann::json &p) {
+			    return p.is_number_unsigned() && p.get<std::uint64_t>() < 24;
+		    }))
+			return wrong("pcrs", "an array of PCR numbers (0 to 23)");
+	return req;
 }
 
 Result<void> write_message(int fd, const nlohmann::json &msg)

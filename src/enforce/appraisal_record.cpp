@@ -152,6 +152,26 @@ nlohmann::json to_json(const AppraisalRecord &r)
 	return j;
 }
 
+nlohmann::json decision_event(const AppraisalRecord &r)
+{
+	nlohmann::json j = {{"type", "decision"},
+			    {"container", r.container},
+			    {"path", r.path},
+			    {"operation", r.operation},
+			    {"verdict", r.denied ? "denied" : "would_deny"},
+			    {"reason", r.reason},
+			    {"pid", r.pid},
+			    {"uid", r.uid},
+			    {"comm", r.comm},
+			    {"rule", r.rule},
+			    {"mechanism", r.mechanism}};
+	if (!r.digest.empty())
+		j["digest"] = r.digest;
+	if (!r.detail.empty())
+		j["detail"] = r.detail;
+	return j;
+}
+
 Result<AppraisalRecord> record_from_json(const nlohmann::json &j)
 {
 	AppraisalRecord r;

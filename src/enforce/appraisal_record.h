@@ -51,6 +51,9 @@ AppraisalRecord appraisal_record(const eima_event_head &head, std::string_view p
 nlohmann::json to_json(const AppraisalRecord &r);
 // A line of RUN/audit.jsonl back; an error says which field was wrong.
 Result<AppraisalRecord> record_from_json(const nlohmann::json &j);
+// The "decision" event of eimad's event stream (docs/events.md): the record's fields under
+// the stream's names (verdict "denied" or "would_deny").
+nlohmann::json decision_event(const AppraisalRecord &r);
 // One line for people: time, decision, container, pid/comm, operation, path, reason.
 std::string to_text(const AppraisalRecord &r);
 

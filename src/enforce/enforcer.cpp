@@ -161,17 +161,18 @@ Result<Enforcer> Enforcer::start(const EnforceConfig &config, const EnforceSetti
 	return e;
 }
 
-void Enforcer::record(const eima_event_head &head, std::string_view path, std::string container)
+AppraisalRecord Enforcer::record(const eima_event_head &head, std::string_view path,
+				std::string container)
 {
 	++recorded_;
 	auto r = appraisal_record(head, path, std::move(container), boot_to_wall_ns_);
 	spdlog::warn("appraisal: {}", to_text(r));
-	if (!audit_)
-		return;
-	if (auto w = audit_->append(json_dump(to_json(r))); !w) {
-		++audit_errors_;
-		spdlog::error("audit log: {}", w.error().message());
-	}
+	if (audit_)
+		if (auto w = audit_->append(json_dump(to_json(r))); !w) {
+			++audit_errors_;
+			spdlog::error("audit log: {}", w.error().message());
+		}
+	return r;
 }
 
 nlohmann::json Enforcer::status() const

@@ -60,7 +60,8 @@ public:
 				      UniqueFd cfg_map, UniqueFd verdict_map,
 				      const std::string &run_dir);
 	// One EIMA_EV_APPRAISAL event, with the name of the container it came from ("host").
-	void record(const eima_event_head &head, std::string_view path, std::string container);
+	AppraisalRecord record(const eima_event_head &head, std::string_view path,
+			       std::string container);
 	nlohmann::json status() const;
 	std::uint32_t mode() const { return setting_.mode; }
 

@@ -253,6 +253,8 @@ std::uint64_t kernel_dev(dev_t d)
 
 void FanotifyEnforcer::write_audit(const AppraisalRecord &ev)
 {
+	if (config_.on_decision)
+		config_.on_decision(ev);
 	if (!audit_)
 		return;
 	std::lock_guard lock(audit_mu_); // the worker and the watchdog both decide

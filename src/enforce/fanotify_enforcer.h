@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -63,6 +64,9 @@ struct FanotifyConfig {
 	std::chrono::milliseconds response_timeout{2000};
 	std::size_t max_cached = 4096;
 	std::string runc_state_dir = "/run/runc";
+	// Each decision that is audited is also handed here, from the enforcer's threads
+	// (eimad: its event stream's "decision" events). Must be thread-safe and quick.
+	std::function<void(const AppraisalRecord &)> on_decision;
 };
 
 // The verdict on one open file. Pure user space: the unit tests call it on files they make.

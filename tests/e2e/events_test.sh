@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# eima events: a follower gets a new exec's measurement within a second; a container's
-# start, vTPM binding, measurements and exit; quotes; every event valid against
+# eima events: a follower gets a new exec's measurement promptly; a container's start,
+# vTPM binding, measurements and exit; quotes; every event valid against
 # docs/events.schema.json; a path that is not UTF-8 survives; a reader that never reads
-# does not hold eimad up. (--events-syslog is syslog(3) of the same lines; no test here:
-# this machine has no syslog daemon to read them back.)
+# does not hold eimad up; --events-syslog sends the same lines to /dev/log (a listener of
+# the test's, in eimad's own mount namespace: this machine has no syslog daemon).
 #
 #   events_test.sh BIN_DIR trace|lsm
 BIN=$1
@@ -18,8 +18,10 @@ python3 -c 'import jsonschema' 2>/dev/null || skip_test "python3-jsonschema is n
 T=$(mktemp -d "${EIMA_TEST_TMPDIR:-/tmp}/eima-events.XXXXXX")
 RUN=$T/run
 FOLLOW_PID=
+SYSLOG_PID=
 cleanup() {
 	[[ -n $FOLLOW_PID ]] && kill "$FOLLOW_PID" 2>/dev/null
+	[[ -n $SYSLOG_PID ]] && kill "$SYSLOG_PID" 2>/dev/null
 	stop_eimad >/dev/null 2>&1
 	rm -rf "$T"
 }
@@ -47,7 +49,10 @@ elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 got=$(jq -r --arg p "$T/ev-exec" 'select(.type == "measurement" and .path == $p) | .digest' \
 	"$T/events.jsonl" 2>/dev/null | head -1)
 check_eq "the follower has its measurement with the file's digest" "$want" "$got"
-check "within a second (${elapsed_ms} ms)" test "$elapsed_ms" -lt 1000
+# The latency is printed, not judged tightly: a timed check fails on a loaded machine
+# (1.8 s was seen at load 15). The bound only catches an event that waits for the next
+# one (or for a timer) instead of being sent as it happens.
+check "promptly (${elapsed_ms} ms; bound 5 s)" test "$elapsed_ms" -lt 5000
 
 echo "== a container: started, vTPM bound, its files, exited"
 make_rootfs "$T/rootfs"
@@ -135,4 +140,55 @@ check_eq "eimad stops cleanly" 0 $?
 sleep 0.3
 check "the follower saw the stream end" grep -q 'closed the stream' "$T/follow.err"
 FOLLOW_PID=
+
+echo "== --events-syslog: the same lines reach syslog (a listener of ours on /dev/log)"
+# This machine runs no syslog daemon. eimad runs in a mount namespace of its own where
+# /dev is a directory of this test's holding /dev/null and the listener's datagram socket
+# "log", which is where syslog(3) sends; nothing outside that namespace changes.
+mkdir -p "$T/dev"
+touch "$T/dev/null"
+python3 - "$T/dev/log" "$T/syslog.txt" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    s.settimeout(60)
+    try:
+        while True:
+            out.write(s.recv(65536) + b"\n")
+    except socket.timeout:
+        pass
+PY
+SYSLOG_PID=$!
+cat >"$T/with-devlog" <<EOF_WRAP
+#!/bin/sh
+exec unshare -m --propagation private sh -c 'mount --bind /dev/null "\$0/null" && mount --rbind "\$0" /dev && exec "\$@"' "$T/dev" "\$@"
+EOF_WRAP
+chmod +x "$T/with-devlog"
+for _ in $(seq 1 50); do [[ -S $T/dev/log ]] && break; sleep 0.1; done
+EIMAD_WRAP="$T/with-devlog" start_eimad "$RUN" "$T/eimad-syslog.log" --mode "$MODE" \
+	--tpm none --vtpm none --events-syslog || failed "eimad starts with --events-syslog"
+cp -L /usr/bin/true "$T/to-syslog"
+printf 'eima-syslog-%s' "$RANDOM" >>"$T/to-syslog"
+"$T/to-syslog"
+settle "$RUN"
+stop_eimad
+kill "$SYSLOG_PID" 2>/dev/null; wait "$SYSLOG_PID" 2>/dev/null
+check_eq "syslog got the exec's measurement at daemon.info, as eimad's JSON" ok \
+	"$(python3 - "$T/syslog.txt" "$T/to-syslog" "$(sha256_of "$T/to-syslog")" <<'PY'
+import json, re, sys
+lines = open(sys.argv[1], "rb").read().decode(errors="surrogateescape").splitlines()
+# RFC 3164 as glibc writes it: <PRI>Mmm dd hh:mm:ss eimad[PID]: MESSAGE
+parsed = [re.match(r"<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d eimad\[\d+\]: (\{.*\})$", l) for l in lines]
+events = [(int(m.group(1)), json.loads(m.group(2))) for m in parsed if m]
+mine = [(pri, e) for pri, e in events if e.get("path") == sys.argv[2]]
+others = [pri for pri, e in events if e.get("type") != "measurement"]
+if len(events) != len(lines): print("unparsed", [l for l, m in zip(lines, parsed) if not m][:2])
+elif not mine: print("no measurement of the exec among", len(events))
+elif mine[0][0] != 3 * 8 + 6: print("priority", mine[0][0])        # LOG_DAEMON | LOG_INFO
+elif mine[0][1]["digest"] != "sha256:" + sys.argv[3]: print("digest", mine[0][1])
+elif any(p != 3 * 8 + 5 for p in others): print("others", others)  # LOG_NOTICE
+else: print("ok")
+PY
+)"
 finish

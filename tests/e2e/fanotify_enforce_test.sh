@@ -116,6 +116,10 @@ workload() {
 
 ### Enforce mode.
 start_enforcing "$T/enforce.log" || { failed "eimad starts with fanotify enforcement"; finish; exit; }
+# Decisions are events too (docs/events.md), posted from the enforcer's threads.
+"$BIN/eima" events --run-dir "$RUN" --follow --json >"$T/events.jsonl" 2>"$T/follow.err" &
+FOLLOW_PID=$!
+sleep 0.5
 workload >"$T/enforce.rc"
 cat "$T/enforce.rc"
 want_rc() { check_eq "enforce: $1 exits $2" "$2" "$(awk -v n="$1" '$1 == n {print $2}' "$T/enforce.rc")"; }
@@ -167,8 +171,31 @@ check "status: no write protection" grep -q "no write protection" "$T/status.txt
 check_eq "status --json: denials counted" yes "$(python3 -c '
 import json,sys; e=json.load(open(sys.argv[1]))["enforcement"]
 print("yes" if e["mode"] == "enforce" and e["denied"] >= 10 and e["cached"] >= 1 and e["timeouts"] == 0 else e)' "$T/status.json")"
+settle "$RUN"
+sleep 0.5
+kill "$FOLLOW_PID" 2>/dev/null; wait "$FOLLOW_PID" 2>/dev/null
 stop_eimad
 check_eq "eimad stops cleanly" 0 $?
+
+# Each decision of the audit log reached the follower as a "decision" event, and each
+# event is valid against docs/events.schema.json.
+check_eq "decision events: one per audit record, valid" ok "$(python3 - "$RUN/audit.jsonl" "$T/events.jsonl" "$here/../../docs/events.schema.json" <<'PY'
+import json, sys
+audit = [json.loads(l) for l in open(sys.argv[1])]
+events = [json.loads(l) for l in open(sys.argv[2])]
+key = lambda path, op, verdict: (path, op, verdict)
+want = sorted(key(a["path"], a["operation"], a["decision"]) for a in audit)
+got = sorted(key(e["path"], e["operation"], e["verdict"]) for e in events if e["type"] == "decision")
+import jsonschema  # python3-jsonschema, from scripts/setup.sh
+v = jsonschema.Draft202012Validator(json.load(open(sys.argv[3])))
+invalid = [e for e in events if not v.is_valid(e)]
+if not want: print("no audit records")
+elif want != got: print(f"audit {want}\nevents {got}")
+elif invalid: print("invalid", invalid[0])
+elif any(e.get("mechanism") != "fanotify" for e in events if e["type"] == "decision"): print("mechanism")
+else: print("ok")
+PY
+)"
 
 # The audit log: one event per denial, with every field.
 check_eq "audit: events carry every field, for the right files" ok "$(python3 - "$RUN/audit.jsonl" "$M" <<'PY'

@@ -4,7 +4,11 @@
 // state), or restarted clear when it holds no prefix of the list. Real swtpm.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "../tpm/tpm_test_support.h"
 #include "agent/container_registry.h"
@@ -95,6 +99,7 @@ protected:
 			for (auto &[pcr, value] : list.replayed_pcrs(bank))
 				EXPECT_EQ(p[bank][pcr], value) << "PCR " << pcr;
 	}
+	std::string list_path() const { return t_.path() + "/c/binary_runtime_measurements"; }
 	TempDir t_;
 };
 
@@ -105,7 +110,7 @@ TEST_F(VtpmResumeTest, AKeptVtpmComesBackWithItsPcrsAndGetsTheTailItMissed)
 	std::string vdir = t_.path() + "/c/vtpm";
 	std::vector<ExtendRecord> all;
 	{
-		VirtualTpm v(vdir);
+		VirtualTpm v(vdir, list_path(), "test vTPM");
 		for (auto &r : entries(*list, 1, 3)) {
 			all.push_back(r);
 			v.extender().submit(r);
@@ -118,7 +123,7 @@ TEST_F(VtpmResumeTest, AKeptVtpmComesBackWithItsPcrsAndGetsTheTailItMissed)
 	// Written but not extended when eimad stopped: the resumed vTPM gets them first.
 	for (auto &r : entries(*list, 4, 2))
 		all.push_back(r);
-	VirtualTpm v(vdir, all);
+	VirtualTpm v(vdir, list_path(), "test vTPM", all);
 	expect_replay(v, *list);
 	EXPECT_NE(v.resume_state().find("3 of 5 entries already in it, 2 extended now"),
 		  std::string::npos)
@@ -133,12 +138,12 @@ TEST_F(VtpmResumeTest, AVtpmHoldingNoPrefixOfTheListIsRestartedClear)
 	ASSERT_TRUE(list);
 	std::string vdir = t_.path() + "/c/vtpm";
 	{
-		VirtualTpm v(vdir);
+		VirtualTpm v(vdir, list_path(), "test vTPM");
 		// Something the list does not hold.
 		v.extender().submit({10, {{ima::HashAlgo::sha1, Bytes(20, 9)}, {ima::HashAlgo::sha256, Bytes(32, 9)}}});
 	}
 	auto recs = entries(*list, 1, 2);
-	VirtualTpm v(vdir, recs);
+	VirtualTpm v(vdir, list_path(), "test vTPM", recs);
 	expect_replay(v, *list);
 	EXPECT_NE(v.resume_state().find("restarted clear"), std::string::npos) << v.resume_state();
 }
@@ -149,7 +154,7 @@ TEST_F(VtpmResumeTest, AContainersEntriesReachItsVtpmOnlyOnceWritten)
 	auto list = MeasurementList::create(t_.path() + "/c", {ima::HashAlgo::sha1, ima::HashAlgo::sha256});
 	ASSERT_TRUE(list);
 	c.list = std::move(*list);
-	c.vtpm = std::make_unique<VirtualTpm>(t_.path() + "/c/vtpm");
+	c.vtpm = std::make_unique<VirtualTpm>(t_.path() + "/c/vtpm", list_path(), "test vTPM");
 	auto e = ima::make_ima_ng(ima::HashAlgo::sha256, Bytes(32, 7), "/bin/x", 10);
 	ASSERT_TRUE(e);
 	auto rec = c.list->append(*e);
@@ -164,11 +169,36 @@ TEST_F(VtpmResumeTest, AContainersEntriesReachItsVtpmOnlyOnceWritten)
 	c.vtpm->discard_state();
 }
 
+TEST_F(VtpmResumeTest, AKilledVtpmIsRestartedAndCaughtUpFromTheContainersList)
+{
+	// Its list is its queue, as the host's is (issue 10): swtpm killed under a container,
+	// the next extend fails, the vTPM is started again, and the entries its PCRs lost are
+	// extended again from the list, so a quote still matches the list.
+	auto list = MeasurementList::create(t_.path() + "/c", {ima::HashAlgo::sha1, ima::HashAlgo::sha256});
+	ASSERT_TRUE(list);
+	VirtualTpm v(t_.path() + "/c/vtpm", list_path(), "test vTPM");
+	for (auto &r : entries(*list, 1, 3))
+		v.extender().submit(r);
+	expect_replay(v, *list);
+	pid_t before = v.pid();
+	ASSERT_GT(before, 0);
+	ASSERT_EQ(::kill(before, SIGKILL), 0);
+	for (int i = 0; i < 200 && ::kill(before, 0) == 0; ++i)
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	for (auto &r : entries(*list, 4, 2))
+		v.extender().submit(r);
+	expect_replay(v, *list);
+	EXPECT_NE(v.pid(), before) << "a new swtpm";
+	EXPECT_EQ(v.state(), TpmExtender::State::open);
+	EXPECT_GE(v.extender().recoveries(), 1u);
+	v.discard_state();
+}
+
 TEST_F(VtpmResumeTest, ARetiredVtpmLeavesNoStateAndNoProcess)
 {
 	std::string vdir = t_.path() + "/v";
 	{
-		VirtualTpm v(vdir);
+		VirtualTpm v(vdir, list_path(), "test vTPM");
 		ASSERT_TRUE(v.extender().later<int>([](tpm::Tpm &) -> Result<int> { return 0; }).get());
 		v.discard_state(); // retired
 	}

@@ -37,6 +37,14 @@ public:
 	{
 		return answer_now({{"bank", req.value("bank", "")}});
 	}
+	ControlAnswer identity(const nlohmann::json &) override
+	{
+		return answer_now({{"ak", "identity answered"}});
+	}
+	ControlAnswer activate(const nlohmann::json &req) override
+	{
+		return answer_now({{"activated", req.value("challenge", nlohmann::json())}});
+	}
 	std::string why_late() const override { return "the TPM is stalled"; }
 	ControlAnswer quote(const nlohmann::json &req) override
 	{
@@ -119,6 +127,19 @@ TEST_F(ControlServerTest, WaitingAnswersEveryClient)
 	auto r = control::read_message(q.get());
 	ASSERT_TRUE(r);
 	EXPECT_EQ((*r)["nonce"], "cd");
+}
+
+TEST_F(ControlServerTest, EnrolmentRequestsReachTheirMethods)
+{
+	auto i = client(R"({"cmd":"identity"})" "\n");
+	auto a = client(R"({"cmd":"activate","challenge":{"version":1}})" "\n");
+	server_.answer(false);
+	auto ri = control::read_message(i.get());
+	ASSERT_TRUE(ri);
+	EXPECT_EQ((*ri)["ak"], "identity answered");
+	auto ra = control::read_message(a.get());
+	ASSERT_TRUE(ra);
+	EXPECT_EQ((*ra)["activated"]["version"], 1);
 }
 
 TEST_F(ControlServerTest, BadRequestsGetAnError)
@@ -251,6 +272,30 @@ TEST_F(HostileClientTest, AnOversizedRequestGetsAnErrorAndIsClosed)
 	EXPECT_NE(got.find("request over 1024 bytes"), std::string::npos) << got;
 	EXPECT_EQ(server_.clients(), 0u);
 	status_is_answered();
+}
+
+TEST_F(ControlServerTest, FieldsOfTheWrongTypeGetAnErrorNotACrash)
+{
+	// Each of these once threw out of nlohmann's value()/get() and ended eimad.
+	for (std::string line : {R"({"cmd":5})", R"({"cmd":"quote","bank":5,"nonce":"ab"})",
+				 R"({"cmd":"quote","nonce":["ab"]})",
+				 R"({"cmd":"quote","nonce":"ab","container":{}})",
+				 R"({"cmd":"pcrs","banks":["sha256",1]})",
+				 R"({"cmd":"quote","nonce":"ab","pcrs":[10,4294967306]})",
+				 R"({"cmd":"quote","nonce":"ab","pcrs":"10"})", R"({"nonce":"ab"})"}) {
+		auto c = client(line + "\n");
+		server_.answer(false);
+		auto r = control::read_message(c.get());
+		ASSERT_TRUE(r) << line;
+		ASSERT_TRUE(r->contains("error")) << line;
+		EXPECT_NE((*r)["error"].get<std::string>().find(" is not "), std::string::npos)
+			<< line << " -> " << r->dump();
+	}
+	auto status = client(R"({"cmd":"status"})" "\n");
+	server_.answer(false);
+	auto r = control::read_message(status.get());
+	ASSERT_TRUE(r);
+	EXPECT_FALSE(r->contains("error")) << r->dump();
 }
 
 TEST_F(HostileClientTest, GarbageGetsAnErrorReply)

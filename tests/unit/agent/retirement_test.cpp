@@ -60,7 +60,9 @@ protected:
 			EXPECT_TRUE(c.list->append(*ima::make_ima_ng(HashAlgo::sha256, Bytes(32, i),
 								     "/bin/x", 10)));
 		if (with_vtpm)
-			c.vtpm = std::make_unique<VirtualTpm>(c.list->dir() + "/vtpm");
+			c.vtpm = std::make_unique<VirtualTpm>(c.list->dir() + "/vtpm",
+							      c.list->dir() + "/binary_runtime_measurements",
+							      "test vTPM");
 		return c;
 	}
 

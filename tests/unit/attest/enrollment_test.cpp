@@ -14,7 +14,9 @@ namespace {
 
 using tpm::testing::SwtpmTest;
 
-class EnrollmentTest : public SwtpmTest {
+// Every test runs for both EKs the profile's low range has: RSA 2048 (the seed encrypted
+// with OAEP) and ECC P-256 (the seed from ECDH with an ephemeral key and KDFe).
+class EnrollmentTest : public SwtpmTest, public ::testing::WithParamInterface<tpm::EkType> {
 protected:
 	void SetUp() override
 	{
@@ -24,7 +26,7 @@ protected:
 		auto t = tpm::Tpm::open(swtpm_->tcti());
 		ASSERT_TRUE(t) << t.error().message();
 		tpm_.emplace(std::move(*t));
-		auto ek = tpm_->endorsement_key(tpm::EkType::rsa2048);
+		auto ek = tpm_->endorsement_key(GetParam());
 		ASSERT_TRUE(ek) << ek.error().message();
 		ek_ = std::move(*ek);
 		auto id = tpm_->identity();
@@ -39,7 +41,7 @@ protected:
 	Bytes ak_public_, ak_name_;
 };
 
-TEST_F(EnrollmentTest, SoftwareCredentialActivatesInTheTpm)
+TEST_P(EnrollmentTest, SoftwareCredentialActivatesInTheTpm)
 {
 	EXPECT_TRUE(ek_.certificate.empty()); // a plain swtpm has no EK certificate
 	for (std::size_t size : {1u, 16u, 32u}) {
@@ -48,20 +50,22 @@ TEST_F(EnrollmentTest, SoftwareCredentialActivatesInTheTpm)
 			secret[i] = static_cast<std::uint8_t>(0xa0 + i);
 		auto c = make_credential(ek_.public_area, ak_name_, secret);
 		ASSERT_TRUE(c) << c.error().message();
-		EXPECT_EQ(c->encrypted_secret.size(), 2u + 256u);
-		auto got = tpm_->activate_credential(tpm::EkType::rsa2048, *c);
+		// RSA: the OAEP ciphertext; ECC: the ephemeral point, two 32-byte coordinates.
+		EXPECT_EQ(c->encrypted_secret.size(),
+			  GetParam() == tpm::EkType::rsa2048 ? 2u + 256u : 2u + 2u + 32u + 2u + 32u);
+		auto got = tpm_->activate_credential(GetParam(), *c);
 		ASSERT_TRUE(got) << got.error().message();
 		EXPECT_EQ(*got, secret) << "secret of " << size << " bytes";
 	}
 }
 
-TEST_F(EnrollmentTest, CredentialForAnotherNameIsRefused)
+TEST_P(EnrollmentTest, CredentialForAnotherNameIsRefused)
 {
 	auto ek_name = tpm::public_name(ek_.public_area);
 	ASSERT_TRUE(ek_name);
 	auto c = make_credential(ek_.public_area, *ek_name, Bytes(32, 7));
 	ASSERT_TRUE(c);
-	auto got = tpm_->activate_credential(tpm::EkType::rsa2048, *c);
+	auto got = tpm_->activate_credential(GetParam(), *c);
 	ASSERT_FALSE(got);
 	EXPECT_NE(got.error().message().find("integrity"), std::string::npos) << got.error().message();
 	// Every byte of the HMAC'd part matters.
@@ -70,15 +74,15 @@ TEST_F(EnrollmentTest, CredentialForAnotherNameIsRefused)
 	for (std::size_t at : {std::size_t{4}, good->credential_blob.size() - 1}) {
 		auto bad = *good;
 		bad.credential_blob[at] ^= 1;
-		EXPECT_FALSE(tpm_->activate_credential(tpm::EkType::rsa2048, bad)) << "byte " << at;
+		EXPECT_FALSE(tpm_->activate_credential(GetParam(), bad)) << "byte " << at;
 	}
 	// And the TPM still activates the untouched one afterwards.
-	auto got2 = tpm_->activate_credential(tpm::EkType::rsa2048, *good);
+	auto got2 = tpm_->activate_credential(GetParam(), *good);
 	ASSERT_TRUE(got2) << got2.error().message();
 	EXPECT_EQ(*got2, Bytes(32, 7));
 }
 
-TEST_F(EnrollmentTest, Tpm2ToolsMakeCredentialActivatesThroughEima)
+TEST_P(EnrollmentTest, Tpm2ToolsMakeCredentialActivatesThroughEima)
 {
 	if (!tpm::testing::program_on_path("tpm2_makecredential"))
 		GTEST_SKIP() << "no tpm2_makecredential (Debian package tpm2-tools)";
@@ -86,7 +90,8 @@ TEST_F(EnrollmentTest, Tpm2ToolsMakeCredentialActivatesThroughEima)
 	ASSERT_TRUE(write_file(dir + "/ek.pem", ek_.pem));
 	std::string secret = "eima enrolment cross-check 32 B!";
 	ASSERT_TRUE(write_file(dir + "/secret", secret));
-	auto r = tpm::testing::run("tpm2_makecredential -T none -G rsa -u " + dir + "/ek.pem -s " +
+	auto r = tpm::testing::run(std::string("tpm2_makecredential -T none -G ") +
+				   (GetParam() == tpm::EkType::rsa2048 ? "rsa" : "ecc") + " -u " + dir + "/ek.pem -s " +
 				   dir + "/secret -n " + to_hex(ak_name_) + " -o " + dir + "/blob");
 	ASSERT_EQ(r.status, 0) << r.output;
 	auto file = read_file(dir + "/blob");
@@ -99,7 +104,7 @@ TEST_F(EnrollmentTest, Tpm2ToolsMakeCredentialActivatesThroughEima)
 	ASSERT_LT(8 + id_len, b.size());
 	tpm::Credential theirs{Bytes(b.begin() + 8, b.begin() + 8 + long(id_len)),
 			       Bytes(b.begin() + 8 + long(id_len), b.end())};
-	auto got = tpm_->activate_credential(tpm::EkType::rsa2048, theirs);
+	auto got = tpm_->activate_credential(GetParam(), theirs);
 	ASSERT_TRUE(got) << got.error().message();
 	EXPECT_EQ(std::string(got->begin(), got->end()), secret);
 	// Ours has the same layout (sizes), only the random seed differs.
@@ -111,15 +116,15 @@ TEST_F(EnrollmentTest, Tpm2ToolsMakeCredentialActivatesThroughEima)
 		  Bytes(theirs.credential_blob.begin(), theirs.credential_blob.begin() + 4));
 }
 
-TEST_F(EnrollmentTest, IdentityJsonRoundTripsAndBadInputIsAnError)
+TEST_P(EnrollmentTest, IdentityJsonRoundTripsAndBadInputIsAnError)
 {
 	NodeIdentity id{{ek_}, ak_public_};
 	auto text = identity_json(id).dump();
 	auto back = parse_identity(text, "id.json");
 	ASSERT_TRUE(back) << back.error().message();
-	ASSERT_NE(back->ek(tpm::EkType::rsa2048), nullptr);
-	EXPECT_EQ(back->ek(tpm::EkType::rsa2048)->public_area, ek_.public_area);
-	EXPECT_EQ(back->ek(tpm::EkType::rsa2048)->pem, ek_.pem);
+	ASSERT_NE(back->ek(GetParam()), nullptr);
+	EXPECT_EQ(back->ek(GetParam())->public_area, ek_.public_area);
+	EXPECT_EQ(back->ek(GetParam())->pem, ek_.pem);
 	EXPECT_EQ(back->ak_public, ak_public_);
 	EXPECT_TRUE(check_attestation_key(ak_public_));
 	// The EK is no AK: a decryption key, not a signing one.
@@ -129,9 +134,10 @@ TEST_F(EnrollmentTest, IdentityJsonRoundTripsAndBadInputIsAnError)
 	EXPECT_FALSE(make_credential(ek_.public_area, ak_name_, Bytes(33)));
 	EXPECT_FALSE(make_credential(ek_.public_area, Bytes(10), Bytes(32)));
 	EXPECT_FALSE(make_credential(Bytes{0, 1, 2}, ak_name_, Bytes(32)));
-	auto ecc = make_credential(ak_public_, ak_name_, Bytes(32));
-	ASSERT_FALSE(ecc);
-	EXPECT_EQ(ecc.error().err, ENOTSUP);
+	// The AK is a P-256 key too, but no decryption key: it has no symmetric algorithm.
+	auto not_ek = make_credential(ak_public_, ak_name_, Bytes(32));
+	ASSERT_FALSE(not_ek);
+	EXPECT_EQ(not_ek.error().err, ENOTSUP);
 	for (auto bad : {"", "{", "[]", "{\"version\":1}", "{\"version\":1,\"ek\":{},\"ak\":{}}",
 			 "{\"version\":1,\"ek\":{\"rsa2048\":{\"public\":\"0000\"}},\"ak\":{}}"}) {
 		auto r = parse_identity(bad, "bad.json");
@@ -139,6 +145,13 @@ TEST_F(EnrollmentTest, IdentityJsonRoundTripsAndBadInputIsAnError)
 		EXPECT_NE(r.error().message().find("bad.json"), std::string::npos) << r.error().message();
 	}
 }
+
+INSTANTIATE_TEST_SUITE_P(Ek, EnrollmentTest,
+			 ::testing::Values(tpm::EkType::rsa2048, tpm::EkType::ecc_p256),
+			 [](const auto &info) {
+				 return info.param == tpm::EkType::rsa2048 ? std::string("Rsa2048")
+									  : std::string("EccP256");
+			 });
 
 } // namespace
 } // namespace eima::attest

@@ -189,6 +189,16 @@ TEST_F(QuoteVerifierTest, MalformedEvidenceIsAnErrorNamingTheMember)
 	j = evidence_to_json(ev_);
 	j["version"] = 2;
 	EXPECT_FALSE(evidence_from_json(j, "e.json"));
+	// Members of another type are errors naming them, not exceptions (type_error.302).
+	for (const char *key : {"format", "run_dir", "hostname"}) {
+		j = evidence_to_json(ev_);
+		j[key] = 7;
+		r = evidence_from_json(j, "e.json");
+		ASSERT_FALSE(r) << key;
+		if (std::string_view(key) != "format")
+			EXPECT_NE(r.error().message().find(key), std::string::npos)
+				<< r.error().message();
+	}
 }
 
 TEST_F(QuoteVerifierTest, Base64RoundTripsEveryLength)
