@@ -65,7 +65,7 @@ void set_policy(Policy &p, std::int32_t keyring, bool attached, bool audit)
 	p.loaded.links.clear();
 	if (!attached)
 		return;
-	if (!configure_bpf_policy(p.loaded, BpfPolicySettings{{keyring}, audit, {}}) ||
+	if (!configure_bpf_policy(p.loaded, BpfPolicySettings{.path = SigningPath::native, .trusted_keyrings = {keyring}, .audit = audit}) ||
 	    !attach_programs(p.loaded, p.manifest)) {
 		std::fprintf(stderr, "cannot attach the policy\n");
 		std::exit(1);

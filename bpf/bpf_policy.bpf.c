@@ -12,25 +12,16 @@
  * had to pass this hook.
  *
  * Needs 6.18's hook (4 arguments, `kernel`) and attr->signature: it does not load on older
- * kernels (the trusted-loader path there is docs/signed-bpf.md's "6.12").
+ * kernels, where bpf_policy_tl.bpf.c (the trusted-loader path) takes its place.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "abi/bpf_policy.h"
+#include "lib/bpf_policy.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-#define EPERM 1
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct eima_bpf_policy_config);
-} policy_config SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -39,29 +30,17 @@ struct {
 	__type(value, __u8);
 } trusted_keyrings SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct eima_bpf_policy_stats);
-} policy_stats SEC(".maps");
-
 SEC("lsm/bpf_prog_load")
 int BPF_PROG(eima_bpf_prog_load, struct bpf_prog *prog, union bpf_attr *attr,
 	     struct bpf_token *token, bool kernel)
 {
-	__u32 zero = 0;
-	struct eima_bpf_policy_config *cfg = bpf_map_lookup_elem(&policy_config, &zero);
-	struct eima_bpf_policy_stats *st = bpf_map_lookup_elem(&policy_stats, &zero);
+	struct eima_bpf_policy_stats *st = 0;
+	struct eima_bpf_policy_config *cfg = policy_in_scope(&st);
 	__u64 signature;
 	__s32 keyring;
 
-	if (!cfg || !st || !cfg->enabled)
+	if (!cfg || !st)
 		return 0;
-	if (cfg->cgroup_id && bpf_get_current_cgroup_id() != cfg->cgroup_id) {
-		__sync_fetch_and_add(&st->out_of_scope, 1);
-		return 0;
-	}
 	if (kernel) {
 		__sync_fetch_and_add(&st->allowed_kernel, 1);
 		return 0;
@@ -72,16 +51,7 @@ int BPF_PROG(eima_bpf_prog_load, struct bpf_prog *prog, union bpf_attr *attr,
 		__sync_fetch_and_add(&st->allowed_signed, 1);
 		return 0;
 	}
-	/* The last refusal: racy between CPUs, which is fine for a diagnostic. */
-	st->last_pid = bpf_get_current_pid_tgid() >> 32;
-	st->last_keyring_id = signature ? keyring : 0;
-	st->last_prog_type = BPF_CORE_READ(attr, prog_type);
-	st->last_signed = signature != 0;
-	bpf_get_current_comm(st->last_comm, sizeof(st->last_comm));
-	if (cfg->audit) {
-		__sync_fetch_and_add(&st->audited, 1);
-		return 0;
-	}
-	__sync_fetch_and_add(&st->refused, 1);
-	return -EPERM;
+	return refuse(cfg, st, signature ? EIMA_BPF_UNTRUSTED_KEYRING : EIMA_BPF_UNSIGNED,
+		      BPF_CORE_READ(attr, prog_type), signature ? keyring : 0, 0,
+		      attr->prog_name);
 }

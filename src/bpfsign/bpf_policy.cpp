@@ -1,11 +1,21 @@
 #include "bpfsign/bpf_policy.h"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <memory>
 
 #include <fmt/format.h>
+
+#include "common/hex.h"
+#include "common/json_text.h"
+#include "common/unique_fd.h"
 
 extern "C" {
 #include "bpf/abi/bpf_policy.h"
@@ -14,30 +24,93 @@ extern "C" {
 namespace eima::bpfsign {
 namespace {
 
-Result<int> map_fd(const LoadedObject &loaded, const std::string &name)
+Result<int> map_fd(const LoadedObject &loaded, const std::string &name, const char *object)
 {
 	for (const auto &[n, fd] : loaded.maps)
 		if (n == name)
 			return fd.get();
-	return fail("configure BPF policy", "the object has no map " + name +
-						    " (not bpf_policy.bpf.o)");
+	return fail("configure BPF policy",
+		    fmt::format("the object has no map {} (not {}.bpf.o)", name, object));
+}
+
+// A file's identity as the kernel's inode names it: i_sb->s_dev is MAJOR << 20 | MINOR,
+// while stat's st_dev is the user-space encoding of the same device.
+Result<eima_bpf_loader_id> loader_id(const std::string &path)
+{
+	struct stat st {};
+	if (::stat(path.c_str(), &st) != 0)
+		return fail(errno, "stat trusted loader", path);
+	if (!S_ISREG(st.st_mode))
+		return fail(EINVAL, "trusted loader", path + " is not a regular file");
+	eima_bpf_loader_id id{};
+	id.dev = (std::uint64_t{major(st.st_dev)} << 20) | minor(st.st_dev);
+	id.ino = st.st_ino;
+	return id;
+}
+
+std::int64_t clock_ns(clockid_t id)
+{
+	timespec ts{};
+	::clock_gettime(id, &ts);
+	return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+std::string fixed_string(const char *s, std::size_t n)
+{
+	return std::string(s, ::strnlen(s, n));
 }
 
 } // namespace
 
+const char *policy_object_name(SigningPath p)
+{
+	return p == SigningPath::native ? "bpf_policy" : "bpf_policy_tl";
+}
+
 Result<void> configure_bpf_policy(const LoadedObject &loaded, const BpfPolicySettings &s)
 {
-	if (s.trusted_keyrings.empty() ||
-	    s.trusted_keyrings.size() > EIMA_BPF_POLICY_MAX_KEYRINGS)
-		return fail("configure BPF policy",
-			    fmt::format("{} trusted keyrings (1 to {})", s.trusted_keyrings.size(),
-					EIMA_BPF_POLICY_MAX_KEYRINGS));
-	auto keyrings = map_fd(loaded, "trusted_keyrings");
-	auto config = map_fd(loaded, "policy_config");
-	if (!keyrings)
-		return std::unexpected(keyrings.error());
+	const char *object = policy_object_name(s.path);
+	auto config = map_fd(loaded, "policy_config", object);
 	if (!config)
 		return std::unexpected(config.error());
+	if (s.path == SigningPath::native) {
+		if (s.trusted_keyrings.empty() ||
+		    s.trusted_keyrings.size() > EIMA_BPF_POLICY_MAX_KEYRINGS)
+			return fail("configure BPF policy",
+				    fmt::format("{} trusted keyrings (1 to {})",
+						s.trusted_keyrings.size(), EIMA_BPF_POLICY_MAX_KEYRINGS));
+		auto keyrings = map_fd(loaded, "trusted_keyrings", object);
+		if (!keyrings)
+			return std::unexpected(keyrings.error());
+		for (std::int32_t k : s.trusted_keyrings) {
+			std::uint8_t one = 1;
+			if (bpf_map_update_elem(*keyrings, &k, &one, BPF_ANY) != 0)
+				return fail(errno, "trust keyring", std::to_string(k));
+		}
+	} else {
+		if (s.trusted_loaders.empty() ||
+		    s.trusted_loaders.size() > EIMA_BPF_POLICY_MAX_LOADERS)
+			return fail("configure BPF policy",
+				    fmt::format("{} trusted loaders (1 to {})", s.trusted_loaders.size(),
+						EIMA_BPF_POLICY_MAX_LOADERS));
+		auto loaders = map_fd(loaded, "trusted_loaders", object);
+		auto tags = map_fd(loaded, "trusted_tags", object);
+		if (!loaders)
+			return std::unexpected(loaders.error());
+		if (!tags)
+			return std::unexpected(tags.error());
+		for (const auto &path : s.trusted_loaders) {
+			auto id = loader_id(path);
+			if (!id)
+				return std::unexpected(id.error());
+			std::uint8_t one = 1;
+			if (bpf_map_update_elem(*loaders, &*id, &one, BPF_ANY) != 0)
+				return fail(errno, "trust loader", path);
+		}
+		// The policy's own programs, as any other program this loader loads.
+		if (auto r = record_trusted_tags(loaded, *tags); !r)
+			return r;
+	}
 	eima_bpf_policy_config cfg{};
 	cfg.enabled = 1;
 	cfg.audit = s.audit ? 1 : 0;
@@ -48,15 +121,134 @@ Result<void> configure_bpf_policy(const LoadedObject &loaded, const BpfPolicySet
 			return fail(errno, "stat cgroup", s.cgroup);
 		cfg.cgroup_id = st.st_ino;
 	}
-	for (std::int32_t k : s.trusted_keyrings) {
-		std::uint8_t one = 1;
-		if (bpf_map_update_elem(*keyrings, &k, &one, BPF_ANY) != 0)
-			return fail(errno, "trust keyring", std::to_string(k));
-	}
 	std::uint32_t zero = 0;
 	if (bpf_map_update_elem(*config, &zero, &cfg, BPF_ANY) != 0)
 		return fail(errno, "enable BPF policy", "policy_config");
 	return {};
+}
+
+Result<void> record_trusted_tags(const LoadedObject &loaded, int trusted_tags_fd)
+{
+	for (const auto &[name, fd] : loaded.programs) {
+		auto tag = program_tag(fd.get());
+		if (!tag)
+			return fail(tag.error().err, "record trusted tag", name);
+		eima_bpf_tag key{};
+		std::memcpy(key.tag, tag->data(), sizeof(key.tag));
+		std::uint8_t one = 1;
+		if (bpf_map_update_elem(trusted_tags_fd, &key, &one, BPF_ANY) != 0)
+			return fail(errno, "record trusted tag",
+				    fmt::format("{} ({})", name, to_hex({tag->data(), tag->size()})));
+	}
+	return {};
+}
+
+Result<void> record_trusted_tags(const LoadedObject &loaded, const std::string &policy_dir)
+{
+	std::string path = policy_dir + "/map_trusted_tags";
+	UniqueFd fd(bpf_obj_get(path.c_str()));
+	if (!fd)
+		return fail(errno, "open the trusted-loader policy's tags", path);
+	return record_trusted_tags(loaded, fd.get());
+}
+
+enforce::AppraisalRecord bpf_policy_record(const eima_bpf_policy_event &ev,
+					   std::int64_t boot_to_wall_ns)
+{
+	enforce::AppraisalRecord r;
+	r.time_ns = static_cast<std::uint64_t>(static_cast<std::int64_t>(ev.ktime_ns) + boot_to_wall_ns);
+	r.container = "host";
+	r.pid = ev.pid;
+	r.tid = ev.tid;
+	r.uid = ev.uid;
+	r.comm = fixed_string(ev.comm, sizeof(ev.comm));
+	r.dev = ev.exe_dev;
+	r.ino = ev.exe_ino;
+	r.operation = "bpf_prog_load";
+	switch (ev.reason) {
+	case EIMA_BPF_UNSIGNED: r.reason = "unsigned_bpf"; break;
+	case EIMA_BPF_UNTRUSTED_KEYRING: r.reason = "untrusted_keyring"; break;
+	case EIMA_BPF_UNKNOWN_TAG: r.reason = "unknown_tag"; break;
+	case EIMA_BPF_PENDING_FULL: r.reason = "too_many_pending_loads"; break;
+	case EIMA_BPF_EXE_CHANGE:
+		r.reason = "exe_change";
+		r.operation = "prctl_set_mm_exe";
+		break;
+	default: r.reason = fmt::format("reason-{}", ev.reason);
+	}
+	r.error = ev.denied ? -EPERM : 0;
+	r.denied = ev.denied != 0;
+	if (ev.has_tag)
+		r.digest = "tag:" + to_hex({ev.tag, sizeof(ev.tag)});
+	r.mechanism = "bpf_policy";
+	r.detail = fmt::format("program \"{}\" type {}", fixed_string(ev.prog_name, sizeof(ev.prog_name)),
+			       ev.prog_type);
+	if (ev.reason == EIMA_BPF_UNTRUSTED_KEYRING)
+		r.detail += fmt::format(", signed for keyring {}", ev.keyring_id);
+	return r;
+}
+
+namespace {
+
+struct DrainState {
+	enforce::AuditLog *log;
+	std::int64_t boot_to_wall_ns;
+	std::uint64_t written = 0;
+	std::optional<Error> error;
+};
+
+int on_event(void *ctx, void *data, std::size_t size)
+{
+	auto *st = static_cast<DrainState *>(ctx);
+	if (size < sizeof(eima_bpf_policy_event)) {
+		st->error = Error{EINVAL, "read BPF policy event", fmt::format("{} bytes", size)};
+		return -EINVAL;
+	}
+	eima_bpf_policy_event ev{};
+	std::memcpy(&ev, data, sizeof(ev));
+	auto r = bpf_policy_record(ev, st->boot_to_wall_ns);
+	// The executable's path, while the process still exists; the inode names it anyway.
+	std::string link = fmt::format("/proc/{}/exe", ev.pid);
+	std::string exe(4096, '\0');
+	ssize_t n = ::readlink(link.c_str(), exe.data(), exe.size());
+	if (n > 0)
+		r.path.assign(exe.data(), static_cast<std::size_t>(n));
+	if (auto w = st->log->append(json_dump(enforce::to_json(r))); !w) {
+		st->error = w.error();
+		return -EIO;
+	}
+	st->written++;
+	return 0;
+}
+
+} // namespace
+
+Result<std::uint64_t> drain_policy_events(const std::string &policy_dir, enforce::AuditLog &log,
+					  bool follow, const std::atomic<bool> &stop)
+{
+	std::string path = policy_dir + "/map_policy_events";
+	UniqueFd fd(bpf_obj_get(path.c_str()));
+	if (!fd)
+		return fail(errno, "open the BPF policy's events", path);
+	DrainState st{&log, clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC)};
+	std::unique_ptr<ring_buffer, decltype(&ring_buffer__free)> rb(
+		ring_buffer__new(fd.get(), on_event, &st, nullptr), ring_buffer__free);
+	if (!rb)
+		return fail(errno, "read the BPF policy's events", path);
+	auto check = [&](int n) -> Result<void> {
+		if (st.error)
+			return std::unexpected(*st.error);
+		if (n < 0 && n != -EINTR)
+			return fail(-n, "read the BPF policy's events", path);
+		return {};
+	};
+	// A stop signal interrupts the wait (EINTR); what is queued then is written below.
+	while (follow && !stop.load())
+		if (auto r = check(ring_buffer__poll(rb.get(), 200)); !r)
+			return std::unexpected(r.error());
+	if (auto r = check(ring_buffer__consume(rb.get())); !r)
+		return std::unexpected(r.error());
+	return st.written;
 }
 
 } // namespace eima::bpfsign

@@ -1,23 +1,58 @@
-// "Only signed BPF" (bpf/bpf_policy.bpf.c): configures the policy program once the signed
-// loader has created it, before it is attached (docs/signed-bpf.md).
+// "Only signed BPF" (bpf/bpf_policy.bpf.c on 6.18+, bpf/bpf_policy_tl.bpf.c on 6.12-6.17):
+// configures the policy program once the signed loader has created it, before it is
+// attached; records what the trusted loader loaded; turns the policy's refusals into audit
+// records (docs/signed-bpf.md).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "bpfsign/signed_loader.h"
 #include "common/error.h"
+#include "enforce/appraisal_record.h"
+#include "enforce/audit_log.h"
+
+struct eima_bpf_policy_event;
 
 namespace eima::bpfsign {
 
 struct BpfPolicySettings {
-	std::vector<std::int32_t> trusted_keyrings; // key serials; at least one
-	bool audit = false;                         // record, refuse nothing
-	std::string cgroup;                         // a cgroup v2 directory: only its tasks
+	SigningPath path = SigningPath::native;
+	std::vector<std::int32_t> trusted_keyrings; // native: key serials; at least one
+	// trusted-loader: executables whose processes may load anything (eima's own binary,
+	// by device and inode); at least one
+	std::vector<std::string> trusted_loaders;
+	bool audit = false; // record, refuse nothing
+	std::string cgroup; // a cgroup v2 directory: only its tasks
 };
 
-// Fills trusted_keyrings and policy_config of a loaded bpf_policy object and enables it.
+// The policy object for a path: "bpf_policy" or "bpf_policy_tl".
+const char *policy_object_name(SigningPath p);
+
+// Fills the trusted keyrings (native) or loaders (trusted-loader) and policy_config of a
+// loaded policy object and enables it. Refuses the other path's object.
 Result<void> configure_bpf_policy(const LoadedObject &loaded, const BpfPolicySettings &s);
+
+// Trusted-loader path: records the tag of each program in `loaded` in the policy pinned in
+// policy_dir (its map_trusted_tags), so that the same program may be created again.
+Result<void> record_trusted_tags(const LoadedObject &loaded, const std::string &policy_dir);
+// The same into an open trusted_tags map.
+Result<void> record_trusted_tags(const LoadedObject &loaded, int trusted_tags_fd);
+
+// A refusal (or, in audit mode, a would-be refusal) of the policy as the audit log writes
+// it: operation "bpf_prog_load", mechanism "bpf_policy", reason "unsigned_bpf",
+// "untrusted_keyring", "unknown_tag" or "too_many_pending_loads", the loader's executable
+// as the inode, the program's tag as the digest ("tag:HEX").
+enforce::AppraisalRecord bpf_policy_record(const eima_bpf_policy_event &ev,
+					   std::int64_t boot_to_wall_ns);
+
+// Reads the policy's events ring (map_policy_events pinned in policy_dir) and appends
+// each event to log, until stop is set (then what is queued is still written). With
+// follow false, writes what is queued and returns. Returns the number of records written.
+Result<std::uint64_t> drain_policy_events(const std::string &policy_dir, enforce::AuditLog &log,
+					  bool follow, const std::atomic<bool> &stop);
 
 } // namespace eima::bpfsign

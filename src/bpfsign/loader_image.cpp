@@ -409,4 +409,9 @@ Result<LoaderManifest> check_loader_image(std::span<const std::uint8_t> insns,
 	return read_loader_manifest(data);
 }
 
+std::span<const std::uint8_t> loader_body(std::span<const std::uint8_t> insns)
+{
+	return insns.subspan(prologue_insns * sizeof(bpf_insn));
+}
+
 } // namespace eima::bpfsign

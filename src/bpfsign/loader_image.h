@@ -62,6 +62,12 @@ Result<LoaderImage> make_loader_image(const std::string &object_path);
 Result<LoaderManifest> check_loader_image(std::span<const std::uint8_t> insns,
 					  std::span<const std::uint8_t> data);
 
+// The loader without eima's hash prologue, for kernels without bpf_map->sha (before
+// 6.18), where the trusted loader has made the prologue's check in user space
+// (check_loader_image) and then loads this. gen_loader's code follows the prologue
+// unchanged and never jumps back into it. insns must have passed check_loader_image.
+std::span<const std::uint8_t> loader_body(std::span<const std::uint8_t> insns);
+
 // Only the manifest at the end of a loader's data, for names to pin by: no check of the
 // data's hash (the loader itself makes it, in the kernel, when it runs).
 Result<LoaderManifest> read_loader_manifest(std::span<const std::uint8_t> data);

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "bpfsign/bpf_attr618.h"
+#include "common/pkcs7_signature.h"
 
 namespace eima::bpfsign {
 namespace {
@@ -50,27 +51,38 @@ std::string verifier_reason(const std::string &log)
 
 } // namespace
 
-Result<UniqueFd> make_loader_map(const UnverifiedSignedObject &object, const std::string &what)
+namespace {
+
+// The blob in a one-element array, frozen so no syscall changes it; on 6.18 exclusive to the
+// loader whose digest is given, and hashed by the kernel into bpf_map->sha, which the
+// loader's prologue checks.
+Result<UniqueFd> make_data_map(std::span<const std::uint8_t> data,
+			       const std::optional<Sha256> &exclusive_to, const std::string &what)
 {
-	Sha256 loader_digest = sha256(object.insns);
-	// The blob, in a map only the signed loader may use, frozen so no syscall changes it.
 	MapCreateAttr mc{};
 	mc.map_type = BPF_MAP_TYPE_ARRAY;
 	mc.key_size = 4;
-	mc.value_size = static_cast<std::uint32_t>(object.data.size());
+	mc.value_size = static_cast<std::uint32_t>(data.size());
 	mc.max_entries = 1;
 	std::strncpy(mc.map_name, "eima_loader", sizeof(mc.map_name) - 1);
-	mc.excl_prog_hash = ptr(loader_digest.data());
-	mc.excl_prog_hash_size = loader_digest.size();
+	if (exclusive_to) {
+		mc.excl_prog_hash = ptr(exclusive_to->data());
+		mc.excl_prog_hash_size = exclusive_to->size();
+	}
+	// A kernel without excl_prog_hash takes the shorter attributes only when their tail is
+	// zero, which it is without exclusivity.
 	UniqueFd map(static_cast<int>(sys_bpf(BPF_MAP_CREATE, &mc, sizeof(mc))));
 	if (!map)
-		return fail(errno, "create the loader's exclusive map", what);
+		return fail(errno, exclusive_to ? "create the loader's exclusive map"
+						: "create the loader's map",
+			    what);
 	std::uint32_t key = 0;
-	if (bpf_map_update_elem(map.get(), &key, object.data.data(), BPF_ANY) != 0)
+	if (bpf_map_update_elem(map.get(), &key, data.data(), BPF_ANY) != 0)
 		return fail(errno, "fill the loader's map", what);
 	if (bpf_map_freeze(map.get()) != 0)
 		return fail(errno, "freeze the loader's map", what);
-	// The kernel hashes the frozen value into bpf_map->sha, which the loader checks.
+	if (!exclusive_to)
+		return map;
 	MapInfoWithHash info{};
 	Sha256 map_hash{};
 	info.hash = ptr(map_hash.data());
@@ -81,25 +93,30 @@ Result<UniqueFd> make_loader_map(const UnverifiedSignedObject &object, const std
 	return map;
 }
 
-Result<UniqueFd> load_loader(const UnverifiedSignedObject &object, int loader_map,
-			     std::optional<std::int32_t> keyring, const std::string &what)
+struct LoaderSignature {
+	std::span<const std::uint8_t> signature;
+	std::int32_t keyring;
+};
+
+Result<UniqueFd> load_loader_insns(std::span<const std::uint8_t> insns, int loader_map,
+				   const std::optional<LoaderSignature> &sig, const std::string &what)
 {
 	int fd_array[1] = {loader_map};
 	std::string log;
 	ProgLoadAttr pl{};
 	pl.prog_type = BPF_PROG_TYPE_SYSCALL;
-	pl.insns = ptr(object.insns.data());
-	pl.insn_cnt = static_cast<std::uint32_t>(object.insns.size() / sizeof(bpf_insn));
+	pl.insns = ptr(insns.data());
+	pl.insn_cnt = static_cast<std::uint32_t>(insns.size() / sizeof(bpf_insn));
 	pl.license = ptr("Dual BSD/GPL");
 	pl.prog_flags = BPF_F_SLEEPABLE;
 	std::strncpy(pl.prog_name, "eima_loader", sizeof(pl.prog_name) - 1);
 	// fd_array without fd_array_cnt: the verifier binds the map when the prologue's
 	// ld_imm64 names it, after the program's digest exists for the exclusivity check.
 	pl.fd_array = ptr(fd_array);
-	if (keyring) {
-		pl.signature = ptr(object.signature.data());
-		pl.signature_size = static_cast<std::uint32_t>(object.signature.size());
-		pl.keyring_id = *keyring;
+	if (sig) {
+		pl.signature = ptr(sig->signature.data());
+		pl.signature_size = static_cast<std::uint32_t>(sig->signature.size());
+		pl.keyring_id = sig->keyring;
 	}
 	UniqueFd loader(static_cast<int>(sys_bpf(BPF_PROG_LOAD, &pl, sizeof(pl))));
 	int err = errno;
@@ -115,30 +132,19 @@ Result<UniqueFd> load_loader(const UnverifiedSignedObject &object, int loader_ma
 		loader.reset(static_cast<int>(sys_bpf(BPF_PROG_LOAD, &pl, sizeof(pl))));
 	}
 	if (!loader)
-		return fail(err, keyring ? "load the signed loader" : "load the loader unsigned",
-			    fmt::format("{} (keyring {}){}", what, keyring.value_or(0),
+		return fail(err, sig ? "load the signed loader" : "load the loader unsigned",
+			    fmt::format("{} (keyring {}){}", what, sig ? sig->keyring : 0,
 					verifier_reason(log)));
 	return loader;
 }
 
-Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
-					const LoaderManifest &manifest, std::int32_t keyring,
-					const std::string &what)
+// Runs a loaded loader once: its context receives every map's and program's fd.
+Result<LoadedObject> run_loader(UniqueFd loader, const LoaderManifest &manifest,
+				const std::string &what)
 {
-	auto map = make_loader_map(object, what);
-	if (!map)
-		return std::unexpected(map.error());
-	auto loaded_loader = load_loader(object, map->get(), keyring, what);
-	if (!loaded_loader)
-		return std::unexpected(loaded_loader.error());
-	UniqueFd loader = std::move(*loaded_loader);
 	LoadedObject out;
-	bpf_prog_info pinfo{};
-	std::uint32_t plen = sizeof(pinfo);
-	if (bpf_obj_get_info_by_fd(loader.get(), &pinfo, &plen) == 0)
-		out.loader_tag = to_hex({pinfo.tag, sizeof(pinfo.tag)});
-
-	// 4. Run it once: its context receives every map's and program's fd.
+	if (auto tag = program_tag(loader.get()))
+		out.loader_tag = to_hex({tag->data(), tag->size()});
 	std::vector<std::uint8_t> ctx(loader_ctx_size(manifest), 0);
 	bpf_loader_ctx header{};
 	header.sz = static_cast<std::uint32_t>(ctx.size());
@@ -166,6 +172,98 @@ Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
 		if (!fd)
 			return fail("signed loader left no program fd", what + ": " + name);
 	return out;
+}
+
+} // namespace
+
+Result<UniqueFd> make_loader_map(const UnverifiedSignedObject &object, const std::string &what)
+{
+	return make_data_map(object.data, sha256(object.insns), what);
+}
+
+Result<UniqueFd> load_loader(const UnverifiedSignedObject &object, int loader_map,
+			     std::optional<std::int32_t> keyring, const std::string &what)
+{
+	std::optional<LoaderSignature> sig;
+	if (keyring)
+		sig = LoaderSignature{object.signature, *keyring};
+	return load_loader_insns(object.insns, loader_map, sig, what);
+}
+
+Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
+					const LoaderManifest &manifest, std::int32_t keyring,
+					const std::string &what)
+{
+	auto map = make_loader_map(object, what);
+	if (!map)
+		return std::unexpected(map.error());
+	auto loader = load_loader(object, map->get(), keyring, what);
+	if (!loader)
+		return std::unexpected(loader.error());
+	return run_loader(std::move(*loader), manifest, what);
+}
+
+Result<LoadedObject> load_trusted_object(const UnverifiedSignedObject &object,
+					 const std::string &cert_pem, const std::string &what)
+{
+	// Everything the kernel would check on 6.18, here, before anything is loaded: the
+	// loader's signature, and the data's hash as the signed prologue names it.
+	auto manifest = check_loader_image(object.insns, object.data);
+	if (!manifest)
+		return fail(manifest.error().err, manifest.error().op,
+			    what + ": " + manifest.error().context);
+	if (auto v = verify_pkcs7_detached(object.insns, object.signature, cert_pem,
+					   "loader signature of " + what);
+	    !v)
+		return std::unexpected(v.error());
+	auto map = make_data_map(object.data, std::nullopt, what);
+	if (!map)
+		return std::unexpected(map.error());
+	auto loader = load_loader_insns(loader_body(object.insns), map->get(), std::nullopt, what);
+	if (!loader)
+		return std::unexpected(loader.error());
+	return run_loader(std::move(*loader), *manifest, what);
+}
+
+Result<std::array<std::uint8_t, 8>> program_tag(int prog_fd)
+{
+	bpf_prog_info info{};
+	std::uint32_t len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0)
+		return fail(errno, "read program info", "tag");
+	std::array<std::uint8_t, 8> tag{};
+	static_assert(sizeof(info.tag) == tag.size());
+	std::memcpy(tag.data(), info.tag, tag.size());
+	return tag;
+}
+
+Result<SigningPath> probe_signing_path()
+{
+	// r0 = 0; exit: any program type would do, none is created.
+	const bpf_insn insns[2] = {{BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+	const std::uint8_t garbage[1] = {0};
+	ProgLoadAttr pl{};
+	pl.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+	pl.insns = ptr(insns);
+	pl.insn_cnt = 2;
+	pl.license = ptr("GPL");
+	pl.signature = ptr(garbage);
+	pl.signature_size = sizeof(garbage);
+	pl.keyring_id = 0;
+	UniqueFd fd(static_cast<int>(sys_bpf(BPF_PROG_LOAD, &pl, sizeof(pl))));
+	if (fd)
+		return fail(EINVAL, "probe BPF signatures",
+			    "the kernel loaded a program with a garbage signature");
+	if (errno == E2BIG)
+		return SigningPath::trusted_loader;
+	if (errno == ENOSYS)
+		return fail(errno, "probe BPF signatures", "no bpf(2)");
+	return SigningPath::native;
+}
+
+const char *signing_path_name(SigningPath p)
+{
+	return p == SigningPath::native ? "native" : "trusted-loader";
 }
 
 Result<void> attach_programs(LoadedObject &loaded, const LoaderManifest &manifest)

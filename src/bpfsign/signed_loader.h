@@ -6,6 +6,7 @@
 // blob's hash, creates the maps, loads the programs and leaves their fds in its context.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,12 +35,33 @@ Result<LoadedObject> load_signed_object(const UnverifiedSignedObject &object,
 					const LoaderManifest &manifest, std::int32_t keyring,
 					const std::string &what);
 
+// The trusted-loader path, for kernels that cannot check a BPF signature (6.12-6.17):
+// eima checks the object in user space — its structure and the prologue's hash of the data
+// (check_loader_image), then the loader's PKCS#7 signature against cert_pem — and only
+// then loads the loader, without the prologue that needs 6.18's bpf_map->sha, with the
+// data in a frozen map, and runs it. What the kernel's policy then trusts is this process
+// (bpf_policy_tl.bpf.c): docs/signed-bpf.md.
+Result<LoadedObject> load_trusted_object(const UnverifiedSignedObject &object,
+					 const std::string &cert_pem, const std::string &what);
+
+// Which of the two paths this kernel takes: whether BPF_PROG_LOAD knows the signature
+// attributes (6.18+). Probed by a load whose signature is garbage: a kernel that does not
+// know the fields refuses the non-zero tail of the attributes with E2BIG before anything
+// else; one that knows them fails on the signature instead.
+enum class SigningPath { native, trusted_loader };
+Result<SigningPath> probe_signing_path();
+const char *signing_path_name(SigningPath p); // "native" or "trusted-loader"
+
+// The tag (prog->tag, bpf_prog_info.tag) of a program.
+Result<std::array<std::uint8_t, 8>> program_tag(int prog_fd);
+
 // The steps of load_signed_object, for benchmarks: the loader's exclusive, frozen, hashed
 // data map; and the loader loaded with its signature against keyring, or, with no keyring,
 // without one (a kernel that checks no signature; the cost baseline).
 Result<UniqueFd> make_loader_map(const UnverifiedSignedObject &object, const std::string &what);
 Result<UniqueFd> load_loader(const UnverifiedSignedObject &object, int loader_map,
 			     std::optional<std::int32_t> keyring, const std::string &what);
+
 
 // Attaches every program whose type attaches with a plain BPF link (LSM, fentry/fexit,
 // tp_btf), and fails on others.

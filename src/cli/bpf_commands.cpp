@@ -1,6 +1,8 @@
 #include "cli/bpf_commands.h"
 
+#include <csignal>
 #include <functional>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 
@@ -24,15 +26,32 @@ struct BpfOptions {
 	bool attach = false;
 	// enforce
 	std::vector<std::int32_t> trusted;
+	std::vector<std::string> trusted_loaders;
 	bool audit = false;
 	std::string cgroup;
+	std::string audit_log;
+	std::string policy_dir; // load: the policy to record tags in (trusted-loader path)
 };
+
+// Where `eima bpf load` records the tags of what it loaded when --policy is not given
+// (trusted-loader path), if a policy is pinned there.
+constexpr const char *default_policy_dir = "/sys/fs/bpf/eima-bpf-policy";
+
+std::atomic<bool> stop_requested{false};
+
+void on_stop_signal(int)
+{
+	stop_requested.store(true);
+}
 
 BpfOptions opts;
 CLI::App *sign_cmd = nullptr;
 CLI::App *verify_cmd = nullptr;
 CLI::App *load_cmd = nullptr;
 CLI::App *enforce_cmd = nullptr;
+CLI::App *path_cmd = nullptr;
+CLI::App *drain_cmd = nullptr;
+bool drain_follow = false;
 
 void print_manifest(const bpfsign::LoaderManifest &m)
 {
@@ -100,32 +119,61 @@ int cmd_verify(const BpfOptions &o)
 	return 0;
 }
 
-// Loads a signed object with its signature; configure runs between loading and attaching.
-int load_signed(const BpfOptions &o, bool attach,
-		const std::function<Result<void>(const bpfsign::LoadedObject &, std::int32_t)> &configure)
+using Configure =
+	std::function<Result<void>(const bpfsign::LoadedObject &, bpfsign::SigningPath, std::int32_t)>;
+
+// Loads a signed object the way this kernel allows: with its signature, checked by the
+// kernel against a keyring (native, 6.18+), or checked here against a certificate and
+// loaded by this process, a trusted loader (6.12-6.17). configure runs between loading and
+// attaching; check refuses a manifest before anything is loaded.
+int load_signed(const BpfOptions &o, bool attach, const Configure &configure,
+		const std::function<Result<void>(const bpfsign::LoaderManifest &,
+						 bpfsign::SigningPath)> &check = nullptr)
 {
-	// No check of the data's hash here: the signed loader makes it in the kernel, which is
-	// what load trusts (and what kernel618.signed_bpf tests).
+	auto path = bpfsign::probe_signing_path();
+	if (!path)
+		return report(path.error());
 	auto obj = bpfsign::read_signed_object(o.object);
 	if (!obj)
 		return report(obj.error());
+	// No check of the data's hash here on the native path: the signed loader makes it in
+	// the kernel, which is what load trusts (and what kernel618.signed_bpf tests). The
+	// trusted loader checks it, with the signature, before loading.
 	auto manifest = bpfsign::read_loader_manifest(obj->data);
 	if (!manifest)
 		return report(manifest.error());
+	if (check)
+		if (auto c = check(*manifest, *path); !c)
+			return report(c.error());
 	std::int32_t keyring = 0;
-	if (o.keyring) {
-		keyring = *o.keyring;
+	Result<bpfsign::LoadedObject> loaded;
+	std::string how;
+	if (*path == bpfsign::SigningPath::native) {
+		if (o.keyring) {
+			keyring = *o.keyring;
+		} else {
+			auto k = bpfsign::default_keyring();
+			if (!k)
+				return report(k.error());
+			keyring = *k;
+		}
+		loaded = bpfsign::load_signed_object(*obj, *manifest, keyring, o.object);
+		how = fmt::format("with its signature (native: the kernel checked it, keyring {}",
+				  keyring);
 	} else {
-		auto k = bpfsign::default_keyring();
-		if (!k)
-			return report(k.error());
-		keyring = *k;
+		if (o.cert.empty())
+			return report(Error{EINVAL, "load " + o.object,
+					    "this kernel cannot check BPF signatures (trusted-loader "
+					    "path): give --cert CERT.pem to check it against"});
+		loaded = bpfsign::load_trusted_object(*obj, o.cert, o.object);
+		how = fmt::format("as its trusted loader (trusted-loader: eima checked the "
+				  "signature against {}",
+				  o.cert);
 	}
-	auto loaded = bpfsign::load_signed_object(*obj, *manifest, keyring, o.object);
 	if (!loaded)
 		return report(loaded.error());
 	if (configure)
-		if (auto c = configure(*loaded, keyring); !c)
+		if (auto c = configure(*loaded, *path, keyring); !c)
 			return report(c.error());
 	if (attach)
 		if (auto a = bpfsign::attach_programs(*loaded, *manifest); !a)
@@ -133,21 +181,93 @@ int load_signed(const BpfOptions &o, bool attach,
 	if (!o.pin_dir.empty())
 		if (auto p = bpfsign::pin_loaded_object(*loaded, o.pin_dir); !p)
 			return report(p.error());
-	fmt::print("loaded {} with its signature (keyring {}, loader tag {}): {} programs, {} maps"
-		   "{}{}\n",
-		   o.object, keyring, loaded->loader_tag, loaded->programs.size(),
-		   loaded->maps.size(), attach ? ", attached" : "",
-		   o.pin_dir.empty() ? " (not pinned: released on exit)" : ", pinned in " + o.pin_dir);
+	std::string recorded;
+	if (*path == bpfsign::SigningPath::trusted_loader) {
+		std::string dir = o.policy_dir;
+		struct stat st {};
+		if (dir.empty() && ::stat(default_policy_dir, &st) == 0)
+			dir = default_policy_dir;
+		if (!dir.empty()) {
+			if (auto r = bpfsign::record_trusted_tags(*loaded, dir); !r)
+				return report(r.error());
+			recorded = ", tags recorded in " + dir;
+		}
+	}
+	fmt::print("loaded {} {}, loader tag {}): {} programs, {} maps{}{}{}\n", o.object, how,
+		   loaded->loader_tag, loaded->programs.size(), loaded->maps.size(),
+		   attach ? ", attached" : "",
+		   o.pin_dir.empty() ? " (not pinned: released on exit)" : ", pinned in " + o.pin_dir,
+		   recorded);
+	for (const auto &[name, fd] : loaded->programs)
+		if (auto tag = bpfsign::program_tag(fd.get()))
+			fmt::print("program:  {} tag {}\n", name, to_hex({tag->data(), tag->size()}));
+	std::fflush(stdout);
+	return 0;
+}
+
+// Writes the pinned policy's refusals to the audit log: what is queued, or, with follow,
+// until SIGTERM or SIGINT.
+int write_audit(const BpfOptions &o, bool follow)
+{
+	auto log = enforce::AuditLog::open(o.audit_log);
+	if (!log)
+		return report(log.error());
+	if (follow) {
+		struct sigaction sa {};
+		sa.sa_handler = on_stop_signal; // no SA_RESTART: the ring's epoll_wait returns EINTR
+		::sigaction(SIGTERM, &sa, nullptr);
+		::sigaction(SIGINT, &sa, nullptr);
+		fmt::print("writing refused BPF loads to {} (stop with SIGTERM; enforcement stays "
+			   "pinned)\n",
+			   o.audit_log);
+		std::fflush(stdout);
+	}
+	auto n = bpfsign::drain_policy_events(o.pin_dir, *log, follow, stop_requested);
+	if (!n)
+		return report(n.error());
+	fmt::print("{} refused BPF loads written to {}\n", *n, o.audit_log);
 	return 0;
 }
 
 int cmd_enforce(const BpfOptions &o)
 {
-	return load_signed(o, true, [&](const bpfsign::LoadedObject &loaded, std::int32_t keyring) {
-		bpfsign::BpfPolicySettings s{{keyring}, o.audit, o.cgroup};
-		s.trusted_keyrings.insert(s.trusted_keyrings.end(), o.trusted.begin(), o.trusted.end());
-		return bpfsign::configure_bpf_policy(loaded, s);
-	});
+	if (!o.audit_log.empty() && o.pin_dir.empty())
+		return report(Error{EINVAL, "bpf enforce", "--audit-log needs --pin"});
+	auto check = [](const bpfsign::LoaderManifest &m,
+			bpfsign::SigningPath path) -> Result<void> {
+		// Each path has its own policy object: 6.18's hook has an argument 6.12's lacks.
+		const char *want = path == bpfsign::SigningPath::native ? "trusted_keyrings"
+									: "trusted_loaders";
+		for (const auto &map : m.maps)
+			if (map.name == want)
+				return {};
+		return fail(EINVAL, "bpf enforce",
+			    fmt::format("{} is not the policy for this kernel's {} path: use {}.signed.bpf.o",
+					m.object, bpfsign::signing_path_name(path),
+					bpfsign::policy_object_name(path)));
+	};
+	int rc = load_signed(
+		o, true,
+		[&](const bpfsign::LoadedObject &loaded, bpfsign::SigningPath path,
+		    std::int32_t keyring) {
+			bpfsign::BpfPolicySettings s;
+			s.path = path;
+			s.audit = o.audit;
+			s.cgroup = o.cgroup;
+			s.trusted_keyrings = {keyring};
+			s.trusted_keyrings.insert(s.trusted_keyrings.end(), o.trusted.begin(),
+						  o.trusted.end());
+			// The trusted loader is eima's own executable: `eima bpf load` checks a
+			// signature before it loads anything (docs/signed-bpf.md).
+			s.trusted_loaders = {"/proc/self/exe"};
+			s.trusted_loaders.insert(s.trusted_loaders.end(), o.trusted_loaders.begin(),
+						 o.trusted_loaders.end());
+			return bpfsign::configure_bpf_policy(loaded, s);
+		},
+		check);
+	if (rc != 0 || o.audit_log.empty())
+		return rc;
+	return write_audit(o, true);
 }
 
 } // namespace
@@ -156,6 +276,9 @@ void add_bpf_commands(CLI::App &app)
 {
 	auto *bpf = app.add_subcommand("bpf", "BPF objects signed for the kernel's signature check");
 	bpf->require_subcommand(1);
+	path_cmd = bpf->add_subcommand(
+		"path", "which signed-BPF path this kernel takes: native (it checks signatures, "
+			"6.18+) or trusted-loader (eima checks them)");
 	sign_cmd = bpf->add_subcommand("sign", "sign a BPF object (a signed loader in its ELF)");
 	sign_cmd->add_option("OBJ", opts.object, "a BPF object (.bpf.o)")->required()
 		->check(CLI::ExistingFile);
@@ -167,27 +290,53 @@ void add_bpf_commands(CLI::App &app)
 	verify_cmd->add_option("OBJ", opts.object, "a signed BPF object")->required();
 	verify_cmd->add_option("--cert", opts.cert, "PEM certificate of the expected signer")
 		->required();
-	load_cmd = bpf->add_subcommand("load", "load a signed BPF object with its signature (6.18+)");
+	load_cmd = bpf->add_subcommand("load", "load a signed BPF object: with its signature (6.18+) "
+					       "or as the trusted loader (before)");
 	load_cmd->add_option("OBJ", opts.object, "a signed BPF object")->required();
 	load_cmd->add_option("--keyring", opts.keyring,
 			     "key serial of the keyring holding the signer's certificate "
 			     "(default: the \"eima\" keyring in the user keyring)");
 	load_cmd->add_option("--pin", opts.pin_dir, "pin programs, maps and links in this bpffs DIR");
 	load_cmd->add_flag("--attach", opts.attach, "attach the LSM and tracing programs");
+	load_cmd->add_option("--cert", opts.cert,
+			     "trusted-loader path (kernels before 6.18): PEM certificate the "
+			     "signature is checked against");
+	load_cmd->add_option("--policy", opts.policy_dir,
+			     "trusted-loader path: record the loaded programs' tags in the policy "
+			     "pinned in DIR (default: " +
+				     std::string(default_policy_dir) + " when it exists)");
 	enforce_cmd = bpf->add_subcommand(
 		"enforce", "only signed BPF from here on: load, configure and attach the signed "
-			   "policy program (bpf_policy.signed.bpf.o, 6.18+)");
+			   "policy program (bpf_policy.signed.bpf.o on 6.18+, "
+			   "bpf_policy_tl.signed.bpf.o before)");
 	enforce_cmd->add_option("OBJ", opts.object, "the signed bpf_policy object")->required();
 	enforce_cmd->add_option("--keyring", opts.keyring,
 				"keyring the policy object is checked against, and trusted "
 				"(default: the \"eima\" keyring in the user keyring)");
 	enforce_cmd->add_option("--trust", opts.trusted, "another trusted keyring (repeatable)");
+	enforce_cmd->add_option("--cert", opts.cert,
+				"trusted-loader path (kernels before 6.18): PEM certificate the "
+				"policy object is checked against");
+	enforce_cmd->add_option("--trust-loader", opts.trusted_loaders,
+				"trusted-loader path: another executable whose processes may load "
+				"BPF (eima's own always may; repeatable)")
+		->check(CLI::ExistingFile);
+	enforce_cmd->add_option("--audit-log", opts.audit_log,
+				"after enforcing, stay and write each refused (or audited) load to "
+				"this JSON-lines audit log until SIGTERM (needs --pin)");
 	enforce_cmd->add_option("--pin", opts.pin_dir, "pin it in this bpffs DIR (else it ends "
 						       "when eima exits)");
 	enforce_cmd->add_flag("--audit", opts.audit, "count and record refusals, refuse nothing");
 	enforce_cmd->add_option("--cgroup", opts.cgroup,
 				"enforce only for the tasks of this cgroup v2 directory")
 		->check(CLI::ExistingDirectory);
+	drain_cmd = bpf->add_subcommand(
+		"drain", "write the refusals queued in a pinned policy to an audit log (when no "
+			 "eima bpf enforce --audit-log was writing them)");
+	drain_cmd->add_option("--pin", opts.pin_dir, "the policy's bpffs DIR")->required();
+	drain_cmd->add_option("--audit-log", opts.audit_log, "the JSON-lines audit log to append to")
+		->required();
+	drain_cmd->add_flag("--follow", drain_follow, "keep writing until SIGTERM");
 }
 
 std::optional<int> run_bpf_commands()
@@ -198,6 +347,15 @@ std::optional<int> run_bpf_commands()
 		return cmd_verify(opts);
 	if (load_cmd && *load_cmd)
 		return load_signed(opts, opts.attach, nullptr);
+	if (drain_cmd && *drain_cmd)
+		return write_audit(opts, drain_follow);
+	if (path_cmd && *path_cmd) {
+		auto p = bpfsign::probe_signing_path();
+		if (!p)
+			return report(p.error());
+		fmt::print("{}\n", bpfsign::signing_path_name(*p));
+		return 0;
+	}
 	if (enforce_cmd && *enforce_cmd)
 		return cmd_enforce(opts);
 	return std::nullopt;

@@ -2,6 +2,7 @@
 // the TPM is needed (status, ps, pcrs) and reads the list files directly otherwise.
 #include <CLI/CLI.hpp>
 
+#include "bpfsign/signed_loader.h"
 #include "cli/audit_commands.h"
 #include <fmt/format.h>
 
@@ -64,7 +65,12 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	auto r = control::control_request(run_dir, {{"cmd", "status"}});
 	if (!r)
 		return report(r.error());
+	// Which signed-BPF path this kernel takes, probed here: eima status runs where eimad does.
+	auto signing = bpfsign::probe_signing_path();
+	std::string signing_text = signing ? bpfsign::signing_path_name(*signing)
+					   : "unknown (" + signing.error().message() + ")";
 	if (as_json) {
+		(*r)["bpf_signing"] = signing_text;
 		fmt::print("{}\n", json_dump(*r, 2));
 		return 0;
 	}
@@ -72,6 +78,10 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	fmt::print("mode:        {} — {}\n", s["mode"].get<std::string>(),
 		   s["mode_reason"].get<std::string>());
 	fmt::print("programs:    {}\n", fmt::join(s["programs"].get<std::vector<std::string>>(), ", "));
+	fmt::print("bpf signing: {}{}\n", signing_text,
+		   signing && *signing == bpfsign::SigningPath::native
+			   ? " (the kernel checks BPF signatures)"
+			   : signing ? " (eima checks BPF signatures in user space)" : "");
 	fmt::print("digests:     {} ({} used, {} of another algorithm)\n",
 		   s.value("kernel_digest", std::string("-")),
 		   s.value("kernel_digests_used", std::uint64_t{0}),

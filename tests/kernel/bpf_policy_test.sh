@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# "Only signed BPF" on 6.18+ (bpf/bpf_policy.bpf.c, eima bpf enforce): inside the test's
-# own cgroup an unsigned BPF_PROG_LOAD is refused and one signed against an untrusted
-# keyring too, while eima's own signed objects load; outside the cgroup nothing changes;
-# audit mode refuses nothing and records. Pins under its own bpffs directory, and removes
-# it, its cgroup and its keyrings on every exit (removing the pinned link detaches).
-#   bpf_policy_test.sh BIN_DIR BPF_DIR UNSIGNED.bpf.o
+# "Only signed BPF" (eima bpf enforce) on both paths, inside the test's own cgroup:
+#   native (6.18+, bpf/bpf_policy.bpf.c): the kernel checks signatures; an unsigned
+#     BPF_PROG_LOAD is refused and one signed against an untrusted keyring too;
+#   trusted-loader (6.12-6.17, bpf/bpf_policy_tl.bpf.c): eima checks them in user space and
+#     is the only loader trusted; an unsigned load is refused, a signed object with changed
+#     instructions or data is refused by `eima bpf load`, and a program loaded by hand is
+#     created only if its tag is one `eima bpf load` recorded (the same instructions load,
+#     one changed immediate does not).
+# On both, eima's own signed objects load, outside the cgroup nothing changes, audit mode
+# refuses nothing and records, and every refusal (and every audited load) is a JSON line
+# of the audit log that `eima audit` reads back. Pins under its own bpffs directory, and
+# removes it, its cgroup, its keyrings and the enforcing process on every exit.
+#   bpf_policy_test.sh BIN_DIR BPF_DIR UNSIGNED.bpf.o SOCKET_SAMPLE.bpf.o EXPECTED_PATH
 BIN=$1
 BPF=$2
 UNSIGNED=$3
+SOCKET_SAMPLE=$4
+EXPECTED_PATH=$5
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../e2e/lib.sh"
 source "$here/keyrings.sh"
@@ -15,7 +24,9 @@ source "$here/keyrings.sh"
 T=$(mktemp -d "${EIMA_TEST_TMPDIR:-/tmp}/eima-bpf-policy.XXXXXX")
 PIN=/sys/fs/bpf/eima-bpf-policy-test-$$
 CG=/sys/fs/cgroup/eima-bpf-policy-test-$$
+ENFORCER=
 cleanup() {
+	[[ -n $ENFORCER ]] && kill "$ENFORCER" 2>/dev/null && wait "$ENFORCER" 2>/dev/null
 	rm -rf "$PIN" /sys/fs/bpf/eima-bpf-policy-unsigned-$$
 	rmdir "$CG" 2>/dev/null
 	unlink_keyrings
@@ -23,12 +34,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+PATH_KIND=$("$BIN/eima" bpf path)
+check_eq "eima bpf path names this kernel's path" "$EXPECTED_PATH" "$PATH_KIND"
 KR=$(new_keyring eima-test-build "$BPF/test-signing.crt")
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=eima untrusted" \
 	-addext subjectKeyIdentifier=hash -keyout "$T/c.key" -out "$T/c.crt" 2>/dev/null
 KR_OTHER=$(new_keyring eima-test-other "$T/c.crt")
 "$BIN/eima" bpf sign "$UNSIGNED" --key "$T/c.key" --cert "$T/c.crt" -o "$T/other-signed.o" >/dev/null
-mkdir "$CG"
+"$BIN/eima" bpf sign "$SOCKET_SAMPLE" --key "$BPF/test-signing.key" --cert "$BPF/test-signing.crt" \
+	-o "$T/socket-signed.o" >/dev/null
+if [[ $PATH_KIND == native ]]; then
+	POLICY=$BPF/bpf_policy.signed.bpf.o
+	SIGNER=(--keyring "$KR")
+else
+	POLICY=$BPF/bpf_policy_tl.signed.bpf.o
+	SIGNER=(--cert "$BPF/test-signing.crt")
+fi
+mkdir "$CG" "$T/run"
+LOG=$T/run/audit.jsonl
 in_cgroup() { bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"; }
 unsigned_load() { # where: in_cgroup or nothing; exit status of bpftool prog load
 	"$@" bpftool prog load "$UNSIGNED" /sys/fs/bpf/eima-bpf-policy-unsigned-$$ >"$T/bpftool.out" 2>&1
@@ -39,37 +62,146 @@ unsigned_load() { # where: in_cgroup or nothing; exit status of bpftool prog loa
 stat_of() { # FIELD -> its value in the pinned policy_stats
 	bpftool -j map dump pinned "$PIN/map_policy_stats" | grep -o "\"$1\":[0-9]*" | head -n1 | cut -d: -f2
 }
+start_enforcing() { # [--audit]: eima bpf enforce, staying to write the audit log
+	"$BIN/eima" bpf enforce "$POLICY" "${SIGNER[@]}" --pin "$PIN" --cgroup "$CG" \
+		--audit-log "$LOG" "$@" >"$T/enforce.out" 2>&1 &
+	ENFORCER=$!
+	for _ in $(seq 600); do
+		grep -q "writing refused" "$T/enforce.out" && break
+		kill -0 "$ENFORCER" 2>/dev/null || break
+		sleep 0.2
+	done
+	cat "$T/enforce.out"
+	grep -q "writing refused" "$T/enforce.out"
+}
+stop_enforcing() { # the audit log is complete once it has exited
+	kill -TERM "$ENFORCER" && wait "$ENFORCER"
+	local rc=$?
+	ENFORCER=
+	tail -n1 "$T/enforce.out"
+	return $rc
+}
+log_count() { # PATTERN -> lines of the audit log matching it
+	local n
+	n=$(grep -c -- "$1" "$LOG" 2>/dev/null)
+	echo "${n:-0}"
+}
 
 check "before enforcement an unsigned load works in the cgroup" unsigned_load in_cgroup
 
-echo "== enforce"
-check "eima bpf enforce loads the signed policy program" \
-	"$BIN/eima" bpf enforce "$BPF/bpf_policy.signed.bpf.o" --keyring "$KR" --pin "$PIN" --cgroup "$CG"
+echo "== enforce ($PATH_KIND)"
+check "eima bpf enforce loads the signed policy program" start_enforcing
+check "and says which path it took" grep -q "$([[ $PATH_KIND == native ]] && echo "native: the kernel checked" || echo "trusted-loader: eima checked")" "$T/enforce.out"
 check_status "an unsigned load (bpftool prog load) is refused in the cgroup" 255 unsigned_load in_cgroup
 grep -m1 "failed\|rror" "$T/bpftool.out"
 check "bpftool reports EPERM" grep -q "Operation not permitted" "$T/bpftool.out"
-out=$(in_cgroup "$BIN/eima" bpf load "$T/other-signed.o" --keyring "$KR_OTHER" 2>&1)
-echo "$out"
-check "a load signed against an untrusted keyring is refused" \
-	grep -q "load the signed loader.*Operation not permitted" <<<"$out"
-for obj in measure_lsm measure_trace bpf_policy; do
-	out=$(in_cgroup "$BIN/eima" bpf load "$BPF/$obj.signed.bpf.o" --keyring "$KR" 2>&1)
+if [[ $PATH_KIND == native ]]; then
+	out=$(in_cgroup "$BIN/eima" bpf load "$T/other-signed.o" --keyring "$KR_OTHER" 2>&1)
 	echo "$out"
-	check "eima's own signed $obj loads in the cgroup" grep -q "loaded .* with its signature" <<<"$out"
+	check "a load signed against an untrusted keyring is refused" \
+		grep -q "load the signed loader.*Operation not permitted" <<<"$out"
+else
+	out=$(in_cgroup "$BIN/eima" bpf load "$T/other-signed.o" --cert "$BPF/test-signing.crt" 2>&1)
+	echo "$out"
+	check "an object signed by another key is refused by eima bpf load" \
+		grep -q "loader signature of" <<<"$out"
+	# One instruction of the signed program, inside the loader's data, changed: the data's
+	# hash is no longer the one the signed loader names.
+	objcopy_=$(command -v llvm-objcopy-19 || command -v llvm-objcopy)
+	"$objcopy_" --dump-section .eima.loader.data="$T/data" "$T/socket-signed.o"
+	python3 - "$T/data" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+i = d.find(struct.pack("<BBhi", 0xB4, 0, 0, 7) + struct.pack("<BBhi", 0x95, 0, 0, 0))
+assert i >= 0, "w0 = 7; exit not in the loader's data"
+d[i + 4] = 8
+open(sys.argv[1], "wb").write(d)
+PY
+	cp "$T/socket-signed.o" "$T/socket-changed.o"
+	"$objcopy_" --update-section .eima.loader.data="$T/data" "$T/socket-changed.o"
+	out=$(in_cgroup "$BIN/eima" bpf load "$T/socket-changed.o" --cert "$BPF/test-signing.crt" 2>&1)
+	echo "$out"
+	check "a signed object whose program was changed is refused by eima bpf load" \
+		grep -q "SHA-256 is not the one its signed" <<<"$out"
+	out=$(in_cgroup "$BIN/eima" bpf load "$T/socket-signed.o" 2>&1)
+	check "without --cert eima bpf load says why it cannot check" grep -q -- "--cert" <<<"$out"
+	out=$(in_cgroup python3 "$here/raw_prog_load.py" 7)
+	echo "by hand, w0 = 7; exit, before eima recorded its tag: $out"
+	check "the sample by hand is refused before its tag is recorded" test "$out" = "errno EPERM"
+	out=$(in_cgroup "$BIN/eima" bpf load "$T/socket-signed.o" "${SIGNER[@]}" --policy "$PIN" 2>&1)
+	echo "$out"
+	check "eima bpf load loads the signed sample and records its tag" \
+		grep -q "tags recorded in $PIN" <<<"$out"
+	tag=$(awk '/^program:  socket_sample tag/ { print $4 }' <<<"$out")
+	out=$(in_cgroup python3 "$here/raw_prog_load.py" 7)
+	echo "by hand, w0 = 7; exit: $out"
+	check_eq "the same instructions, by hand, load (their tag was recorded)" "loaded tag $tag" "$out"
+	out=$(in_cgroup python3 "$here/raw_prog_load.py" 8)
+	echo "by hand, w0 = 8; exit: $out"
+	check_eq "one changed instruction, by hand, is refused" "errno EPERM" "$out"
+fi
+# measure_trace's signed loader fails on 6.12 with EACCES with or without any policy (one of
+# its programs, as the 6.18 build host's libbpf prepared it, is refused by 6.12's verifier
+# inside the loader): a limit of the signed objects on 6.12, not of the policy.
+own=(measure_lsm "$(basename "$POLICY" .signed.bpf.o)")
+[[ $PATH_KIND == native ]] && own+=(measure_trace)
+for obj in "${own[@]}"; do
+	out=$(in_cgroup "$BIN/eima" bpf load "$BPF/$obj.signed.bpf.o" "${SIGNER[@]}" 2>&1)
+	echo "$out"
+	check "eima's own signed $obj loads in the cgroup" grep -q "loaded .* signature" <<<"$out"
 done
 check "outside the cgroup an unsigned load still works" unsigned_load
-check "refusals are counted ($(stat_of refused))" test "$(stat_of refused)" -ge 2
-check "signed loaders are counted ($(stat_of allowed_signed))" test "$(stat_of allowed_signed)" -ge 3
-check "the programs they loaded from BPF are counted ($(stat_of allowed_kernel))" \
-	test "$(stat_of allowed_kernel)" -ge 3
+refused=$(stat_of refused)
+check "refusals are counted ($refused)" test "$refused" -ge 2
+if [[ $PATH_KIND == native ]]; then
+	check "signed loaders are counted ($(stat_of allowed_signed))" test "$(stat_of allowed_signed)" -ge 3
+	check "the programs they loaded from BPF are counted ($(stat_of allowed_kernel))" \
+		test "$(stat_of allowed_kernel)" -ge 3
+else
+	check "loads by the trusted loader are counted ($(stat_of allowed_loader))" \
+		test "$(stat_of allowed_loader)" -ge 4
+	check_eq "one load was allowed by its recorded tag" 1 "$(stat_of allowed_tag)"
+fi
+check "eima bpf enforce --audit-log stops on SIGTERM" stop_enforcing
+check_eq "every refusal is an audit event" "$refused" "$(log_count '"decision":"denied"')"
+check_eq "each names the BPF policy" "$refused" "$(log_count '"mechanism":"bpf_policy"')"
+check "bpftool's refusal is there, with its comm and the operation" \
+	grep -q '"comm":"bpftool".*"operation":"bpf_prog_load"' "$LOG"
+if [[ $PATH_KIND == native ]]; then
+	check "the reason of an unsigned load" grep -q '"reason":"unsigned_bpf"' "$LOG"
+	check "the reason of an untrusted keyring" grep -q '"reason":"untrusted_keyring"' "$LOG"
+else
+	check "the changed program's refusal names its tag" \
+		grep -q '"digest":"tag:[0-9a-f]\{16\}".*"reason":"unknown_tag"' "$LOG"
+fi
+"$BIN/eima" audit --run-dir "$T/run"
+check "eima audit reads the log back" bash -c "'$BIN/eima' audit --run-dir '$T/run' | grep -q 'DENIED host.*bpf_prog_load'"
 rm -rf "$PIN"
-check "unpinned, the policy is gone: an unsigned load works again" unsigned_load in_cgroup
+# The kernel releases an unpinned link from a work item, a moment after rm returns.
+unsigned_load_soon() {
+	for _ in $(seq 50); do
+		unsigned_load in_cgroup && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "unpinned and its process gone, the policy is gone: an unsigned load works again" \
+	unsigned_load_soon
 
 echo "== audit"
-check "eima bpf enforce --audit" \
-	"$BIN/eima" bpf enforce "$BPF/bpf_policy.signed.bpf.o" --keyring "$KR" --pin "$PIN" --cgroup "$CG" --audit
+rm -f "$LOG"
+check "eima bpf enforce --audit" start_enforcing --audit
 check "in audit mode an unsigned load works" unsigned_load in_cgroup
-check "and is recorded ($(stat_of audited))" test "$(stat_of audited)" -ge 1
+audited=$(stat_of audited)
+check "and is counted ($audited)" test "$audited" -ge 1
 check "with its loader's name" bash -c "bpftool map dump pinned '$PIN/map_policy_stats' | grep -q bpftool"
 check_eq "nothing was refused" 0 "$(stat_of refused)"
+check "eima bpf enforce --audit-log stops" stop_enforcing
+check_eq "every audited load is an audit event, as would_deny" "$audited" "$(log_count '"decision":"would_deny"')"
+check_eq "none says denied" 0 "$(log_count '"decision":"denied"')"
+check "with nobody writing the log, an audited load still works" unsigned_load in_cgroup
+check "eima bpf drain writes what waited in the ring" \
+	"$BIN/eima" bpf drain --pin "$PIN" --audit-log "$LOG"
+check_eq "so every audited load is still an audit event" "$(stat_of audited)" \
+	"$(log_count '"decision":"would_deny"')"
 finish
