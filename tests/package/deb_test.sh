@@ -85,7 +85,8 @@ complete_words() {
 		COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _eima_complete
 		printf "%s\n" "${COMPREPLY[@]}"' - "$@"
 }
-[[ $(complete_words eima st) == status ]] || fail "completion of 'eima st'"
+[[ $(complete_words eima sta) == status ]] || fail "completion of 'eima sta'"
+complete_words eima st | grep -qx stop || fail "completion of 'eima st' (status, stop)"
 complete_words eima policy '' | grep -qx from-sbom || fail "completion of 'eima policy'"
 complete_words eimad --fr | grep -qx -- --fresh || fail "completion of 'eimad --fr'"
 echo "completion: ok"
