@@ -427,7 +427,9 @@ Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &p
 		return fail(EINVAL, "Esys_Quote",
 			    "nonce of " + std::to_string(nonce.size()) + " bytes (at most 64)");
 	qualifying.size = static_cast<UINT16>(nonce.size());
-	std::memcpy(qualifying.buffer, nonce.data(), nonce.size());
+	// std::copy, not memcpy: an empty nonce's data() may be null, which memcpy may not be
+	// given even for 0 bytes (UBSan, scripts/sanitize.sh).
+	std::copy(nonce.begin(), nonce.end(), qualifying.buffer);
 
 	auto *ctx = static_cast<ESYS_CONTEXT *>(esys_);
 	EndorsementPrimary ak;
