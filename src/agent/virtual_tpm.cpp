@@ -26,9 +26,11 @@ VirtualTpm::VirtualTpm(std::string state_dir, std::string list_path, std::string
 		       std::vector<ExtendRecord> records)
 	: state_dir_(std::move(state_dir)), resume_(std::move(records))
 {
-	extender_ = std::make_unique<TpmExtender>([this] { return open(); });
 	// open() brings it up to the whole resumed list (catch_up) before any later record.
-	back_with_list(std::move(list_path), std::move(name), resume_->size());
+	// Counted before the extender's thread starts: catch_up clears the records there.
+	std::uint64_t held = resume_->size();
+	extender_ = std::make_unique<TpmExtender>([this] { return open(); });
+	back_with_list(std::move(list_path), std::move(name), held);
 }
 
 void VirtualTpm::back_with_list(std::string list_path, std::string name, std::uint64_t held)
