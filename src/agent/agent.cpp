@@ -500,9 +500,9 @@ Agent::resume_containers(bool host_resumed,
 							 : "");
 		c.list = std::move(list->list);
 		if (config_.vtpm)
-			c.vtpm = std::make_unique<VirtualTpm>(
-				(d / "vtpm").string(), (d / "binary_runtime_measurements").string(),
-				"vTPM of " + c.id, std::move(list->records));
+			c.vtpm = std::make_unique<VirtualTpm>((d / "vtpm").string(),
+							      c.list->binary_path(), "vTPM of " + c.id,
+							      std::move(list->records));
 		else
 			tpm::stop_left_running(d / "vtpm");
 		if (!registry_->still_runs(*saved)) {
@@ -564,8 +564,7 @@ void Agent::open_container_list(Container &c)
 		spdlog::error("container {}: {}", c.id, w.error().message());
 	if (config_.vtpm)
 		c.vtpm = std::make_unique<VirtualTpm>(c.list->dir() + "/vtpm",
-						      c.list->dir() + "/binary_runtime_measurements",
-						      "vTPM of " + c.id);
+						      c.list->binary_path(), "vTPM of " + c.id);
 	append_container(c, boot_aggregate_);
 }
 

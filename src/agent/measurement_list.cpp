@@ -193,7 +193,7 @@ Result<ExtendRecord> MeasurementList::append(const ima::TemplateEntry &entry)
 
 Result<void> MeasurementList::flush()
 {
-	auto r = write_out(binary_fd_.get(), binary_pending_, dir_ + "/binary_runtime_measurements");
+	auto r = write_out(binary_fd_.get(), binary_pending_, binary_path());
 	if (r)
 		r = write_out(ascii_fd_.get(), ascii_pending_, dir_ + "/ascii_runtime_measurements");
 	// Said once when writes start failing and once when they work again, not at every

@@ -75,6 +75,9 @@ public:
 	std::size_t entries() const { return entries_; }
 	std::size_t violations() const { return violations_; }
 	const std::string &dir() const { return dir_; }
+	// DIR/binary_runtime_measurements: what a vTPM's extender reads back, what a final
+	// quote's nonce is taken over.
+	std::string binary_path() const { return dir_ + "/binary_runtime_measurements"; }
 	// PCR values the list replays to (from zero), per bank: what a TPM extended with
 	// exactly this list holds.
 	std::map<std::uint32_t, Bytes> replayed_pcrs(ima::HashAlgo bank) const;

@@ -57,7 +57,7 @@ void Retirement::retire(Container c)
 	// recompute; the quote then says this list is what the vTPM held at the end.
 	if (!rc.list)
 		return finish(r, "none: it has no list");
-	auto list = read_file(rc.list->dir() + "/binary_runtime_measurements");
+	auto list = read_file(rc.list->binary_path());
 	auto nonce = list ? ima::digest(ima::HashAlgo::sha256, as_bytes(*list))
 			  : std::unexpected(list.error());
 	if (!nonce)
