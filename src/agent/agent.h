@@ -113,6 +113,7 @@ private:
 	nlohmann::json ps() const override;
 	ControlAnswer pcrs(const nlohmann::json &req) override;
 	ControlAnswer quote(const nlohmann::json &req) override;
+	nlohmann::json authorize_bless(int pid, const std::function<bool()> &peer_waiting) override;
 	std::string why_late() const override;
 
 	AgentConfig config_;

@@ -4,9 +4,11 @@
 # committed), and eimad --appraise enforce|audit --trusted-cert. Checks that blessed
 # programs run and everything else is refused with EPERM (copied-and-modified, new, signed
 # by another key, another file's valid blessing, an unblessed library, a file changed while
-# eimad was down) and that the bypasses that get past fapolicyd do not get past eima (a new
+# eimad was down), that changes to a blessed file are refused and leave its bytes and xattrs
+# as they were (write, truncate, cp and mv over it, rename, rm, ln, removing or replacing
+# its xattrs) while an unblessed file can still be written, and that the bypasses that get past fapolicyd do not get past eima (a new
 # mount namespace, unshare -Urm as nobody, an overlay's upper layer, fexecve of a memfd);
-# that audit mode refuses nothing and logs exactly what enforce refused; that container=ID
+# that audit mode refuses nothing (changes included) and logs exactly what enforce refused; that container=ID
 # is never widened; that a refused exec is measured and a blessed one that exits at once
 # has its digest in the container's list; and that evmctl accepts the blessed files.
 #
@@ -167,6 +169,79 @@ for row in sorted(rows):
 PY
 }
 
+# ---- changes to blessed files (lib/tamper.h) ----
+# One blessed copy of dyn-true per change (audit mode lets each through), made with all its
+# xattrs (cp -a skips security.ima where /etc/xattr.conf says so), and unblessed files.
+tamper_ops="append truncate truncate2 cp mv rename rm ln rmx rmima setother"
+copy_xattrs() { # copy_xattrs SRC DST
+	getfattr --absolute-names -d -m - -e hex "$1" |
+		awk -F= '/=/ { n = $1; sub(/^[^=]*=/, ""); print n, $0 }' |
+		while read -r n v; do setfattr -n "$n" -v "$v" "$2"; done
+}
+make_targets() { # make_targets DIR
+	rm -rf "$1"
+	mkdir -p "$1"
+	for op in $tamper_ops; do
+		cp "$root/bin/dyn-true" "$1/t-$op"
+		copy_xattrs "$root/bin/dyn-true" "$1/t-$op"
+	done
+	printf 'other\n' >"$1/other"
+	printf 'other\n' >"$1/other-mv"
+	printf 'unblessed\n' >"$1/unblessed"
+}
+snapshot() { # snapshot DIR: names, bytes and every xattr of all but the unblessed file
+	(cd "$1" && ls -A | grep -v '^unblessed$' | while read -r f; do
+		sha256sum "$f"
+		getfattr -d -m - -e hex "$f" 2>/dev/null
+	done)
+}
+# The blessing of dyn-true by key b: valid, by a key eimad does not trust.
+other_value=$(getfattr --absolute-names -n "$XATTR" -e hex "$other/bin/dyn-true" | awk -F= '/=/ { print $2 }')
+# tamper DIR OUT: each change, from a new mount namespace (in scope of container=*), as
+# "NAME RC" lines. The first cat is a task in scope opening the files, as a container that
+# runs them does: that is where the kernel learns they are blessed (docs/enforcement.md).
+tamper() {
+	unshare -m -- bash -s "$1" "$XATTR" "$other_value" >"$2" 2>/dev/null <<'SH'
+d=$1 x=$2 v=$3
+cat "$d"/t-* >/dev/null
+r() { local n=$1; shift; "$@"; echo "$n $?"; }
+r append sh -c 'echo x >>"$1"' _ "$d/t-append"
+r truncate truncate -s 0 "$d/t-truncate"
+r truncate2 python3 -c 'import os, sys; os.truncate(sys.argv[1], 0)' "$d/t-truncate2"
+r cp cp "$d/other" "$d/t-cp"
+r mv mv "$d/other-mv" "$d/t-mv"
+r rename mv "$d/t-rename" "$d/renamed"
+r rm rm -f "$d/t-rm"
+r ln ln "$d/t-ln" "$d/t-ln.link"
+r rmx setfattr -x "$x" "$d/t-rmx"
+r rmima setfattr -x security.ima "$d/t-rmima"
+r setother setfattr -n "$x" -v "$v" "$d/t-setother"
+r unblessed sh -c 'echo x >>"$1"' _ "$d/unblessed"
+SH
+}
+# What each change is logged as: "NAME OPERATION" (coreutils truncate opens for write).
+tamper_logged="append write
+truncate write
+truncate2 truncate
+cp write
+mv rename_over
+rename rename
+rm unlink
+ln link
+rmx removexattr
+rmima removexattr
+setother setxattr"
+want_tamper_records() { # want_tamper_records DECISION
+	while read -r n op; do
+		check "audit: $op of blessed t-$n, $1" python3 -c '
+import json, os, sys
+op, name, decision, log = sys.argv[1:]
+sys.exit(not any(r["operation"] == op and os.path.basename(r["path"]) == name and
+                 r["reason"] == "blessed" and r["decision"] == decision
+                 for r in map(json.loads, open(log))))' "$op" "t-$n" "$1" "$T/run/audit.jsonl"
+	done <<<"$tamper_logged"
+}
+
 # User namespaces: where the kernel refuses them even to root (vmrun's guest runs in a
 # chroot of its initramfs, and CLONE_NEWUSER is refused in a chroot), the unshare -Urm
 # case cannot run: said loudly, not passed.
@@ -175,14 +250,19 @@ unshare -U true 2>/dev/null || userns=0
 ((userns)) || echo "  SKIPPED: exec from unshare -Urm as nobody (this kernel refuses CLONE_NEWUSER here)"
 
 # ---- enforce ----
+# The targets exist before eimad starts: it learns they are blessed when a task in scope
+# opens them (tamper's cat), not when their xattrs are written.
+make_targets "$T/tamper-enforce"
+snapshot "$T/tamper-enforce" >"$T/tamper.before"
 start enforce || { failed "eimad starts in enforce mode"; finish; exit; }
 "$BIN/eima" status --run-dir "$T/run" >"$T/status"
 check "status shows appraisal enforce" grep -q "^appraisal: *enforce" "$T/status"
 check "status shows the keyring and certificate" grep -q "^keyring: .*1 trusted certificate" "$T/status"
 check "status shows the kfuncs" grep -q "^kfuncs: *bpf_ima_file_hash in hooks: yes, bpf_get_file_xattr: yes" "$T/status"
 workload "$T/enforce.rc"
+tamper "$T/tamper-enforce" "$T/tamper-enforce.rc"
 settle "$T/run"
-cat "$T/enforce.rc"
+cat "$T/enforce.rc" "$T/tamper-enforce.rc"
 rc_of() { awk -v n="$2" '$1 == n { print $2 }' "$1"; }
 check_eq "blessed program runs" 0 "$(rc_of "$T/enforce.rc" blessed)"
 check_eq "blessed dynamic program runs" 0 "$(rc_of "$T/enforce.rc" blessed-env)"
@@ -195,6 +275,15 @@ check_eq "exec from a new mount namespace is refused" 126 "$(rc_of "$T/enforce.r
 check_eq "the overlay's blessed lower file runs" 0 "$(rc_of "$T/enforce.rc" overlay-blessed)"
 check_eq "a new file in the overlay's upper layer is refused" 126 "$(rc_of "$T/enforce.rc" overlay-upper-new)"
 check_eq "fexecve of a memfd copy is refused" 126 "$(rc_of "$T/enforce.rc" memfd)"
+for n in $tamper_ops; do
+	rc=$(rc_of "$T/tamper-enforce.rc" "$n")
+	check "change $n of a blessed file is refused (rc $rc)" test -n "$rc" -a "$rc" != 0
+done
+check_eq "an unblessed file in scope can be written" 0 "$(rc_of "$T/tamper-enforce.rc" unblessed)"
+snapshot "$T/tamper-enforce" >"$T/tamper.after"
+check "the blessed files' names, bytes and xattrs are unchanged" diff "$T/tamper.before" "$T/tamper.after"
+check "the snapshot saw the blessing and security.ima" grep -q "^security.ima=" "$T/tamper.after"
+want_tamper_records denied
 decisions "$T/run/audit.jsonl" >"$T/enforce.decisions"
 cat "$T/enforce.decisions"
 want_reason() { # want_reason OPERATION BASENAME REASON: some record says so
@@ -222,6 +311,21 @@ for l in open(sys.argv[1]):
     r = json.loads(l)
     assert r["container"] and r["pid"] > 0 and r["comm"] and r["inode"]["ino"] > 0 and "rule" in r, r' "$T/run/audit.jsonl"
 
+# Re-blessing blessed files from a task in scope is a change to them: refused, unless the
+# bless asked eimad first (--run-dir: eimad lets that process through until it exits).
+rebless() { unshare -m -- "$BIN/eima" bless --sbom "$T/sbom.json" --root "$root" \
+	--key "$T/key-a.pem" --cert "$T/cert-a.pem" "${xattr_opt[@]}" "$@"; }
+rebless >"$T/rebless.out" 2>&1
+check_eq "eima bless in scope without eimad's leave fails on the blessed files (2)" 2 $?
+rebless --run-dir "$T/run" >"$T/rebless-authorized.out" 2>&1
+check_eq "eima bless --run-dir, authorized by eimad, re-blesses them" 0 $?
+cat "$T/rebless-authorized.out" | tail -2
+sleep 0.5 # eimad forgets an exited bless at its next loop turn (100 ms when idle)
+"$BIN/eima" status --run-dir "$T/run" --json >"$T/status.json"
+check "the exited bless is no longer authorized" python3 -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["enforcement"]["bless_writers"] != 0)' "$T/status.json"
+
 # Measurement agrees: the program that exited at once has its digest in its container's
 # list, and the refused one is measured too (as kernel IMA measures before appraising).
 all_lists=$(cat "$T"/run/containers/*/ascii_runtime_measurements)
@@ -246,10 +350,16 @@ cat "$T/dyn-env.restore" >"$root/bin/dyn-env" # content back; xattr untouched
 rm -f "$T/run/audit.jsonl"
 
 # ---- audit: nothing refused, the same decisions logged ----
+make_targets "$T/tamper-audit"
 start audit || { failed "eimad starts in audit mode"; finish; exit; }
 workload "$T/audit.rc"
+tamper "$T/tamper-audit" "$T/tamper-audit.rc"
 settle "$T/run"
-cat "$T/audit.rc"
+cat "$T/audit.rc" "$T/tamper-audit.rc"
+for n in $tamper_ops unblessed; do
+	check_eq "audit mode: change $n goes through" 0 "$(rc_of "$T/tamper-audit.rc" "$n")"
+done
+want_tamper_records would_deny
 # /bin/new and upper-new are busybox under an unknown applet name: they run and exit 127.
 for n in blessed blessed-env overlay-blessed memfd modified other-key xattr-copied unblessed-library; do
 	check_eq "audit mode: $n runs" 0 "$(rc_of "$T/audit.rc" "$n")"
