@@ -79,7 +79,8 @@ static __always_inline bool bless_writer(void)
 /*
  * True when an appraise rule covers an exec or an executable mmap of this inode by the
  * current task: the scope in which its changes are refused (m names the rule). Its own
- * frame: struct eima_access is large.
+ * frame: struct eima_access is large. The inode as read with BPF_CORE_READ (a scalar):
+ * eima_policy_decide, a global function, takes no BTF pointer.
  */
 static __noinline bool tamper_in_scope(struct inode *inode, struct eima_match *m)
 {
@@ -117,6 +118,7 @@ static __noinline void report_tamper(struct dentry *dentry, struct vfsmount *vfs
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	__u64 mntns_ino = current_mntns_ino(task);
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	struct path at = {.mnt = vfsmnt, .dentry = dentry};
 	struct eima_file_id id = {};
 	struct event_scratch *s = scratch_claim();
 	struct eima_event *ev;
@@ -136,7 +138,7 @@ static __noinline void report_tamper(struct dentry *dentry, struct vfsmount *vfs
 	ev->head.pcr = 0;
 	ev->head.template_id = 0;
 	ev->head.digest_algo = 0;
-	fill_event_at(ev, dentry, vfsmnt, task, &id, mntns_ino, mntns_unique_id(task, mntns_ino),
+	fill_event_at(ev, &at, task, &id, mntns_ino, mntns_unique_id(task, mntns_ino),
 		      denied ? EIMA_EVF_DENIED : 0);
 	ev->head.appraise_reason = EIMA_AR_BLESSED;
 	ev->head.appraise_op = op;
@@ -169,7 +171,8 @@ static __always_inline int tamper_dentry(struct dentry *dentry, struct vfsmount 
 {
 	struct eima_appraise_cfg *cfg = tamper_cfg();
 
-	if (!cfg || !dentry || !marked_blessed(BPF_CORE_READ(dentry, d_inode)))
+	/* d_inode read as a BTF pointer: inode storage wants one. */
+	if (!cfg || !dentry || !marked_blessed(dentry->d_inode))
 		return 0;
 	return tamper_decide(cfg, dentry, vfsmnt, op);
 }
@@ -177,7 +180,8 @@ static __always_inline int tamper_dentry(struct dentry *dentry, struct vfsmount 
 /*
  * file_open (sleepable): reads the blessing once per file version, for the tasks in scope,
  * into the inode's mark, and refuses an open for write of a blessed file. The value itself
- * is not needed: a buffer too small for it (-ERANGE) says it is there.
+ * is not needed: a buffer too small for it (-ERANGE) says it is there. Runs after
+ * measurement in the same hook, which is done with the task's buffer by then.
  */
 static __always_inline int tamper_file_open(struct file *file)
 {
@@ -186,19 +190,26 @@ static __always_inline int tamper_file_open(struct file *file)
 	struct eima_file_id id = {};
 	struct eima_match m = {};
 	struct blessed_mark *mark;
+	struct appraise_task *t;
 	struct bpf_dynptr value;
-	__u8 buf[8];
 	long len;
 
 	if (!cfg || !file)
 		return 0;
-	inode = file->f_inode;
-	if (!inode || !tamper_in_scope(inode, &m))
+	inode = file->f_inode; /* a BTF pointer, for inode storage */
+	if (!inode || !tamper_in_scope(BPF_CORE_READ(file, f_inode), &m))
 		return 0;
 	file_identity(inode, &id);
 	mark = bpf_inode_storage_get(&blessed_marks, inode, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!mark || mark->cookie != id.cookie) {
-		bpf_dynptr_from_mem(buf, sizeof(buf), 0, &value);
+		/* The task's blessing buffer, not the stack (bpf_dynptr_from_mem takes map
+		 * memory only on 6.12); 8 bytes of it, so a blessing reads as -ERANGE. No
+		 * buffer (no memory): decided as unblessed, unmarked, read again next time. */
+		t = bpf_task_storage_get(&appraise_task_storage, bpf_get_current_task_btf(), NULL,
+					 BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!t)
+			return 0;
+		bpf_dynptr_from_mem(t->value, 8, 0, &value);
 		if (cfg->xattr == EIMA_XATTR_SECURITY_BPF)
 			len = bpf_get_file_xattr(file, xattr_security_bpf, &value);
 		else
@@ -283,7 +294,7 @@ static __always_inline void tamper_mark(struct dentry *dentry, const char *name,
 
 	if (!cfg || !dentry || !xattr_name(name, n) || !blessing_xattr(cfg, n))
 		return;
-	inode = BPF_CORE_READ(dentry, d_inode);
+	inode = dentry->d_inode;
 	if (!inode)
 		return;
 	mark = bpf_inode_storage_get(&blessed_marks, inode, NULL,
