@@ -116,7 +116,7 @@ int BPF_PROG(eima_file_truncate, struct file *file, int ret)
 {
 	if (ret)
 		return ret;
-	return tamper_dentry(file->f_path.dentry, file->f_path.mnt, EIMA_OP_TRUNCATE);
+	return tamper_inode(file->f_path.dentry, file->f_path.mnt, file->f_inode, EIMA_OP_TRUNCATE);
 }
 
 SEC("lsm/path_truncate")

@@ -166,13 +166,15 @@ static __always_inline int tamper_decide(struct eima_appraise_cfg *cfg, struct d
 	return deny ? -EPERM : 0;
 }
 
-/* A change by a dentry or path hook: decided when the inode's mark says blessed. */
-static __always_inline int tamper_dentry(struct dentry *dentry, struct vfsmount *vfsmnt, __u32 op)
+/* A change by a dentry or path hook: decided when the inode's mark says blessed. `inode`
+ * is the dentry's, read by the hook from its arguments as a BTF pointer the verifier
+ * trusts (inode storage wants one; 6.18 refuses one reached through file->f_path). */
+static __always_inline int tamper_inode(struct dentry *dentry, struct vfsmount *vfsmnt,
+					struct inode *inode, __u32 op)
 {
 	struct eima_appraise_cfg *cfg = tamper_cfg();
 
-	/* d_inode read as a BTF pointer: inode storage wants one. */
-	if (!cfg || !dentry || !marked_blessed(dentry->d_inode))
+	if (!cfg || !dentry || !marked_blessed(inode))
 		return 0;
 	return tamper_decide(cfg, dentry, vfsmnt, op);
 }
@@ -272,6 +274,12 @@ static __always_inline bool blessing_xattr(struct eima_appraise_cfg *cfg, const 
 static __always_inline bool xattr_name(const char *name, char *n)
 {
 	return bpf_probe_read_kernel_str(n, XATTR_NAME_BUF, name) > 0;
+}
+
+/* Hooks whose dentry is an argument: its d_inode is one the verifier trusts (or NULL). */
+static __always_inline int tamper_dentry(struct dentry *dentry, struct vfsmount *vfsmnt, __u32 op)
+{
+	return dentry ? tamper_inode(dentry, vfsmnt, dentry->d_inode, op) : 0;
 }
 
 static __always_inline int tamper_xattr(struct dentry *dentry, const char *name, __u32 op)
