@@ -14,6 +14,7 @@
  */
 #include "lib/measure.h"
 #include "lib/appraise.h"
+#include "lib/tamper.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -94,11 +95,99 @@ int BPF_PROG(eima_mmap_file_hash, struct file *file, unsigned long reqprot, unsi
 	return mmap_file(file, reqprot, prot, true);
 }
 
+/* Also where a blessed file is known as such, and refused to writers (lib/tamper.h). */
 SEC("lsm.s/file_open")
 int BPF_PROG(eima_file_open_hash, struct file *file, int ret)
 {
 	file_open(file, true);
-	return ret;
+	if (ret)
+		return ret;
+	return tamper_file_open(file);
+}
+
+/*
+ * Changes to a blessed file (lib/tamper.h), from the inode's mark. The path hooks
+ * (CONFIG_SECURITY_PATH, which Debian's kernels have) give the mount, so the audit record
+ * has the whole path; the xattr hooks have only the dentry. None needs to sleep: they read
+ * a mark, not the xattr. A refusal an earlier LSM gave stands.
+ */
+SEC("lsm/file_truncate")
+int BPF_PROG(eima_file_truncate, struct file *file, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_inode(file->f_path.dentry, file->f_path.mnt, file->f_inode, EIMA_OP_TRUNCATE);
+}
+
+SEC("lsm/path_truncate")
+int BPF_PROG(eima_path_truncate, const struct path *path, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_dentry(path->dentry, path->mnt, EIMA_OP_TRUNCATE);
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(eima_path_unlink, const struct path *dir, struct dentry *dentry, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_dentry(dentry, dir->mnt, EIMA_OP_UNLINK);
+}
+
+SEC("lsm/path_link")
+int BPF_PROG(eima_path_link, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_dentry(old_dentry, new_dir->mnt, EIMA_OP_LINK);
+}
+
+/* Both ends: the blessed file moved away, or another file moved over it (both are
+ * reported in audit mode). */
+SEC("lsm/path_rename")
+int BPF_PROG(eima_path_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags, int ret)
+{
+	if (ret)
+		return ret;
+	int moved = tamper_dentry(old_dentry, old_dir->mnt, EIMA_OP_RENAME);
+	int over = tamper_dentry(new_dentry, new_dir->mnt, EIMA_OP_RENAME_OVER);
+
+	return moved ? moved : over;
+}
+
+SEC("lsm/inode_setxattr")
+int BPF_PROG(eima_inode_setxattr, struct mnt_idmap *idmap, struct dentry *dentry,
+	     const char *name, const void *value, size_t size, int flags, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_xattr(dentry, name, EIMA_OP_SETXATTR);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(eima_inode_removexattr, struct mnt_idmap *idmap, struct dentry *dentry,
+	     const char *name, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_xattr(dentry, name, EIMA_OP_REMOVEXATTR);
+}
+
+SEC("lsm/inode_post_setxattr")
+int BPF_PROG(eima_inode_post_setxattr, struct dentry *dentry, const char *name)
+{
+	tamper_mark(dentry, name, true);
+	return 0;
+}
+
+SEC("lsm/inode_post_removexattr")
+int BPF_PROG(eima_inode_post_removexattr, struct dentry *dentry, const char *name)
+{
+	tamper_mark(dentry, name, false);
+	return 0;
 }
 
 /* Plain: report only. */

@@ -50,7 +50,33 @@ enum eima_appraise_reason {
 	/* file_mprotect cannot sleep, so it cannot hash or verify: a file the verdict cache
 	 * does not know as verified (this version) is refused. */
 	EIMA_AR_NOT_VERIFIED = 10,
-	EIMA_AR_MAX = 11,
+	/* A change to a blessed file (one that carries the blessing xattr): refused whatever
+	 * the blessing's validity, unless made by an eima bless that eimad authorized. */
+	EIMA_AR_BLESSED = 11,
+	EIMA_AR_MAX = 12,
+};
+
+/* What was refused (eima_event_head.appraise_op): the access func names, or a change to a
+ * blessed file, by the LSM hook that saw it (bpf/lib/tamper.h). Stable numbers. */
+enum eima_appraise_op {
+	EIMA_OP_ACCESS = 0,      /* exec or mmap, as head.func says */
+	EIMA_OP_WRITE = 1,       /* open for write (file_open with FMODE_WRITE) */
+	EIMA_OP_TRUNCATE = 2,    /* truncate(2), ftruncate(2), O_TRUNC */
+	EIMA_OP_RENAME = 3,      /* rename of the blessed file */
+	EIMA_OP_RENAME_OVER = 4, /* rename of another file over it */
+	EIMA_OP_UNLINK = 5,
+	EIMA_OP_LINK = 6,        /* a hard link to it */
+	EIMA_OP_SETXATTR = 7,    /* security.ima, security.evm, security.bpf.*, user.eima* */
+	EIMA_OP_REMOVEXATTR = 8, /* the same names */
+	EIMA_OP_MAX = 9,
+};
+
+/* The "bless_writers" hash map: the processes (tgid) that may change blessed files, an
+ * eima bless that eimad authorized over its control socket (docs/enforcement.md). eimad
+ * adds the entry when the request is accepted and removes it when that connection
+ * closes. */
+struct eima_bless_writer {
+	__u64 since_ns;        /* CLOCK_MONOTONIC when eimad authorized it */
 };
 
 /* Verdict cache: one entry per inode, valid while cookie (eima_file_id.cookie, ctime and

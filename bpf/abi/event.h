@@ -91,6 +91,10 @@ struct eima_event_head {
 	 * signature check), 0 when there was none. */
 	__u32 appraise_reason;
 	__s32 appraise_error;
+	/* EIMA_EV_APPRAISAL only: enum eima_appraise_op, the access refused. EIMA_OP_ACCESS
+	 * (0) is func's own access (exec, mmap); the others are changes to a blessed file. */
+	__u32 appraise_op;
+	__u32 pad2;
 };
 
 /* The whole event as the programs build it (in a per-CPU scratch slot, bpf/lib/measure.h).

@@ -66,11 +66,14 @@ static __always_inline struct dentry *path_step(struct path_cursor *c, __u32 *do
 	return d;
 }
 
-static __always_inline void path_start(struct path_cursor *c, struct file *file,
+/* p->mnt NULL (a hook that has only the dentry): the walk ends at the root of the dentry's
+ * filesystem, so the path is the one inside that filesystem. Read straight into the
+ * cursor: a temporary would cost stack, which eima_bprm_check_hash has none to spare of. */
+static __always_inline void path_start(struct path_cursor *c, const struct path *p,
 				       struct task_struct *task)
 {
-	c->dentry = BPF_CORE_READ(file, f_path.dentry);
-	c->vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+	c->dentry = BPF_CORE_READ(p, dentry);
+	c->vfsmnt = BPF_CORE_READ(p, mnt);
 	c->root_dentry = BPF_CORE_READ(task, fs, root.dentry);
 	c->root_vfsmnt = BPF_CORE_READ(task, fs, root.mnt);
 }
@@ -119,12 +122,12 @@ static long path_write_step(__u64 i, void *data)
 
 /* Fills ev->path_buf and head.path_off/path_len/flags. Two walks: the first measures the length,
  * the second writes each component at its final place, leaf first. */
-static __always_inline void file_path(struct file *file, struct task_struct *task,
-				      struct eima_event *ev)
+static __always_inline void dentry_path(const struct path *p, struct task_struct *task,
+					struct eima_event *ev)
 {
 	struct path_walk w = {.ev = ev};
 
-	path_start(&w.cursor, file, task);
+	path_start(&w.cursor, p, task);
 	bpf_loop(EIMA_PATH_MAX_STEPS, path_measure_step, &w, 0);
 	if (!w.done)
 		ev->head.flags |= EIMA_EVF_PATH_TRUNCATED;
@@ -140,12 +143,18 @@ static __always_inline void file_path(struct file *file, struct task_struct *tas
 	}
 	w.pos = w.total;
 	w.done = 0;
-	path_start(&w.cursor, file, task);
+	path_start(&w.cursor, p, task);
 	bpf_loop(EIMA_PATH_MAX_STEPS, path_write_step, &w, 0);
 	if (w.pos != 0)
 		ev->head.flags |= EIMA_EVF_PATH_TRUNCATED;
 	ev->head.path_off = w.pos;
 	ev->head.path_len = w.total - w.pos;
+}
+
+static __always_inline void file_path(struct file *file, struct task_struct *task,
+				      struct eima_event *ev)
+{
+	dentry_path(&file->f_path, task, ev);
 }
 
 #endif /* EIMA_BPF_FILE_PATH_H */

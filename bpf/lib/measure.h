@@ -319,9 +319,9 @@ static __always_inline __s32 slot_digest(struct eima_digest_slot *ds, struct fil
  * What every event says of the task and the file: ids, namespaces, comm and path. The
  * caller sets kind, func, mask, the rule and the digest fields.
  */
-static __always_inline void fill_event(struct eima_event *ev, struct file *file,
-				       struct task_struct *task, const struct eima_file_id *id,
-				       __u64 mntns_ino, __u64 mntns_id, __u32 flags)
+static __always_inline void fill_event_at(struct eima_event *ev, const struct path *p,
+					  struct task_struct *task, const struct eima_file_id *id,
+					  __u64 mntns_ino, __u64 mntns_id, __u32 flags)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
@@ -338,10 +338,19 @@ static __always_inline void fill_event(struct eima_event *ev, struct file *file,
 	ev->head.file = *id;
 	ev->head.appraise_reason = 0;
 	ev->head.appraise_error = 0;
+	ev->head.appraise_op = 0;
+	ev->head.pad2 = 0;
 	bpf_get_current_comm(ev->head.comm, sizeof(ev->head.comm));
-	file_path(file, task, ev);
+	dentry_path(p, task, ev);
 	if (ev->head.flags & (EIMA_EVF_PATH_TRUNCATED | EIMA_EVF_NO_PATH))
 		count(EIMA_CNT_PATH_ERRORS);
+}
+
+static __always_inline void fill_event(struct eima_event *ev, struct file *file,
+				       struct task_struct *task, const struct eima_file_id *id,
+				       __u64 mntns_ino, __u64 mntns_id, __u32 flags)
+{
+	fill_event_at(ev, &file->f_path, task, id, mntns_ino, mntns_id, flags);
 }
 
 /* Queues an assembled event; wakes eimad for a namespace it does not know yet, or when

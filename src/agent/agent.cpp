@@ -299,7 +299,8 @@ Result<void> Agent::set_up_probe()
 		policy_rules_ = pol->rules;
 		policy_appraises_ = pol->has_appraise;
 		ProbeOptions opts{host_mntns_, static_cast<std::uint32_t>(::getpid()),
-				  pol->has_file_check, config_.ring_buffer_kb * 1024u, kernel_digest};
+				  pol->has_file_check, config_.ring_buffer_kb * 1024u, kernel_digest,
+				  m == ProbeMode::lsm && pol->has_appraise};
 		return std::pair(opts, pol->compiled);
 	};
 	auto load_in = [&](ProbeMode m,
@@ -409,11 +410,20 @@ Result<void> Agent::set_up_enforcer()
 		return fd ? std::move(*fd) : UniqueFd();
 	};
 	auto e = enforce::Enforcer::start(config_.enforce, *setting, map("appraise_cfg"),
-					  map("verdicts"), config_.run_dir);
+					  map("verdicts"), map("bless_writers"), config_.run_dir);
 	if (!e)
 		return std::unexpected(e.error());
 	enforcer_.emplace(std::move(*e));
 	return {};
+}
+
+nlohmann::json Agent::authorize_bless(int pid, const std::function<bool()> &peer_waiting)
+{
+	if (!enforcer_)
+		return {{"error", "no enforcement in this eimad"}};
+	if (auto r = enforcer_->authorize_bless(pid, peer_waiting); !r)
+		return {{"error", r.error().message()}};
+	return {{"authorized", pid}, {"appraisal", enforce::appraise_mode_name(enforcer_->mode())}};
 }
 
 Container &Agent::container_for(const PendingEvent &ev)
@@ -913,6 +923,8 @@ Result<void> Agent::run()
 			last_reap = now;
 		}
 		retirement_->advance(false);
+		if (enforcer_)
+			enforcer_->sweep(); // bless processes that exited lose their authorization
 		control_->answer(false);
 		longest_wakeup_ = std::max(longest_wakeup_, clock::now() - woke);
 	}

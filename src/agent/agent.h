@@ -126,6 +126,7 @@ private:
 	ControlAnswer quote(const nlohmann::json &req) override;
 	ControlAnswer identity(const nlohmann::json &req) override;
 	ControlAnswer activate(const nlohmann::json &req) override;
+	nlohmann::json authorize_bless(int pid, const std::function<bool()> &peer_waiting) override;
 	std::string why_late() const override;
 	nlohmann::json stop(const ControlPeer &peer) override;
 

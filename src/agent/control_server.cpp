@@ -1,10 +1,12 @@
 #include "agent/control_server.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -193,12 +195,34 @@ void ControlServer::ask(Client &c, std::string_view line)
 			c.answer = service_.activate(*req);
 		else if (cmd == "stop")
 			c.answer = answer_now(service_.stop(peer_of(c.fd.get())));
+		else if (cmd == "bless-authorize")
+			c.answer = answer_now(authorize_bless(c));
 		else
 			c.answer = answer_now({{"error", "unknown command: " + cmd}});
 	}
 	// Answered by answer() later in this same wakeup, or, while a TPM is busy, in a later
 	// one: the client waits, the event loop goes on.
 	c.deadline = Clock::now() + limits_.answer_timeout;
+}
+
+nlohmann::json ControlServer::authorize_bless(const Client &c)
+{
+	// The socket is root's (0600), and the kernel says who connected: the pid and uid
+	// of the process that called connect(), not what the request claims.
+	ucred cred{};
+	socklen_t len = sizeof(cred);
+	if (::getsockopt(c.fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return {{"error", fmt::format("SO_PEERCRED: {}", std::strerror(errno))}};
+	if (cred.uid != 0)
+		return {{"error", fmt::format("uid {} may not authorize eima bless: root only", cred.uid)}};
+	int fd = c.fd.get();
+	// Still connected: the peer has not closed its end (POLLHUP). A client that only shut
+	// down its writing side still waits for the reply.
+	auto peer_waiting = [fd] {
+		pollfd p{fd, POLLIN, 0};
+		return ::poll(&p, 1, 0) >= 0 && !(p.revents & (POLLHUP | POLLERR));
+	};
+	return service_.authorize_bless(cred.pid, peer_waiting);
 }
 
 void ControlServer::reply(Client &c, const nlohmann::json &msg)

@@ -50,6 +50,15 @@ public:
 	// and TPM2_ActivateCredential of a verifier's challenge with them.
 	virtual ControlAnswer identity(const nlohmann::json &req) = 0;
 	virtual ControlAnswer activate(const nlohmann::json &req) = 0;
+	// "bless-authorize": lets process `pid` (the client's, from SO_PEERCRED; root) change
+	// blessed files until it exits (docs/enforcement.md). peer_waiting: whether the client
+	// is still connected. The reply, or one with "error".
+	virtual nlohmann::json authorize_bless(int pid, const std::function<bool()> &peer_waiting)
+	{
+		(void)pid;
+		(void)peer_waiting;
+		return {{"error", "this eimad does not authorize eima bless"}};
+	}
 	// Why an answer may be late (a TPM that is stalled or gone, and how much waits for
 	// it): said in the error of an answer that timed out.
 	virtual std::string why_late() const { return {}; }
@@ -112,6 +121,7 @@ private:
 		bool replied = false; // out holds the whole reply
 	};
 	void add(UniqueFd client);
+	nlohmann::json authorize_bless(const Client &c);
 	// Reads what the client sent; false when it is done with (closed or cut off).
 	bool read_from(Client &c);
 	void ask(Client &c, std::string_view line);

@@ -217,13 +217,22 @@ struct LsmOps {
 		// FILE_CHECK rules, file_open is not hooked at all: every open would otherwise
 		// pay for a program that returns at once.
 		bool hash = o.kernel_digest, plain = !o.kernel_digest;
+		bool protect = hash && o.protect_blessed;
 		bpf_program__set_autoload(s->progs.eima_bprm_check_hash, hash);
 		bpf_program__set_autoload(s->progs.eima_mmap_file_hash, hash);
-		bpf_program__set_autoload(s->progs.eima_file_open_hash, hash && o.want_file_check);
+		bpf_program__set_autoload(s->progs.eima_file_open_hash,
+					  hash && (o.want_file_check || protect));
 		bpf_program__set_autoload(s->progs.eima_bprm_check, plain);
 		bpf_program__set_autoload(s->progs.eima_mmap_file, plain);
 		bpf_program__set_autoload(s->progs.eima_file_mprotect, true); // never sleepable
 		bpf_program__set_autoload(s->progs.eima_file_open, plain && o.want_file_check);
+		// Changes to blessed files: only beside the sleepable file_open that marks them.
+		for (bpf_program *p :
+		     {s->progs.eima_file_truncate, s->progs.eima_path_truncate,
+		      s->progs.eima_path_unlink, s->progs.eima_path_link, s->progs.eima_path_rename,
+		      s->progs.eima_inode_setxattr, s->progs.eima_inode_removexattr,
+		      s->progs.eima_inode_post_setxattr, s->progs.eima_inode_post_removexattr})
+			bpf_program__set_autoload(p, protect);
 	}
 	static int load(measure_lsm_bpf *s) { return measure_lsm_bpf::load(s); }
 	static int attach(measure_lsm_bpf *s) { return measure_lsm_bpf::attach(s); }

@@ -36,6 +36,10 @@ struct ProbeOptions {
 	// lsm only: the sleepable hooks that hash each new file in the kernel
 	// (bpf_ima_file_hash); false loads the hooks that only report it.
 	bool kernel_digest = false;
+	// lsm only, with kernel_digest: the hooks that refuse changes to blessed files
+	// (bpf/lib/tamper.h), for a policy with appraise rules. They do nothing while
+	// appraise_cfg says off.
+	bool protect_blessed = false;
 };
 
 // Why BPF LSM cannot be used here, or an empty string when it can be tried: "bpf" must be

@@ -14,6 +14,7 @@
 #include "cli/report.h"
 #include "common/file_io.h"
 #include "common/json_text.h"
+#include "control/control_protocol.h"
 #include "sbom/sbom.h"
 #include "sbom/sbom_report.h"
 #include "sbom/tree_blesser.h"
@@ -31,6 +32,7 @@ CLI::App *inspect_cmd = nullptr;
 CLI::App *files_cmd = nullptr;
 sbom::BlessOptions bless_opts;
 std::string bless_from_log, bless_allowlist;
+std::string bless_run_dir; // --run-dir: ask that eimad to let this process change blessed files
 std::string bless_hash = "sha256";
 bool bless_json = false;
 CLI::App *bless_cmd = nullptr;
@@ -182,6 +184,14 @@ int cmd_bless(sbom::BlessOptions o, const std::string &hash, bool as_json)
 	int sources = !o.sbom_path.empty() + !bless_from_log.empty() + !bless_allowlist.empty();
 	if (sources != 1)
 		return report(Error{0, "bless", "give exactly one of --sbom, --from-log, --allowlist"});
+	// Where eimad refuses changes to blessed files (lsm mode), re-blessing one needs its
+	// leave, given to this process until it exits (docs/enforcement.md). Asked first: a
+	// refusal stops the run before any file is touched.
+	if (!bless_run_dir.empty() && !o.dry_run) {
+		auto a = control::control_request(bless_run_dir, {{"cmd", "bless-authorize"}});
+		if (!a)
+			return report(Error{a.error().err, "authorize with eimad", a.error().message()});
+	}
 	Result<sbom::BlessReport> r;
 	if (!o.sbom_path.empty()) {
 		r = sbom::bless_tree(o, progress_bar());
@@ -291,6 +301,10 @@ void add_sbom_commands(CLI::App &app)
 			      "6.12) or security.bpf.eima (6.13+)")
 		->check(CLI::IsMember({"user.eima", "security.bpf.eima"}));
 	bless_cmd->add_flag("--json", bless_json);
+	bless_cmd->add_option("--run-dir", bless_run_dir,
+			      "ask the eimad of this run directory to let this bless change files "
+			      "that are already blessed, where it refuses such changes (lsm mode, "
+			      "--appraise enforce); root only");
 }
 
 std::optional<int> run_sbom_commands()

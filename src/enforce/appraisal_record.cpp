@@ -31,6 +31,7 @@ constexpr std::array<ReasonInfo, EIMA_AR_MAX> reasons{{
 	{"bad_signature", "the blessing's signature does not verify"},
 	{"unknown_key", "the blessing is signed by a key that is not trusted"},
 	{"not_verified", "made executable by mprotect without an earlier verified exec or mmap"},
+	{"blessed", "the file is blessed: changes to it are refused"},
 }};
 
 // The kernel's enum hash_algo (the values bpf_ima_file_hash returns) to a name.
@@ -88,8 +89,15 @@ std::string_view appraise_reason_text(std::uint32_t reason)
 	return reason < reasons.size() ? reasons[reason].text : "unknown reason";
 }
 
-std::string operation_name(std::uint32_t func)
+std::string operation_name(std::uint32_t func, std::uint32_t op)
 {
+	// Indexed by enum eima_appraise_op; EIMA_OP_ACCESS is func's own access.
+	static constexpr std::array<const char *, EIMA_OP_MAX> changes{
+		"",	  "write",  "truncate", "rename",	  "rename_over",
+		"unlink", "link",   "setxattr", "removexattr",
+	};
+	if (op != EIMA_OP_ACCESS)
+		return op < changes.size() ? changes[op] : fmt::format("op-{}", op);
 	switch (func) {
 	case EIMA_FUNC_BPRM_CHECK:
 		return "exec";
@@ -113,7 +121,7 @@ AppraisalRecord appraisal_record(const eima_event_head &h, std::string_view path
 	r.path = path;
 	r.dev = h.file.dev;
 	r.ino = h.file.ino;
-	r.operation = operation_name(h.func);
+	r.operation = operation_name(h.func, h.appraise_op);
 	r.rule = h.rule_index;
 	r.reason = appraise_reason_name(h.appraise_reason);
 	r.error = h.appraise_error;

@@ -21,8 +21,10 @@ namespace eima::enforce {
 std::string appraise_reason_name(std::uint32_t reason);
 // What the reason means, for a person.
 std::string_view appraise_reason_text(std::uint32_t reason);
-// "exec" (BPRM_CHECK), "mmap_exec" (MMAP_CHECK), else the IMA func name.
-std::string operation_name(std::uint32_t func);
+// "exec" (BPRM_CHECK), "mmap_exec" (MMAP_CHECK), else "func-N"; or, for a change to a
+// blessed file (op, enum eima_appraise_op, not EIMA_OP_ACCESS): "write", "truncate",
+// "rename", "rename_over", "unlink", "link", "setxattr", "removexattr".
+std::string operation_name(std::uint32_t func, std::uint32_t op = EIMA_OP_ACCESS);
 
 struct AppraisalRecord {
 	std::uint64_t time_ns = 0; // wall clock (CLOCK_REALTIME), from the event's ktime

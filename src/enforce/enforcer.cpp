@@ -112,7 +112,8 @@ KernelSupport probe_kernel_support()
 }
 
 Result<Enforcer> Enforcer::start(const EnforceConfig &config, const EnforceSetting &setting,
-				 UniqueFd cfg_map, UniqueFd verdict_map, const std::string &run_dir)
+				 UniqueFd cfg_map, UniqueFd verdict_map, UniqueFd bless_map,
+				 const std::string &run_dir)
 {
 	Enforcer e;
 	e.config_ = config;
@@ -121,6 +122,11 @@ Result<Enforcer> Enforcer::start(const EnforceConfig &config, const EnforceSetti
 	e.boot_to_wall_ns_ = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	e.cfg_map_ = std::move(cfg_map);
 	e.verdict_map_ = std::move(verdict_map);
+	// An adopted set keeps the pids a killed eimad authorized: their pidfds went with it,
+	// so nobody would see them exit, and a reused pid would inherit the leave. Forgotten.
+	if (bless_map)
+		clear_map<__u32>(bless_map.get());
+	e.bless_writers_ = BlessWriters(std::move(bless_map));
 	if (setting.mode != EIMA_APPRAISE_OFF) {
 		if (config.xattr == EIMA_XATTR_SECURITY_BPF && !e.support_.security_bpf_xattr)
 			return fail(EOPNOTSUPP, "appraise",
@@ -194,6 +200,7 @@ nlohmann::json Enforcer::status() const
 		       {"bpf_lookup_user_key", support_.lookup_user_key},
 		       {"security_bpf_xattrs", support_.security_bpf_xattr}};
 	j["decisions_recorded"] = recorded_;
+	j["bless_writers"] = bless_writers_.size();
 	if (audit_) {
 		j["audit_log"] = audit_->path();
 		j["audit_rotations"] = audit_->rotations();

@@ -18,6 +18,7 @@
 #include "common/unique_fd.h"
 #include "enforce/appraisal_record.h"
 #include "enforce/audit_log.h"
+#include "enforce/bless_writers.h"
 #include "enforce/trusted_keyring.h"
 
 namespace eima::enforce {
@@ -56,8 +57,9 @@ class Enforcer {
 public:
 	// cfg_map and verdict_map: the set's "appraise_cfg" and "verdicts" (invalid fds in
 	// trace mode, where the setting must be off).
+	// bless_map: its "bless_writers".
 	static Result<Enforcer> start(const EnforceConfig &config, const EnforceSetting &setting,
-				      UniqueFd cfg_map, UniqueFd verdict_map,
+				      UniqueFd cfg_map, UniqueFd verdict_map, UniqueFd bless_map,
 				      const std::string &run_dir);
 	// One EIMA_EV_APPRAISAL event, with the name of the container it came from ("host").
 	AppraisalRecord record(const eima_event_head &head, std::string_view path,
@@ -67,6 +69,12 @@ public:
 	// The serials of eimad's keyring and of the keys in it (none without one), for
 	// self-protection.
 	std::vector<std::int32_t> key_serials() const;
+	// An eima bless that asked over the control socket (BlessWriters::authorize).
+	Result<void> authorize_bless(int pid, const std::function<bool()> &peer_waiting)
+	{
+		return bless_writers_.authorize(pid, peer_waiting);
+	}
+	void sweep() { bless_writers_.sweep(); }
 
 private:
 	EnforceSetting setting_;
@@ -75,6 +83,7 @@ private:
 	std::optional<AuditLog> audit_;
 	KernelSupport support_;
 	UniqueFd cfg_map_, verdict_map_;
+	BlessWriters bless_writers_{UniqueFd()};
 	std::int64_t boot_to_wall_ns_ = 0;
 	std::uint64_t recorded_ = 0, audit_errors_ = 0;
 };

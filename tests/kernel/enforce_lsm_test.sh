@@ -4,9 +4,11 @@
 # committed), and eimad --appraise enforce|audit --trusted-cert. Checks that blessed
 # programs run and everything else is refused with EPERM (copied-and-modified, new, signed
 # by another key, another file's valid blessing, an unblessed library, a file changed while
-# eimad was down) and that the bypasses that get past fapolicyd do not get past eima (a new
+# eimad was down), that changes to a blessed file are refused and leave its bytes and xattrs
+# as they were (write, truncate, cp and mv over it, rename, rm, ln, removing or replacing
+# its xattrs) while an unblessed file can still be written, and that the bypasses that get past fapolicyd do not get past eima (a new
 # mount namespace, unshare -Urm as nobody, an overlay's upper layer, fexecve of a memfd);
-# that audit mode refuses nothing and logs exactly what enforce refused; that container=ID
+# that audit mode refuses nothing (changes included) and logs exactly what enforce refused; that container=ID
 # is never widened; that a refused exec is measured and a blessed one that exits at once
 # has its digest in the container's list; and that evmctl accepts the blessed files.
 #
@@ -39,7 +41,10 @@ done
 openssl x509 -in "$T/cert-a.pem" -outform DER -out "$T/cert-a.der"
 root=$T/root
 make_rootfs "$root"
-blessed="bin/busybox bin/dyn-true bin/dyn-env lib64/ld-linux-x86-64.so.2 lib/x86_64-linux-gnu/libc.so.6"
+# setfattr (libc only) for the xattr changes, which busybox cannot make: run in the
+# container, in scope, it must be blessed itself.
+cp -L /usr/bin/setfattr "$root/bin/setfattr"
+blessed="bin/busybox bin/dyn-true bin/dyn-env bin/setfattr lib64/ld-linux-x86-64.so.2 lib/x86_64-linux-gnu/libc.so.6"
 sbom_for() { # sbom_for ROOT > SBOM
 	local sep='' f
 	echo '{"spdxVersion": "SPDX-2.3", "name": "enforce-rootfs", "files": ['
@@ -63,6 +68,7 @@ done
 # The same dyn-true blessed by key b, in a tree of its own.
 other=$T/other
 make_rootfs "$other"
+cp -L /usr/bin/setfattr "$other/bin/setfattr"
 sbom_for "$other" >"$T/sbom-b.json"
 "$BIN/eima" bless --sbom "$T/sbom-b.json" --root "$other" --key "$T/key-b.pem" \
 	--cert "$T/cert-b.pem" "${xattr_opt[@]}" >/dev/null 2>&1
@@ -165,6 +171,80 @@ for row in sorted(rows):
 PY
 }
 
+# ---- changes to blessed files (lib/tamper.h) ----
+# One blessed copy of dyn-true per change (audit mode lets each through), made with all its
+# xattrs (cp -a skips security.ima where /etc/xattr.conf says so), and unblessed files.
+tamper_ops="append truncate cp mv rename rm ln rmx rmima setother"
+copy_xattrs() { # copy_xattrs SRC DST
+	getfattr --absolute-names -d -m - -e hex "$1" |
+		awk -F= '/=/ { n = $1; sub(/^[^=]*=/, ""); print n, $0 }' |
+		while read -r n v; do setfattr -n "$n" -v "$v" "$2"; done
+}
+make_targets() { # make_targets DIR
+	rm -rf "$1"
+	mkdir -p "$1"
+	for op in $tamper_ops; do
+		cp "$root/bin/dyn-true" "$1/t-$op"
+		copy_xattrs "$root/bin/dyn-true" "$1/t-$op"
+	done
+	printf 'other\n' >"$1/other"
+	printf 'other\n' >"$1/other-mv"
+	printf 'unblessed\n' >"$1/unblessed"
+}
+snapshot() { # snapshot DIR: names, bytes and every xattr of all but the unblessed file
+	(cd "$1" && ls -A | grep -v '^unblessed$' | while read -r f; do
+		sha256sum "$f"
+		getfattr -d -m - -e hex "$f" 2>/dev/null
+	done)
+}
+# The blessing of dyn-true by key b: valid, by a key eimad does not trust.
+other_value=$(getfattr --absolute-names -n "$XATTR" -e hex "$other/bin/dyn-true" | awk -F= '/=/ { print $2 }')
+# tamper DIR OUT: each change, from a container (in scope of container=*) whose rootfs
+# holds DIR (a directory of $root), with its blessed tools (busybox, setfattr), as "NAME RC"
+# lines. A host tool could not run there: it is not blessed. The first cat is a task in
+# scope opening the files, as a container that runs them does: that is where the kernel
+# learns they are blessed (docs/enforcement.md).
+tamper() {
+	local d=/${1#"$root"/}
+	container "$root" "
+d=$d x=$XATTR v=$other_value
+cat \$d/t-* >/dev/null
+r() { n=\$1; shift; \"\$@\"; echo \"\$n \$?\"; }
+r append sh -c 'echo x >>\$1' _ \$d/t-append
+r truncate busybox truncate -s 0 \$d/t-truncate
+r cp busybox cp \$d/other \$d/t-cp
+r mv busybox mv \$d/other-mv \$d/t-mv
+r rename busybox mv \$d/t-rename \$d/renamed
+r rm busybox rm -f \$d/t-rm
+r ln busybox ln \$d/t-ln \$d/t-ln.link
+r rmx setfattr -x \$x \$d/t-rmx
+r rmima setfattr -x security.ima \$d/t-rmima
+r setother setfattr -n \$x -v \$v \$d/t-setother
+r unblessed sh -c 'echo x >>\$1' _ \$d/unblessed
+" >"$2" 2>/dev/null
+}
+# What each change is logged as: "NAME OPERATION" (coreutils truncate opens for write).
+tamper_logged="append write
+truncate write
+cp write
+mv rename_over
+rename rename
+rm unlink
+ln link
+rmx removexattr
+rmima removexattr
+setother setxattr"
+want_tamper_records() { # want_tamper_records DECISION
+	while read -r n op; do
+		check "audit: $op of blessed t-$n, $1" python3 -c '
+import json, os, sys
+op, name, decision, log = sys.argv[1:]
+sys.exit(not any(r["operation"] == op and os.path.basename(r["path"]) == name and
+                 r["reason"] == "blessed" and r["decision"] == decision
+                 for r in map(json.loads, open(log))))' "$op" "t-$n" "$1" "$T/run/audit.jsonl"
+	done <<<"$tamper_logged"
+}
+
 # The unshare -Urm case needs an unprivileged user to be able to make a user namespace
 # (vmrun's guest allows it: its root is the mount namespace's root, not a chroot). Where
 # it cannot, the bypass is not there to test, and the test says so by failing here.
@@ -172,14 +252,19 @@ check "nobody can run unshare -Urm (the case below is real)" \
 	setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm true
 
 # ---- enforce ----
+# The targets exist before eimad starts: it learns they are blessed when a task in scope
+# opens them (tamper's cat), not when their xattrs are written.
+make_targets "$root/tamper-enforce"
+snapshot "$root/tamper-enforce" >"$T/tamper.before"
 start enforce || { failed "eimad starts in enforce mode"; finish; exit; }
 "$BIN/eima" status --run-dir "$T/run" >"$T/status"
 check "status shows appraisal enforce" grep -q "^appraisal: *enforce" "$T/status"
 check "status shows the keyring and certificate" grep -q "^keyring: .*1 trusted certificate" "$T/status"
 check "status shows the kfuncs" grep -q "^kfuncs: *bpf_ima_file_hash in hooks: yes, bpf_get_file_xattr: yes" "$T/status"
 workload "$T/enforce.rc"
+tamper "$root/tamper-enforce" "$T/tamper-enforce.rc"
 settle "$T/run"
-cat "$T/enforce.rc"
+cat "$T/enforce.rc" "$T/tamper-enforce.rc"
 rc_of() { awk -v n="$2" '$1 == n { print $2 }' "$1"; }
 check_eq "blessed program runs" 0 "$(rc_of "$T/enforce.rc" blessed)"
 check_eq "blessed dynamic program runs" 0 "$(rc_of "$T/enforce.rc" blessed-env)"
@@ -192,6 +277,15 @@ check_eq "exec from unshare -Urm as nobody is refused" 126 "$(rc_of "$T/enforce.
 check_eq "the overlay's blessed lower file runs" 0 "$(rc_of "$T/enforce.rc" overlay-blessed)"
 check_eq "a new file in the overlay's upper layer is refused" 126 "$(rc_of "$T/enforce.rc" overlay-upper-new)"
 check_eq "fexecve of a memfd copy is refused" 126 "$(rc_of "$T/enforce.rc" memfd)"
+for n in $tamper_ops; do
+	rc=$(rc_of "$T/tamper-enforce.rc" "$n")
+	check "change $n of a blessed file is refused (rc $rc)" test -n "$rc" -a "$rc" != 0
+done
+check_eq "an unblessed file in scope can be written" 0 "$(rc_of "$T/tamper-enforce.rc" unblessed)"
+snapshot "$root/tamper-enforce" >"$T/tamper.after"
+check "the blessed files' names, bytes and xattrs are unchanged" diff "$T/tamper.before" "$T/tamper.after"
+check "the snapshot saw the blessing and security.ima" grep -q "^security.ima=" "$T/tamper.after"
+want_tamper_records denied
 decisions "$T/run/audit.jsonl" >"$T/enforce.decisions"
 cat "$T/enforce.decisions"
 want_reason() { # want_reason OPERATION BASENAME REASON: some record says so
@@ -243,10 +337,16 @@ cat "$T/dyn-env.restore" >"$root/bin/dyn-env" # content back; xattr untouched
 rm -f "$T/run/audit.jsonl"
 
 # ---- audit: nothing refused, the same decisions logged ----
+make_targets "$root/tamper-audit"
 start audit || { failed "eimad starts in audit mode"; finish; exit; }
 workload "$T/audit.rc"
+tamper "$root/tamper-audit" "$T/tamper-audit.rc"
 settle "$T/run"
-cat "$T/audit.rc"
+cat "$T/audit.rc" "$T/tamper-audit.rc"
+for n in $tamper_ops unblessed; do
+	check_eq "audit mode: change $n goes through" 0 "$(rc_of "$T/tamper-audit.rc" "$n")"
+done
+want_tamper_records would_deny
 # /bin/new and upper-new are busybox under an unknown applet name: they run and exit 127.
 for n in blessed blessed-env overlay-blessed memfd modified other-key xattr-copied unblessed-library; do
 	check_eq "audit mode: $n runs" 0 "$(rc_of "$T/audit.rc" "$n")"

@@ -81,7 +81,9 @@ void check_object(const std::string &obj)
 	EXPECT_MEMBER(head, eima_event_head, digest);
 	EXPECT_MEMBER(head, eima_event_head, appraise_reason);
 	EXPECT_MEMBER(head, eima_event_head, appraise_error);
-	EXPECT_EQ(head.offsets.size(), 24u) << "a member of eima_event_head is not checked";
+	EXPECT_MEMBER(head, eima_event_head, appraise_op);
+	EXPECT_MEMBER(head, eima_event_head, pad2);
+	EXPECT_EQ(head.offsets.size(), 26u) << "a member of eima_event_head is not checked";
 	auto fid = btf_layout(b, "eima_file_id");
 	ASSERT_EQ(fid.size, sizeof(eima_file_id)) << obj;
 	EXPECT_MEMBER(fid, eima_file_id, dev);

@@ -100,6 +100,10 @@ TEST(AppraisalRecord, AuditModeAndReasonNames)
 		EXPECT_FALSE(appraise_reason_name(i).starts_with("reason-")) << i;
 	EXPECT_EQ(appraise_reason_name(EIMA_AR_MAX), "reason-" + std::to_string(EIMA_AR_MAX));
 	EXPECT_EQ(operation_name(EIMA_FUNC_MMAP_CHECK), "mmap_exec");
+	EXPECT_EQ(operation_name(EIMA_FUNC_NONE, EIMA_OP_WRITE), "write");
+	EXPECT_EQ(operation_name(EIMA_FUNC_NONE, EIMA_OP_RENAME_OVER), "rename_over");
+	EXPECT_EQ(operation_name(EIMA_FUNC_NONE, EIMA_OP_REMOVEXATTR), "removexattr");
+	EXPECT_EQ(operation_name(EIMA_FUNC_NONE, EIMA_OP_MAX), "op-" + std::to_string(EIMA_OP_MAX));
 }
 
 TEST(AppraisalRecord, BadLineSaysWhichField)
