@@ -208,7 +208,7 @@ tamper() {
 	local d=/${1#"$root"/}
 	container "$root" "
 d=$d x=$XATTR v=$other_value
-cat \$d/t-* >/dev/null
+cat \$d/t-* >/tmp/tamper-read; echo \"read \$?\"; rm -f /tmp/tamper-read
 r() { n=\$1; shift; \"\$@\"; echo \"\$n \$?\"; }
 r append sh -c 'echo x >>\$1' _ \$d/t-append
 r truncate busybox truncate -s 0 \$d/t-truncate
@@ -277,6 +277,7 @@ check_eq "exec from unshare -Urm as nobody is refused" 126 "$(rc_of "$T/enforce.
 check_eq "the overlay's blessed lower file runs" 0 "$(rc_of "$T/enforce.rc" overlay-blessed)"
 check_eq "a new file in the overlay's upper layer is refused" 126 "$(rc_of "$T/enforce.rc" overlay-upper-new)"
 check_eq "fexecve of a memfd copy is refused" 126 "$(rc_of "$T/enforce.rc" memfd)"
+check_eq "the container in scope reads the blessed files (the kernel learns they are blessed)" 0 "$(rc_of "$T/tamper-enforce.rc" read)"
 for n in $tamper_ops; do
 	rc=$(rc_of "$T/tamper-enforce.rc" "$n")
 	check "change $n of a blessed file is refused (rc $rc)" test -n "$rc" -a "$rc" != 0
