@@ -97,6 +97,7 @@ measure func=BPRM_CHECK
 measure func=MMAP_CHECK mask=MAY_EXEC
 appraise func=BPRM_CHECK appraise_type=imasig container=*
 appraise func=MMAP_CHECK appraise_type=imasig container=*
+appraise func=BPRM_CHECK appraise_type=imasig fowner=4242
 EOF
 start() { # start MODE [policy]
 	start_eimad "$T/run" "$T/eimad-$1.log" --mode lsm --tpm none --vtpm none \
@@ -325,11 +326,51 @@ check_eq "eimad (enforce) exits 0" 0 $?
 # ---- changed while eimad was down ----
 mv "$T/run/audit.jsonl" "$T/enforce.audit.jsonl"
 printf 'y' | dd of="$root/bin/dyn-env" bs=1 seek=1000 conv=notrunc status=none
+# A blessed file in the host's scope (the policy's fowner=4242 rule), blessed while eimad
+# is down: re-blessing it later needs eimad's leave (eima bless --run-dir), which ends with
+# the bless process.
+mkdir -p "$T/rebless/bin"
+cp "$root/bin/dyn-true" "$T/rebless/bin/t"
+chown 4242 "$T/rebless/bin/t"
+printf '{"spdxVersion": "SPDX-2.3", "name": "rebless", "files": [{"fileName": "/bin/t", "checksums": [{"algorithm": "SHA256", "checksumValue": "%s"}]}]}\n' \
+	"$(sha256_of "$T/rebless/bin/t")" >"$T/sbom-rebless.json"
+rebless() {
+	"$BIN/eima" bless --sbom "$T/sbom-rebless.json" --root "$T/rebless" --key "$T/key-a.pem" \
+		--cert "$T/cert-a.pem" "${xattr_opt[@]}" "$@"
+}
+rebless >/dev/null 2>&1
+check_eq "a file in the host's scope is blessed while eimad is down" 0 $?
 start enforce || { failed "eimad restarts"; finish; exit; }
 container "$root" '/bin/dyn-env /bin/true' 2>/dev/null
 check_eq "a file changed while eimad was down is refused" 126 $?
 container "$root" /bin/dyn-true
 check_eq "an unchanged blessed file still runs" 0 $?
+# Re-blessing. A host task in scope reads the file first: that is where the kernel learns
+# it is blessed. Setting the blessing to the value it has is the probe that changes
+# nothing when it is let through.
+t=$T/rebless/bin/t
+cat "$t" >/dev/null
+value=$(getfattr --absolute-names -n "$XATTR" -e hex "$t" | awk -F= '/=/ { print $2 }')
+setfattr -x "$XATTR" "$t" 2>/dev/null
+check "a host tool in scope cannot remove the blessing (rc $?)" test $? -ne 0
+rebless >"$T/rebless.out" 2>&1
+check "eima bless without eimad's leave cannot re-bless it" test $? -ne 0
+check "evmctl still accepts it after the refused re-bless" evmctl ima_verify --key "$T/cert-a.der" "$t"
+rebless --run-dir "$T/run" >"$T/rebless.out" 2>&1
+check_eq "eima bless --run-dir re-blesses it with eimad's leave" 0 $?
+check "evmctl accepts the re-blessed file" evmctl ima_verify --key "$T/cert-a.der" "$t"
+still_allowed=1
+for _ in $(seq 1 100); do
+	setfattr -n "$XATTR" -v "$value" "$t" 2>/dev/null || { still_allowed=0; break; }
+	sleep 0.1
+done
+check_eq "the leave ended with the bless process (within 10 s)" 0 "$still_allowed"
+settle "$T/run"
+check "the refused removal is in the audit log" python3 -c '
+import json, os, sys
+sys.exit(not any(r["operation"] == "removexattr" and os.path.basename(r["path"]) == "t" and
+                 r["decision"] == "denied" and r["container"] == "host"
+                 for r in map(json.loads, open(sys.argv[1]))))' "$T/run/audit.jsonl"
 settle "$T/run"
 check "its refusal says digest_mismatch" grep -q '"reason":"digest_mismatch"' "$T/run/audit.jsonl"
 stop_eimad
