@@ -1,5 +1,6 @@
 #include "cli/bpf_commands.h"
 
+#include <algorithm>
 #include <csignal>
 #include <functional>
 #include <sys/stat.h>
@@ -287,7 +288,11 @@ Result<void> apply_bpf_check(const policy::BpfCheckPolicy &bpf, bpfsign::BpfPoli
 				return std::unexpected(k.error());
 			id = *k;
 		}
-		s.trusted_keyrings.push_back(*id);
+		// keyrings=eima and the default keyring are often the same one: count it once
+		// against the map's size.
+		if (std::find(s.trusted_keyrings.begin(), s.trusted_keyrings.end(), *id) ==
+		    s.trusted_keyrings.end())
+			s.trusted_keyrings.push_back(*id);
 	}
 	return {};
 }
