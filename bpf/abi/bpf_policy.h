@@ -17,6 +17,8 @@
 /* Keyrings whose signatures count: a hash map of key serial -> 1. A load signed against a
  * keyring not in it is refused like an unsigned one. */
 #define EIMA_BPF_POLICY_MAX_KEYRINGS 8
+/* Cgroups a policy exempts (eima_bpf_policy_config.exempt_cgroup_ids). */
+#define EIMA_BPF_POLICY_MAX_EXEMPT 4
 /* Trusted-loader path: loaders (executables) and recorded program tags. */
 #define EIMA_BPF_POLICY_MAX_LOADERS 8
 #define EIMA_BPF_POLICY_MAX_TAGS 4096
@@ -31,6 +33,9 @@ struct eima_bpf_policy_config {
 	__u32 enabled;
 	__u32 audit;     /* 1: count and record refusals, refuse nothing */
 	__u64 cgroup_id; /* 0: every task; else only tasks of exactly this cgroup (v2 id) */
+	/* A policy's exceptions (`dont_appraise func=BPF_CHECK cgroup=DIR`): the tasks of
+	 * exactly these cgroups (v2 ids; 0 = unused slot) are not judged. */
+	__u64 exempt_cgroup_ids[EIMA_BPF_POLICY_MAX_EXEMPT];
 };
 
 /* trusted_loaders key: the executable of a trusted loader, as the kernel names it
@@ -52,7 +57,7 @@ struct eima_bpf_policy_stats {
 	__u64 allowed_kernel;   /* issued from BPF (a signed loader's bpf_sys_bpf) */
 	__u64 refused;          /* refused with -EPERM */
 	__u64 audited;          /* would have been refused (audit mode) */
-	__u64 out_of_scope;     /* from another cgroup than the configured one */
+	__u64 out_of_scope;     /* from another cgroup than the configured one, or an exempted one */
 	__u32 last_pid;         /* tgid of the last refused (or audited) loader */
 	__s32 last_keyring_id;  /* its keyring_id (0 when unsigned) */
 	__u32 last_prog_type;

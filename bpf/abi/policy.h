@@ -47,7 +47,10 @@ enum eima_func {
 	EIMA_FUNC_CRITICAL_DATA = 13,
 	EIMA_FUNC_SETXATTR_CHECK = 14,
 	EIMA_FUNC_MMAP_CHECK_REQPROT = 15,
-	EIMA_FUNC_MAX = 16,
+	/* The seeds' extension: BPF program loads (BPF_PROG_LOAD). Never in the measurement
+	 * array: `eima bpf enforce --policy` applies it through bpf/bpf_policy*.bpf.c. */
+	EIMA_FUNC_BPF_CHECK = 16,
+	EIMA_FUNC_MAX = 17,
 };
 
 /* MAY_* as in include/linux/fs.h */

@@ -42,19 +42,28 @@ static __always_inline struct eima_bpf_loader_id current_exe(void)
 }
 
 /* The policy's settings when it applies to the current task, else NULL (not yet enabled,
- * or another cgroup than the configured one). */
+ * another cgroup than the configured one, or an exempted cgroup). */
 static __always_inline struct eima_bpf_policy_config *
 policy_in_scope(struct eima_bpf_policy_stats **stats)
 {
 	__u32 zero = 0;
 	struct eima_bpf_policy_config *cfg = bpf_map_lookup_elem(&policy_config, &zero);
 	struct eima_bpf_policy_stats *st = bpf_map_lookup_elem(&policy_stats, &zero);
+	__u64 cgroup;
+	int i;
 
 	if (!cfg || !st || !cfg->enabled)
 		return 0;
-	if (cfg->cgroup_id && bpf_get_current_cgroup_id() != cfg->cgroup_id) {
+	cgroup = bpf_get_current_cgroup_id();
+	if (cfg->cgroup_id && cgroup != cfg->cgroup_id) {
 		__sync_fetch_and_add(&st->out_of_scope, 1);
 		return 0;
+	}
+	for (i = 0; i < EIMA_BPF_POLICY_MAX_EXEMPT; i++) {
+		if (cfg->exempt_cgroup_ids[i] && cgroup == cfg->exempt_cgroup_ids[i]) {
+			__sync_fetch_and_add(&st->out_of_scope, 1);
+			return 0;
+		}
 	}
 	*stats = st;
 	return cfg;

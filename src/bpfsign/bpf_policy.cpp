@@ -2,7 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +48,23 @@ Result<eima_bpf_loader_id> loader_id(const std::string &path)
 	id.dev = (std::uint64_t{major(st.st_dev)} << 20) | minor(st.st_dev);
 	id.ino = st.st_ino;
 	return id;
+}
+
+// A cgroup v2's id: the inode number of its directory in cgroupfs. Anything else (a
+// directory elsewhere, cgroup v1) would give an id no task has, silently.
+Result<std::uint64_t> cgroup_id(const std::string &dir)
+{
+	struct statfs fs {};
+	if (::statfs(dir.c_str(), &fs) != 0)
+		return fail(errno, "cgroup", dir);
+	if (fs.f_type != CGROUP2_SUPER_MAGIC)
+		return fail(EINVAL, "cgroup", dir + " is not a cgroup v2 directory");
+	struct stat st {};
+	if (::stat(dir.c_str(), &st) != 0)
+		return fail(errno, "stat cgroup", dir);
+	if (!S_ISDIR(st.st_mode))
+		return fail(ENOTDIR, "cgroup", dir);
+	return st.st_ino;
 }
 
 std::int64_t clock_ns(clockid_t id)
@@ -115,11 +134,20 @@ Result<void> configure_bpf_policy(const LoadedObject &loaded, const BpfPolicySet
 	cfg.enabled = 1;
 	cfg.audit = s.audit ? 1 : 0;
 	if (!s.cgroup.empty()) {
-		// A cgroup v2 id is the inode number of its directory in cgroupfs.
-		struct stat st {};
-		if (::stat(s.cgroup.c_str(), &st) != 0)
-			return fail(errno, "stat cgroup", s.cgroup);
-		cfg.cgroup_id = st.st_ino;
+		auto id = cgroup_id(s.cgroup);
+		if (!id)
+			return std::unexpected(id.error());
+		cfg.cgroup_id = *id;
+	}
+	if (s.exempt_cgroups.size() > EIMA_BPF_POLICY_MAX_EXEMPT)
+		return fail("configure BPF policy",
+			    fmt::format("{} exempted cgroups (at most {})", s.exempt_cgroups.size(),
+					EIMA_BPF_POLICY_MAX_EXEMPT));
+	for (std::size_t i = 0; i < s.exempt_cgroups.size(); ++i) {
+		auto id = cgroup_id(s.exempt_cgroups[i]);
+		if (!id)
+			return std::unexpected(id.error());
+		cfg.exempt_cgroup_ids[i] = *id;
 	}
 	std::uint32_t zero = 0;
 	if (bpf_map_update_elem(*config, &zero, &cfg, BPF_ANY) != 0)

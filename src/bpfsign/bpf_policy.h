@@ -27,6 +27,9 @@ struct BpfPolicySettings {
 	std::vector<std::string> trusted_loaders;
 	bool audit = false; // record, refuse nothing
 	std::string cgroup; // a cgroup v2 directory: only its tasks
+	// cgroup v2 directories whose tasks are not judged (a policy's `dont_appraise
+	// func=BPF_CHECK cgroup=DIR`); at most EIMA_BPF_POLICY_MAX_EXEMPT
+	std::vector<std::string> exempt_cgroups;
 };
 
 // The policy object for a path: "bpf_policy" or "bpf_policy_tl".

@@ -1,5 +1,6 @@
 #include "cli/bpf_commands.h"
 
+#include <algorithm>
 #include <csignal>
 #include <functional>
 #include <sys/stat.h>
@@ -11,7 +12,10 @@
 #include "bpfsign/signed_loader.h"
 #include "bpfsign/signed_object.h"
 #include "cli/report.h"
+#include "common/file_io.h"
 #include "common/pkcs7_signature.h"
+#include "policy/bpf_check.h"
+#include "policy/ima_policy.h"
 
 namespace eima::cli {
 namespace {
@@ -31,6 +35,7 @@ struct BpfOptions {
 	std::string cgroup;
 	std::string audit_log;
 	std::string policy_dir; // load: the policy to record tags in (trusted-loader path)
+	std::string policy_file; // enforce: an IMA policy whose func=BPF_CHECK rules say what
 };
 
 // Where `eima bpf load` records the tags of what it loaded when --policy is not given
@@ -229,10 +234,80 @@ int write_audit(const BpfOptions &o, bool follow)
 	return 0;
 }
 
+// The func=BPF_CHECK rules of --policy FILE: their mode, scope and exceptions, with the
+// flags that would say the same thing refused rather than silently overridden.
+Result<policy::BpfCheckPolicy> read_bpf_check_policy(const BpfOptions &o)
+{
+	auto text = read_file(o.policy_file);
+	if (!text)
+		return std::unexpected(text.error());
+	auto parsed = policy::parse_policy(*text, o.policy_file);
+	if (!parsed)
+		return std::unexpected(parsed.error());
+	auto bpf = policy::bpf_check_policy(*parsed);
+	if (!bpf)
+		return std::unexpected(bpf.error());
+	auto conflict = [&](const std::string &why) {
+		return fail("bpf enforce:", "--policy " + o.policy_file + ": " + why);
+	};
+	if (bpf->mode == policy::BpfCheckPolicy::Mode::none)
+		return conflict("no appraise or audit func=BPF_CHECK rule: nothing to enforce (e.g. "
+				"appraise func=BPF_CHECK appraise_type=imasig)");
+	std::string at = o.policy_file + ":" + std::to_string(bpf->line);
+	if (o.audit)
+		return conflict("--audit and a policy: the rule at " + at +
+				" says enforce or audit (audit func=BPF_CHECK records only)");
+	if (!o.trusted.empty())
+		return conflict("--trust and a policy: trusted keyrings are the keyrings= of the "
+				"rule at " + at);
+	if (!o.cgroup.empty() && bpf->cgroup)
+		return conflict("--cgroup and the cgroup= of the rule at " + at);
+	return bpf;
+}
+
+// Applies a policy's BPF_CHECK rules to the settings.
+Result<void> apply_bpf_check(const policy::BpfCheckPolicy &bpf, bpfsign::BpfPolicySettings &s)
+{
+	s.audit = bpf.mode == policy::BpfCheckPolicy::Mode::audit;
+	if (bpf.cgroup)
+		s.cgroup = *bpf.cgroup;
+	for (const auto &e : bpf.exceptions)
+		s.exempt_cgroups.push_back(e.cgroup);
+	if (s.path != bpfsign::SigningPath::native) {
+		// eima checks signatures against --cert there; no keyring is asked.
+		if (!bpf.keyrings.empty())
+			fmt::print("note: keyrings= is not used on the trusted-loader path (eima "
+				   "checks signatures against --cert)\n");
+		return {};
+	}
+	for (const auto &name : bpf.keyrings) {
+		auto id = policy::bpf_keyring_id(name);
+		if (!id) { // "eima": the parser allows nothing else without a number
+			auto k = bpfsign::default_keyring();
+			if (!k)
+				return std::unexpected(k.error());
+			id = *k;
+		}
+		// keyrings=eima and the default keyring are often the same one: count it once
+		// against the map's size.
+		if (std::find(s.trusted_keyrings.begin(), s.trusted_keyrings.end(), *id) ==
+		    s.trusted_keyrings.end())
+			s.trusted_keyrings.push_back(*id);
+	}
+	return {};
+}
+
 int cmd_enforce(const BpfOptions &o)
 {
 	if (!o.audit_log.empty() && o.pin_dir.empty())
 		return report(Error{EINVAL, "bpf enforce", "--audit-log needs --pin"});
+	std::optional<policy::BpfCheckPolicy> rules;
+	if (!o.policy_file.empty()) {
+		auto r = read_bpf_check_policy(o);
+		if (!r)
+			return report(r.error());
+		rules = std::move(*r);
+	}
 	auto check = [](const bpfsign::LoaderManifest &m,
 			bpfsign::SigningPath path) -> Result<void> {
 		// Each path has its own policy object: 6.18's hook has an argument 6.12's lacks.
@@ -262,9 +337,19 @@ int cmd_enforce(const BpfOptions &o)
 			s.trusted_loaders = {"/proc/self/exe"};
 			s.trusted_loaders.insert(s.trusted_loaders.end(), o.trusted_loaders.begin(),
 						 o.trusted_loaders.end());
+			if (rules)
+				if (auto a = apply_bpf_check(*rules, s); !a)
+					return a;
 			return bpfsign::configure_bpf_policy(loaded, s);
 		},
 		check);
+	if (rc == 0 && rules)
+		fmt::print("policy {}:{}: {}{}{}\n", o.policy_file, rules->line,
+			   policy::bpf_check_mode_name(rules->mode),
+			   rules->cgroup ? ", cgroup " + *rules->cgroup + " only" : std::string(),
+			   rules->exceptions.empty()
+				   ? std::string()
+				   : fmt::format(", {} exception(s)", rules->exceptions.size()));
 	if (rc != 0 || o.audit_log.empty())
 		return rc;
 	return write_audit(o, true);
@@ -327,6 +412,11 @@ void add_bpf_commands(CLI::App &app)
 	enforce_cmd->add_option("--pin", opts.pin_dir, "pin it in this bpffs DIR (else it ends "
 						       "when eima exits)");
 	enforce_cmd->add_flag("--audit", opts.audit, "count and record refusals, refuse nothing");
+	enforce_cmd->add_option("--policy", opts.policy_file,
+				"an IMA policy file: its func=BPF_CHECK rules say enforce or audit, "
+				"the trusted keyrings, the cgroup and the exceptions "
+				"(docs/signed-bpf.md)")
+		->check(CLI::ExistingFile);
 	enforce_cmd->add_option("--cgroup", opts.cgroup,
 				"enforce only for the tasks of this cgroup v2 directory")
 		->check(CLI::ExistingDirectory);

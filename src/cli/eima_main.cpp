@@ -367,6 +367,26 @@ int cmd_pcrs(const std::string &run_dir, const std::string &container, const std
 	return 0;
 }
 
+// The func=BPF_CHECK part of `eima policy check`: what `eima bpf enforce --policy` applies.
+void print_bpf_check(const std::string &file, const policy::BpfCheckPolicy &bpf)
+{
+	using Mode = policy::BpfCheckPolicy::Mode;
+	if (bpf.mode != Mode::none)
+		fmt::print("{}:{}: BPF loads: {} — {}; trusted keyrings: {}; tasks: {}\n", file,
+			   bpf.line, policy::bpf_check_mode_name(bpf.mode),
+			   bpf.mode == Mode::enforce
+				   ? "only signed BPF, anything else refused (EPERM)"
+				   : "what enforce would refuse is recorded, nothing refused",
+			   bpf.keyrings.empty()
+				   ? std::string("the policy object's own")
+				   : "the policy object's own and " + fmt::format("{}", fmt::join(bpf.keyrings, ", ")),
+			   bpf.cgroup ? "of cgroup " + *bpf.cgroup + " only" : std::string("all"));
+	for (const auto &e : bpf.exceptions)
+		fmt::print("{}:{}: BPF loads: exception: the tasks of cgroup {} are not judged{}\n",
+			   file, e.line, e.cgroup,
+			   bpf.mode == Mode::none ? " (no appraise or audit func=BPF_CHECK rule)" : "");
+}
+
 int cmd_policy_check(const std::string &file, const std::string &mode, bool as_json)
 {
 	auto text = read_file(file);
@@ -385,6 +405,7 @@ int cmd_policy_check(const std::string &file, const std::string &mode, bool as_j
 		for (auto &u : j["unsupported"])
 			fmt::print("{}:{}: not honoured in {} mode: {}\n", file, u["line"].get<int>(),
 				   mode, u["reason"].get<std::string>());
+		print_bpf_check(file, check.bpf);
 		fmt::print("{}: {} rules, {}\n", file, j["rules"].get<int>(),
 			   j["errors"].empty() ? "valid" : "INVALID");
 	}

@@ -1,6 +1,7 @@
 // The kernel's IMA policy language (Documentation/ABI/testing/ima_policy), parsed and
 // validated the way security/integrity/ima/ima_policy.c does it (ima_parse_add_rule,
-// ima_parse_rule, ima_validate_rule), plus eima's extension `container=ID|*|host`.
+// ima_parse_rule, ima_validate_rule), plus eima's extensions `container=ID|*|host`, and
+// `func=BPF_CHECK` with `cgroup=DIR` (the seeds' rule for BPF loads, policy/bpf_check.h).
 //
 // A parsed Policy is what the text says, checked for the kernel's rules of form; whether
 // eima can honour a rule in a given mode is a separate question (policy_compiler.h).
@@ -55,7 +56,7 @@ struct PolicyRule {
 	std::optional<IdCondition> uid, euid, gid, egid, fowner, fgroup;
 	// LSM labels (SELinux, Smack, AppArmor): the kernel asks the LSM to match them.
 	std::optional<std::string> subj_user, subj_role, subj_type, obj_user, obj_role, obj_type;
-	std::vector<std::string> keyrings; // func=KEY_CHECK only
+	std::vector<std::string> keyrings; // func=KEY_CHECK; func=BPF_CHECK: trusted keyrings
 	std::vector<std::string> label;    // func=CRITICAL_DATA only
 	std::optional<std::string> template_name;
 	std::optional<std::string> appraise_type; // imasig, imasig|modsig, sigv3
@@ -65,6 +66,10 @@ struct PolicyRule {
 	bool permit_directio = false;
 	std::optional<std::uint32_t> pcr;
 	std::optional<ContainerCondition> container;
+	// eima's extension for func=BPF_CHECK: a cgroup v2 directory (absolute path, bytes).
+	// On appraise/audit it limits the rule to that cgroup's tasks; on dont_appraise it is
+	// the exception (policy/bpf_check.h).
+	std::optional<std::string> cgroup;
 
 	std::size_t line = 0; // 1-based line in the source
 	std::string text;     // the line, without leading blanks

@@ -3,6 +3,7 @@
 // other way round. Where the kernel silently keeps the last of two equal conditions (fsname=,
 // pcr=, appraise_type=, appraise_flag=) eima refuses the rule: the text is ambiguous.
 #include "policy/ima_policy.h"
+#include "policy/bpf_check.h"
 
 #include <algorithm>
 #include <charconv>
@@ -40,6 +41,7 @@ enum Flag : std::uint32_t {
 	F_CONTAINER = 1u << 22,
 	F_TEMPLATE = 1u << 23,
 	F_ACTION = 1u << 24,
+	F_CGROUP = 1u << 25,
 };
 
 // Flags every "file" hook accepts (ima_validate_rule, case NONE/FILE_CHECK/...).
@@ -56,6 +58,8 @@ constexpr std::uint32_t kexec_cmdline_flags = F_FUNC | F_FSMAGIC | F_UID | F_FOW
 constexpr std::uint32_t key_check_flags = F_FUNC | F_UID | F_GID | F_PCR | F_KEYRINGS;
 constexpr std::uint32_t critical_data_flags = F_FUNC | F_UID | F_GID | F_PCR | F_LABEL;
 constexpr std::uint32_t setxattr_flags = F_FUNC | F_VALIDATE_ALGOS;
+// func=BPF_CHECK (eima's extension): what bpf/bpf_policy*.bpf.c can decide on.
+constexpr std::uint32_t bpf_check_flags = F_FUNC | F_DIGSIG_REQUIRED | F_KEYRINGS | F_CGROUP;
 // Flags that only an appraise rule may carry.
 constexpr std::uint32_t appraise_only_flags =
     F_DIGSIG_REQUIRED | F_MODSIG_ALLOWED | F_CHECK_BLACKLIST | F_VALIDATE_ALGOS;
@@ -87,6 +91,7 @@ constexpr FuncSpelling func_spellings[] = {
     {"KEY_CHECK", EIMA_FUNC_KEY_CHECK},
     {"CRITICAL_DATA", EIMA_FUNC_CRITICAL_DATA},
     {"SETXATTR_CHECK", EIMA_FUNC_SETXATTR_CHECK},
+    {"BPF_CHECK", EIMA_FUNC_BPF_CHECK}, // the seeds' extension, not the kernel's
 };
 
 // ima_template.c builtin_templates.
@@ -220,7 +225,7 @@ private:
 		    "fgroup",	      "subj_user",    "subj_role",	"subj_type",	 "obj_user",
 		    "obj_role",	      "obj_type",     "keyrings",	"label",	 "template",
 		    "appraise_type",  "appraise_flag", "appraise_algos", "digest_type", "pcr",
-		    "container"};
+		    "container",      "cgroup"};
 		return std::find(std::begin(keys), std::end(keys), k) != std::end(keys);
 	}
 
@@ -487,6 +492,17 @@ private:
 			set(F_PCR, t);
 			return std::nullopt;
 		}
+		if (key == "cgroup") {
+			if (r.cgroup)
+				return dup(t, key);
+			if (value.front() != '/' || value.find("/../") != std::string_view::npos ||
+			    value.ends_with("/.."))
+				return RuleError{t, "cgroup= needs an absolute path without '..' (a "
+						    "cgroup v2 directory, e.g. /sys/fs/cgroup/boot.slice)"};
+			r.cgroup = std::string(value);
+			set(F_CGROUP, t);
+			return std::nullopt;
+		}
 		// container=, eima's extension.
 		if (r.container)
 			return dup(t, key);
@@ -518,6 +534,55 @@ std::string culprit(const ParsedRule &p, std::uint32_t flags)
 		if (f & flags)
 			return tok;
 	return {};
+}
+
+// func=BPF_CHECK, eima's extension for BPF_PROG_LOAD: appraise appraise_type=imasig (only
+// signed BPF), audit (record what appraise would refuse), dont_appraise cgroup=DIR (an
+// exception); keyrings= names the keyrings whose signatures count, cgroup= the tasks the
+// rule is for. Nothing else: the BPF policy program cannot check it.
+std::optional<RuleError> validate_bpf_check(const ParsedRule &p, const std::string &fname)
+{
+	const PolicyRule &r = p.rule;
+	std::uint32_t f = p.flags;
+	if (r.action != EIMA_ACT_APPRAISE && r.action != EIMA_ACT_DONT_APPRAISE &&
+	    r.action != EIMA_ACT_AUDIT)
+		return RuleError{p.action_token,
+				 fname + " takes only appraise, dont_appraise and audit"};
+	if (f & F_MODSIG_ALLOWED)
+		return RuleError{culprit(p, F_MODSIG_ALLOWED),
+				 fname + " takes appraise_type=imasig only (a BPF program has no "
+					 "appended signature)"};
+	if (std::uint32_t extra = f & ~(bpf_check_flags | F_ACTION)) {
+		std::string tok = culprit(p, extra);
+		std::size_t op = tok.find_first_of("=<>");
+		return RuleError{tok, fname + " does not take " +
+					  (op == std::string::npos ? tok : tok.substr(0, op + 1)) +
+					  " (only appraise_type=imasig, keyrings= and cgroup=)"};
+	}
+	if (r.action == EIMA_ACT_APPRAISE && !(f & F_DIGSIG_REQUIRED))
+		return RuleError{p.action_token,
+				 "appraise " + fname +
+				     " needs appraise_type=imasig: a verified signature is the only "
+				     "appraisal of a BPF program"};
+	if (r.action == EIMA_ACT_DONT_APPRAISE) {
+		if (!(f & F_CGROUP))
+			return RuleError{p.action_token,
+					 "dont_appraise " + fname +
+					     " needs cgroup=DIR: an exception names the tasks it "
+					     "exempts"};
+		if (f & F_KEYRINGS)
+			return RuleError{culprit(p, F_KEYRINGS),
+					 "dont_appraise " + fname +
+					     " takes no keyrings= (a trusted keyring goes on the "
+					     "appraise or audit rule)"};
+	}
+	for (const std::string &k : r.keyrings)
+		if (!bpf_keyring_known(k))
+			return RuleError{culprit(p, F_KEYRINGS),
+					 "unknown keyring '" + k + "' for " + fname +
+					     " (a key serial, eima, .builtin_trusted_keys, "
+					     ".secondary_trusted_keys or .platform)"};
+	return std::nullopt;
 }
 
 // ima_validate_rule().
@@ -579,6 +644,8 @@ std::optional<RuleError> validate(const ParsedRule &p)
 		if (std::uint32_t extra = f & ~(allowed | F_ACTION))
 			return RuleError{culprit(p, extra), fname + " takes only appraise_algos="};
 		break;
+	case EIMA_FUNC_BPF_CHECK:
+		return validate_bpf_check(p, fname);
 	default:
 		return RuleError{func_tok, "unknown func"};
 	}

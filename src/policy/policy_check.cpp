@@ -9,6 +9,11 @@ PolicyCheck check_policy(std::string_view text, std::string_view source, KernelM
 	check.mode = mode;
 	Policy policy = parse_policy_collecting(text, source, check.errors);
 	check.unsupported = unsupported(policy, mode);
+	// BPF_CHECK rules are honoured, by eima bpf enforce: reported in their own section.
+	std::erase_if(check.unsupported, [&](const UnsupportedRule &u) {
+		return policy.rules[u.rule_index].func == EIMA_FUNC_BPF_CHECK;
+	});
+	check.bpf = bpf_check_policy_collecting(policy, check.errors);
 	// The BPF array's limit is eima's, not the kernel's, but a policy over it cannot be
 	// loaded, so it counts as an error here (bpf/abi/policy.h promises that).
 	std::size_t n = 0;
@@ -54,6 +59,7 @@ nlohmann::json check_report(const PolicyCheck &check)
 		    {"actions", std::move(actions)},
 		    {"funcs", std::move(funcs)},
 		    {"unsupported", std::move(unsupported)},
+		    {"bpf", bpf_check_report(check.bpf)},
 		    {"errors", std::move(errors)}};
 }
 

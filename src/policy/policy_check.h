@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "policy/bpf_check.h"
 #include "policy/ima_policy.h"
 #include "policy/policy_compiler.h"
 
@@ -21,6 +22,9 @@ struct PolicyCheck {
 						 // too large for the BPF array
 	std::vector<UnsupportedRule> unsupported; // valid rules `mode` cannot honour fully
 	std::size_t kernel_rules = 0;            // rules that go into the BPF array
+	// func=BPF_CHECK rules: not eimad's (they are not in `unsupported`), but what `eima
+	// bpf enforce --policy` applies; their errors are in `errors`.
+	BpfCheckPolicy bpf;
 
 	bool valid() const { return errors.empty(); }
 };
@@ -35,6 +39,7 @@ PolicyCheck check_policy(std::string_view text, std::string_view source,
 //   "actions": {"measure": N, ...}, "funcs": {"BPRM_CHECK": N, ..., "NONE": rules without
 //   func=} (legacy spellings counted under the canonical name),
 //   "unsupported": [{"line", "rule_index", "reason", "compiled"}],
+//   "bpf": bpf_check_report() (func=BPF_CHECK: mode, keyrings, cgroup, exceptions),
 //   "errors": [{"line", "token", "message"}]
 // }
 nlohmann::json check_report(const PolicyCheck &check);

@@ -41,6 +41,11 @@ bool hook_appraised(eima_func f)
 std::vector<std::string> blocking_reasons(const PolicyRule &r, KernelMode mode)
 {
 	std::vector<std::string> why;
+	if (r.func == EIMA_FUNC_BPF_CHECK) {
+		why.push_back("func=BPF_CHECK: BPF program loads are judged by `eima bpf enforce "
+			      "--policy FILE` (docs/signed-bpf.md), not by eimad");
+		return why;
+	}
 	switch (r.action) {
 	case EIMA_ACT_MEASURE:
 	case EIMA_ACT_DONT_MEASURE:

@@ -9,7 +9,9 @@
 #     one changed immediate does not).
 # On both, eima's own signed objects load, outside the cgroup nothing changes, audit mode
 # refuses nothing and records, and every refusal (and every audited load) is a JSON line
-# of the audit log that `eima audit` reads back. Pins under its own bpffs directory, and
+# of the audit log that `eima audit` reads back. Then an IMA policy FILE with
+# `appraise func=BPF_CHECK appraise_type=imasig` drives it (eima bpf enforce --policy): for
+# every task but its exception's cgroup, with its keyrings=; and its audit form. Pins under its own bpffs directory, and
 # removes it, its cgroup, its keyrings and the enforcing process on every exit.
 #   bpf_policy_test.sh BIN_DIR BPF_DIR UNSIGNED.bpf.o SOCKET_SAMPLE.bpf.o EXPECTED_PATH
 BIN=$1
@@ -24,11 +26,12 @@ source "$here/keyrings.sh"
 T=$(mktemp -d "${EIMA_TEST_TMPDIR:-/tmp}/eima-bpf-policy.XXXXXX")
 PIN=/sys/fs/bpf/eima-bpf-policy-test-$$
 CG=/sys/fs/cgroup/eima-bpf-policy-test-$$
+CGX=/sys/fs/cgroup/eima-bpf-policy-exempt-$$
 ENFORCER=
 cleanup() {
 	[[ -n $ENFORCER ]] && kill "$ENFORCER" 2>/dev/null && wait "$ENFORCER" 2>/dev/null
 	rm -rf "$PIN" /sys/fs/bpf/eima-bpf-policy-unsigned-$$
-	rmdir "$CG" 2>/dev/null
+	rmdir "$CG" "$CGX" 2>/dev/null
 	unlink_keyrings
 	rm -rf "$T"
 }
@@ -62,8 +65,9 @@ unsigned_load() { # where: in_cgroup or nothing; exit status of bpftool prog loa
 stat_of() { # FIELD -> its value in the pinned policy_stats
 	bpftool -j map dump pinned "$PIN/map_policy_stats" | grep -o "\"$1\":[0-9]*" | head -n1 | cut -d: -f2
 }
-start_enforcing() { # [--audit]: eima bpf enforce, staying to write the audit log
-	"$BIN/eima" bpf enforce "$POLICY" "${SIGNER[@]}" --pin "$PIN" --cgroup "$CG" \
+start_enforcing() { # [--cgroup DIR] [--audit] [--policy FILE]: eima bpf enforce, staying to
+	# write the audit log
+	"$BIN/eima" bpf enforce "$POLICY" "${SIGNER[@]}" --pin "$PIN" \
 		--audit-log "$LOG" "$@" >"$T/enforce.out" 2>&1 &
 	ENFORCER=$!
 	for _ in $(seq 600); do
@@ -90,7 +94,7 @@ log_count() { # PATTERN -> lines of the audit log matching it
 check "before enforcement an unsigned load works in the cgroup" unsigned_load in_cgroup
 
 echo "== enforce ($PATH_KIND)"
-check "eima bpf enforce loads the signed policy program" start_enforcing
+check "eima bpf enforce loads the signed policy program" start_enforcing --cgroup "$CG"
 check "and says which path it took" grep -q "$([[ $PATH_KIND == native ]] && echo "native: the kernel checked" || echo "trusted-loader: eima checked")" "$T/enforce.out"
 check_status "an unsigned load (bpftool prog load) is refused in the cgroup" 255 unsigned_load in_cgroup
 grep -m1 "failed\|rror" "$T/bpftool.out"
@@ -190,7 +194,7 @@ check "unpinned and its process gone, the policy is gone: an unsigned load works
 
 echo "== audit"
 rm -f "$LOG"
-check "eima bpf enforce --audit" start_enforcing --audit
+check "eima bpf enforce --audit" start_enforcing --cgroup "$CG" --audit
 check "in audit mode an unsigned load works" unsigned_load in_cgroup
 audited=$(stat_of audited)
 check "and is counted ($audited)" test "$audited" -ge 1
@@ -204,4 +208,69 @@ check "eima bpf drain writes what waited in the ring" \
 	"$BIN/eima" bpf drain --pin "$PIN" --audit-log "$LOG"
 check_eq "so every audited load is still an audit event" "$(stat_of audited)" \
 	"$(log_count '"decision":"would_deny"')"
+
+# The guest runs nothing but this test, so these policies judge every task (no cgroup=
+# scope) and the exception's cgroup shows that it is the policy that exempts; the pins go in
+# the teardown whatever happens.
+echo "== policy file: appraise func=BPF_CHECK appraise_type=imasig"
+rm -rf "$PIN"
+mkdir "$CGX"
+in_exempt() { bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGX" "$@"; }
+rm -f "$LOG"
+extra=
+[[ $PATH_KIND == native ]] && extra=" keyrings=$KR_OTHER"
+cat >"$T/bpf.policy" <<P
+measure func=BPRM_CHECK
+dont_appraise func=BPF_CHECK cgroup=$CGX
+appraise func=BPF_CHECK appraise_type=imasig$extra
+P
+"$BIN/eima" policy check "$T/bpf.policy"
+check "eima policy check shows the rule" \
+	bash -c "'$BIN/eima' policy check '$T/bpf.policy' | grep -q '$T/bpf.policy:3: BPF loads: enforce'"
+check "and its exception" \
+	bash -c "'$BIN/eima' policy check '$T/bpf.policy' | grep -q '$T/bpf.policy:2: BPF loads: exception: the tasks of cgroup $CGX'"
+check "eima bpf enforce --policy FILE" start_enforcing --policy "$T/bpf.policy"
+check "says what the policy set" grep -q "policy $T/bpf.policy:3: enforce, 1 exception" "$T/enforce.out"
+check_status "the rule refuses an unsigned load (bpftool prog load) of any task" 255 unsigned_load
+check "with EPERM" grep -q "Operation not permitted" "$T/bpftool.out"
+check_status "in the test's cgroup too" 255 unsigned_load in_cgroup
+out=$("$BIN/eima" bpf load "$T/socket-signed.o" "${SIGNER[@]}" 2>&1)
+echo "$out"
+check "a signed object loads" grep -q "loaded .* signature" <<<"$out"
+if [[ $PATH_KIND == native ]]; then
+	out=$("$BIN/eima" bpf load "$T/other-signed.o" --keyring "$KR_OTHER" 2>&1)
+	echo "$out"
+	check "one signed against the rule's keyrings= loads" grep -q "loaded .* signature" <<<"$out"
+fi
+check "the exception's cgroup loads unsigned" unsigned_load in_exempt
+refused=$(stat_of refused)
+check "refusals are counted ($refused)" test "$refused" -ge 2
+check "eima bpf enforce --policy stops" stop_enforcing
+check_eq "every refusal is an audit event" "$refused" "$(log_count '"decision":"denied"')"
+rm -rf "$PIN"
+unsigned_load_anywhere_soon() {
+	for _ in $(seq 50); do
+		unsigned_load && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "unpinned, the policy's enforcement is gone" unsigned_load_anywhere_soon
+
+echo "== policy file: audit func=BPF_CHECK"
+rm -f "$LOG"
+printf 'audit func=BPF_CHECK\n' >"$T/audit.policy"
+check "eima bpf enforce --policy with the audit form" start_enforcing --policy "$T/audit.policy"
+check "says audit" grep -q "policy $T/audit.policy:1: audit" "$T/enforce.out"
+check "in the audit form an unsigned load works" unsigned_load
+out=$("$BIN/eima" bpf load "$T/socket-signed.o" "${SIGNER[@]}" 2>&1)
+check "and so does a signed one" grep -q "loaded .* signature" <<<"$out"
+audited=$(stat_of audited)
+check "the unsigned load is counted ($audited)" test "$audited" -ge 1
+check_eq "nothing was refused" 0 "$(stat_of refused)"
+check "eima bpf enforce --policy (audit) stops" stop_enforcing
+check_eq "every audited load is an audit event, as would_deny" "$audited" "$(log_count '"decision":"would_deny"')"
+check "bpftool's unsigned load is logged" grep -q '"comm":"bpftool".*"decision":"would_deny"' "$LOG"
+check_eq "none says denied" 0 "$(log_count '"decision":"denied"')"
+rm -rf "$PIN"
 finish

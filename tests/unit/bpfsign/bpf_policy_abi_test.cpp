@@ -50,7 +50,8 @@ TEST(BpfPolicyAbi, ConfigMatchesTheObject)
 	EXPECT_EQ(size, sizeof(eima_bpf_policy_config));
 	EXPECT_EQ(members, (Members{MEMBER(eima_bpf_policy_config, enabled),
 				    MEMBER(eima_bpf_policy_config, audit),
-				    MEMBER(eima_bpf_policy_config, cgroup_id)}));
+				    MEMBER(eima_bpf_policy_config, cgroup_id),
+				    MEMBER(eima_bpf_policy_config, exempt_cgroup_ids)}));
 }
 
 const Members stats_members{MEMBER(eima_bpf_policy_stats, allowed_signed),
