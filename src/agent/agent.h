@@ -144,6 +144,7 @@ private:
 	std::vector<std::string> policy_unsupported_; // rules this mode cannot honour
 	std::size_t policy_rules_ = 0;
 	bool policy_appraises_ = false;
+	eima_policy compiled_policy_{}; // what the kernel holds, measured into the host list
 	std::optional<enforce::Enforcer> enforcer_; // appraisal, its keyring and audit log
 	std::unique_ptr<SelfProtection> protection_; // --protect
 	bool stop_requested_ = false;		     // by `eima stop`

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/hex.h"
 #include "policy/ima_policy.h"
 #include "policy/policy_compiler.h"
 
@@ -21,6 +22,9 @@ struct PolicyCheck {
 						 // too large for the BPF array
 	std::vector<UnsupportedRule> unsupported; // valid rules `mode` cannot honour fully
 	std::size_t kernel_rules = 0;            // rules that go into the BPF array
+	// A valid policy's compiled_policy_bytes(): the buffer of eimad's "eima-policy" host list
+	// entry when it runs this policy in this mode (docs/measurer.md). Empty when invalid.
+	Bytes compiled;
 
 	bool valid() const { return errors.empty(); }
 };
