@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/json_text.h"
+#include "attest/buffer_record.h"
 
 namespace eima::attest
 {
@@ -51,30 +51,18 @@ Result<Bytes> bpf_prog_buffer(const BpfProgRecord &r)
 			    {"signed", r.is_signed}};
 	if (r.is_signed)
 		j["signer"] = r.signer;
-	std::string text = json_dump(j);
-	return Bytes(text.begin(), text.end());
+	return record_bytes(j);
 }
 
 Result<BpfProgRecord> parse_bpf_prog_record(std::span<const std::uint8_t> buffer,
 					    const std::string &where)
 {
-	auto parsed = json_parse(
-		std::string_view(reinterpret_cast<const char *>(buffer.data()), buffer.size()), where);
-	if (!parsed || !parsed->is_object())
-		return fail(EINVAL, "BPF program record", where + ": buffer is not a JSON object");
+	RecordSource src{"BPF program record", where};
+	auto parsed = parse_record(buffer, bpf_prog_record_format, src);
+	if (!parsed)
+		return std::unexpected(parsed.error());
 	const nlohmann::json &j = *parsed;
-	// From a list another machine wrote: compare and check types, never convert blindly.
-	if (j.find("format") == j.end() || j["format"] != bpf_prog_record_format ||
-	    j.find("version") == j.end() || j["version"] != 1)
-		return fail(EINVAL, "BPF program record",
-			    where + ": not an eima-bpf-prog version 1 record");
-	auto text = [&](const char *key) -> Result<std::string> {
-		auto it = j.find(key);
-		if (it == j.end() || !it->is_string() || it->get_ref<const std::string &>().empty())
-			return fail(EINVAL, "BPF program record",
-				    where + ": \"" + key + "\" is missing or not a string");
-		return it->get<std::string>();
-	};
+	auto text = [&](const char *key) { return record_string(j, key, src); };
 	auto hex = [&](const char *key, std::size_t size) -> Result<Bytes> {
 		auto t = text(key);
 		if (!t)
