@@ -172,6 +172,15 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	// is the one way left to stop eimad).
 	if (auto r = agent->set_up_protection(); !r)
 		return std::unexpected(r.error());
+	if (agent->protection_) {
+		// Its programs are measuring code too (docs/measurer.md).
+		auto progs = measure_protection({config.template_kind, config.hash, config.host_pcr},
+						*agent->protection_);
+		if (!progs)
+			return std::unexpected(progs.error());
+		for (auto &e : *progs)
+			agent->host_->append(e);
+	}
 	agent->flush_all();
 	return agent;
 }

@@ -154,17 +154,7 @@ public:
 
 	Result<std::vector<ProbeProgram>> program_fds() const override
 	{
-		std::vector<ProbeProgram> out;
-		bpf_program *prog;
-		bpf_object__for_each_program(prog, skel_->obj) {
-			if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0)
-				continue;
-			int dup = ::fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 0);
-			if (dup < 0)
-				return fail(errno, "dup BPF program fd", bpf_program__name(prog));
-			out.push_back({bpf_program__name(prog), UniqueFd(dup)});
-		}
-		return out;
+		return loaded_program_fds(skel_->obj);
 	}
 
 	// Pins what the skeleton loaded: its maps by name, its links as "link_<program>"
@@ -209,10 +199,7 @@ private:
 		info.mode = static_cast<std::uint32_t>(mode);
 		std::size_t size = 0;
 		const void *elf = S::elf_bytes(&size);
-		if (auto d = ima::digest(ima::HashAlgo::sha256,
-					 {static_cast<const std::uint8_t *>(elf), size});
-		    d && d->size() == info.object_sha256.size())
-			std::copy(d->begin(), d->end(), info.object_sha256.begin());
+		info.object_sha256 = elf_sha256(elf, size);
 		info.host_mntns = opts.host_mntns;
 		info.ring_bytes = bpf_map__max_entries(s->maps.events);
 		info.kernel_digest = mode == ProbeMode::lsm && opts.kernel_digest;
@@ -262,6 +249,31 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::load(ProbeMode mode,
 	if (mode == ProbeMode::lsm)
 		return SkeletonProbe<measure_lsm_bpf, LsmOps>::load(mode, opts, policy);
 	return SkeletonProbe<measure_trace_bpf, TraceOps>::load(mode, opts, policy);
+}
+
+Result<std::vector<ProbeProgram>> loaded_program_fds(bpf_object *obj)
+{
+	std::vector<ProbeProgram> out;
+	bpf_program *prog;
+	bpf_object__for_each_program(prog, obj) {
+		if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0)
+			continue;
+		int dup = ::fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 0);
+		if (dup < 0)
+			return fail(errno, "dup BPF program fd", bpf_program__name(prog));
+		out.push_back({bpf_program__name(prog), UniqueFd(dup)});
+	}
+	return out;
+}
+
+std::array<std::uint8_t, 32> elf_sha256(const void *elf, std::size_t size)
+{
+	std::array<std::uint8_t, 32> out{};
+	if (auto d = ima::digest(ima::HashAlgo::sha256,
+				 {static_cast<const std::uint8_t *>(elf), size});
+	    d && d->size() == out.size())
+		std::copy(d->begin(), d->end(), out.begin());
+	return out;
 }
 
 std::string MeasurementProbe::object_name() const

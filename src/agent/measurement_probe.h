@@ -21,6 +21,8 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 
+struct bpf_object; // libbpf's
+
 namespace eima::agent {
 
 enum class ProbeMode { lsm, trace };
@@ -116,6 +118,11 @@ struct ProbeProgram {
 	std::string name;
 	UniqueFd fd;
 };
+
+// Every loaded program of a libbpf object (autoloaded, with an fd), each as a new fd.
+Result<std::vector<ProbeProgram>> loaded_program_fds(bpf_object *obj);
+// SHA-256 of a skeleton's embedded ELF bytes: the object file it was generated from.
+std::array<std::uint8_t, 32> elf_sha256(const void *elf, std::size_t size);
 
 class MeasurementProbe {
 public:

@@ -54,16 +54,32 @@ Result<attest::BpfProgRecord> program_record(const ProbeProgram &prog, const std
 	return r;
 }
 
+namespace {
+
+// An ima-buf entry; in a list of the legacy 'ima' template an 'ima' entry with the buffer's
+// SHA-1 instead: evmctl refuses lists that mix 'ima' with other templates, and 'ima' has
+// no field for the buffer itself.
+Result<ima::TemplateEntry> buffer_entry(const SelfMeasurementFormat &f, const std::string &name,
+					const Bytes &buf)
+{
+	ima::HashAlgo algo = f.tmpl == TemplateKind::ima ? ima::HashAlgo::sha1 : f.hash;
+	auto d = ima::digest(algo, buf);
+	if (!d)
+		return std::unexpected(d.error());
+	if (f.tmpl == TemplateKind::ima)
+		return ima::make_ima(*d, name, f.pcr);
+	return ima::make_ima_buf(algo, *d, name, buf, f.pcr);
+}
+
+} // namespace
+
 Result<ima::TemplateEntry> program_entry(const SelfMeasurementFormat &f,
 					 const attest::BpfProgRecord &record)
 {
 	auto buf = attest::bpf_prog_buffer(record);
 	if (!buf)
 		return std::unexpected(buf.error());
-	auto d = ima::digest(f.hash, *buf);
-	if (!d)
-		return std::unexpected(d.error());
-	return ima::make_ima_buf(f.hash, *d, attest::bpf_prog_entry_name(record.name), *buf, f.pcr);
+	return buffer_entry(f, attest::bpf_prog_entry_name(record.name), *buf);
 }
 
 Result<std::vector<ima::TemplateEntry>>
@@ -83,11 +99,8 @@ program_entries(const SelfMeasurementFormat &f, const std::vector<ProbeProgram> 
 
 Result<ima::TemplateEntry> policy_entry(const SelfMeasurementFormat &f, const eima_policy &policy)
 {
-	Bytes buf = policy::compiled_policy_bytes(policy);
-	auto d = ima::digest(f.hash, buf);
-	if (!d)
-		return std::unexpected(d.error());
-	return ima::make_ima_buf(f.hash, *d, attest::policy_entry_name, buf, f.pcr);
+	return buffer_entry(f, std::string(attest::policy_entry_name),
+			    policy::compiled_policy_bytes(policy));
 }
 
 Result<std::vector<ima::TemplateEntry>> measure_self(const SelfMeasurementFormat &f,
@@ -112,6 +125,15 @@ Result<std::vector<ima::TemplateEntry>> measure_self(const SelfMeasurementFormat
 		return std::unexpected(pol.error());
 	out.push_back(std::move(*pol));
 	return out;
+}
+
+Result<std::vector<ima::TemplateEntry>> measure_protection(const SelfMeasurementFormat &f,
+							   const SelfProtection &protection)
+{
+	auto fds = protection.program_fds();
+	if (!fds)
+		return std::unexpected(fds.error());
+	return program_entries(f, *fds, SelfProtection::object_name, protection.object_sha256());
 }
 
 } // namespace eima::agent

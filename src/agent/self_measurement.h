@@ -19,6 +19,7 @@
 
 #include "agent/agent_config.h"
 #include "agent/measurement_probe.h"
+#include "agent/self_protection.h"
 #include "attest/measurer_record.h"
 #include "bpf/abi/policy.h"
 #include "common/error.h"
@@ -27,8 +28,9 @@
 
 namespace eima::agent {
 
-// How the entries are written: the list's template and file digest algorithm (for the
-// binary; ima-buf entries use `hash`, as the vTPM bindings do) and the host PCR.
+// How the entries are written: the list's template and file digest algorithm (ima-buf
+// entries use `hash`, as the vTPM bindings do) and the host PCR. With the legacy 'ima'
+// template the records are 'ima' entries holding the SHA-1 of their buffer.
 struct SelfMeasurementFormat {
 	TemplateKind tmpl = TemplateKind::ima_ng;
 	ima::HashAlgo hash = ima::HashAlgo::sha256;
@@ -58,5 +60,10 @@ Result<ima::TemplateEntry> policy_entry(const SelfMeasurementFormat &f, const ei
 Result<std::vector<ima::TemplateEntry>> measure_self(const SelfMeasurementFormat &f,
 						     const MeasurementProbe &probe,
 						     const eima_policy &policy);
+
+// The self-protection programs (eimad --protect), loaded once the list is open: appended
+// after the rest.
+Result<std::vector<ima::TemplateEntry>> measure_protection(const SelfMeasurementFormat &f,
+							   const SelfProtection &protection);
 
 } // namespace eima::agent

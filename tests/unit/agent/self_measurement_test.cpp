@@ -66,6 +66,14 @@ TEST_F(SelfMeasurement, ProgramEntryHoldsItsRecord)
 	auto d = ima::file_digest(*e);
 	EXPECT_EQ(Bytes(d->digest.begin(), d->digest.end()),
 		  *ima::digest(ima::HashAlgo::sha256, e->fields.at(2)));
+	// The legacy template: an 'ima' entry with the record's SHA-1, same name.
+	auto legacy = program_entry({TemplateKind::ima, ima::HashAlgo::sha256, 10}, r);
+	ASSERT_TRUE(legacy);
+	EXPECT_EQ(legacy->template_name, "ima");
+	EXPECT_EQ(*ima::event_name(*legacy), "eima-bpf-prog:eima_sched_exec");
+	d = ima::file_digest(*legacy);
+	EXPECT_EQ(Bytes(d->digest.begin(), d->digest.end()),
+		  *ima::digest(ima::HashAlgo::sha1, e->fields.at(2)));
 	r.tag.clear();
 	EXPECT_FALSE(program_entry({}, r)); // never a record a verifier refuses
 }
