@@ -140,8 +140,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	// The code that measures and its rules (docs/measurer.md): on a new list right after
 	// boot_aggregate, on a resumed one after what it holds (a restart may run another
 	// binary or policy). An eimad that cannot say what it runs does not measure.
-	auto self = measure_self({config.template_kind, config.hash, config.host_pcr},
-				 *agent->probe_, agent->compiled_policy_);
+	SelfMeasurementFormat self_format{config.template_kind, config.hash, config.host_pcr};
+	auto self = measure_self(self_format, *agent->probe_, agent->compiled_policy_);
 	if (!self)
 		return std::unexpected(self.error());
 	for (auto &e : *self)
@@ -174,8 +174,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		return std::unexpected(r.error());
 	if (agent->protection_) {
 		// Its programs are measuring code too (docs/measurer.md).
-		auto progs = measure_protection({config.template_kind, config.hash, config.host_pcr},
-						*agent->protection_);
+		auto progs = measure_protection(self_format, *agent->protection_);
 		if (!progs)
 			return std::unexpected(progs.error());
 		for (auto &e : *progs)

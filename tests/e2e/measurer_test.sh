@@ -35,7 +35,9 @@ settle "$RUN"
 cp "$LIST" "$T/list0"
 
 exe=$(readlink -f "$BIN/eimad")
-mapfile -t progs < <(names "$T/list0" | sed -n 's/^eima-bpf-prog://p')
+# No process substitution: the test VM has no /dev/fd.
+names "$T/list0" | sed -n 's/^eima-bpf-prog://p' > "$T/progs.txt"
+mapfile -t progs < "$T/progs.txt"
 n=${#progs[@]}
 echo "  $n programs recorded: ${progs[*]}"
 check "eimad recorded at least one BPF program" test "$n" -gt 0
@@ -50,10 +52,12 @@ echo "== each program: the tag bpftool reports for eimad's programs, the object'
 # eimad's programs: the ids of the programs its fds hold (a program's or link's fdinfo
 # names it), as the kernel says, then what bpftool reports for those ids. bpftool names a
 # program by its first 15 bytes (BPF_OBJ_NAME_LEN).
-mapfile -t ids < <(grep -h '^prog_id:' /proc/"$EIMAD_PID"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -un)
+grep -h '^prog_id:' /proc/"$EIMAD_PID"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -un > "$T/ids.txt"
+mapfile -t ids < "$T/ids.txt"
 echo "  eimad holds programs ${ids[*]}"
 for id in "${ids[@]}"; do bpftool prog show id "$id" --json; done | jq -s . > "$T/progs.json"
-jq -r '.[] | "\(.name) \(.type) \(.tag)"' "$T/progs.json" | sort > "$T/bpftool.txt"
+# bpftool prints the full name where the program's BTF has it (the kernel keeps 15 bytes).
+jq -r '.[] | "\(.name[0:15]) \(.type) \(.tag)"' "$T/progs.json" | sort > "$T/bpftool.txt"
 : > "$T/recorded.txt"
 for p in "${progs[@]}"; do
 	rec=$(record "eima-bpf-prog:$p")
@@ -101,8 +105,8 @@ bufs='{}'
 for p in "${progs[@]}"; do
 	rec=$(record "eima-bpf-prog:$p")
 	obj=$(jq -r .object <<<"$rec")
-	read -r type tag < <(jq -r --arg n "${p:0:15}" '.[] | select(.name == $n) |
-		"\(.type) \(.tag)"' "$T/progs.json")
+	read -r type tag <<<"$(jq -r --arg n "${p:0:15}" '.[] | select(.name[0:15] == $n) |
+		"\(.type) \(.tag)"' "$T/progs.json")"
 	rebuilt=$(jq -cnS --arg name "$p" --arg type "$type" --arg tag "$tag" --arg obj "$obj" \
 		--arg sha "$(sha256_of "$BPF_DIR/$obj")" '{format: "eima-bpf-prog", version: 1,
 		name: $name, type: $type, tag: $tag, object: $obj, object_sha256: $sha, signed: false}')
@@ -125,7 +129,8 @@ verify_fails() {
 	check_eq "$1: eima verify exits 1" 1 $?
 	check_eq "$1: the policy check fails, naming the entry" "policy 1 $3" \
 		"$(jq -r '"\(.first_failure) \(.policy_failures | length) \(.policy_failures[0].path)"' "$T/v.json")"
-	check "$1: the reason says what differs" grep -q -- "$4" <(jq -r '.policy_failures[0].reason' "$T/v.json")
+	jq -r '.policy_failures[0].reason' "$T/v.json" > "$T/reason.txt"
+	check "$1: the reason says what differs" grep -q -- "$4" "$T/reason.txt"
 	"$BIN/eima" verify "$T/ev.json" --nonce "$N" --ak "$AK" --policy "$2" > "$T/v.txt" 2>&1
 	check "$1: the text report names it too" grep -q -- "$3" "$T/v.txt"
 }

@@ -126,7 +126,7 @@ recorded=$(awk '$3 == "ima-buf" && $5 ~ /^eima-bpf-prog:eima_protect/ {print $6}
 for l in sys.stdin: r=json.loads(l); print(r["name"][:15], r["tag"], r["object"])' | sort)
 shown=$(bpftool -j prog show | python3 -c 'import json,sys
 for p in json.load(sys.stdin):
-	if p.get("name", "").startswith("eima_protect"): print(p["name"], p["tag"], "self_protect.bpf.o")' | sort)
+	if p.get("name", "").startswith("eima_protect"): print(p["name"][:15], p["tag"], "self_protect.bpf.o")' | sort)
 check_eq "the host list records each protection program with its tag" "$shown" "$recorded"
 check_eq "status reports the test bypass" true "$(field protection.test_bypass)"
 objects=$(field protection.objects)
