@@ -127,6 +127,7 @@ for l in sys.stdin: r=json.loads(l); print(r["name"][:15], r["tag"], r["object"]
 shown=$(bpftool -j prog show | python3 -c 'import json,sys
 for p in json.load(sys.stdin):
 	if p.get("name", "").startswith("eima_protect"): print(p["name"][:15], p["tag"], "self_protect.bpf.o")' | sort)
+check "the host list records protection programs ($(wc -l <<<"$recorded"))" test -n "$recorded"
 check_eq "the host list records each protection program with its tag" "$shown" "$recorded"
 check_eq "status reports the test bypass" true "$(field protection.test_bypass)"
 objects=$(field protection.objects)
