@@ -21,6 +21,7 @@
 #include "agent/file_opener.h"
 #include "agent/metrics_endpoint.h"
 #include "agent/policy_loader.h"
+#include "agent/self_measurement.h"
 #include "agent/prometheus_text.h"
 #include "agent/service_notify.h"
 #include "common/file_io.h"
@@ -136,6 +137,15 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		agent->host_->append(*gap);
 		++agent->violations_;
 	}
+	// The code that measures and its rules (docs/measurer.md): on a new list right after
+	// boot_aggregate, on a resumed one after what it holds (a restart may run another
+	// binary or policy). An eimad that cannot say what it runs does not measure.
+	SelfMeasurementFormat self_format{config.template_kind, config.hash, config.host_pcr};
+	auto self = measure_self(self_format, *agent->probe_, agent->compiled_policy_);
+	if (!self)
+		return std::unexpected(self.error());
+	for (auto &e : *self)
+		agent->host_->append(e);
 	Agent *a = agent.get();
 	agent->quotes_.emplace(QuoteService::Site{
 		agent->extender_.get(), &*agent->host_, &*agent->registry_, config.hash,
@@ -162,6 +172,14 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	// is the one way left to stop eimad).
 	if (auto r = agent->set_up_protection(); !r)
 		return std::unexpected(r.error());
+	if (agent->protection_) {
+		// Its programs are measuring code too (docs/measurer.md).
+		auto progs = measure_protection(self_format, *agent->protection_);
+		if (!progs)
+			return std::unexpected(progs.error());
+		for (auto &e : *progs)
+			agent->host_->append(e);
+	}
 	agent->flush_all();
 	return agent;
 }
@@ -298,6 +316,7 @@ Result<void> Agent::set_up_probe()
 		policy_unsupported_ = pol->unsupported;
 		policy_rules_ = pol->rules;
 		policy_appraises_ = pol->has_appraise;
+		compiled_policy_ = pol->compiled;
 		ProbeOptions opts{host_mntns_, static_cast<std::uint32_t>(::getpid()),
 				  pol->has_file_check, config_.ring_buffer_kb * 1024u, kernel_digest,
 				  m == ProbeMode::lsm && pol->has_appraise};
@@ -666,15 +685,8 @@ void Agent::record(Container *c, const PendingEvent &ev, const Result<Bytes> &di
 	auto [tmpl, algo] = template_for(ev.head);
 	std::string path = event_path(ev.head, ev.path);
 
-	auto make = [&](const std::string &name, std::uint32_t pcr) -> Result<ima::TemplateEntry> {
-		if (!digest)
-			return ima::make_violation(template_name(tmpl), algo, name, pcr);
-		switch (tmpl) {
-		case TemplateKind::ima: return ima::make_ima(*digest, name, pcr);
-		case TemplateKind::ima_sig: return ima::make_ima_sig(algo, *digest, name, sig, pcr);
-		case TemplateKind::ima_ng: break;
-		}
-		return ima::make_ima_ng(algo, *digest, name, pcr);
+	auto make = [&](const std::string &name, std::uint32_t pcr) {
+		return make_file_entry(tmpl, algo, digest, sig, name, pcr);
 	};
 	if (!digest)
 		++violations_;

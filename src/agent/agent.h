@@ -17,6 +17,8 @@
 //   FileMeasurer      one event's digest (file_measurer.h)
 //   HostRecorder      the host list: written before extended, resumed after a restart,
 //                     drained_at_ns; the vTPM binding entries
+//   self_measurement  eimad's own binary, BPF programs and policy, recorded in the host
+//                     list after boot_aggregate (docs/measurer.md)
 //   Retirement        containers whose last process exited: final quote and evidence
 //   QuoteService      `eima quote` and `eima pcrs`, and containers' quotes, off the loop
 //   ControlServer     the control socket, with answers that wait on a TPM
@@ -145,6 +147,7 @@ private:
 	std::vector<std::string> policy_unsupported_; // rules this mode cannot honour
 	std::size_t policy_rules_ = 0;
 	bool policy_appraises_ = false;
+	eima_policy compiled_policy_{}; // what the kernel holds, measured into the host list
 	std::optional<enforce::Enforcer> enforcer_; // appraisal, its keyring and audit log
 	std::unique_ptr<SelfProtection> protection_; // --protect
 	bool stop_requested_ = false;		     // by `eima stop`

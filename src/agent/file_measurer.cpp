@@ -22,18 +22,28 @@ std::optional<ima::HashAlgo> from_kernel_hash_algo(std::int32_t kernel_algo)
 	}
 }
 
-namespace {
-
 // IMA signatures are at most a few hundred bytes; a larger value is not one, and the entry
 // then carries none.
-Bytes read_signature(int fd)
+Bytes read_ima_signature(int fd)
 {
 	std::uint8_t buf[8192];
 	ssize_t n = ::fgetxattr(fd, "security.ima", buf, sizeof(buf));
 	return n > 0 ? Bytes(buf, buf + n) : Bytes{};
 }
 
-} // namespace
+Result<ima::TemplateEntry> make_file_entry(TemplateKind tmpl, ima::HashAlgo algo,
+					   const Result<Bytes> &digest, const Bytes &sig,
+					   const std::string &name, std::uint32_t pcr)
+{
+	if (!digest)
+		return ima::make_violation(template_name(tmpl), algo, name, pcr);
+	switch (tmpl) {
+	case TemplateKind::ima: return ima::make_ima(*digest, name, pcr);
+	case TemplateKind::ima_sig: return ima::make_ima_sig(algo, *digest, name, sig, pcr);
+	case TemplateKind::ima_ng: break;
+	}
+	return ima::make_ima_ng(algo, *digest, name, pcr);
+}
 
 bool FileMeasurer::kernel_digest_usable(const eima_event_head &h, ima::HashAlgo algo)
 {
@@ -103,7 +113,7 @@ Measurement FileMeasurer::measure(const eima_event_head &h, const std::string &p
 			m.source = Measurement::Source::kernel;
 			if (want_signature)
 				if (auto file = open_file(path, h.file, roots))
-					m.signature = read_signature(file->get());
+					m.signature = read_ima_signature(file->get());
 			cache_.store(h.file, algo, *m.digest, m.signature);
 			return m;
 		}
@@ -123,7 +133,7 @@ Measurement FileMeasurer::measure(const eima_event_head &h, const std::string &p
 		return m;
 	}
 	if (want_signature)
-		m.signature = read_signature(file->get());
+		m.signature = read_ima_signature(file->get());
 	m.source = Measurement::Source::file;
 	cache_.store(h.file, algo, *m.digest, m.signature);
 	return m;

@@ -14,17 +14,28 @@
 #include <span>
 #include <string>
 
+#include "agent/agent_config.h"
 #include "agent/measurement_cache.h"
 #include "bpf/abi/event.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "ima/hash_algo.h"
+#include "ima/template_entry.h"
 
 namespace eima::agent {
 
 // The kernel's enum hash_algo (include/uapi/linux/hash_info.h) of a digest taken in a hook;
 // nullopt for algorithms eima does not record.
 std::optional<ima::HashAlgo> from_kernel_hash_algo(std::int32_t kernel_algo);
+
+// security.ima of an open file (its IMA signature), or empty when it has none.
+Bytes read_ima_signature(int fd);
+
+// The list entry of a measured file in the given template: a violation when digest is an
+// error; sig goes into ima-sig entries only.
+Result<ima::TemplateEntry> make_file_entry(TemplateKind tmpl, ima::HashAlgo algo,
+					   const Result<Bytes> &digest, const Bytes &sig,
+					   const std::string &name, std::uint32_t pcr);
 
 struct Measurement {
 	Result<Bytes> digest;

@@ -152,6 +152,11 @@ public:
 		return UniqueFd(dup);
 	}
 
+	Result<std::vector<ProbeProgram>> program_fds() const override
+	{
+		return loaded_program_fds(skel_->obj);
+	}
+
 	// Pins what the skeleton loaded: its maps by name, its links as "link_<program>"
 	// (bpffs refuses dots in names).
 	Result<void> pin_objects(const ProbePins &pins) override
@@ -194,10 +199,7 @@ private:
 		info.mode = static_cast<std::uint32_t>(mode);
 		std::size_t size = 0;
 		const void *elf = S::elf_bytes(&size);
-		if (auto d = ima::digest(ima::HashAlgo::sha256,
-					 {static_cast<const std::uint8_t *>(elf), size});
-		    d && d->size() == info.object_sha256.size())
-			std::copy(d->begin(), d->end(), info.object_sha256.begin());
+		info.object_sha256 = elf_sha256(elf, size);
 		info.host_mntns = opts.host_mntns;
 		info.ring_bytes = bpf_map__max_entries(s->maps.events);
 		info.kernel_digest = mode == ProbeMode::lsm && opts.kernel_digest;
@@ -269,6 +271,38 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::load(ProbeMode mode,
 	return SkeletonProbe<measure_trace_bpf, TraceOps>::load(mode, opts, policy);
 }
 
+Result<std::vector<ProbeProgram>> loaded_program_fds(bpf_object *obj)
+{
+	std::vector<ProbeProgram> out;
+	bpf_program *prog;
+	bpf_object__for_each_program(prog, obj) {
+		if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0)
+			continue;
+		int dup = ::fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 0);
+		if (dup < 0)
+			return fail(errno, "dup BPF program fd", bpf_program__name(prog));
+		out.push_back({bpf_program__name(prog), UniqueFd(dup)});
+	}
+	return out;
+}
+
+std::array<std::uint8_t, 32> elf_sha256(const void *elf, std::size_t size)
+{
+	std::array<std::uint8_t, 32> out{};
+	if (auto d = ima::digest(ima::HashAlgo::sha256,
+				 {static_cast<const std::uint8_t *>(elf), size});
+	    d && d->size() == out.size())
+		std::copy(d->begin(), d->end(), out.begin());
+	return out;
+}
+
+std::string MeasurementProbe::object_name() const
+{
+	// The file the skeleton embeds, as bpf/CMakeLists.txt names it (and the package installs
+	// it under /usr/lib/eima/bpf).
+	return mode_ == ProbeMode::lsm ? "measure_lsm.bpf.o" : "measure_trace.bpf.o";
+}
+
 // ---- Pinning and adoption (docs/restart.md) ----
 
 namespace {
@@ -290,6 +324,25 @@ public:
 		if (!fd)
 			return fail(errno, "open pinned BPF map", path);
 		return fd;
+	}
+	// Each program through the link pinned for it: the link holds the program.
+	Result<std::vector<ProbeProgram>> program_fds() const override
+	{
+		std::vector<ProbeProgram> out;
+		for (auto &name : programs_) {
+			std::string path = pins_->path("link_" + name);
+			UniqueFd link(bpf_obj_get(path.c_str()));
+			bpf_link_info li{};
+			std::uint32_t len = sizeof(li);
+			if (!link || bpf_obj_get_info_by_fd(link.get(), &li, &len) != 0)
+				return fail(errno, "read pinned BPF link", path);
+			UniqueFd fd(bpf_prog_get_fd_by_id(li.prog_id));
+			if (!fd)
+				return fail(errno, "open BPF program by id",
+					    name + " (id " + std::to_string(li.prog_id) + ")");
+			out.push_back({name, std::move(fd)});
+		}
+		return out;
 	}
 	std::vector<UniqueFd> fds_;
 };

@@ -21,6 +21,8 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 
+struct bpf_object; // libbpf's
+
 namespace eima::agent {
 
 enum class ProbeMode { lsm, trace };
@@ -117,6 +119,18 @@ struct Adoption {
 	bool policy_changed = false;	// the measured cache was emptied
 };
 
+// One program of a set, for the host list's record of the code that measures
+// (self_measurement.h): its name in the BPF object and a new fd of it.
+struct ProbeProgram {
+	std::string name;
+	UniqueFd fd;
+};
+
+// Every loaded program of a libbpf object (autoloaded, with an fd), each as a new fd.
+Result<std::vector<ProbeProgram>> loaded_program_fds(bpf_object *obj);
+// SHA-256 of a skeleton's embedded ELF bytes: the object file it was generated from.
+std::array<std::uint8_t, 32> elf_sha256(const void *elf, std::size_t size);
+
 class MeasurementProbe {
 public:
 	static Result<std::unique_ptr<MeasurementProbe>> load(ProbeMode mode, const ProbeOptions &opts,
@@ -152,6 +166,12 @@ public:
 	int policy_fd() const { return policy_fd_; }
 	// Names of the attached programs, for `eima status`.
 	const std::vector<std::string> &programs() const { return programs_; }
+	// The attached programs as fds (an adopted set's through its pinned links).
+	virtual Result<std::vector<ProbeProgram>> program_fds() const = 0;
+	// The BPF object the programs were loaded from: its file name ("measure_lsm.bpf.o")
+	// and SHA-256 of its ELF bytes (an adopted set's is the same: adopt() checks it).
+	std::string object_name() const;
+	const std::array<std::uint8_t, 32> &object_sha256() const { return info_.object_sha256; }
 	// A map of the set by its name in the BPF object (e.g. lsm mode's "appraise_cfg",
 	// which src/enforce/ drives), as a new fd; ENOENT when this set has no such map.
 	virtual Result<UniqueFd> open_map(const std::string &name) const = 0;

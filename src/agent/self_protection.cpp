@@ -159,6 +159,18 @@ SelfProtection::~SelfProtection()
 		spdlog::info("self-protection lifted");
 }
 
+Result<std::vector<ProbeProgram>> SelfProtection::program_fds() const
+{
+	return loaded_program_fds(impl_->skel->obj);
+}
+
+std::array<std::uint8_t, 32> SelfProtection::object_sha256() const
+{
+	std::size_t size = 0;
+	const void *elf = self_protect_bpf__elf_bytes(&size);
+	return elf_sha256(elf, size);
+}
+
 Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectRequest &req)
 {
 	auto impl = std::make_unique<Impl>();

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/measurement_probe.h"
 #include "common/error.h"
 
 namespace eima::agent {
@@ -33,6 +34,12 @@ public:
 	~SelfProtection();
 	SelfProtection(const SelfProtection &) = delete;
 	SelfProtection &operator=(const SelfProtection &) = delete;
+
+	// Its programs, for the host list (self_measurement.h): each as a new fd, and the
+	// object they come from.
+	Result<std::vector<ProbeProgram>> program_fds() const;
+	static constexpr const char *object_name = "self_protect.bpf.o";
+	std::array<std::uint8_t, 32> object_sha256() const;
 
 	// For `eima status`: what is protected, and the refusals counted so far.
 	nlohmann::json status() const;

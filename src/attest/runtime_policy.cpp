@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "attest/json_input.h"
+#include "attest/measurer_record.h"
 #include "common/json_text.h"
 #include "ima/hash_algo.h"
 #include "ima/template_entry.h"
@@ -390,6 +391,37 @@ bool PolicyEvaluator::excluded(std::string_view path) const
 	return false;
 }
 
+namespace
+{
+
+bool is_measurer_record(std::string_view name)
+{
+	return name == policy_entry_name || !bpf_prog_entry_program(name).empty();
+}
+
+// For an eimad record whose digest the policy does not allow: what it says now, so that
+// the failure names the program (and its tag and object) or the policy that differs.
+std::string measurer_difference(const ima::TemplateEntry &e, std::string_view name,
+				std::size_t index)
+{
+	if (name == policy_entry_name)
+		return ": eimad runs another compiled policy than the one pinned";
+	if (bpf_prog_entry_program(name).empty())
+		return {};
+	auto layout = ima::template_layout(e.template_name);
+	auto buf = layout ? layout->index_of("buf") : std::nullopt;
+	if (!buf || *buf >= e.fields.size())
+		return {};
+	auto r = parse_bpf_prog_record(e.fields[*buf], "entry " + std::to_string(index));
+	if (!r)
+		return ": " + r.error().message();
+	return ": eimad's BPF program " + r->name + " differs from the one pinned (tag " +
+	       to_hex(r->tag) + ", " + r->object + " sha256 " + to_hex(r->object_sha256) +
+	       (r->is_signed ? ", signed by " + r->signer : ", unsigned") + ")";
+}
+
+} // namespace
+
 std::vector<PolicyFailure> PolicyEvaluator::evaluate(const ima::UnverifiedLog &log) const
 {
 	const RuntimePolicy &pol = impl_->policy;
@@ -433,7 +465,23 @@ std::vector<PolicyFailure> PolicyEvaluator::evaluate(const ima::UnverifiedLog &l
 			reason = "keyring not in policy";
 		else if (section == &pol.ima_buf && reason == "not in policy")
 			reason = "ima-buf name not in policy";
+		else if (section == &pol.ima_buf && reason == "digest not allowed")
+			reason += measurer_difference(e, path, i);
 		out.push_back({i, path, digest, reason});
+	}
+	// The records of the code that measures (docs/measurer.md) are pinned by being named:
+	// an eimad that left one out (or never measured itself) would otherwise pass.
+	for (auto &[name, allowed] : pol.ima_buf) {
+		if (!is_measurer_record(name) || excluded(name))
+			continue;
+		bool present = std::any_of(log.entries.begin(), log.entries.end(), [&](auto &e) {
+			auto n = ima::event_name(e);
+			return n && *n == name;
+		});
+		if (!present)
+			out.push_back({log.entries.size(), name, "",
+				       "pinned by the policy, missing from the list (eimad did not "
+				       "record this part of the code that measures)"});
 	}
 	return out;
 }

@@ -97,6 +97,9 @@ public:
 	//  - ima-buf entries whose buffer is a key (X.509 or SubjectPublicKeyInfo DER) are
 	//    checked against keyrings unless the keyring is ignored; other ima-buf entries
 	//    against ima_buf;
+	//  - eimad's records of itself (attest/measurer_record.h): a refused one's reason says
+	//    what differs, and one that ima_buf pins but the list lacks fails (entry = the
+	//    list's length, "pinned by the policy, missing from the list");
 	//  - any other entry against digests: "not in policy" for an unknown name,
 	//    "digest not allowed" for a digest not listed (signatures are not checked: an
 	//    ima-sig entry is judged by its digest, as Keylime does without keyrings).

@@ -25,7 +25,9 @@
 #include "common/json_text.h"
 #include "ima/ascii_log.h"
 #include "ima/binary_log.h"
+#include "ima/hash_algo.h"
 #include "ima/replay.h"
+#include "policy/ima_policy.h"
 #include "policy/policy_check.h"
 
 namespace {
@@ -389,13 +391,21 @@ void print_bpf_check(const std::string &file, const policy::BpfCheckPolicy &bpf)
 
 int cmd_policy_check(const std::string &file, const std::string &mode, bool as_json)
 {
+	// A file, else a built-in by eimad's --policy name (exec, tcb), as eimad reads it.
 	auto text = read_file(file);
+	if (!text && !policy::builtin_policy_text(file).empty())
+		text = std::string(policy::builtin_policy_text(file));
 	if (!text)
 		return report(text.error());
 	auto check = policy::check_policy(*text, file,
 					  mode == "lsm" ? policy::KernelMode::lsm
 							: policy::KernelMode::trace);
 	json j = policy::check_report(check);
+	// What eimad's "eima-policy" host list entry holds with this policy in this mode
+	// (docs/measurer.md), for a runtime policy's ima_buf.
+	if (!check.compiled.empty())
+		if (auto d = ima::digest(ima::HashAlgo::sha256, check.compiled))
+			j["eima_policy_sha256"] = to_hex(*d);
 	if (as_json) {
 		fmt::print("{}\n", json_dump(j, 2));
 	} else {
@@ -408,6 +418,9 @@ int cmd_policy_check(const std::string &file, const std::string &mode, bool as_j
 		print_bpf_check(file, check.bpf);
 		fmt::print("{}: {} rules, {}\n", file, j["rules"].get<int>(),
 			   j["errors"].empty() ? "valid" : "INVALID");
+		if (j.contains("eima_policy_sha256"))
+			fmt::print("eima-policy in {} mode: sha256:{}\n", mode,
+				   j["eima_policy_sha256"].get<std::string>());
 	}
 	return j["errors"].empty() ? 0 : 1;
 }

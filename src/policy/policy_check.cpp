@@ -28,6 +28,9 @@ PolicyCheck check_policy(std::string_view text, std::string_view source, KernelM
 						    " mode; this is the first that does not fit"});
 	}
 	check.kernel_rules = std::min<std::size_t>(n, EIMA_MAX_RULES);
+	if (check.errors.empty())
+		if (auto c = compile_policy(policy, mode))
+			check.compiled = compiled_policy_bytes(*c);
 	check.rules = std::move(policy.rules);
 	return check;
 }

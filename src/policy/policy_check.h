@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/hex.h"
 #include "policy/bpf_check.h"
 #include "policy/ima_policy.h"
 #include "policy/policy_compiler.h"
@@ -25,6 +26,9 @@ struct PolicyCheck {
 	// func=BPF_CHECK rules: not eimad's (they are not in `unsupported`), but what `eima
 	// bpf enforce --policy` applies; their errors are in `errors`.
 	BpfCheckPolicy bpf;
+	// A valid policy's compiled_policy_bytes(): the buffer of eimad's "eima-policy" host list
+	// entry when it runs this policy in this mode (docs/measurer.md). Empty when invalid.
+	Bytes compiled;
 
 	bool valid() const { return errors.empty(); }
 };

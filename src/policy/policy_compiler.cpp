@@ -1,6 +1,7 @@
 #include "policy/policy_compiler.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace eima::policy {
@@ -320,6 +321,17 @@ Result<eima_policy> compile_policy(const Policy &policy, KernelMode mode)
 		out.conditions |= out.rules[out.nr_rules++].conditions;
 	}
 	return out;
+}
+
+Bytes compiled_policy_bytes(const eima_policy &policy)
+{
+	// bpf/abi/policy.h lays both structs out without implicit padding (its explicit pad
+	// bytes are zero from compile_rule's value-initialisation), so the bytes are the values.
+	static_assert(offsetof(eima_policy, rules) == 2 * sizeof(__u32));
+	std::size_t n = std::min<std::size_t>(policy.nr_rules, EIMA_MAX_RULES);
+	std::size_t size = offsetof(eima_policy, rules) + n * sizeof(eima_rule);
+	const auto *p = reinterpret_cast<const std::uint8_t *>(&policy);
+	return Bytes(p, p + size);
 }
 
 } // namespace eima::policy

@@ -19,6 +19,7 @@
 
 #include "bpf/abi/policy.h"
 #include "common/error.h"
+#include "common/hex.h"
 #include "policy/ima_policy.h"
 
 namespace eima::policy {
@@ -49,6 +50,13 @@ bool compiles_to_kernel(const PolicyRule &rule, KernelMode mode);
 // rule_index = its index in policy.rules, and `conditions` the union of theirs. Error when more than EIMA_MAX_RULES remain (the
 // context names the line of the first rule that does not fit).
 Result<eima_policy> compile_policy(const Policy &policy, KernelMode mode);
+
+// The compiled policy as eimad measures it (the buffer of its "eima-policy" host list
+// entry, docs/measurer.md): the policy map's value up to its last used rule, i.e.
+// `u32 nr_rules | u32 conditions | nr_rules x struct eima_rule`, little-endian, in the
+// layout of bpf/abi/policy.h with every padding byte zero. The same source policy and mode
+// give the same bytes on every machine; a rule that changes them changes what is measured.
+Bytes compiled_policy_bytes(const eima_policy &policy);
 
 // One rule in the ABI form (whether or not the mode honours it).
 eima_rule compile_rule(const PolicyRule &rule, std::size_t rule_index);

@@ -118,6 +118,17 @@ start || exit 1
 check_eq "protection is on" true "$(field protection.on)"
 hooks=$(bpftool prog show | grep -c 'name eima_protect')
 check "protection's hooks are attached ($hooks)" test "$hooks" -ge 8
+# The measurer is measured (docs/measurer.md): its programs are in the host list, each with
+# the tag bpftool shows for it, after the measuring set's records.
+recorded=$(awk '$3 == "ima-buf" && $5 ~ /^eima-bpf-prog:eima_protect/ {print $6}' \
+	"$RUN/host/ascii_runtime_measurements" | while read -r h; do xxd -r -p <<<"$h"; echo; done |
+	python3 -c 'import json,sys
+for l in sys.stdin: r=json.loads(l); print(r["name"][:15], r["tag"], r["object"])' | sort)
+shown=$(bpftool -j prog show | python3 -c 'import json,sys
+for p in json.load(sys.stdin):
+	if p.get("name", "").startswith("eima_protect"): print(p["name"][:15], p["tag"], "self_protect.bpf.o")' | sort)
+check "the host list records protection programs ($(wc -l <<<"$recorded"))" test -n "$recorded"
+check_eq "the host list records each protection program with its tag" "$shown" "$recorded"
 check_eq "status reports the test bypass" true "$(field protection.test_bypass)"
 objects=$(field protection.objects)
 check "eima's BPF objects are protected ($objects)" test "$objects" -ge 10
