@@ -113,16 +113,7 @@ done
 # The policy's scope is the files' owner, 4242: every other exec in the guest is out of it.
 chown -R 4242 "$W" "$T/big"
 chmod -R a+rX "$T"
-{
-	echo '{"spdxVersion": "SPDX-2.3", "name": "enforce-bench", "files": ['
-	sep=
-	for f in "$W/true" "$T"/big/b*; do
-		printf '%s{"fileName": "%s", "checksums": [{"algorithm": "SHA256", "checksumValue": "%s"}]}\n' \
-			"$sep" "${f#"$T"}" "$(sha256_of "$f")"
-		sep=,
-	done
-	echo ']}'
-} >"$T/sbom.json"
+sbom_of "$T" "$W/true" "$T"/big/b* >"$T/sbom.json"
 "$BIN/eima" bless --sbom "$T/sbom.json" --root "$T" --key "$T/key.pem" --cert "$T/cert.pem" \
 	>"$T/bless.out" 2>&1 || { cat "$T/bless.out" >&2; die "eima bless failed"; }
 echo 'appraise func=BPRM_CHECK appraise_type=imasig fowner=4242' >"$T/policy"
@@ -302,8 +293,9 @@ row "no eimad" none
 row "eimad lsm, --appraise enforce (warm: verdict cache)" eima
 row "fapolicyd (integrity = sha256)" fapolicyd
 echo
-awk -v ea="$e_add" -v fa="$f_add" -v eb="$e_add_b" -v fb="$f_add_b" -v nm="$none_m" 'BEGIN {
-	printf "- eima warm over none: %+.2f %% (median; target ≤ 1 %%): %s\n", 100 * ea / nm, (ea / nm <= 0.01 ? "met" : "not met")
+none_x=$(tr ' ' '\n' <<<"${samples[none]}" | grep . | sort -g | tail -1)
+awk -v ea="$e_add" -v fa="$f_add" -v eb="$e_add_b" -v fb="$f_add_b" -v nm="$none_m" -v nb="$none_b" -v nx="$none_x" 'BEGIN {
+	printf "- eima warm over none, wall clock: %+.2f %% (median; target ≤ 1 %%; no eimad'"'"'s own batches spread %.0f %% to %+.0f %% around its median)\n", 100 * ea / nm, 100 * (nb - nm) / nm, 100 * (nx - nm) / nm
 	if (ea > 0)
 		printf "- fapolicyd added / eima added: %.1f× (median; target ≥ 10×); best vs best: %s\n", fa / ea, (eb > 0 ? sprintf("%.1f×", fb / eb) : "eima added nothing measurable")
 	else
@@ -311,7 +303,7 @@ awk -v ea="$e_add" -v fa="$f_add" -v eb="$e_add_b" -v fb="$f_add_b" -v nm="$none
 }'
 bpf_med=$(tr ' ' '\n' <<<"$bpf_us" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 awk -v b="$bpf_med" -v nm="$none_m" -v fa="$f_add" -v all="$bpf_us" 'BEGIN {
-	printf "- eima in the kernel (kernel.bpf_stats_enabled: all of eima'"'"'s BPF programs, per exec of the loop; per round: %s): %.1f µs = %.3f %% of a no-eimad exec (median)\n", all, b, 100 * b / nm
+	printf "- eima in the kernel (kernel.bpf_stats_enabled: all of eima'"'"'s BPF programs in the guest while the loop ran, per exec of the loop; per round: %s): %.1f µs = %.3f %% of a no-eimad exec (median; target ≤ 1 %%)\n", all, b, 100 * b / nm
 	if (b > 0) printf "- fapolicyd added (wall clock, median) / eima'"'"'s in-kernel time per exec: %.0f×\n", fa / b
 }'
 echo "- batches (µs/exec): none: ${samples[none]}; eima: ${samples[eima]}; fapolicyd: ${samples[fapolicyd]}"
