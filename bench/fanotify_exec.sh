@@ -34,16 +34,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=eima-bench \
 cp -L /usr/bin/true "$M/true"
 mkdir -p "$M/cold"
 for i in $(seq 1 "$COLD"); do cp "$M/true" "$M/cold/t$i"; printf '%s' "$i" >>"$M/cold/t$i"; done
-{
-	echo '{"spdxVersion": "SPDX-2.3", "name": "bench", "files": ['
-	sep=
-	for f in "$M/true" "$M"/cold/t*; do
-		printf '%s{"fileName": "%s", "checksums": [{"algorithm": "SHA256", "checksumValue": "%s"}]}\n' \
-			"$sep" "${f#"$M"}" "$(sha256_of "$f")"
-		sep=,
-	done
-	echo ']}'
-} >"$T/sbom.json"
+sbom_of "$M" "$M/true" "$M"/cold/t* >"$T/sbom.json"
 "$BIN/eima" bless --sbom "$T/sbom.json" --root "$M" --key "$T/key.pem" --cert "$T/cert.pem" >/dev/null || exit 1
 
 # The machine is shared: each figure is the best of 5 batches of N/5 (the least disturbed

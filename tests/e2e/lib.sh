@@ -59,6 +59,19 @@ make_rootfs() {
 }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+# sbom_of ROOT FILE...: an SPDX 2.3 JSON SBOM on stdout that lists each FILE (a path under
+# ROOT) by its path in ROOT, with its SHA-256: what `eima bless --root ROOT` matches.
+sbom_of() {
+	local root=$1 sep='' f
+	shift
+	echo '{"spdxVersion": "SPDX-2.3", "name": "eima-test", "files": ['
+	for f; do
+		printf '%s{"fileName": "%s", "checksums": [{"algorithm": "SHA256", "checksumValue": "%s"}]}\n' \
+			"$sep" "${f#"$root"}" "$(sha256_of "$f")"
+		sep=,
+	done
+	echo ']}'
+}
 
 # start_eimad RUN_DIR LOG [eimad args...]: starts eimad, waits until it is ready. Without
 # --pin-dir among the args eimad pins nothing (--pin-dir none): a test that kills eimad
