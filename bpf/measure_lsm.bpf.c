@@ -176,59 +176,6 @@ int BPF_PROG(eima_inode_removexattr, struct mnt_idmap *idmap, struct dentry *den
 	return tamper_xattr(dentry, name, EIMA_OP_REMOVEXATTR);
 }
 
-/*
- * The same changes where the kernel can read a dentry's xattr (bpf_get_dentry_xattr,
- * 6.13+; these hooks are sleepable on 6.18): eimad loads these instead of the four above
- * and the xattr pair, so a blessed file is protected whether or not a task opened it
- * (lib/tamper.h). truncate(2) keeps the mark: path_truncate's dentry is not an argument.
- */
-SEC("lsm.s/path_unlink")
-int BPF_PROG(eima_path_unlink_read, const struct path *dir, struct dentry *dentry, int ret)
-{
-	if (ret)
-		return ret;
-	return tamper_dentry_read(dentry, dir->mnt, EIMA_OP_UNLINK);
-}
-
-SEC("lsm.s/path_link")
-int BPF_PROG(eima_path_link_read, struct dentry *old_dentry, const struct path *new_dir,
-	     struct dentry *new_dentry, int ret)
-{
-	if (ret)
-		return ret;
-	return tamper_dentry_read(old_dentry, new_dir->mnt, EIMA_OP_LINK);
-}
-
-SEC("lsm.s/path_rename")
-int BPF_PROG(eima_path_rename_read, const struct path *old_dir, struct dentry *old_dentry,
-	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags, int ret)
-{
-	if (ret)
-		return ret;
-	int moved = tamper_dentry_read(old_dentry, old_dir->mnt, EIMA_OP_RENAME);
-	int over = tamper_dentry_read(new_dentry, new_dir->mnt, EIMA_OP_RENAME_OVER);
-
-	return moved ? moved : over;
-}
-
-SEC("lsm.s/inode_setxattr")
-int BPF_PROG(eima_inode_setxattr_read, struct mnt_idmap *idmap, struct dentry *dentry,
-	     const char *name, const void *value, size_t size, int flags, int ret)
-{
-	if (ret)
-		return ret;
-	return tamper_xattr_read(dentry, name, EIMA_OP_SETXATTR);
-}
-
-SEC("lsm.s/inode_removexattr")
-int BPF_PROG(eima_inode_removexattr_read, struct mnt_idmap *idmap, struct dentry *dentry,
-	     const char *name, int ret)
-{
-	if (ret)
-		return ret;
-	return tamper_xattr_read(dentry, name, EIMA_OP_REMOVEXATTR);
-}
-
 SEC("lsm/inode_post_setxattr")
 int BPF_PROG(eima_inode_post_setxattr, struct dentry *dentry, const char *name)
 {
