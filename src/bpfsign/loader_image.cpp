@@ -1,5 +1,6 @@
 #include "bpfsign/loader_image.h"
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <bpf/skel_internal.h>
 #include <linux/bpf.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <memory>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -302,6 +304,32 @@ std::size_t loader_ctx_size(const LoaderManifest &m)
 	return loader_ctx_prog_fd_offset(m, m.programs.size());
 }
 
+namespace {
+
+// libbpf's gen_loader (MAX_USED_PROGS) keeps program fds in a 32-slot array on the loader's
+// stack, and sizes its cleanup by the object's programs *and* its .text functions. Past
+// 32 it writes a loader that reads beyond its stack, which the verifier refuses only when
+// the loader is loaded, in the guest. So signing counts them first: every function the
+// object defines has a BTF FUNC (kfuncs it calls are FUNCs with extern linkage).
+constexpr std::size_t gen_loader_max_progs = 32;
+
+// The count from the object file's own BTF: libbpf's open gives extern kfunc declarations
+// another linkage. An object without BTF has no subprograms libbpf could count: 0.
+std::size_t defined_functions(const std::string &object_path)
+{
+	std::unique_ptr<btf, decltype(&btf__free)> b(btf__parse_elf(object_path.c_str(), nullptr),
+						       btf__free);
+	std::size_t n = 0;
+	for (std::uint32_t id = 1; b && id < btf__type_cnt(b.get()); id++) {
+		const btf_type *t = btf__type_by_id(b.get(), id);
+		if (btf_is_func(t) && btf_vlen(t) != BTF_FUNC_EXTERN) // a FUNC's vlen is its linkage
+			n++;
+	}
+	return n;
+}
+
+} // namespace
+
 Result<LoaderImage> make_loader_image(const std::string &object_path)
 {
 	auto previous = libbpf_set_print(collect_libbpf_print);
@@ -315,6 +343,11 @@ Result<LoaderImage> make_loader_image(const std::string &object_path)
 									    nullptr));
 	if (!obj)
 		return fail(errno, "open BPF object", object_path + last_libbpf_messages());
+	if (std::size_t n = defined_functions(object_path); n > gen_loader_max_progs)
+		return fail(E2BIG, "generate loader",
+			    fmt::format("{}: {} functions (programs and the subprograms they call); "
+					"a loader holds {}",
+					object_path, n, gen_loader_max_progs));
 	gen_loader_opts gen{};
 	gen.sz = sizeof(gen);
 	if (int err = bpf_object__gen_loader(obj.get(), &gen))
