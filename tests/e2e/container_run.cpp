@@ -46,6 +46,24 @@ static int enter_root(const std::string &rootfs, bool use_chroot)
 	return ::chdir("/") == 0 ? 0 : die("chdir", "/");
 }
 
+// The child's part: returns only when a step failed, with the status to exit with. The
+// caller ends the child with _exit, not by returning from main: the exit-time work (atexit
+// handlers, a sanitizer's leak check writing its report to a host path the new root does
+// not have) belongs to the parent.
+static int run_child(const std::string &hostname, const std::string &rootfs, bool use_chroot,
+		     std::vector<char *> &cmd)
+{
+	if (::sethostname(hostname.c_str(), hostname.size()) != 0)
+		return die("sethostname", hostname);
+	if (int rc = enter_root(rootfs, use_chroot))
+		return rc;
+	struct stat st;
+	if (::stat("/proc", &st) == 0 && S_ISDIR(st.st_mode))
+		::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+	::execv(cmd[0], cmd.data());
+	return die("exec", cmd[0]);
+}
+
 int main(int argc, char **argv)
 {
 	bool use_chroot = false;
@@ -77,17 +95,8 @@ int main(int argc, char **argv)
 	pid_t child = ::fork();
 	if (child < 0)
 		return die("fork");
-	if (child == 0) { // pid 1 of the new pid namespace
-		if (::sethostname(hostname.c_str(), hostname.size()) != 0)
-			return die("sethostname", hostname);
-		if (int rc = enter_root(rootfs, use_chroot))
-			return rc;
-		struct stat st;
-		if (::stat("/proc", &st) == 0 && S_ISDIR(st.st_mode))
-			::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
-		::execv(cmd[0], cmd.data());
-		return die("exec", cmd[0]);
-	}
+	if (child == 0) // pid 1 of the new pid namespace
+		::_exit(run_child(hostname, rootfs, use_chroot, cmd));
 	int status = 0;
 	while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
 	}
