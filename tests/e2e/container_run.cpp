@@ -100,7 +100,8 @@ int main(int argc, char **argv)
 	int status = 0;
 	while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
 	}
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	// _exit here too: the child's pivot_root moved this process's root into the container
+	// as well (it shares the mount namespace), so exit-time work that opens host paths
+	// (a sanitizer's report) cannot run either.
+	::_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 }
