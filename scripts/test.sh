@@ -9,7 +9,9 @@ bash "$here/scripts/setup.sh"
 EIMA_BUILD_DIR=$build bash "$here/scripts/build.sh"
 cd "$build"
 set +e
-ctest --output-on-failure --timeout 900 "$@" 2>&1 | tee ctest.log
+# Two tests at a time (EIMA_TEST_JOBS): the kernel tests' guests run in pairs, the host
+# tests beside them (those that load BPF hold RESOURCE_LOCK bpf, RUN_SERIAL ones run alone).
+ctest --output-on-failure --timeout 900 -j"${EIMA_TEST_JOBS:-2}" "$@" 2>&1 | tee ctest.log
 rc=${PIPESTATUS[0]}
 set -e
 total=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#' ctest.log || true)
