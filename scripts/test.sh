@@ -9,10 +9,21 @@ bash "$here/scripts/setup.sh"
 EIMA_BUILD_DIR=$build bash "$here/scripts/build.sh"
 cd "$build"
 set +e
-# Two tests at a time (EIMA_TEST_JOBS): the kernel tests' guests run in pairs, the host
-# tests beside them (those that load BPF hold RESOURCE_LOCK bpf, RUN_SERIAL ones run alone).
-ctest --output-on-failure --timeout 900 -j"${EIMA_TEST_JOBS:-2}" "$@" 2>&1 | tee ctest.log
-rc=${PIPESTATUS[0]}
+# With no arguments: the host tiers one at a time (some bound latency, and a guest beside
+# them would take their CPU), then the kernel tests two at a time (EIMA_TEST_JOBS): each
+# guest has its own job directory, kernel, bpffs and /tmp. With arguments, one ctest run
+# with them.
+if (($#)); then
+	ctest --output-on-failure --timeout 900 "$@" 2>&1 | tee ctest.log
+	rc=${PIPESTATUS[0]}
+else
+	ctest --output-on-failure --timeout 900 -E '^kernel' 2>&1 | tee ctest.log
+	rc=${PIPESTATUS[0]}
+	ctest --output-on-failure --timeout 900 -R '^kernel' -j"${EIMA_TEST_JOBS:-2}" 2>&1 |
+		tee -a ctest.log
+	krc=${PIPESTATUS[0]}
+	((rc)) || rc=$krc
+fi
 set -e
 total=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#' ctest.log || true)
 skipped=$(grep -cE '\*\*\*Skipped|Not Run' ctest.log || true)
