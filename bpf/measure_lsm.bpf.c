@@ -176,6 +176,52 @@ int BPF_PROG(eima_inode_removexattr, struct mnt_idmap *idmap, struct dentry *den
 	return tamper_xattr(dentry, name, EIMA_OP_REMOVEXATTR);
 }
 
+/*
+ * The same changes where the kernel can read a dentry's xattr (bpf_get_dentry_xattr,
+ * 6.13+): eimad loads these instead of the unlink, link, rename and setxattr hooks above,
+ * so a blessed file is protected whether or not a task opened it (lib/tamper.h). Each
+ * hook is sleepable on 6.12 too, so this object, loaded whole by its signed loader, loads
+ * there. That is why inode_removexattr, sleepable only from 6.13, has no such variant and
+ * keeps the mark, as truncate(2) does (path_truncate's dentry is not an argument).
+ */
+SEC("lsm.s/path_unlink")
+int BPF_PROG(eima_path_unlink_read, const struct path *dir, struct dentry *dentry, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_dentry_read(dentry, dir->mnt, EIMA_OP_UNLINK);
+}
+
+SEC("lsm.s/path_link")
+int BPF_PROG(eima_path_link_read, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_dentry_read(old_dentry, new_dir->mnt, EIMA_OP_LINK);
+}
+
+SEC("lsm.s/path_rename")
+int BPF_PROG(eima_path_rename_read, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags, int ret)
+{
+	if (ret)
+		return ret;
+	int moved = tamper_dentry_read(old_dentry, old_dir->mnt, EIMA_OP_RENAME);
+	int over = tamper_dentry_read(new_dentry, new_dir->mnt, EIMA_OP_RENAME_OVER);
+
+	return moved ? moved : over;
+}
+
+SEC("lsm.s/inode_setxattr")
+int BPF_PROG(eima_inode_setxattr_read, struct mnt_idmap *idmap, struct dentry *dentry,
+	     const char *name, const void *value, size_t size, int flags, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_xattr_read(dentry, name, EIMA_OP_SETXATTR);
+}
+
 SEC("lsm/inode_post_setxattr")
 int BPF_PROG(eima_inode_post_setxattr, struct dentry *dentry, const char *name)
 {

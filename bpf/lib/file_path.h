@@ -80,24 +80,18 @@ static __always_inline void path_start(struct path_cursor *c, const struct path 
 
 struct path_walk {
 	struct path_cursor cursor;
-	struct eima_event *ev;
+	struct eima_event *ev; /* NULL in walk 1 */
 	__u32 total;   /* walk 1: bytes the path needs */
 	__u32 pos;     /* walk 2: where the next component ends */
 	__u32 done;   /* u32, not bool: callbacks must return a provable 0 or 1 */
 };
 
-/* bpf_loop callbacks: the verifier checks each once, not once per unrolled step. */
-static long path_measure_step(__u64 i, void *data)
-{
-	struct path_walk *w = data;
-	struct dentry *d = path_step(&w->cursor, &w->done);
-
-	if (d)
-		w->total += (BPF_CORE_READ(d, d_name.len) & 0xff) + 1;
-	return w->done ? 1 : 0;
-}
-
-static long path_write_step(__u64 i, void *data)
+/*
+ * The bpf_loop callback of both walks (the verifier checks it once, not once per unrolled
+ * step). One function for both, told apart by ev: measure_lsm has room for only so many
+ * functions in its signed loader (docs/signed-bpf.md).
+ */
+static long path_walk_step(__u64 i, void *data)
 {
 	struct path_walk *w = data;
 	struct eima_event *ev = w->ev;
@@ -106,6 +100,11 @@ static long path_write_step(__u64 i, void *data)
 	if (!d)
 		return w->done ? 1 : 0;
 	__u32 len = BPF_CORE_READ(d, d_name.len) & 0xff;
+
+	if (!ev) {
+		w->total += len + 1;
+		return w->done ? 1 : 0;
+	}
 	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
 
 	if (w->pos < len + 1)
@@ -125,10 +124,10 @@ static long path_write_step(__u64 i, void *data)
 static __always_inline void dentry_path(const struct path *p, struct task_struct *task,
 					struct eima_event *ev)
 {
-	struct path_walk w = {.ev = ev};
+	struct path_walk w = {};
 
 	path_start(&w.cursor, p, task);
-	bpf_loop(EIMA_PATH_MAX_STEPS, path_measure_step, &w, 0);
+	bpf_loop(EIMA_PATH_MAX_STEPS, path_walk_step, &w, 0);
 	if (!w.done)
 		ev->head.flags |= EIMA_EVF_PATH_TRUNCATED;
 	if (w.total > EIMA_PATH_LAST_POS) {
@@ -143,8 +142,9 @@ static __always_inline void dentry_path(const struct path *p, struct task_struct
 	}
 	w.pos = w.total;
 	w.done = 0;
+	w.ev = ev;
 	path_start(&w.cursor, p, task);
-	bpf_loop(EIMA_PATH_MAX_STEPS, path_write_step, &w, 0);
+	bpf_loop(EIMA_PATH_MAX_STEPS, path_walk_step, &w, 0);
 	if (w.pos != 0)
 		ev->head.flags |= EIMA_EVF_PATH_TRUNCATED;
 	ev->head.path_off = w.pos;

@@ -391,7 +391,7 @@ static struct eima_cgroup_path cgroup_path_zero;
 
 /* Keeps the task's cgroup v2 path for a namespace eimad does not know yet (the first such
  * event wins; later ones find the entry). */
-static __noinline void note_cgroup(struct task_struct *task, __u64 mntns_id)
+static __always_inline void note_cgroup(struct task_struct *task, __u64 mntns_id)
 {
 	if (bpf_map_lookup_elem(&cgroup_of_mntns, &mntns_id) ||
 	    bpf_map_update_elem(&cgroup_of_mntns, &mntns_id, &cgroup_path_zero, BPF_NOEXIST))

@@ -19,6 +19,11 @@
  * refused at exec by its content); docs/enforcement.md says so. Setting the blessing
  * xattr (eima bless) marks the file at once, removing it unmarks it.
  *
+ * Where the kernel has bpf_get_dentry_xattr (6.13+), eimad loads sleepable variants of the
+ * unlink, link, rename and setxattr hooks instead (the *_read programs), which read the
+ * xattr of an unmarked file themselves: there, a blessed file is protected from those
+ * changes, opened or not. Removing an xattr and truncate(2) still rely on the mark.
+ *
  * Included by measure_lsm.bpf.c only, after lib/appraise.h.
  */
 #ifndef EIMA_BPF_TAMPER_H
@@ -82,7 +87,7 @@ static __always_inline bool bless_writer(void)
  * frame: struct eima_access is large. The inode as read with BPF_CORE_READ (a scalar):
  * eima_policy_decide, a global function, takes no BTF pointer.
  */
-static __noinline bool tamper_in_scope(struct inode *inode, struct eima_match *m)
+static __always_inline bool tamper_in_scope(struct inode *inode, struct eima_match *m)
 {
 	__u32 zero = 0;
 	struct eima_policy *pol = bpf_map_lookup_elem(&policy, &zero);
@@ -274,6 +279,63 @@ static __always_inline bool blessing_xattr(struct eima_appraise_cfg *cfg, const 
 static __always_inline bool xattr_name(const char *name, char *n)
 {
 	return bpf_probe_read_kernel_str(n, XATTR_NAME_BUF, name) > 0;
+}
+
+/* 6.13+; bpftool 7.1's vmlinux.h has no kfunc prototypes. */
+extern int bpf_get_dentry_xattr(struct dentry *dentry, const char *name__str,
+				struct bpf_dynptr *value_p) __ksym __weak;
+
+/* Whether the dentry carries the blessing, read now (sleepable hooks, 6.13+). As in
+ * tamper_file_open, 8 bytes of the task's buffer: a blessing reads as -ERANGE. No buffer,
+ * or an error other than "no such xattr": not known as blessed (the mark may still say). */
+static __always_inline bool dentry_blessed(struct eima_appraise_cfg *cfg, struct dentry *dentry)
+{
+	struct appraise_task *t = bpf_task_storage_get(&appraise_task_storage,
+						       bpf_get_current_task_btf(), NULL,
+						       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct bpf_dynptr value;
+	long len;
+
+	if (!t)
+		return false;
+	bpf_dynptr_from_mem(t->value, 8, 0, &value);
+	if (cfg->xattr == EIMA_XATTR_SECURITY_BPF)
+		len = bpf_get_dentry_xattr(dentry, xattr_security_bpf, &value);
+	else
+		len = bpf_get_dentry_xattr(dentry, xattr_user, &value);
+	return len > 0 || len == -ERANGE;
+}
+
+/* A change by a sleepable dentry or path hook (the *_read programs, 6.13+): decided when
+ * the task is in scope and the file is blessed, by its mark or by its xattr read now. The
+ * scope comes first: a change out of scope costs no xattr read. */
+static __always_inline int tamper_dentry_read(struct dentry *dentry, struct vfsmount *vfsmnt,
+					      __u32 op)
+{
+	struct eima_appraise_cfg *cfg = tamper_cfg();
+	struct eima_match m = {};
+	struct inode *inode;
+
+	if (!cfg || !dentry)
+		return 0;
+	inode = dentry->d_inode;
+	if (!inode || bless_writer() || !tamper_in_scope(BPF_CORE_READ(dentry, d_inode), &m))
+		return 0;
+	if (!marked_blessed(inode) && !dentry_blessed(cfg, dentry))
+		return 0;
+	bool deny = cfg->mode == EIMA_APPRAISE_ENFORCE;
+
+	report_tamper(dentry, vfsmnt, op, m.rule_index, deny);
+	return deny ? -EPERM : 0;
+}
+
+static __always_inline int tamper_xattr_read(struct dentry *dentry, const char *name, __u32 op)
+{
+	char n[XATTR_NAME_BUF] = {};
+
+	if (!xattr_name(name, n) || !protected_xattr(n))
+		return 0;
+	return tamper_dentry_read(dentry, NULL, op);
 }
 
 /* Hooks whose dentry is an argument: its d_inode is one the verifier trusts (or NULL). */

@@ -320,6 +320,8 @@ Result<void> Agent::set_up_probe()
 		ProbeOptions opts{host_mntns_, static_cast<std::uint32_t>(::getpid()),
 				  pol->has_file_check, config_.ring_buffer_kb * 1024u, kernel_digest,
 				  m == ProbeMode::lsm && pol->has_appraise};
+		if (opts.protect_blessed)
+			opts.dentry_xattr = enforce::probe_kernel_support().change_hooks_read_xattr;
 		return std::pair(opts, pol->compiled);
 	};
 	auto load_in = [&](ProbeMode m,

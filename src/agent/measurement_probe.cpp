@@ -229,12 +229,22 @@ struct LsmOps {
 		bpf_program__set_autoload(s->progs.eima_file_mprotect, true); // never sleepable
 		bpf_program__set_autoload(s->progs.eima_file_open, plain && o.want_file_check);
 		// Changes to blessed files: only beside the sleepable file_open that marks them.
+		// Where the kernel can read a dentry's xattr, the hooks that have a dentry read
+		// it themselves (the *_read programs) instead of relying on the mark alone.
+		bool read = protect && o.dentry_xattr;
 		for (bpf_program *p :
 		     {s->progs.eima_file_truncate, s->progs.eima_path_truncate,
-		      s->progs.eima_path_unlink, s->progs.eima_path_link, s->progs.eima_path_rename,
-		      s->progs.eima_inode_setxattr, s->progs.eima_inode_removexattr,
-		      s->progs.eima_inode_post_setxattr, s->progs.eima_inode_post_removexattr})
+		      s->progs.eima_inode_removexattr, s->progs.eima_inode_post_setxattr,
+		      s->progs.eima_inode_post_removexattr})
 			bpf_program__set_autoload(p, protect);
+		for (auto [mark_only, reading] :
+		     {std::pair(s->progs.eima_path_unlink, s->progs.eima_path_unlink_read),
+		      std::pair(s->progs.eima_path_link, s->progs.eima_path_link_read),
+		      std::pair(s->progs.eima_path_rename, s->progs.eima_path_rename_read),
+		      std::pair(s->progs.eima_inode_setxattr, s->progs.eima_inode_setxattr_read)}) {
+			bpf_program__set_autoload(mark_only, protect && !read);
+			bpf_program__set_autoload(reading, read);
+		}
 	}
 	static int load(measure_lsm_bpf *s) { return measure_lsm_bpf::load(s); }
 	static int attach(measure_lsm_bpf *s) { return measure_lsm_bpf::attach(s); }

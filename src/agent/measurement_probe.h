@@ -42,6 +42,9 @@ struct ProbeOptions {
 	// (bpf/lib/tamper.h), for a policy with appraise rules. They do nothing while
 	// appraise_cfg says off.
 	bool protect_blessed = false;
+	// With protect_blessed: the unlink, link, rename and xattr hooks can read the blessing
+	// themselves (KernelSupport::change_hooks_read_xattr, 6.13+; bpf/lib/tamper.h).
+	bool dentry_xattr = false;
 };
 
 // Why BPF LSM cannot be used here, or an empty string when it can be tried: "bpf" must be

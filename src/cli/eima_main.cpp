@@ -142,10 +142,11 @@ int cmd_status(const std::string &run_dir, bool as_json)
 			fmt::print("  cert:      {} ({})\n", c.value("subject", ""), c.value("path", ""));
 		fmt::print("kfuncs:      bpf_ima_file_hash in hooks: {}, bpf_get_file_xattr: {}, "
 			   "bpf_verify_pkcs7_signature: {}, bpf_lookup_user_key: {}, "
-			   "security.bpf.* xattrs: {}\n",
+			   "security.bpf.* xattrs: {}, change hooks read xattrs: {}\n",
 			   s.value("kernel_digest", std::string("-")).starts_with("bpf_ima") ? "yes" : "no",
 			   yes(k["bpf_get_file_xattr"]), yes(k["bpf_verify_pkcs7_signature"]),
-			   yes(k["bpf_lookup_user_key"]), yes(k["security_bpf_xattrs"]));
+			   yes(k["bpf_lookup_user_key"]), yes(k["security_bpf_xattrs"]),
+			   yes(k.value("change_hooks_read_xattr", false)));
 		if (e.contains("audit_log"))
 			fmt::print("audit log:   {} ({} decisions this run)\n",
 				   e["audit_log"].get<std::string>(), e.value("decisions_recorded", 0u));

@@ -107,6 +107,7 @@ KernelSupport probe_kernel_support()
 	k.verify_pkcs7_signature = has("bpf_verify_pkcs7_signature");
 	k.lookup_user_key = has("bpf_lookup_user_key");
 	k.security_bpf_xattr = has("bpf_set_dentry_xattr");
+	k.change_hooks_read_xattr = has("bpf_get_dentry_xattr") && k.security_bpf_xattr;
 	btf__free(vmlinux);
 	return k;
 }
@@ -198,7 +199,8 @@ nlohmann::json Enforcer::status() const
 	j["kfuncs"] = {{"bpf_get_file_xattr", support_.get_file_xattr},
 		       {"bpf_verify_pkcs7_signature", support_.verify_pkcs7_signature},
 		       {"bpf_lookup_user_key", support_.lookup_user_key},
-		       {"security_bpf_xattrs", support_.security_bpf_xattr}};
+		       {"security_bpf_xattrs", support_.security_bpf_xattr},
+		       {"change_hooks_read_xattr", support_.change_hooks_read_xattr}};
 	j["decisions_recorded"] = recorded_;
 	j["bless_writers"] = bless_writers_.size();
 	if (audit_) {

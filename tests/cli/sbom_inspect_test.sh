@@ -52,11 +52,21 @@ check_eq "a 1 GiB document with a hole exits 1 at once" 1 "$rc"
 check "its error names line, column and offset" grep -q "hole.json:1:38 (offset 37): .*control character" <<<"$err"
 # A 64 MiB string is refused once it passes the token bound, in bounded memory.
 { printf '{"spdxVersion": "SPDX-2.3", "name": "'; head -c 64M /dev/zero | tr '\0' x; printf '"}'; } >"$work/long.json"
+# Under ASan (scripts/sanitize.sh) its shadow memory is resident from the start (~70 MiB)
+# and freed blocks wait in a quarantine: there the bound is on what the parse adds to a
+# bare start, with the quarantine off. Elsewhere it is on the whole process.
+base=0
+if ldd "$BIN/eima" | grep -q libasan; then
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0
+	/usr/bin/time -f %M -o "$work/rss0" "$BIN/eima" --version >/dev/null
+	base=$(tail -1 "$work/rss0")
+fi
 /usr/bin/time -f %M -o "$work/rss" "$BIN/eima" sbom inspect "$work/long.json" 2>"$work/err"
 check_eq "a 64 MiB name exits 1" 1 $?
 check "its error names the token's offset" grep -q "long.json: offset 37: a token longer than 4 MiB" "$work/err"
-echo "64 MiB name: peak RSS $(tail -1 "$work/rss") KiB"
-check "and the peak RSS stays under 48 MiB" test "$(tail -1 "$work/rss")" -lt 49152
+rss=$(($(tail -1 "$work/rss") - base))
+echo "64 MiB name: peak RSS $rss KiB (over a bare start: $base KiB)"
+check "and the peak RSS stays under 48 MiB" test "$rss" -lt 49152
 rm -f "$work/long.json" "$work/hole.json"
 # A non-UTF-8 path keeps its bytes (docs/json-bytes.md: Python reads them back with os.fsencode).
 printf 'SPDXVersion: SPDX-2.2\nFileName: ./bin/\xff\nFileChecksum: SHA1: 85ed0817af83a24ad8da68c2b5094de69833983c\n' >"$work/bytes.spdx"

@@ -85,12 +85,15 @@ start_eimad() {
 	[[ " $* " == *" --pin-dir "* ]] && pin=()
 	"${wrap[@]}" "$BIN/eimad" --run-dir "$run" "${pin[@]}" "$@" >"$log.out" 2>"$log" &
 	EIMAD_PID=$!
-	for _ in $(seq 1 200); do
+	# Generous: under TCG on a busy host, verifying measure_lsm alone takes a minute or more.
+	# eimad that exits ends the wait at once.
+	local deadline=$((SECONDS + ${EIMA_TEST_START_SECONDS:-300}))
+	while ((SECONDS < deadline)); do
 		grep -q "eimad: ready" "$log.out" 2>/dev/null && return 0
 		kill -0 "$EIMAD_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	echo "eimad did not start:"; cat "$log" "$log.out"
+	echo "eimad did not start (or not ready within ${EIMA_TEST_START_SECONDS:-300} s):"; cat "$log" "$log.out"
 	return 1
 }
 
