@@ -318,7 +318,8 @@ signed_load() {
 check_eq "in trace mode eimad refuses to start with an enforcing func=BPF_CHECK rule" 1 $?
 check "saying why" grep -q "func=BPF_CHECK (enforce) cannot be applied: .*trace mode" "$T/trace.out"
 check "eimad starts with the rule" eimad_start "$T/eimad.1.log" "$T/eimad.policy"
-check "eima status says it enforces" bash -c "'$BIN/eima' status --run-dir '$ERUN' --json | grep -q '\"state\":\"enforcing'"
+check "eima status says it enforces" grep -q "^enforcing" <<<"$(field bpf_check.state)"
+"$BIN/eima" status --run-dir "$ERUN" | grep -A1 "bpf loads"
 check_eq "on this kernel's path" "$PATH_KIND" "$(field bpf_check.signing_path)"
 check_eq "pinned under eimad's pin directory" "$EPIN/bpf_policy_$EIMAD_PID" "$(field bpf_check.pins)"
 check_status "an unsigned load (bpftool prog load) is refused" 255 unsigned_load
@@ -330,7 +331,7 @@ check "the exception's cgroup loads unsigned" unsigned_load in_exempt
 /bin/true
 settle "$ERUN"
 check "eimad's own measurement goes on: an exec is measured" \
-	grep -q " /usr/bin/true$" "$ERUN/host/ascii_runtime_measurements"
+	grep -qE " (/usr)?/bin/true$" "$ERUN/host/ascii_runtime_measurements"
 check "its policy program is in the host list (the measurer is measured)" \
 	grep -q "eima-bpf-prog:eima_bpf_prog" "$ERUN/host/ascii_runtime_measurements"
 denied=$(log_count '"mechanism":"bpf_policy"')
@@ -364,7 +365,7 @@ echo "== eimad: audit func=BPF_CHECK"
 rm -f "$LOG"
 printf 'measure func=BPRM_CHECK\naudit func=BPF_CHECK\n' >"$T/eimad-audit.policy"
 check "eimad starts with the audit form" eimad_start "$T/eimad.3.log" "$T/eimad-audit.policy"
-check "eima status says it audits" bash -c "'$BIN/eima' status --run-dir '$ERUN' --json | grep -q '\"state\":\"auditing'"
+check "eima status says it audits" grep -q "^auditing" <<<"$(field bpf_check.state)"
 check "in the audit form an unsigned load works" unsigned_load
 out=$(signed_load 2>&1)
 check "and so does a signed one" grep -q "loaded .* signature" <<<"$out"
