@@ -229,6 +229,12 @@ Result<void> Agent::set_up_protection()
 	return {};
 }
 
+Error Agent::bpf_check_refusal(const std::string &why) const
+{
+	return Error{EOPNOTSUPP, fmt::format("policy {}:{}", config_.policy, bpf_rules_.line),
+		     "func=BPF_CHECK (enforce) cannot be applied: " + why};
+}
+
 Result<void> Agent::load_bpf_policy()
 {
 	using Mode = policy::BpfCheckPolicy::Mode;
@@ -238,12 +244,11 @@ Result<void> Agent::load_bpf_policy()
 	// only signed BPF load must not get a machine where anything loads. Audit mode records
 	// only, so eimad warns and goes on without it (docs/signed-bpf.md).
 	auto not_applied = [&](const std::string &why) -> Result<void> {
-		std::string at = fmt::format("{}:{}", config_.policy, bpf_rules_.line);
 		if (bpf_rules_.mode == Mode::enforce)
-			return fail(EOPNOTSUPP, "policy " + at,
-				    "func=BPF_CHECK (enforce) cannot be applied: " + why);
+			return std::unexpected(bpf_check_refusal(why));
 		bpf_policy_off_ = "off: " + why;
-		spdlog::warn("policy {}: audit func=BPF_CHECK not applied: {}", at, why);
+		spdlog::warn("policy {}:{}: audit func=BPF_CHECK not applied: {}", config_.policy,
+			     bpf_rules_.line, why);
 		return {};
 	};
 	if (auto why = signed_bpf_unavailable(probe_->mode(), mode_reason_); !why.empty())
@@ -423,6 +428,9 @@ Result<void> Agent::set_up_probe()
 		auto o = options_for(m, kernel_digest);
 		if (!o)
 			return std::unexpected(o.error());
+		// An enforcing func=BPF_CHECK rule needs BPF LSM: refused before loading anything.
+		if (m == ProbeMode::trace && bpf_rules_.mode == policy::BpfCheckPolicy::Mode::enforce)
+			return std::unexpected(bpf_check_refusal(signed_bpf_unavailable(m, lsm_reason)));
 		return MeasurementProbe::load(m, o->first, o->second);
 	};
 

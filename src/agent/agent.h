@@ -90,6 +90,8 @@ private:
 	// func=BPF_CHECK (signed_bpf_policy.h): loaded before protection, enabled after it.
 	Result<void> load_bpf_policy();
 	Result<void> enable_bpf_policy();
+	// Why eimad refuses to start: an enforcing func=BPF_CHECK rule it cannot apply.
+	Error bpf_check_refusal(const std::string &why) const;
 	// Where the BPF policy's refusals go: RUN/audit.jsonl and `eima events`.
 	Result<void> bpf_policy_record(const enforce::AppraisalRecord &r);
 	Result<ima::TemplateEntry> boot_aggregate_entry();

@@ -316,6 +316,7 @@ signed_load() {
 "$BIN/eimad" --run-dir "$ERUN" "${EIMAD[@]}" --policy "$T/eimad.policy" --mode trace \
 	>"$T/trace.out" 2>&1
 check_eq "in trace mode eimad refuses to start with an enforcing func=BPF_CHECK rule" 1 $?
+grep critical "$T/trace.out"
 check "saying why" grep -q "func=BPF_CHECK (enforce) cannot be applied: .*trace mode" "$T/trace.out"
 check "eimad starts with the rule" eimad_start "$T/eimad.1.log" "$T/eimad.policy"
 check "eima status says it enforces" grep -q "^enforcing" <<<"$(field bpf_check.state)"
