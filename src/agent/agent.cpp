@@ -26,6 +26,7 @@
 #include "agent/service_notify.h"
 #include "common/file_io.h"
 #include "common/hex.h"
+#include "common/json_text.h"
 #include "policy/ima_policy.h"
 
 namespace eima::agent {
@@ -60,6 +61,7 @@ std::string current_boot_id()
 Agent::~Agent()
 {
 	protection_.reset(); // lifted first: what follows unpins eima's set
+	bpf_policy_.reset(); // writes what it queued, unpins: BPF loads are no longer judged
 	ring_.reset();
 	probe_.reset();     // detach first: no new events
 	extender_.reset();  // drains the TPM queue
@@ -92,6 +94,10 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	// opens from here on (the files below are read before the set is adopted).
 	if (auto r = agent->open_pins(); !r)
 		return std::unexpected(r.error());
+	// A BPF policy an earlier eimad left would refuse this one's own (unsigned) programs:
+	// audit mode until this eimad's policy replaces it (signed_bpf_policy.h).
+	if (agent->pins_)
+		agent->bpf_relaxed_ = SignedBpfPolicy::relax_earlier(agent->pins_->dir());
 	if (auto r = agent->set_up_tpm(); !r)
 		return std::unexpected(r.error());
 	auto boot = agent->boot_aggregate_entry();
@@ -168,6 +174,10 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 				[a] { a->drain_ring(); });
 	if (auto r = agent->control_->listen(config.run_dir + "/eimad.sock"); !r)
 		return std::unexpected(r.error());
+	// The BPF policy loads attached but allowing everything, so that protection's own
+	// (unsigned) programs still load; protection then covers its pins and keyring.
+	if (auto r = agent->load_bpf_policy(); !r)
+		return std::unexpected(r.error());
 	// Last: everything it protects is in place (pins, keyring, the control socket that
 	// is the one way left to stop eimad).
 	if (auto r = agent->set_up_protection(); !r)
@@ -175,6 +185,16 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	if (agent->protection_) {
 		// Its programs are measuring code too (docs/measurer.md).
 		auto progs = measure_protection(self_format, *agent->protection_);
+		if (!progs)
+			return std::unexpected(progs.error());
+		for (auto &e : *progs)
+			agent->host_->append(e);
+	}
+	// eimad loads nothing unsigned from here on: BPF loads are judged.
+	if (auto r = agent->enable_bpf_policy(); !r)
+		return std::unexpected(r.error());
+	if (agent->bpf_policy_) {
+		auto progs = agent->bpf_policy_->measure(self_format);
 		if (!progs)
 			return std::unexpected(progs.error());
 		for (auto &e : *progs)
@@ -196,10 +216,90 @@ Result<void> Agent::set_up_protection()
 				    "): protection guards the pins that outlive eimad");
 	ProtectRequest req{probe_->pin_dir(), enforcer_->key_serials(),
 			   config_.protect_test_kill_cgroup};
+	if (bpf_policy_) {
+		if (!bpf_policy_->pin_dir().empty())
+			req.extra_pin_dirs.push_back(bpf_policy_->pin_dir());
+		for (auto k : bpf_policy_->key_serials())
+			req.key_serials.push_back(k);
+	}
 	auto p = SelfProtection::start(req);
 	if (!p)
 		return std::unexpected(p.error());
 	protection_ = std::move(*p);
+	return {};
+}
+
+Error Agent::bpf_check_refusal(const std::string &why) const
+{
+	return Error{EOPNOTSUPP, fmt::format("policy {}:{}", config_.policy, bpf_rules_.line),
+		     "func=BPF_CHECK (enforce) cannot be applied: " + why};
+}
+
+Result<void> Agent::load_bpf_policy()
+{
+	using Mode = policy::BpfCheckPolicy::Mode;
+	if (bpf_rules_.mode == Mode::none)
+		return {};
+	// Enforcement asked for and not possible is a refusal to start: a user who asked that
+	// only signed BPF load must not get a machine where anything loads. Audit mode records
+	// only, so eimad warns and goes on without it (docs/signed-bpf.md).
+	auto not_applied = [&](const std::string &why) -> Result<void> {
+		if (bpf_rules_.mode == Mode::enforce)
+			return std::unexpected(bpf_check_refusal(why));
+		bpf_policy_off_ = "off: " + why;
+		spdlog::warn("policy {}:{}: audit func=BPF_CHECK not applied: {}", config_.policy,
+			     bpf_rules_.line, why);
+		return {};
+	};
+	if (auto why = signed_bpf_unavailable(probe_->mode(), mode_reason_); !why.empty())
+		return not_applied(why);
+	SignedBpfRequest req{bpf_rules_,
+			     config_.policy,
+			     config_.bpf_objects_dir,
+			     config_.bpf_cert,
+			     probe_->pin_dir(),
+			     config_.run_dir};
+	auto p = SignedBpfPolicy::load(req);
+	if (!p)
+		return not_applied(p.error().message());
+	bpf_policy_ = std::move(*p);
+	return {};
+}
+
+Result<void> Agent::bpf_policy_record(const enforce::AppraisalRecord &r)
+{
+	spdlog::warn("BPF policy: {}", enforce::to_text(r));
+	emit(enforce::decision_event(r));
+	enforce::AuditLog *log = enforcer_ ? enforcer_->audit_log() : nullptr;
+	if (!log) {
+		if (!bpf_audit_) {
+			auto l = enforce::AuditLog::open(config_.run_dir + "/audit.jsonl",
+							 config_.enforce.audit_limits);
+			if (!l)
+				return std::unexpected(l.error());
+			bpf_audit_.emplace(std::move(*l));
+		}
+		log = &*bpf_audit_;
+	}
+	return log->append(json_dump(enforce::to_json(r)));
+}
+
+Result<void> Agent::enable_bpf_policy()
+{
+	auto sink = [this](const enforce::AppraisalRecord &r) { return bpf_policy_record(r); };
+	if (!bpf_policy_) {
+		// No rules now (or not applied): earlier eimads' sets go, their events logged.
+		if (!probe_->pin_dir().empty())
+			SignedBpfPolicy::remove_earlier(probe_->pin_dir(), sink);
+		return {};
+	}
+	if (auto r = bpf_policy_->enable(sink); !r) {
+		if (bpf_rules_.mode == policy::BpfCheckPolicy::Mode::enforce)
+			return r;
+		bpf_policy_off_ = "off: " + r.error().message();
+		spdlog::warn("audit func=BPF_CHECK not applied: {}", r.error().message());
+		bpf_policy_.reset();
+	}
 	return {};
 }
 
@@ -314,6 +414,7 @@ Result<void> Agent::set_up_probe()
 		if (!pol)
 			return std::unexpected(pol.error());
 		policy_unsupported_ = pol->unsupported;
+		bpf_rules_ = pol->bpf_check;
 		policy_rules_ = pol->rules;
 		policy_appraises_ = pol->has_appraise;
 		compiled_policy_ = pol->compiled;
@@ -329,6 +430,9 @@ Result<void> Agent::set_up_probe()
 		auto o = options_for(m, kernel_digest);
 		if (!o)
 			return std::unexpected(o.error());
+		// An enforcing func=BPF_CHECK rule needs BPF LSM: refused before loading anything.
+		if (m == ProbeMode::trace && bpf_rules_.mode == policy::BpfCheckPolicy::Mode::enforce)
+			return std::unexpected(bpf_check_refusal(signed_bpf_unavailable(m, lsm_reason)));
 		return MeasurementProbe::load(m, o->first, o->second);
 	};
 
@@ -834,6 +938,15 @@ Result<void> Agent::run()
 	loop_fds.watch(sigfd.get(), EPOLLIN);
 	loop_fds.watch(ring_->epoll_fd(), EPOLLIN);
 	loop_fds.watch(control_->fd(), EPOLLIN);
+	int bpf_events = bpf_policy_ ? bpf_policy_->events_fd() : -1;
+	if (bpf_events >= 0)
+		loop_fds.watch(bpf_events, EPOLLIN);
+	auto drain_bpf_policy = [this] {
+		if (!bpf_policy_)
+			return;
+		if (auto n = bpf_policy_->drain(); !n)
+			spdlog::error("BPF policy events: {}", n.error().message());
+	};
 	// Events for `eima events` and syslog, for as long as the loop runs.
 	{
 		std::lock_guard lock(event_stream_mu_);
@@ -915,6 +1028,8 @@ Result<void> Agent::run()
 				metrics->handle(fd, evs[i].events);
 			} else if (fd == control_->fd()) {
 				control_->serve_ready(); // never waits on a client
+			} else if (fd == bpf_events) {
+				drain_bpf_policy();
 			}
 		}
 		stop = stop || stop_requested_;
@@ -946,6 +1061,7 @@ Result<void> Agent::run()
 	// Those still running keep their lists and vTPMs for the next eimad: each swtpm saves
 	// its state as it stops (docs/restart.md); no vTPM outlives eimad.
 	control_->answer(true);
+	drain_bpf_policy();
 	reap_exited(); // those gone by now retire here, not at the next start
 	retirement_->advance(true);
 	flush_all(); // the last entries reach the lists, then the TPMs
@@ -998,6 +1114,17 @@ nlohmann::json Agent::status() const
 	}
 	j["kernel_digest"] = kernel_digest_;
 	j["enforcement"] = enforcer_->status();
+	// func=BPF_CHECK (docs/signed-bpf.md): applied, not applied and why, or no such rule.
+	if (bpf_policy_)
+		j["bpf_check"] = bpf_policy_->status();
+	else if (bpf_rules_.mode != policy::BpfCheckPolicy::Mode::none) {
+		j["bpf_check"] = policy::bpf_check_report(bpf_rules_);
+		j["bpf_check"]["state"] = bpf_policy_off_;
+	} else {
+		j["bpf_check"] = {{"mode", "none"}, {"state", "no func=BPF_CHECK rule in the policy"}};
+	}
+	if (!bpf_relaxed_.empty())
+		j["bpf_check"]["earlier_sets_relaxed"] = bpf_relaxed_;
 	j["protection"] = protection_ ? protection_->status()
 				      : nlohmann::json{{"on", false}};
 	j["protection"]["test_bypass_compiled"] = config_.protect_test_bypass_compiled;

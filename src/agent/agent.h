@@ -51,9 +51,9 @@
 #include "agent/process_root_cache.h"
 #include "agent/quote_service.h"
 #include "agent/retirement.h"
-#include "agent/self_protection.h"
 #include "agent/ring_reader.h"
 #include "agent/self_protection.h"
+#include "agent/signed_bpf_policy.h"
 #include "agent/tpm_extender.h"
 #include "agent/virtual_tpm.h"
 #include "common/error.h"
@@ -87,6 +87,13 @@ private:
 	Result<void> set_up_probe();
 	Result<void> set_up_enforcer();
 	Result<void> set_up_protection();
+	// func=BPF_CHECK (signed_bpf_policy.h): loaded before protection, enabled after it.
+	Result<void> load_bpf_policy();
+	Result<void> enable_bpf_policy();
+	// Why eimad refuses to start: an enforcing func=BPF_CHECK rule it cannot apply.
+	Error bpf_check_refusal(const std::string &why) const;
+	// Where the BPF policy's refusals go: RUN/audit.jsonl and `eima events`.
+	Result<void> bpf_policy_record(const enforce::AppraisalRecord &r);
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
 	// The "eima-interrupted:<from>-<to>" violation on a PCR.
@@ -150,6 +157,11 @@ private:
 	eima_policy compiled_policy_{}; // what the kernel holds, measured into the host list
 	std::optional<enforce::Enforcer> enforcer_; // appraisal, its keyring and audit log
 	std::unique_ptr<SelfProtection> protection_; // --protect
+	policy::BpfCheckPolicy bpf_rules_;	     // the policy's func=BPF_CHECK rules
+	std::unique_ptr<SignedBpfPolicy> bpf_policy_; // applying them
+	std::string bpf_policy_off_;		     // why they are not applied, when not
+	std::vector<std::string> bpf_relaxed_;	     // earlier eimads' sets, put in audit mode
+	std::optional<enforce::AuditLog> bpf_audit_; // when appraisal keeps no audit log
 	bool stop_requested_ = false;		     // by `eima stop`
 	std::uint64_t host_mntns_ = 0;
 	UniqueFd host_root_;

@@ -60,6 +60,10 @@ struct AgentConfig {
 	// eimad under protection, so a test can simulate a crash.
 	std::uint64_t protect_test_kill_cgroup = 0;
 	bool protect_test_bypass_compiled = false; // eimad has --protect-test-kill-cgroup
+	// func=BPF_CHECK in the policy (signed_bpf_policy.h): where the signed policy objects
+	// are (--bpf-objects) and the certificate they are signed with (--bpf-cert).
+	std::string bpf_objects_dir;
+	std::string bpf_cert;
 	// Appraisal in lsm mode (--appraise, --trusted-cert, --blessing-xattr).
 	enforce::EnforceConfig enforce;
 	// Prometheus metrics: "unix:PATH" or "ADDR:PORT"; "" for none (metrics_endpoint.h).

@@ -22,8 +22,13 @@ Result<LoadedPolicy> load_measure_policy(const std::string &spec, ProbeMode mode
 		return std::unexpected(parsed.error());
 	LoadedPolicy out;
 	out.rules = parsed->rules.size();
+	auto bpf = policy::bpf_check_policy(*parsed);
+	if (!bpf)
+		return std::unexpected(bpf.error());
+	out.bpf_check = std::move(*bpf);
 	for (auto &u : policy::unsupported(*parsed, kmode))
-		out.unsupported.push_back(spec + ":" + std::to_string(u.line) + ": " + u.reason);
+		if (parsed->rules[u.rule_index].func != EIMA_FUNC_BPF_CHECK) // reported on their own
+			out.unsupported.push_back(spec + ":" + std::to_string(u.line) + ": " + u.reason);
 	auto compiled = policy::compile_policy(*parsed, kmode);
 	if (!compiled)
 		return std::unexpected(compiled.error());

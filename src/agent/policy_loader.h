@@ -8,6 +8,7 @@
 #include "agent/measurement_probe.h"
 #include "bpf/abi/policy.h"
 #include "common/error.h"
+#include "policy/bpf_check.h"
 
 namespace eima::agent {
 
@@ -17,6 +18,9 @@ struct LoadedPolicy {
 	std::vector<std::string> unsupported; // "file:line: reason"
 	bool has_file_check = false;
 	bool has_appraise = false; // an appraise rule reached the kernel's array
+	// func=BPF_CHECK: applied by the signed BPF policy program (signed_bpf_policy.h), not
+	// by the measurement programs; mode none without such rules.
+	policy::BpfCheckPolicy bpf_check;
 };
 
 Result<LoadedPolicy> load_measure_policy(const std::string &spec, ProbeMode mode);

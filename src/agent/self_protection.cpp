@@ -198,9 +198,12 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 			return fail(-err, "pin BPF link", path);
 	}
 
-	// What is eima's: the measurement set and this one, each link's program and maps.
+	// What is eima's: the measurement set, this one and the others eimad pins, each link's
+	// program and maps.
+	std::vector<std::string> dirs = {req.pin_dir, impl->dir};
+	dirs.insert(dirs.end(), req.extra_pin_dirs.begin(), req.extra_pin_dirs.end());
 	std::set<std::pair<std::uint32_t, std::uint32_t>> objects;
-	for (const auto &dir : {req.pin_dir, impl->dir})
+	for (const auto &dir : dirs)
 		if (auto r = add_pinned(dir, objects); !r)
 			return std::unexpected(r.error());
 	std::uint8_t one = 1;
@@ -213,7 +216,7 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 						EIMA_PROTECT_MAX_OBJS));
 	}
 	impl->objects = objects.size();
-	for (const auto &dir : {req.pin_dir, impl->dir}) {
+	for (const auto &dir : dirs) {
 		auto key = dir_key(dir);
 		if (!key)
 			return std::unexpected(key.error());
@@ -312,9 +315,9 @@ Result<CleanupReport> force_cleanup(const std::string &pin_parent,
 	}
 	CleanupReport report;
 	for (auto &pins : held) {
+		// Protection sets (protect_*) and BPF policy sets (bpf_policy_*).
 		for (auto &entry : fs::directory_iterator(pins.dir(), ec))
-			if (entry.is_directory(ec) &&
-			    entry.path().filename().string().starts_with(protect_prefix))
+			if (entry.is_directory(ec))
 				remove_pins(entry.path());
 		pins.remove();
 		if (fs::exists(pins.dir(), ec))
@@ -324,8 +327,12 @@ Result<CleanupReport> force_cleanup(const std::string &pin_parent,
 	}
 	// "eima:<run dir>": a keyring whose eimad answers on its run directory's socket is in use
 	// (an eimad that pins nowhere, or elsewhere, holds no lock found above).
+	// "eima:bpf:<run dir>": the BPF policy's keyring (signed_bpf_policy.h), the same.
 	auto in_use = [&report](std::string_view description) {
-		std::string run_dir(description.substr(5));
+		std::string_view rest = description.substr(5);
+		if (rest.starts_with("bpf:"))
+			rest.remove_prefix(4);
+		std::string run_dir(rest);
 		if (!control::control_request(run_dir, {{"cmd", "status"}}))
 			return false;
 		report.problems.push_back(fmt::format("keyring {}: its eimad runs", description));

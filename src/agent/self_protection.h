@@ -22,6 +22,8 @@ struct ProtectRequest {
 	std::string pin_dir;		   // the measurement set's pins: all of it is protected
 	std::vector<std::int32_t> key_serials; // eimad's keyring and the keys in it
 	std::uint64_t test_kill_cgroup = 0;	   // tests only (EIMA_TEST_BYPASS): see bpf/abi
+	// Other pin directories of eimad's (the BPF policy's, signed_bpf_policy.h): all of each.
+	std::vector<std::string> extra_pin_dirs;
 };
 
 class SelfProtection {

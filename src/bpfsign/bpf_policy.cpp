@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -216,18 +217,26 @@ enforce::AppraisalRecord bpf_policy_record(const eima_bpf_policy_event &ev,
 	return r;
 }
 
-namespace {
-
-struct DrainState {
-	enforce::AuditLog *log;
-	std::int64_t boot_to_wall_ns;
+struct PolicyEventReader::State {
+	PolicyRecordSink sink;
+	std::string path;
+	std::int64_t boot_to_wall_ns = 0;
 	std::uint64_t written = 0;
 	std::optional<Error> error;
+	UniqueFd map;
+	ring_buffer *rb = nullptr;
+	~State()
+	{
+		if (rb)
+			ring_buffer__free(rb);
+	}
 };
+
+namespace {
 
 int on_event(void *ctx, void *data, std::size_t size)
 {
-	auto *st = static_cast<DrainState *>(ctx);
+	auto *st = static_cast<PolicyEventReader::State *>(ctx);
 	if (size < sizeof(eima_bpf_policy_event)) {
 		st->error = Error{EINVAL, "read BPF policy event", fmt::format("{} bytes", size)};
 		return -EINVAL;
@@ -241,7 +250,7 @@ int on_event(void *ctx, void *data, std::size_t size)
 	ssize_t n = ::readlink(link.c_str(), exe.data(), exe.size());
 	if (n > 0)
 		r.path.assign(exe.data(), static_cast<std::size_t>(n));
-	if (auto w = st->log->append(json_dump(enforce::to_json(r))); !w) {
+	if (auto w = st->sink(r); !w) {
 		st->error = w.error();
 		return -EIO;
 	}
@@ -251,32 +260,80 @@ int on_event(void *ctx, void *data, std::size_t size)
 
 } // namespace
 
+Result<PolicyEventReader> PolicyEventReader::open(const std::string &policy_dir,
+						  PolicyRecordSink sink)
+{
+	PolicyEventReader r;
+	r.st_ = std::make_unique<State>();
+	r.st_->sink = std::move(sink);
+	r.st_->path = policy_dir + "/map_policy_events";
+	r.st_->boot_to_wall_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+	r.st_->map.reset(bpf_obj_get(r.st_->path.c_str()));
+	if (!r.st_->map)
+		return fail(errno, "open the BPF policy's events", r.st_->path);
+	r.st_->rb = ring_buffer__new(r.st_->map.get(), on_event, r.st_.get(), nullptr);
+	if (!r.st_->rb)
+		return fail(errno, "read the BPF policy's events", r.st_->path);
+	return r;
+}
+
+PolicyEventReader::PolicyEventReader(PolicyEventReader &&) noexcept = default;
+PolicyEventReader &PolicyEventReader::operator=(PolicyEventReader &&) noexcept = default;
+PolicyEventReader::~PolicyEventReader() = default;
+
+int PolicyEventReader::epoll_fd() const
+{
+	return ring_buffer__epoll_fd(st_->rb);
+}
+
+std::uint64_t PolicyEventReader::written() const
+{
+	return st_->written;
+}
+
+namespace {
+
+Result<std::uint64_t> count_since(PolicyEventReader::State &st, std::uint64_t before, int n)
+{
+	if (st.error) {
+		Error e = *st.error;
+		st.error.reset();
+		return std::unexpected(e);
+	}
+	if (n < 0 && n != -EINTR)
+		return fail(-n, "read the BPF policy's events", st.path);
+	return st.written - before;
+}
+
+} // namespace
+
+Result<std::uint64_t> PolicyEventReader::consume()
+{
+	std::uint64_t before = st_->written;
+	return count_since(*st_, before, ring_buffer__consume(st_->rb));
+}
+
+Result<std::uint64_t> PolicyEventReader::poll(int timeout_ms)
+{
+	std::uint64_t before = st_->written;
+	return count_since(*st_, before, ring_buffer__poll(st_->rb, timeout_ms));
+}
+
 Result<std::uint64_t> drain_policy_events(const std::string &policy_dir, enforce::AuditLog &log,
 					  bool follow, const std::atomic<bool> &stop)
 {
-	std::string path = policy_dir + "/map_policy_events";
-	UniqueFd fd(bpf_obj_get(path.c_str()));
-	if (!fd)
-		return fail(errno, "open the BPF policy's events", path);
-	DrainState st{&log, clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC)};
-	std::unique_ptr<ring_buffer, decltype(&ring_buffer__free)> rb(
-		ring_buffer__new(fd.get(), on_event, &st, nullptr), ring_buffer__free);
-	if (!rb)
-		return fail(errno, "read the BPF policy's events", path);
-	auto check = [&](int n) -> Result<void> {
-		if (st.error)
-			return std::unexpected(*st.error);
-		if (n < 0 && n != -EINTR)
-			return fail(-n, "read the BPF policy's events", path);
-		return {};
-	};
+	auto reader = PolicyEventReader::open(policy_dir, [&log](const enforce::AppraisalRecord &r) {
+		return log.append(json_dump(enforce::to_json(r)));
+	});
+	if (!reader)
+		return std::unexpected(reader.error());
 	// A stop signal interrupts the wait (EINTR); what is queued then is written below.
 	while (follow && !stop.load())
-		if (auto r = check(ring_buffer__poll(rb.get(), 200)); !r)
+		if (auto r = reader->poll(200); !r)
 			return std::unexpected(r.error());
-	if (auto r = check(ring_buffer__consume(rb.get())); !r)
+	if (auto r = reader->consume(); !r)
 		return std::unexpected(r.error());
-	return st.written;
+	return reader->written();
 }
 
 } // namespace eima::bpfsign

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,6 +53,31 @@ Result<void> record_trusted_tags(const LoadedObject &loaded, int trusted_tags_fd
 // as the inode, the program's tag as the digest ("tag:HEX").
 enforce::AppraisalRecord bpf_policy_record(const eima_bpf_policy_event &ev,
 					   std::int64_t boot_to_wall_ns);
+
+// Where a reader of the policy's events puts each record (the audit log, eimad's events).
+using PolicyRecordSink = std::function<Result<void>(const enforce::AppraisalRecord &)>;
+
+// The policy's events ring (map_policy_events), read for as long as this lives: by
+// `eima bpf drain`/`enforce --audit-log`, and by eimad on its event loop (epoll_fd()).
+class PolicyEventReader {
+public:
+	static Result<PolicyEventReader> open(const std::string &policy_dir, PolicyRecordSink sink);
+	PolicyEventReader(PolicyEventReader &&) noexcept;
+	PolicyEventReader &operator=(PolicyEventReader &&) noexcept;
+	~PolicyEventReader();
+	int epoll_fd() const;
+	// What is queued now, each to the sink; the number of records.
+	Result<std::uint64_t> consume();
+	// Waits up to timeout_ms for events (EINTR is not an error), then as consume().
+	Result<std::uint64_t> poll(int timeout_ms);
+	std::uint64_t written() const;
+
+	struct State;
+
+private:
+	PolicyEventReader() = default;
+	std::unique_ptr<State> st_;
+};
 
 // Reads the policy's events ring (map_policy_events pinned in policy_dir) and appends
 // each event to log, until stop is set (then what is queued is still written). With

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "bpfsign/bpf_check_setup.h"
 #include "bpfsign/bpf_policy.h"
 #include "bpfsign/loader_image.h"
 #include "bpfsign/signed_loader.h"
@@ -151,8 +152,6 @@ int load_signed(const BpfOptions &o, bool attach, const Configure &configure,
 		if (auto c = check(*manifest, *path); !c)
 			return report(c.error());
 	std::int32_t keyring = 0;
-	Result<bpfsign::LoadedObject> loaded;
-	std::string how;
 	if (*path == bpfsign::SigningPath::native) {
 		if (o.keyring) {
 			keyring = *o.keyring;
@@ -162,21 +161,16 @@ int load_signed(const BpfOptions &o, bool attach, const Configure &configure,
 				return report(k.error());
 			keyring = *k;
 		}
-		loaded = bpfsign::load_signed_object(*obj, *manifest, keyring, o.object);
-		how = fmt::format("with its signature (native: the kernel checked it, keyring {}",
-				  keyring);
-	} else {
-		if (o.cert.empty())
-			return report(Error{EINVAL, "load " + o.object,
-					    "this kernel cannot check BPF signatures (trusted-loader "
-					    "path): give --cert CERT.pem to check it against"});
-		loaded = bpfsign::load_trusted_object(*obj, o.cert, o.object);
-		how = fmt::format("as its trusted loader (trusted-loader: eima checked the "
-				  "signature against {}",
-				  o.cert);
+	} else if (o.cert.empty()) {
+		return report(Error{EINVAL, "load " + o.object,
+				    "this kernel cannot check BPF signatures (trusted-loader "
+				    "path): give --cert CERT.pem to check it against"});
 	}
-	if (!loaded)
-		return report(loaded.error());
+	auto pl = bpfsign::load_on_path(*obj, *manifest, *path, keyring, o.cert, o.object);
+	if (!pl)
+		return report(pl.error());
+	auto *loaded = &pl->loaded;
+	const std::string &how = pl->how;
 	if (configure)
 		if (auto c = configure(*loaded, *path, keyring); !c)
 			return report(c.error());
@@ -265,38 +259,6 @@ Result<policy::BpfCheckPolicy> read_bpf_check_policy(const BpfOptions &o)
 	return bpf;
 }
 
-// Applies a policy's BPF_CHECK rules to the settings.
-Result<void> apply_bpf_check(const policy::BpfCheckPolicy &bpf, bpfsign::BpfPolicySettings &s)
-{
-	s.audit = bpf.mode == policy::BpfCheckPolicy::Mode::audit;
-	if (bpf.cgroup)
-		s.cgroup = *bpf.cgroup;
-	for (const auto &e : bpf.exceptions)
-		s.exempt_cgroups.push_back(e.cgroup);
-	if (s.path != bpfsign::SigningPath::native) {
-		// eima checks signatures against --cert there; no keyring is asked.
-		if (!bpf.keyrings.empty())
-			fmt::print("note: keyrings= is not used on the trusted-loader path (eima "
-				   "checks signatures against --cert)\n");
-		return {};
-	}
-	for (const auto &name : bpf.keyrings) {
-		auto id = policy::bpf_keyring_id(name);
-		if (!id) { // "eima": the parser allows nothing else without a number
-			auto k = bpfsign::default_keyring();
-			if (!k)
-				return std::unexpected(k.error());
-			id = *k;
-		}
-		// keyrings=eima and the default keyring are often the same one: count it once
-		// against the map's size.
-		if (std::find(s.trusted_keyrings.begin(), s.trusted_keyrings.end(), *id) ==
-		    s.trusted_keyrings.end())
-			s.trusted_keyrings.push_back(*id);
-	}
-	return {};
-}
-
 int cmd_enforce(const BpfOptions &o)
 {
 	if (!o.audit_log.empty() && o.pin_dir.empty())
@@ -308,19 +270,6 @@ int cmd_enforce(const BpfOptions &o)
 			return report(r.error());
 		rules = std::move(*r);
 	}
-	auto check = [](const bpfsign::LoaderManifest &m,
-			bpfsign::SigningPath path) -> Result<void> {
-		// Each path has its own policy object: 6.18's hook has an argument 6.12's lacks.
-		const char *want = path == bpfsign::SigningPath::native ? "trusted_keyrings"
-									: "trusted_loaders";
-		for (const auto &map : m.maps)
-			if (map.name == want)
-				return {};
-		return fail(EINVAL, "bpf enforce",
-			    fmt::format("{} is not the policy for this kernel's {} path: use {}.signed.bpf.o",
-					m.object, bpfsign::signing_path_name(path),
-					bpfsign::policy_object_name(path)));
-	};
 	int rc = load_signed(
 		o, true,
 		[&](const bpfsign::LoadedObject &loaded, bpfsign::SigningPath path,
@@ -337,12 +286,16 @@ int cmd_enforce(const BpfOptions &o)
 			s.trusted_loaders = {"/proc/self/exe"};
 			s.trusted_loaders.insert(s.trusted_loaders.end(), o.trusted_loaders.begin(),
 						 o.trusted_loaders.end());
-			if (rules)
-				if (auto a = apply_bpf_check(*rules, s); !a)
+			if (rules) {
+				std::string note;
+				if (auto a = bpfsign::apply_bpf_check(*rules, s, note); !a)
 					return a;
+				if (!note.empty())
+					fmt::print("note: {}\n", note);
+			}
 			return bpfsign::configure_bpf_policy(loaded, s);
 		},
-		check);
+		bpfsign::check_policy_manifest);
 	if (rc == 0 && rules)
 		fmt::print("policy {}:{}: {}{}{}\n", o.policy_file, rules->line,
 			   policy::bpf_check_mode_name(rules->mode),

@@ -162,6 +162,16 @@ int cmd_status(const std::string &run_dir, bool as_json)
 			   json_dump(p.value("refused", nlohmann::json::object())));
 	else
 		fmt::print("protection:  off (eimad --protect)\n");
+	// func=BPF_CHECK of eimad's policy (docs/signed-bpf.md): what eimad applies, or why not.
+	if (auto b = s.value("bpf_check", nlohmann::json()); b.is_object()) {
+		fmt::print("bpf loads:   {}: {}\n", b.value("mode", std::string("none")),
+			   b.value("state", std::string("-")));
+		if (b.contains("pins"))
+			fmt::print("  policy {} ({}), pins {}, {} refusals written\n",
+				   b.value("object", std::string("-")),
+				   b.value("signing_path", std::string("-")), json_dump(b["pins"]),
+				   b.value("events_written", std::uint64_t{0}));
+	}
 	return 0;
 }
 

@@ -80,6 +80,9 @@ public:
 		return bless_writers_.authorize(pid, peer_waiting);
 	}
 	void sweep() { bless_writers_.sweep(); }
+	// RUN/audit.jsonl while appraisal is on (nullptr when off), for other writers of audit
+	// events in eimad (the BPF policy's refusals), so that one writer rotates it.
+	AuditLog *audit_log() { return audit_ ? &*audit_ : nullptr; }
 
 private:
 	EnforceSetting setting_;

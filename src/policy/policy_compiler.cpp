@@ -43,8 +43,9 @@ std::vector<std::string> blocking_reasons(const PolicyRule &r, KernelMode mode)
 {
 	std::vector<std::string> why;
 	if (r.func == EIMA_FUNC_BPF_CHECK) {
-		why.push_back("func=BPF_CHECK: BPF program loads are judged by `eima bpf enforce "
-			      "--policy FILE` (docs/signed-bpf.md), not by eimad");
+		why.push_back("func=BPF_CHECK: BPF program loads are judged by the signed BPF "
+			      "policy program (eimad's, or `eima bpf enforce --policy FILE`; "
+			      "docs/signed-bpf.md), not by the measurement programs");
 		return why;
 	}
 	switch (r.action) {

@@ -11,8 +11,12 @@
 # refuses nothing and records, and every refusal (and every audited load) is a JSON line
 # of the audit log that `eima audit` reads back. Then an IMA policy FILE with
 # `appraise func=BPF_CHECK appraise_type=imasig` drives it (eima bpf enforce --policy): for
-# every task but its exception's cgroup, with its keyrings=; and its audit form. Pins under its own bpffs directory, and
-# removes it, its cgroup, its keyrings and the enforcing process on every exit.
+# every task but its exception's cgroup, with its keyrings=; and its audit form. Last, eimad
+# applies the same rule from its own --policy: unsigned loads refused while its own
+# measurement goes on, refusals in RUN/audit.jsonl, the policy kept across a kill -9 and
+# replaced by the restarted eimad, gone after `eima stop`; its audit form; and a refusal to
+# start where it cannot enforce (trace mode). Pins under its own bpffs directories, and
+# removes them, its cgroups, its keyrings, eimad and the enforcing process on every exit.
 #   bpf_policy_test.sh BIN_DIR BPF_DIR UNSIGNED.bpf.o SOCKET_SAMPLE.bpf.o EXPECTED_PATH
 BIN=$1
 BPF=$2
@@ -27,10 +31,12 @@ T=$(mktemp -d "${EIMA_TEST_TMPDIR:-/tmp}/eima-bpf-policy.XXXXXX")
 PIN=/sys/fs/bpf/eima-bpf-policy-test-$$
 CG=/sys/fs/cgroup/eima-bpf-policy-test-$$
 CGX=/sys/fs/cgroup/eima-bpf-policy-exempt-$$
+EPIN=/sys/fs/bpf/eima-bpf-policy-eimad-$$
 ENFORCER=
 cleanup() {
 	[[ -n $ENFORCER ]] && kill "$ENFORCER" 2>/dev/null && wait "$ENFORCER" 2>/dev/null
-	rm -rf "$PIN" /sys/fs/bpf/eima-bpf-policy-unsigned-$$
+	[[ -n ${EIMAD_PID:-} ]] && kill -KILL "$EIMAD_PID" 2>/dev/null && wait "$EIMAD_PID" 2>/dev/null
+	rm -rf "$PIN" "$EPIN" /sys/fs/bpf/eima-bpf-policy-unsigned-$$
 	rmdir "$CG" "$CGX" 2>/dev/null
 	unlink_keyrings
 	rm -rf "$T"
@@ -273,4 +279,101 @@ check_eq "every audited load is an audit event, as would_deny" "$audited" "$(log
 check "bpftool's unsigned load is logged" grep -q '"comm":"bpftool".*"decision":"would_deny"' "$LOG"
 check_eq "none says denied" 0 "$(log_count '"decision":"denied"')"
 rm -rf "$PIN"
+echo "== eimad: func=BPF_CHECK in its own policy"
+ERUN=$T/eimad-run
+LOG=$ERUN/audit.jsonl
+EIMAD=(--tpm none --vtpm none --pin-dir "$EPIN" --bpf-cert "$BPF/test-signing.crt"
+	--bpf-objects "$BPF")
+cat >"$T/eimad.policy" <<P
+measure func=BPRM_CHECK
+dont_appraise func=BPF_CHECK cgroup=$CGX
+appraise func=BPF_CHECK appraise_type=imasig
+P
+field() { "$BIN/eima" status --run-dir "$ERUN" --json | python3 -c 'import json,sys
+v=json.load(sys.stdin)
+for k in sys.argv[1].split("."): v=v[k]
+print(v)' "$1"; }
+eimad_start() { # LOG POLICY [eimad args]: start_eimad, given more time under TCG
+	local log=$1 pol=$2
+	shift 2
+	"$BIN/eimad" --run-dir "$ERUN" "${EIMAD[@]}" --mode lsm --policy "$pol" "$@" >"$log.out" 2>"$log" &
+	EIMAD_PID=$!
+	for _ in $(seq 600); do
+		grep -q "eimad: ready" "$log.out" 2>/dev/null && return 0
+		kill -0 "$EIMAD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$log" "$log.out"
+	return 1
+}
+signed_load() {
+	if [[ $PATH_KIND == native ]]; then
+		"$BIN/eima" bpf load "$T/socket-signed.o" --keyring "$(field bpf_check.keyring)"
+	else
+		"$BIN/eima" bpf load "$T/socket-signed.o" --cert "$BPF/test-signing.crt"
+	fi
+}
+"$BIN/eimad" --run-dir "$ERUN" "${EIMAD[@]}" --policy "$T/eimad.policy" --mode trace \
+	>"$T/trace.out" 2>&1
+check_eq "in trace mode eimad refuses to start with an enforcing func=BPF_CHECK rule" 1 $?
+grep critical "$T/trace.out"
+check "saying why" grep -q "func=BPF_CHECK (enforce) cannot be applied: .*trace mode" "$T/trace.out"
+check "eimad starts with the rule" eimad_start "$T/eimad.1.log" "$T/eimad.policy"
+check "eima status says it enforces" grep -q "^enforcing" <<<"$(field bpf_check.state)"
+"$BIN/eima" status --run-dir "$ERUN" | grep -A1 "bpf loads"
+check_eq "on this kernel's path" "$PATH_KIND" "$(field bpf_check.signing_path)"
+check_eq "pinned under eimad's pin directory" "$EPIN/bpf_policy_$EIMAD_PID" "$(field bpf_check.pins)"
+check_status "an unsigned load (bpftool prog load) is refused" 255 unsigned_load
+check "with EPERM" grep -q "Operation not permitted" "$T/bpftool.out"
+out=$(signed_load 2>&1)
+echo "$out"
+check "a signed object loads through eima bpf load" grep -q "loaded .* signature" <<<"$out"
+check "the exception's cgroup loads unsigned" unsigned_load in_exempt
+/bin/true
+settle "$ERUN"
+check "eimad's own measurement goes on: an exec is measured" \
+	grep -qE " (/usr)?/bin/true$" "$ERUN/host/ascii_runtime_measurements"
+check "its policy program is in the host list (the measurer is measured)" \
+	grep -q "eima-bpf-prog:eima_bpf_prog" "$ERUN/host/ascii_runtime_measurements"
+denied=$(log_count '"mechanism":"bpf_policy"')
+check "the refusal is in RUN/audit.jsonl ($denied)" test "$denied" -ge 1
+reason=$([[ $PATH_KIND == native ]] && echo unsigned_bpf || echo unknown_tag)
+check "with the documented fields" grep -q "\"comm\":\"bpftool\".*\"decision\":\"denied\".*\"mechanism\":\"bpf_policy\".*\"operation\":\"bpf_prog_load\".*\"reason\":\"$reason\"" "$LOG"
+"$BIN/eima" audit --run-dir "$ERUN" | tail -n 3
+check "eima audit reads it" bash -c "'$BIN/eima' audit --run-dir '$ERUN' | grep -q 'DENIED host.*bpf_prog_load'"
+# A killed eimad leaves the policy pinned: BPF loads are still judged, and the refusals
+# wait in its ring for the next eimad.
+old=$EIMAD_PID
+kill -KILL "$old"
+wait "$old" 2>/dev/null
+EIMAD_PID=
+check_status "with eimad killed, the pinned policy still refuses an unsigned load" 255 unsigned_load
+before=$(log_count '"decision":"denied"')
+check "a restarted eimad starts (its own loads pass the earlier policy)" \
+	eimad_start "$T/eimad.2.log" "$T/eimad.policy"
+check "and replaces the earlier policy" grep -q "bpf_policy_$old" <<<"$(field bpf_check.replaced_earlier_sets)"
+check_status "the earlier set's pins are gone" 1 test -e "$EPIN/bpf_policy_$old"
+check "the refusal made while eimad was down is in the audit log" \
+	test "$(log_count '"decision":"denied"')" -gt "$before"
+check_status "the restarted eimad refuses an unsigned load" 255 unsigned_load
+check "eima stop stops it" "$BIN/eima" stop --run-dir "$ERUN" --timeout 60
+wait "$EIMAD_PID" 2>/dev/null
+EIMAD_PID=
+check_status "the clean stop removed the pins" 1 test -e "$EPIN"
+check "after eima stop an unsigned load works again" unsigned_load_anywhere_soon
+
+echo "== eimad: audit func=BPF_CHECK"
+rm -f "$LOG"
+printf 'measure func=BPRM_CHECK\naudit func=BPF_CHECK\n' >"$T/eimad-audit.policy"
+check "eimad starts with the audit form" eimad_start "$T/eimad.3.log" "$T/eimad-audit.policy"
+check "eima status says it audits" grep -q "^auditing" <<<"$(field bpf_check.state)"
+check "in the audit form an unsigned load works" unsigned_load
+out=$(signed_load 2>&1)
+check "and so does a signed one" grep -q "loaded .* signature" <<<"$out"
+check "eima stop stops it" "$BIN/eima" stop --run-dir "$ERUN" --timeout 60
+wait "$EIMAD_PID" 2>/dev/null
+EIMAD_PID=
+check "bpftool's unsigned load is a would_deny record" grep -q '"comm":"bpftool".*"decision":"would_deny"' "$LOG"
+check_eq "none says denied" 0 "$(log_count '"decision":"denied"')"
+check_status "the clean stop removed the pins" 1 test -e "$EPIN"
 finish

@@ -1,0 +1,84 @@
+// "Only signed BPF" run by eimad (docs/signed-bpf.md, "eimad"): the func=BPF_CHECK rules of
+// eimad's policy applied with the signed policy object of this kernel's path
+// (bpf_policy.signed.bpf.o, native 6.18+; bpf_policy_tl.signed.bpf.o, trusted loader
+// 6.12-6.17), pinned under eimad's pin directory as bpf_policy_<pid>, its refusals read
+// into RUN/audit.jsonl and `eima events`.
+//
+// Order at start (eimad's own programs are unsigned skeletons, which the policy would
+// refuse on the native path):
+//   1. relax_earlier(): a policy an earlier (killed) eimad left pinned goes to audit mode,
+//      so that this eimad's own loads pass; each load in that window is a would_deny record.
+//   2. eimad loads its measurement set (or adopts it).
+//   3. load(): the signed policy object is loaded, attached and pinned, not yet enabled (it
+//      allows everything until policy_config says enabled).
+//   4. self-protection loads its hooks and covers the policy's pins and keyring.
+//   5. enable(): configured from the rules and enabled; the earlier sets' queued events go
+//      to the log, then their pins (the policy never lapsed: it was attached throughout).
+// A clean stop writes what is queued and removes the pins: the policy ends with eimad.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/measurement_probe.h"
+#include "agent/self_measurement.h"
+#include "bpfsign/bpf_policy.h"
+#include "common/error.h"
+#include "policy/bpf_check.h"
+
+namespace eima::agent {
+
+struct SignedBpfRequest {
+	policy::BpfCheckPolicy rules; // mode enforce or audit
+	std::string policy_source;    // the policy file, for messages
+	std::string objects_dir;      // holds bpf_policy.signed.bpf.o and bpf_policy_tl.signed.bpf.o
+	std::string cert;             // --bpf-cert: the signer's certificate (PEM or DER)
+	std::string pin_parent;       // eimad's pin directory; "" when eimad pins nothing
+	std::string run_dir;          // names the keyring ("eima:bpf:<run dir>")
+};
+
+// Why eimad cannot apply func=BPF_CHECK here, or "" when it can be tried: the policy
+// program is a BPF LSM program.
+std::string signed_bpf_unavailable(ProbeMode mode, const std::string &lsm_reason);
+
+// The pinned set's directory name prefix under the pin directory: "bpf_policy_".
+constexpr const char *signed_bpf_pin_prefix = "bpf_policy_";
+
+class SignedBpfPolicy {
+public:
+	// Step 1 above: the directories of the policies earlier eimads left (relaxed to audit).
+	static std::vector<std::string> relax_earlier(const std::string &pin_parent);
+	// Step 5 without a policy of its own (the rules were removed): the earlier sets' queued
+	// events go to sink, then the sets. Returns their directories.
+	static std::vector<std::string> remove_earlier(const std::string &pin_parent,
+						       const bpfsign::PolicyRecordSink &sink,
+						       const std::string &own = "");
+	// Step 3.
+	static Result<std::unique_ptr<SignedBpfPolicy>> load(const SignedBpfRequest &req);
+	// Step 5. Each record (the earlier sets' too) goes to sink.
+	Result<void> enable(bpfsign::PolicyRecordSink sink);
+	~SignedBpfPolicy();
+	SignedBpfPolicy(const SignedBpfPolicy &) = delete;
+	SignedBpfPolicy &operator=(const SignedBpfPolicy &) = delete;
+
+	// The events ring, for eimad's loop (-1 before enable()); drain() writes what is queued.
+	int events_fd() const;
+	Result<std::uint64_t> drain();
+	const std::string &pin_dir() const; // "" when not pinned
+	std::vector<std::int32_t> key_serials() const; // the keyring eimad made, and its key
+	// The policy's programs, for the host list (self_measurement.h).
+	Result<std::vector<ima::TemplateEntry>> measure(const SelfMeasurementFormat &f) const;
+	nlohmann::json status() const;
+
+	struct Impl;
+
+private:
+	explicit SignedBpfPolicy(std::unique_ptr<Impl> impl);
+	std::unique_ptr<Impl> impl_;
+};
+
+} // namespace eima::agent
