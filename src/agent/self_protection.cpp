@@ -19,6 +19,7 @@
 #include "agent/file_opener.h"
 #include "agent/measurement_probe.h"
 #include "bpf/abi/self_protect.h"
+#include "common/file_io.h"
 #include "common/unique_fd.h"
 #include "control/control_protocol.h"
 #include "enforce/trusted_keyring.h"
@@ -120,15 +121,6 @@ Result<eima_protected_dir> dir_key(const std::string &dir)
 	return eima_protected_dir{kernel_dev(st.st_dev), st.st_ino};
 }
 
-// Unpins every entry of a protection set's directory, then the directory.
-void remove_pins(const std::string &dir)
-{
-	std::error_code ec;
-	for (auto &entry : fs::directory_iterator(dir, ec))
-		::unlink(entry.path().c_str());
-	::rmdir(dir.c_str());
-}
-
 } // namespace
 
 struct SelfProtection::Impl {
@@ -146,7 +138,7 @@ struct SelfProtection::Impl {
 		eima_protect_cfg off{};
 		bpf_map__update_elem(skel->maps.protect_cfg, &zero, sizeof(zero), &off, sizeof(off),
 				     BPF_ANY);
-		remove_pins(dir);
+		remove_flat_dir(dir);
 		self_protect_bpf__destroy(skel); // the links' last fds: the hooks detach
 	}
 };
@@ -261,7 +253,7 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 		    entry.path() != impl->dir) {
 			spdlog::info("self-protection: replacing the set a stopped eimad left in {}",
 				     entry.path().string());
-			remove_pins(entry.path());
+			remove_flat_dir(entry.path());
 		}
 	}
 	spdlog::info("self-protection on: {} BPF objects, {} pin directories, {} keys{}",
@@ -318,7 +310,7 @@ Result<CleanupReport> force_cleanup(const std::string &pin_parent,
 		// Protection sets (protect_*) and BPF policy sets (bpf_policy_*).
 		for (auto &entry : fs::directory_iterator(pins.dir(), ec))
 			if (entry.is_directory(ec))
-				remove_pins(entry.path());
+				remove_flat_dir(entry.path());
 		pins.remove();
 		if (fs::exists(pins.dir(), ec))
 			report.problems.push_back(pins.dir() + ": still there after removing its pins");

@@ -27,16 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Unpins every entry of a policy set's directory, then the directory: its link's last
-// reference goes, and the kernel detaches the program.
-void remove_set(const std::string &dir)
-{
-	std::error_code ec;
-	for (auto &entry : fs::directory_iterator(dir, ec))
-		::unlink(entry.path().c_str());
-	::rmdir(dir.c_str());
-}
-
 std::vector<std::string> earlier_sets(const std::string &pin_parent, const std::string &own)
 {
 	std::vector<std::string> out;
@@ -81,7 +71,7 @@ struct SignedBpfPolicy::Impl {
 				spdlog::error("BPF policy events: {}", r.error().message());
 		events.reset();
 		if (!dir.empty())
-			remove_set(dir);
+			remove_flat_dir(dir);
 		// The fds go with `loaded`: the link's last reference, so the policy detaches.
 	}
 };
@@ -104,7 +94,7 @@ std::vector<std::string> SignedBpfPolicy::relax_earlier(const std::string &pin_p
 		std::uint32_t zero = 0;
 		if (!fd || bpf_map_lookup_elem(fd.get(), &zero, &cfg) != 0) {
 			spdlog::warn("BPF policy left in {}: {}; removed", dir, std::strerror(errno));
-			remove_set(dir);
+			remove_flat_dir(dir);
 			continue;
 		}
 		if (cfg.enabled && !cfg.audit) {
@@ -133,7 +123,7 @@ std::vector<std::string> SignedBpfPolicy::remove_earlier(const std::string &pin_
 		if (old)
 			if (auto n = old->consume(); !n)
 				spdlog::warn("BPF policy left in {}: {}", dir, n.error().message());
-		remove_set(dir);
+		remove_flat_dir(dir);
 		spdlog::info("BPF policy left in {} by an earlier eimad: removed", dir);
 	}
 	return sets;
@@ -191,9 +181,9 @@ Result<std::unique_ptr<SignedBpfPolicy>> SignedBpfPolicy::load(const SignedBpfRe
 		return std::unexpected(a.error());
 	if (!req.pin_parent.empty()) {
 		std::string dir = fmt::format("{}/{}{}", req.pin_parent, signed_bpf_pin_prefix, ::getpid());
-		remove_set(dir); // a set of an earlier eimad that had this pid
+		remove_flat_dir(dir); // a set of an earlier eimad that had this pid
 		if (auto p = bpfsign::pin_loaded_object(impl->loaded, dir); !p) {
-			remove_set(dir);
+			remove_flat_dir(dir);
 			return std::unexpected(p.error());
 		}
 		impl->dir = dir;

@@ -1,6 +1,9 @@
 #include "common/file_io.h"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -45,6 +48,14 @@ Result<void> write_file(const std::string &path, std::span<const std::uint8_t> d
 {
 	return write_file(path,
 			  std::string_view(reinterpret_cast<const char *>(data.data()), data.size()));
+}
+
+void remove_flat_dir(const std::string &dir)
+{
+	std::error_code ec;
+	for (auto &entry : std::filesystem::directory_iterator(dir, ec))
+		::unlink(entry.path().c_str());
+	::rmdir(dir.c_str());
 }
 
 } // namespace eima

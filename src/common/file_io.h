@@ -21,5 +21,9 @@ Result<std::string> read_file_prefix(const std::string &path, std::size_t max_by
 // Creates or truncates path.
 Result<void> write_file(const std::string &path, std::string_view data);
 Result<void> write_file(const std::string &path, std::span<const std::uint8_t> data);
+// Unlinks every entry of a flat directory, then the directory: a set of BPF pins (a link
+// whose last pin goes, with no fd holding it, detaches). Best effort, for teardown: what
+// cannot be removed stays.
+void remove_flat_dir(const std::string &dir);
 
 } // namespace eima
