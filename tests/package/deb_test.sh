@@ -51,18 +51,21 @@ chroot "$root" dpkg -i "/tmp/$(basename "$deb")" >"$work/install.log" 2>&1 ||
 [[ $(chroot "$root" eima --version) == "eima $version" ]] || fail "eima --version"
 [[ $(chroot "$root" eimad --version) == "eimad $version" ]] || fail "eimad --version"
 # The test-only self-protection bypass never ships (docs/self-protection.md).
-chroot "$root" eimad --help | grep -q -- --protect || fail "eimad --help lists --protect"
-! chroot "$root" eimad --help | grep -q -- --protect-test-kill-cgroup ||
+# The help is read whole before grep sees it: "eimad --help | grep -q" under pipefail
+# fails whenever grep's early exit makes eimad's next write die of SIGPIPE.
+help=$(chroot "$root" eimad --help) || fail "eimad --help"
+grep -q -- --protect <<<"$help" || fail "eimad --help lists --protect"
+! grep -q -- --protect-test-kill-cgroup <<<"$help" ||
 	fail "the packaged eimad has the test-only bypass"
 ! zcat "$root"/usr/share/man/man8/eimad.8.gz | grep -q 'protect-test-kill-cgroup' ||
 	fail "eimad(8) documents the test-only bypass"
 echo "no test bypass in the package: ok"
-chroot "$root" eimad --help | grep -q -- '--config' || fail "eimad --help"
+grep -q -- '--config' <<<"$help" || fail "eimad --help lists --config"
 for f in /usr/share/man/man1/eima.1.gz /usr/share/man/man8/eimad.8.gz \
 	/usr/lib/eima/bpf/measure_lsm.bpf.o /etc/eima/eimad.conf /lib/systemd/system/eimad.service; do
 	[[ -s $root$f ]] || fail "$f not installed"
 done
-zcat "$root/usr/share/man/man1/eima.1.gz" | grep -q 'eima policy from-sbom' ||
+grep -q 'eima policy from-sbom' <<<"$(zcat "$root/usr/share/man/man1/eima.1.gz")" ||
 	fail "the man page lacks the subcommands' help"
 # The shipped configuration is one eimad accepts: every key is an option (eimad refuses
 # unknown keys), checked by parsing it with --help after it.
