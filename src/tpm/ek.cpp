@@ -234,11 +234,12 @@ Result<Bytes> Tpm::activate_credential(EkType type, const Credential &credential
 		return fail(EINVAL, op, "encrypted secret is not one TPM2B_ENCRYPTED_SECRET");
 
 	auto *ctx = static_cast<ESYS_CONTEXT *>(esys_);
-	EndorsementPrimary ek, ak;
+	EndorsementPrimary ek;
 	if (auto r = ek.create(ctx, template_of(type), "endorsement key"); !r)
 		return std::unexpected(r.error());
-	if (auto r = ak.create(ctx, ak_template(), "attestation key"); !r)
-		return std::unexpected(r.error());
+	auto ak = attestation_key();
+	if (!ak)
+		return std::unexpected(ak.error());
 
 	// The EK's policy A: PolicySecret(TPM_RH_ENDORSEMENT) in a policy session.
 	ESYS_TR session = ESYS_TR_NONE;
@@ -270,7 +271,7 @@ Result<Bytes> Tpm::activate_credential(EkType type, const Credential &credential
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_fail("Esys_TRSess_SetAttributes", rc, "EK policy");
 	EsysPtr<TPM2B_DIGEST> cert_info;
-	rc = Esys_ActivateCredential(ctx, ak.handle, ek.handle, ESYS_TR_PASSWORD, session,
+	rc = Esys_ActivateCredential(ctx, (*ak)->handle, ek.handle, ESYS_TR_PASSWORD, session,
 				     ESYS_TR_NONE, &blob, &secret, cert_info.out());
 	if (rc != TSS2_RC_SUCCESS) // a failed command leaves the session: the guard flushes it
 		return tss_fail(op, rc, std::string(ek_type_name(type)) + " EK");

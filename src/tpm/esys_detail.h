@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/hex.h"
+#include "tpm/tpm.h"
 
 namespace eima::tpm::detail {
 
@@ -68,3 +69,14 @@ struct EndorsementPrimary {
 };
 
 } // namespace eima::tpm::detail
+
+namespace eima::tpm {
+
+// The AK while it stays loaded in a Tpm's context (Tpm::quote in tpm.h).
+struct Tpm::LoadedAk {
+	ESYS_TR handle = ESYS_TR_NONE;
+	Bytes public_area; // TPM2B_PUBLIC marshalled
+	std::string pem;
+};
+
+} // namespace eima::tpm

@@ -207,8 +207,11 @@ Result<void> Tpm::save_state()
 	return {};
 }
 
+Tpm::Tpm() = default;
+
 Tpm::Tpm(Tpm &&o) noexcept
-	: esys_(std::exchange(o.esys_, nullptr)), tcti_(std::exchange(o.tcti_, nullptr))
+	: esys_(std::exchange(o.esys_, nullptr)), tcti_(std::exchange(o.tcti_, nullptr)),
+	  ak_(std::move(o.ak_))
 {
 }
 
@@ -218,6 +221,7 @@ Tpm &Tpm::operator=(Tpm &&o) noexcept
 		close();
 		esys_ = std::exchange(o.esys_, nullptr);
 		tcti_ = std::exchange(o.tcti_, nullptr);
+		ak_ = std::move(o.ak_);
 	}
 	return *this;
 }
@@ -226,6 +230,9 @@ Tpm::~Tpm() { close(); }
 
 void Tpm::close()
 {
+	if (esys_ && ak_)
+		Esys_FlushContext(static_cast<ESYS_CONTEXT *>(esys_), ak_->handle);
+	ak_.reset();
 	if (esys_) {
 		auto *e = static_cast<ESYS_CONTEXT *>(esys_);
 		Esys_Finalize(&e);
@@ -414,6 +421,29 @@ Result<Bytes> Tpm::boot_aggregate(ima::HashAlgo bank)
 	return ima::compute_boot_aggregate(bank, ordered);
 }
 
+Result<const Tpm::LoadedAk *> Tpm::attestation_key()
+{
+	if (ak_)
+		return ak_.get();
+	EndorsementPrimary key;
+	if (auto r = key.create(static_cast<ESYS_CONTEXT *>(esys_), ak_template(),
+				"attestation key");
+	    !r)
+		return std::unexpected(r.error());
+	auto loaded = std::make_unique<LoadedAk>();
+	auto marshalled = marshal_public(*key.pub.p);
+	if (!marshalled)
+		return std::unexpected(marshalled.error());
+	loaded->public_area = std::move(*marshalled);
+	auto pem = ecc_p256_pem(key.pub->publicArea.unique.ecc);
+	if (!pem)
+		return std::unexpected(pem.error());
+	loaded->pem = std::move(*pem);
+	loaded->handle = std::exchange(key.handle, ESYS_TR_NONE); // this Tpm flushes it now
+	ak_ = std::move(loaded);
+	return ak_.get();
+}
+
 Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
 			 std::span<const std::uint8_t> nonce)
 {
@@ -432,10 +462,6 @@ Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &p
 	std::copy(nonce.begin(), nonce.end(), qualifying.buffer);
 
 	auto *ctx = static_cast<ESYS_CONTEXT *>(esys_);
-	EndorsementPrimary ak;
-	if (auto r = ak.create(ctx, ak_template(), "attestation key"); !r)
-		return std::unexpected(r.error());
-
 	TPMT_SIG_SCHEME scheme{};
 	scheme.scheme = TPM2_ALG_NULL; // the key's own: ECDSA with SHA-256
 	TPML_PCR_SELECTION sel{};
@@ -443,29 +469,38 @@ Result<Quote> Tpm::quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &p
 	sel.pcrSelections[0] = selection(bank, *list);
 	EsysPtr<TPM2B_ATTEST> attest;
 	EsysPtr<TPMT_SIGNATURE> signature;
-	TSS2_RC rc = Esys_Quote(ctx, ak.handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying,
-			&scheme, &sel, attest.out(), signature.out());
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_fail("Esys_Quote", rc, bank_name(bank));
+	const LoadedAk *ak = nullptr;
+	for (bool retried = false;; retried = true) {
+		bool fresh = !ak_;
+		auto loaded = attestation_key();
+		if (!loaded)
+			return std::unexpected(loaded.error());
+		ak = *loaded;
+		TSS2_RC rc = Esys_Quote(ctx, ak->handle, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+					ESYS_TR_NONE, &qualifying, &scheme, &sel, attest.out(),
+					signature.out());
+		if (rc == TSS2_RC_SUCCESS)
+			break;
+		if (fresh || retried)
+			return tss_fail("Esys_Quote", rc, bank_name(bank));
+		// The key loaded earlier may be gone (see quote() in tpm.h): forget it (the flush
+		// fails harmlessly if it is) and create it once more.
+		Esys_FlushContext(ctx, ak_->handle);
+		ak_.reset();
+	}
 
 	Quote q;
 	q.bank = bank;
 	q.attest.assign(attest->attestationData, attest->attestationData + attest->size);
 	q.signature.resize(sizeof(TPMT_SIGNATURE));
 	std::size_t off = 0;
-	rc = Tss2_MU_TPMT_SIGNATURE_Marshal(signature.p, q.signature.data(), q.signature.size(),
+	TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Marshal(signature.p, q.signature.data(), q.signature.size(),
 					    &off);
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_fail("Tss2_MU_TPMT_SIGNATURE_Marshal", rc);
 	q.signature.resize(off);
-	auto ak_public = marshal_public(*ak.pub.p);
-	if (!ak_public)
-		return std::unexpected(ak_public.error());
-	q.ak_public = std::move(*ak_public);
-	auto pem = ecc_p256_pem(ak.pub->publicArea.unique.ecc);
-	if (!pem)
-		return std::unexpected(pem.error());
-	q.ak_pem = std::move(*pem);
+	q.ak_public = ak->public_area;
+	q.ak_pem = ak->pem;
 	// The quote's pcrDigest covers the values at signing time; eimad extends through this
 	// same context only, so nothing changes them between the two commands.
 	auto values = read_pcrs(bank, *list);
@@ -481,23 +516,24 @@ namespace eima::tpm {
 
 Result<Identity> Tpm::identity()
 {
-	auto *ctx = static_cast<ESYS_CONTEXT *>(esys_);
 	Identity id;
-	for (auto [tmpl, what, pem, pub] :
-	     {std::tuple{ek_template(), "endorsement key", &id.ek_pem, &id.ek_public},
-	      std::tuple{ak_template(), "attestation key", &id.ak_pem, &id.ak_public}}) {
-		EndorsementPrimary key;
-		if (auto r = key.create(ctx, tmpl, what); !r)
-			return std::unexpected(r.error());
-		auto marshalled = marshal_public(*key.pub.p);
-		if (!marshalled)
-			return std::unexpected(marshalled.error());
-		*pub = std::move(*marshalled);
-		auto p = ecc_p256_pem(key.pub->publicArea.unique.ecc);
-		if (!p)
-			return std::unexpected(p.error());
-		*pem = std::move(*p);
-	}
+	EndorsementPrimary ek;
+	if (auto r = ek.create(static_cast<ESYS_CONTEXT *>(esys_), ek_template(), "endorsement key");
+	    !r)
+		return std::unexpected(r.error());
+	auto marshalled = marshal_public(*ek.pub.p);
+	if (!marshalled)
+		return std::unexpected(marshalled.error());
+	id.ek_public = std::move(*marshalled);
+	auto pem = ecc_p256_pem(ek.pub->publicArea.unique.ecc);
+	if (!pem)
+		return std::unexpected(pem.error());
+	id.ek_pem = std::move(*pem);
+	auto ak = attestation_key();
+	if (!ak)
+		return std::unexpected(ak.error());
+	id.ak_public = (*ak)->public_area;
+	id.ak_pem = (*ak)->pem;
 	return id;
 }
 

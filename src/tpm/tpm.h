@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -106,7 +107,11 @@ public:
 	// eima's attestation key: a restricted ECDSA P-256/SHA-256 signing key created as a
 	// primary in the endorsement hierarchy. Being a primary, it is the same key for as long
 	// as the TPM's endorsement seed lives (swtpm: its state directory), so verifiers can
-	// pin it. It is flushed after each quote (no resource manager with swtpm).
+	// pin it. The first quote creates it and it stays loaded in this context (one of the
+	// TPM's transient object slots, of which swtpm has 3) until the Tpm closes: creating a
+	// primary is most of a quote's cost. If it was flushed behind this context's back (a
+	// TPM restart, a tpm2_flushcontext without a resource manager), the quote fails and is
+	// made once more with the key created again.
 	Result<Quote> quote(ima::HashAlgo bank, const std::vector<std::uint32_t> &pcrs,
 			    std::span<const std::uint8_t> nonce);
 
@@ -122,10 +127,14 @@ public:
 	Result<Bytes> activate_credential(EkType type, const Credential &credential);
 
 private:
-	Tpm() = default;
+	struct LoadedAk; // tpm.cpp: the AK's handle and public parts while it stays loaded
+	Tpm();
 	void close();
+	// The loaded AK, created first if needed: an ESYS_TR and the public area's parts.
+	Result<const LoadedAk *> attestation_key();
 	void *esys_ = nullptr; // ESYS_CONTEXT*
 	void *tcti_ = nullptr; // TSS2_TCTI_CONTEXT*
+	std::unique_ptr<LoadedAk> ak_;
 };
 
 // "0x... (decoded text)" for a TSS2_RC, e.g. "0x902 (tpm:warn(2.0): out of memory for

@@ -83,6 +83,46 @@ TEST_F(QuoteTest, SameAkEveryTimeAndNoObjectSlotsLeak)
 	EXPECT_EQ(q->ak_pem, first_pem);
 }
 
+// The AK stays loaded between quotes (creating a primary is most of a quote's cost) and is
+// flushed when the Tpm closes; one flushed behind its back is created again.
+TEST_F(QuoteTest, AkStaysLoadedAndIsCreatedAgainWhenFlushed)
+{
+	if (!program_on_path("tpm2_getcap") || !program_on_path("tpm2_flushcontext"))
+		GTEST_SKIP() << "tpm2-tools is not installed";
+	auto transients = [&] {
+		auto r = run("tpm2_getcap handles-transient -T " + swtpm_->tcti());
+		EXPECT_EQ(r.status, 0) << r.output;
+		std::size_t n = 0;
+		for (std::size_t at = 0; (at = r.output.find("0x80", at)) != std::string::npos; ++at)
+			++n;
+		return n;
+	};
+	std::string pem;
+	{
+		auto t = Tpm::open(swtpm_->tcti());
+		ASSERT_TRUE(t) << t.error().message();
+		auto q = t->quote(HashAlgo::sha256, {10}, Bytes(8, 1));
+		ASSERT_TRUE(q) << q.error().message();
+		pem = q->ak_pem;
+		EXPECT_EQ(transients(), 1u) << "the AK stays loaded";
+		auto id = t->identity(); // the loaded AK, and an EK flushed again
+		ASSERT_TRUE(id) << id.error().message();
+		EXPECT_EQ(id->ak_pem, pem);
+		EXPECT_EQ(transients(), 1u);
+
+		auto flushed = run("tpm2_flushcontext -t -T " + swtpm_->tcti());
+		ASSERT_EQ(flushed.status, 0) << flushed.output;
+		EXPECT_EQ(transients(), 0u);
+		q = t->quote(HashAlgo::sha256, {10}, Bytes(8, 2));
+		ASSERT_TRUE(q) << "after the AK was flushed: " << q.error().message();
+		EXPECT_EQ(q->ak_pem, pem);
+		EXPECT_EQ(transients(), 1u);
+		auto ok = checkquote(*q, "sha256:10", "0202020202020202");
+		EXPECT_EQ(ok.status, 0) << ok.output;
+	}
+	EXPECT_EQ(transients(), 0u) << "closing the Tpm flushes its AK";
+}
+
 // The EK is the TCG profile's default ECC EK: the one tpm2_createek derives from the same
 // endorsement seed. The AK is the one quotes are signed with.
 TEST_F(QuoteTest, IdentityIsTheStandardEkAndTheQuotingAk)
