@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "control/control_protocol.h"
+#include "attest/eimad_evidence.h"
 #include "attest/evidence.h"
 #include "attest/quote_verifier.h"
 #include "common/error.h"
@@ -59,18 +59,6 @@ VerifyOptions verify_opts;
 CLI::App *quote_cmd = nullptr;
 CLI::App *verify_cmd = nullptr;
 
-Result<attest::Evidence> container_evidence(const QuoteOptions &o, const nlohmann::json &reply)
-{
-	// eimad answers for the container asked; anything else is a protocol error, not
-	// evidence about the wrong container.
-	auto id = reply.find("container");
-	if (id == reply.end() || *id != o.container)
-		return fail("eimad", "the quote reply is for container " +
-					     (id == reply.end() ? std::string("(none)") : json_dump(*id)) +
-					     ", not \"" + o.container + "\"");
-	return attest::read_container_evidence(reply, o.run_dir);
-}
-
 // DIR/{attest,signature,pcrs,ak.pem}: what tpm2_checkquote takes.
 int write_tpm2_tools(const attest::Evidence &ev, const std::string &dir)
 {
@@ -102,31 +90,13 @@ int cmd_quote(const QuoteOptions &o)
 						       : "sha256:10,11");
 	if (!sel)
 		return report(sel.error());
-	nlohmann::json req = {{"cmd", "quote"},
-			      {"nonce", to_hex(*nonce)},
-			      {"bank", sel->first},
-			      {"pcrs", sel->second}};
-	if (container)
-		req["container"] = o.container;
-	auto reply = control::control_request(o.run_dir, req);
-	if (!reply)
-		return report(reply.error());
-	// The lists are read after the reply: they only grow, and their first `entries` records
-	// are the ones the quoted PCRs cover.
-	std::string host_path = o.run_dir + "/host/binary_runtime_measurements";
-	Result<attest::Evidence> ev;
-	if (container) {
-		ev = container_evidence(o, *reply);
-	} else if (auto list = read_file(host_path); !list) {
-		ev = std::unexpected(list.error());
-	} else {
-		ev = attest::evidence_from_quote_reply(*reply, as_bytes(*list));
-		if (!ev)
-			ev.error().context = host_path + ": " + ev.error().context;
-	}
+	auto ev = attest::request_evidence({.run_dir = o.run_dir,
+					    .nonce = *nonce,
+					    .bank = sel->first,
+					    .pcrs = sel->second,
+					    .container = o.container});
 	if (!ev)
 		return report(ev.error());
-	attest::set_run_dir(*ev, o.run_dir);
 	if (int rc = write_evidence(*ev, o.out, o.tpm2_tools_dir); rc != 0)
 		return rc;
 	if (o.out.empty() || o.out == "-")
