@@ -196,7 +196,7 @@ Result<EndorsementKey> Tpm::endorsement_key(EkType type)
 	ek.type = type;
 	{
 		EndorsementPrimary key;
-		if (auto r = key.create(ctx, template_of(type), "endorsement key"); !r)
+		if (auto r = key.create(ctx, template_of(type), "endorsement key", held()); !r)
 			return std::unexpected(r.error());
 		auto marshalled = marshal_public(*key.pub.p);
 		if (!marshalled)
@@ -235,9 +235,9 @@ Result<Bytes> Tpm::activate_credential(EkType type, const Credential &credential
 
 	auto *ctx = static_cast<ESYS_CONTEXT *>(esys_);
 	EndorsementPrimary ek;
-	if (auto r = ek.create(ctx, template_of(type), "endorsement key"); !r)
+	if (auto r = ek.create(ctx, template_of(type), "endorsement key", held()); !r)
 		return std::unexpected(r.error());
-	auto ak = attestation_key();
+	auto ak = attestation_key({ek.handle});
 	if (!ak)
 		return std::unexpected(ak.error());
 

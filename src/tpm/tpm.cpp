@@ -11,8 +11,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <tuple>
+#include <type_traits>
 
 #include "ima/template_entry.h"
 #include "tpm/esys_detail.h"
@@ -39,6 +41,35 @@ std::string bank_name(ima::HashAlgo a) { return std::string(ima::hash_algo_name(
 std::unexpected<Error> tss_fail(const char *op, TSS2_RC rc, const std::string &context)
 {
 	return fail(op, (context.empty() ? "" : context + ": ") + tss_error(rc));
+}
+
+std::size_t flush_stale_objects(ESYS_CONTEXT *ctx, std::span<const ESYS_TR> keep)
+{
+	std::vector<TPM2_HANDLE> kept;
+	for (ESYS_TR held : keep) {
+		TPM2_HANDLE h = 0;
+		if (held != ESYS_TR_NONE && Esys_TR_GetTpmHandle(ctx, held, &h) == TSS2_RC_SUCCESS)
+			kept.push_back(h);
+	}
+	EsysPtr<TPMS_CAPABILITY_DATA> loaded;
+	TPMI_YES_NO more = TPM2_NO;
+	if (Esys_GetCapability(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
+			       TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, &more,
+			       loaded.out()) != TSS2_RC_SUCCESS)
+		return 0;
+	std::size_t flushed = 0;
+	const TPML_HANDLE &handles = loaded->data.handles;
+	for (UINT32 i = 0; i < handles.count; ++i) {
+		TPM2_HANDLE h = handles.handle[i];
+		if (std::find(kept.begin(), kept.end(), h) != kept.end())
+			continue;
+		ESYS_TR stale = ESYS_TR_NONE;
+		if (Esys_TR_FromTPMPublic(ctx, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &stale) ==
+			    TSS2_RC_SUCCESS &&
+		    Esys_FlushContext(ctx, stale) == TSS2_RC_SUCCESS)
+			++flushed;
+	}
+	return flushed;
 }
 
 // Bitmap of PCRs for a TPMS_PCR_SELECTION of a PC client TPM (24 PCRs, 3 bytes).
@@ -421,13 +452,22 @@ Result<Bytes> Tpm::boot_aggregate(ima::HashAlgo bank)
 	return ima::compute_boot_aggregate(bank, ordered);
 }
 
-Result<const Tpm::LoadedAk *> Tpm::attestation_key()
+std::vector<Tpm::EsysObject> Tpm::held(std::initializer_list<EsysObject> also) const
+{
+	static_assert(std::is_same_v<EsysObject, ESYS_TR>);
+	std::vector<EsysObject> h(also);
+	if (ak_)
+		h.push_back(ak_->handle);
+	return h;
+}
+
+Result<const Tpm::LoadedAk *> Tpm::attestation_key(std::initializer_list<EsysObject> keep)
 {
 	if (ak_)
 		return ak_.get();
 	EndorsementPrimary key;
 	if (auto r = key.create(static_cast<ESYS_CONTEXT *>(esys_), ak_template(),
-				"attestation key");
+				"attestation key", held(keep));
 	    !r)
 		return std::unexpected(r.error());
 	auto loaded = std::make_unique<LoadedAk>();
@@ -518,7 +558,8 @@ Result<Identity> Tpm::identity()
 {
 	Identity id;
 	EndorsementPrimary ek;
-	if (auto r = ek.create(static_cast<ESYS_CONTEXT *>(esys_), ek_template(), "endorsement key");
+	if (auto r = ek.create(static_cast<ESYS_CONTEXT *>(esys_), ek_template(), "endorsement key",
+			       held());
 	    !r)
 		return std::unexpected(r.error());
 	auto marshalled = marshal_public(*ek.pub.p);

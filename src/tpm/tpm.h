@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <span>
@@ -130,8 +131,12 @@ private:
 	struct LoadedAk; // tpm.cpp: the AK's handle and public parts while it stays loaded
 	Tpm();
 	void close();
-	// The loaded AK, created first if needed: an ESYS_TR and the public area's parts.
-	Result<const LoadedAk *> attestation_key();
+	using EsysObject = std::uint32_t; // ESYS_TR, without tpm2-tss in this header
+	// The loaded AK, created first if needed: an ESYS_TR and the public area's parts. keep:
+	// other objects the caller holds loaded (detail::EndorsementPrimary::create).
+	Result<const LoadedAk *> attestation_key(std::initializer_list<EsysObject> keep = {});
+	// The objects this context keeps loaded (its AK), and also.
+	std::vector<EsysObject> held(std::initializer_list<EsysObject> also = {}) const;
 	void *esys_ = nullptr; // ESYS_CONTEXT*
 	void *tcti_ = nullptr; // TSS2_TCTI_CONTEXT*
 	std::unique_ptr<LoadedAk> ak_;

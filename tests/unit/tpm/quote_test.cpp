@@ -123,6 +123,52 @@ TEST_F(QuoteTest, AkStaysLoadedAndIsCreatedAgainWhenFlushed)
 	EXPECT_EQ(transients(), 0u) << "closing the Tpm flushes its AK";
 }
 
+// Without a resource manager objects outlive their process: an eimad killed with -9 leaves its
+// AK in swtpm, and three such kills filled its slots (TPM_RC_OBJECT_MEMORY) until the next
+// eimad could create no key at all. A full TPM is made room in, sparing what this Tpm holds.
+TEST_F(QuoteTest, ObjectsLeftByAKilledOwnerAreFlushedWhenTheTpmIsFull)
+{
+	if (!program_on_path("tpm2_getcap") || !program_on_path("tpm2_createprimary"))
+		GTEST_SKIP() << "tpm2-tools is not installed";
+	auto transients = [&] {
+		auto r = run("tpm2_getcap handles-transient -T " + swtpm_->tcti());
+		EXPECT_EQ(r.status, 0) << r.output;
+		std::size_t n = 0;
+		for (std::size_t at = 0; (at = r.output.find("0x80", at)) != std::string::npos; ++at)
+			++n;
+		return n;
+	};
+	auto leave_object = [&](int i) {
+		auto r = run("tpm2_createprimary -C o -g sha256 -G ecc -T " + swtpm_->tcti() + " -c " +
+			     dir_.path() + "/left" + std::to_string(i) + ".ctx");
+		ASSERT_EQ(r.status, 0) << r.output;
+	};
+	for (int i = 0; i < 3; ++i)
+		leave_object(i);
+	ASSERT_EQ(transients(), 3u) << "tpm2-tools leaves its primaries loaded, as a killed eimad";
+
+	auto t = Tpm::open(swtpm_->tcti());
+	ASSERT_TRUE(t) << t.error().message();
+	auto q = t->quote(HashAlgo::sha256, {10}, Bytes(8, 3));
+	ASSERT_TRUE(q) << "a full TPM: " << q.error().message();
+	EXPECT_EQ(transients(), 1u) << "the stale objects went, the AK stays";
+	auto ok = checkquote(*q, "sha256:10", "0303030303030303");
+	EXPECT_EQ(ok.status, 0) << ok.output;
+
+	// Full again while this Tpm holds its AK: the EK needs a slot, the AK is spared.
+	leave_object(3);
+	leave_object(4);
+	ASSERT_EQ(transients(), 3u);
+	auto id = t->identity();
+	ASSERT_TRUE(id) << "full, with the AK loaded: " << id.error().message();
+	EXPECT_EQ(id->ak_pem, q->ak_pem);
+	EXPECT_EQ(transients(), 1u);
+	q = t->quote(HashAlgo::sha256, {10}, Bytes(8, 4));
+	ASSERT_TRUE(q) << q.error().message();
+	ok = checkquote(*q, "sha256:10", "0404040404040404");
+	EXPECT_EQ(ok.status, 0) << ok.output;
+}
+
 // The EK is the TCG profile's default ECC EK: the one tpm2_createek derives from the same
 // endorsement seed. The AK is the one quotes are signed with.
 TEST_F(QuoteTest, IdentityIsTheStandardEkAndTheQuotingAk)
