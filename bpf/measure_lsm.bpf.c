@@ -173,16 +173,17 @@ int BPF_PROG(eima_inode_removexattr, struct mnt_idmap *idmap, struct dentry *den
 {
 	if (ret)
 		return ret;
-	return tamper_xattr(dentry, name, EIMA_OP_REMOVEXATTR);
+	return tamper_removexattr(dentry, name);
 }
 
 /*
  * The same changes where the kernel can read a dentry's xattr (bpf_get_dentry_xattr,
  * 6.13+): eimad loads these instead of the unlink, link, rename and setxattr hooks above,
- * so a blessed file is protected whether or not a task opened it (lib/tamper.h). Each
- * hook is sleepable on 6.12 too, so this object, loaded whole by its signed loader, loads
- * there. That is why inode_removexattr, sleepable only from 6.13, has no such variant and
- * keeps the mark, as truncate(2) does (path_truncate's dentry is not an argument).
+ * and inode_setattr beside path_truncate, so a blessed file is protected whether or not a
+ * task opened it (lib/tamper.h). Each hook is sleepable on 6.12 too, so this object, loaded
+ * whole by its signed loader, loads there. That is why inode_removexattr, not sleepable on
+ * 6.12, has no such variant; truncate(2) is caught in inode_setattr because
+ * path_truncate's dentry is not an argument, which bpf_get_dentry_xattr wants.
  */
 SEC("lsm.s/path_unlink")
 int BPF_PROG(eima_path_unlink_read, const struct path *dir, struct dentry *dentry, int ret)
@@ -220,6 +221,16 @@ int BPF_PROG(eima_inode_setxattr_read, struct mnt_idmap *idmap, struct dentry *d
 	if (ret)
 		return ret;
 	return tamper_xattr_read(dentry, name, EIMA_OP_SETXATTR);
+}
+
+/* truncate(2) reaches here through notify_change, after path_truncate. */
+SEC("lsm.s/inode_setattr")
+int BPF_PROG(eima_inode_setattr_read, struct mnt_idmap *idmap, struct dentry *dentry,
+	     struct iattr *attr, int ret)
+{
+	if (ret)
+		return ret;
+	return tamper_setattr_read(dentry, attr);
 }
 
 SEC("lsm/inode_post_setxattr")

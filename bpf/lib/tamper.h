@@ -21,8 +21,11 @@
  *
  * Where the kernel has bpf_get_dentry_xattr (6.13+), eimad loads sleepable variants of the
  * unlink, link, rename and setxattr hooks instead (the *_read programs), which read the
- * xattr of an unmarked file themselves: there, a blessed file is protected from those
- * changes, opened or not. Removing an xattr and truncate(2) still rely on the mark.
+ * xattr of an unmarked file themselves, and one on inode_setattr for truncate(2): there, a
+ * blessed file is protected from those changes, opened or not. Removing the blessing xattr
+ * itself needs no mark on any kernel (where it exists, the file is blessed); removing
+ * security.ima or security.evm from a file never opened in scope is the one change left
+ * to the mark (inode_removexattr cannot sleep on 6.12, where this object loads too).
  *
  * Included by measure_lsm.bpf.c only, after lib/appraise.h.
  */
@@ -351,6 +354,32 @@ static __always_inline int tamper_xattr(struct dentry *dentry, const char *name,
 	if (!xattr_name(name, n) || !protected_xattr(n))
 		return 0;
 	return tamper_dentry(dentry, NULL, op);
+}
+
+/* Removing a protected xattr. The blessing xattr needs no mark: a file that has it is
+ * blessed, and removing it from one that has not fails anyway (EPERM then, not ENODATA,
+ * and audit mode records it as enforce would refuse it). The others follow the mark. */
+static __always_inline int tamper_removexattr(struct dentry *dentry, const char *name)
+{
+	struct eima_appraise_cfg *cfg = tamper_cfg();
+	char n[XATTR_NAME_BUF] = {};
+
+	if (!cfg || !dentry || !xattr_name(name, n) || !protected_xattr(n))
+		return 0;
+	if (blessing_xattr(cfg, n))
+		return tamper_decide(cfg, dentry, NULL, EIMA_OP_REMOVEXATTR);
+	return tamper_dentry(dentry, NULL, EIMA_OP_REMOVEXATTR);
+}
+
+/* A size change through notify_change (truncate(2), and every other truncate after its
+ * own hook) of a file without a mark, read now (6.13+). A marked file was decided by
+ * path_truncate, file_truncate or file_open already, with its mount in the record. */
+static __always_inline int tamper_setattr_read(struct dentry *dentry, struct iattr *attr)
+{
+	if (!dentry || !attr || !(attr->ia_valid & EIMA_ATTR_SIZE) ||
+	    marked_blessed(dentry->d_inode))
+		return 0;
+	return tamper_dentry_read(dentry, NULL, EIMA_OP_TRUNCATE);
 }
 
 /* After a blessing xattr was set (by anyone: eima bless runs on the host, out of scope) or

@@ -245,6 +245,7 @@ struct LsmOps {
 			bpf_program__set_autoload(mark_only, protect && !read);
 			bpf_program__set_autoload(reading, read);
 		}
+		bpf_program__set_autoload(s->progs.eima_inode_setattr_read, read);
 	}
 	static int load(measure_lsm_bpf *s) { return measure_lsm_bpf::load(s); }
 	static int attach(measure_lsm_bpf *s) { return measure_lsm_bpf::attach(s); }

@@ -44,7 +44,9 @@ make_rootfs "$root"
 # setfattr (libc only) for the xattr changes, which busybox cannot make: run in the
 # container, in scope, it must be blessed itself.
 cp -L /usr/bin/setfattr "$root/bin/setfattr"
-blessed="bin/busybox bin/dyn-true bin/dyn-env bin/setfattr lib64/ld-linux-x86-64.so.2 lib/x86_64-linux-gnu/libc.so.6"
+# truncate(2) by path, which no tool here makes without opening the file (a static helper).
+cp "$BIN/eima-test-truncate" "$root/bin/truncate-path"
+blessed="bin/busybox bin/dyn-true bin/dyn-env bin/setfattr bin/truncate-path lib64/ld-linux-x86-64.so.2 lib/x86_64-linux-gnu/libc.so.6"
 sbom_for() { # sbom_for ROOT > SBOM
 	local sep='' f
 	echo '{"spdxVersion": "SPDX-2.3", "name": "enforce-rootfs", "files": ['
@@ -69,6 +71,7 @@ done
 other=$T/other
 make_rootfs "$other"
 cp -L /usr/bin/setfattr "$other/bin/setfattr"
+cp "$BIN/eima-test-truncate" "$other/bin/truncate-path"
 sbom_for "$other" >"$T/sbom-b.json"
 "$BIN/eima" bless --sbom "$T/sbom-b.json" --root "$other" --key "$T/key-b.pem" \
 	--cert "$T/cert-b.pem" "${xattr_opt[@]}" >/dev/null 2>&1
@@ -189,7 +192,7 @@ make_targets() { # make_targets DIR
 		copy_xattrs "$root/bin/dyn-true" "$1/t-$op"
 	done
 	# Blessed files no task in scope reads before they are changed (not t-*).
-	for op in rm rmx; do
+	for op in rm rmx rmima truncate; do
 		cp "$root/bin/dyn-true" "$1/u-$op"
 		copy_xattrs "$root/bin/dyn-true" "$1/u-$op"
 	done
@@ -229,6 +232,8 @@ r setother setfattr -n \$x -v \$v \$d/t-setother
 r unblessed sh -c 'echo x >>\$1' _ \$d/unblessed
 r unread-rm busybox rm -f \$d/u-rm
 r unread-rmx setfattr -x \$x \$d/u-rmx
+r unread-rmima setfattr -x security.ima \$d/u-rmima
+r unread-truncate truncate-path \$d/u-truncate
 " >"$2" 2>/dev/null
 }
 # What each change is logged as: "NAME OPERATION" (coreutils truncate opens for write).
@@ -292,18 +297,28 @@ for n in $tamper_ops; do
 done
 check_eq "an unblessed file in scope can be written" 0 "$(rc_of "$T/tamper-enforce.rc" unblessed)"
 # A blessed file that no task in scope opened: 6.13+ hooks read its xattr themselves; on
-# 6.12 only its mark could tell, and it has none (docs/enforcement.md's limit, checked so
-# that the document stays true).
-# Removing its xattr is that limit on every kernel (inode_removexattr reads no xattr).
+# 6.12 only its mark could tell, and it has none (docs/enforcement.md's limits, checked so
+# that the document stays true). Its blessing cannot be removed on any kernel (where the
+# xattr is, the file is blessed); removing its security.ima is the limit on every kernel
+# (inode_removexattr reads no xattr).
+rc=$(rc_of "$T/tamper-enforce.rc" unread-rmx)
+check "removing the blessing of a file never opened is refused (rc $rc)" test -n "$rc" -a "$rc" != 0
+check "...and the blessing is still there" getfattr -n "$XATTR" "$root/tamper-enforce/u-rmx"
+check_eq "(limit) removing security.ima of a blessed file never opened goes through" 0 \
+	"$(rc_of "$T/tamper-enforce.rc" unread-rmima)"
 if grep -q 'change hooks read xattrs: yes' "$T/status"; then
-	rc=$(rc_of "$T/tamper-enforce.rc" unread-rm)
-	check "rm of a blessed file never opened is refused (rc $rc)" test -n "$rc" -a "$rc" != 0
+	for n in rm truncate; do
+		rc=$(rc_of "$T/tamper-enforce.rc" "unread-$n")
+		check "$n of a blessed file never opened is refused (rc $rc)" test -n "$rc" -a "$rc" != 0
+	done
 	check "the unread file is still there, blessed" getfattr -n "$XATTR" "$root/tamper-enforce/u-rm"
-	check_eq "(limit) setfattr -x on a blessed file never opened goes through" 0 \
-		"$(rc_of "$T/tamper-enforce.rc" unread-rmx)"
+	check "the unread file truncated by path keeps its bytes" \
+		cmp -s "$root/bin/dyn-true" "$root/tamper-enforce/u-truncate"
 else
-	echo "  LIMIT: here the change hooks cannot read xattrs: a blessed file never opened in scope can be removed"
+	echo "  LIMIT: here the change hooks cannot read xattrs: a blessed file never opened in scope can be removed or truncated"
 	check_eq "(limit) rm of a blessed file never opened goes through" 0 "$(rc_of "$T/tamper-enforce.rc" unread-rm)"
+	check_eq "(limit) truncate(2) of a blessed file never opened goes through" 0 \
+		"$(rc_of "$T/tamper-enforce.rc" unread-truncate)"
 fi
 snapshot "$root/tamper-enforce" >"$T/tamper.after"
 check "the blessed files' names, bytes and xattrs are unchanged" diff "$T/tamper.before" "$T/tamper.after"
@@ -406,7 +421,7 @@ workload "$T/audit.rc"
 tamper "$root/tamper-audit" "$T/tamper-audit.rc"
 settle "$T/run"
 cat "$T/audit.rc" "$T/tamper-audit.rc"
-for n in $tamper_ops unblessed unread-rm unread-rmx; do
+for n in $tamper_ops unblessed unread-rm unread-rmx unread-rmima unread-truncate; do
 	check_eq "audit mode: change $n goes through" 0 "$(rc_of "$T/tamper-audit.rc" "$n")"
 done
 want_tamper_records would_deny
