@@ -341,6 +341,23 @@ reason=$([[ $PATH_KIND == native ]] && echo unsigned_bpf || echo unknown_tag)
 check "with the documented fields" grep -q "\"comm\":\"bpftool\".*\"decision\":\"denied\".*\"mechanism\":\"bpf_policy\".*\"operation\":\"bpf_prog_load\".*\"reason\":\"$reason\"" "$LOG"
 "$BIN/eima" audit --run-dir "$ERUN" | tail -n 3
 check "eima audit reads it" bash -c "'$BIN/eima' audit --run-dir '$ERUN' | grep -q 'DENIED host.*bpf_prog_load'"
+# The same decision in eimad's event stream (docs/events.md), valid against its schema.
+timeout 10 "$BIN/eima" events --run-dir "$ERUN" --json >"$T/events.jsonl" 2>&1
+check "eima events has the refusal as a decision event, valid against the schema" \
+	python3 - "$here/../../docs/events.schema.json" "$T/events.jsonl" <<'PY'
+import json, sys
+import jsonschema
+validator = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
+found = []
+for line in open(sys.argv[2]):
+    ev = json.loads(line)
+    if ev.get("type") == "decision" and ev.get("mechanism") == "bpf_policy":
+        validator.validate(ev)
+        found.append(ev)
+assert any(ev["operation"] == "bpf_prog_load" and ev["verdict"] == "denied" and
+           ev["comm"] == "bpftool" and ev["container"] == "host" for ev in found), found
+print(json.dumps(found[-1]))
+PY
 # A killed eimad leaves the policy pinned: BPF loads are still judged, and the refusals
 # wait in its ring for the next eimad.
 old=$EIMAD_PID
