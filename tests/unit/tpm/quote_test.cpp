@@ -29,6 +29,16 @@ protected:
 		return run("tpm2_checkquote -u " + d + "ak.pem -m " + d + "msg -s " + d +
 			   "sig -f " + d + "pcrs -l " + pcr_list + " -g sha256 -q " + nonce_hex);
 	}
+	// How many transient objects the swtpm holds, as tpm2_getcap lists them.
+	std::size_t transient_objects()
+	{
+		auto r = run("tpm2_getcap handles-transient -T " + swtpm_->tcti());
+		EXPECT_EQ(r.status, 0) << r.output;
+		std::size_t n = 0;
+		for (std::size_t at = 0; (at = r.output.find("0x80", at)) != std::string::npos; ++at)
+			++n;
+		return n;
+	}
 };
 
 TEST_F(QuoteTest, Tpm2CheckquoteAcceptsTheQuoteAndRejectsAnotherNonce)
@@ -67,7 +77,8 @@ TEST_F(QuoteTest, SameAkEveryTimeAndNoObjectSlotsLeak)
 	auto t = Tpm::open(swtpm_->tcti());
 	ASSERT_TRUE(t) << t.error().message();
 	std::string first_pem;
-	// swtpm has 3 transient object slots; a leaked AK would fail the 4th quote with 0x902.
+	// One AK for all of them (AkStaysLoadedAndIsCreatedAgainWhenFlushed counts the objects
+	// loaded: a full TPM is made room in now, so a leak would no longer fail a quote).
 	for (int i = 0; i < 6; ++i) {
 		Bytes nonce(20, static_cast<std::uint8_t>(i));
 		auto q = t->quote(HashAlgo::sha1, {0, 10}, nonce);
@@ -89,14 +100,6 @@ TEST_F(QuoteTest, AkStaysLoadedAndIsCreatedAgainWhenFlushed)
 {
 	if (!program_on_path("tpm2_getcap") || !program_on_path("tpm2_flushcontext"))
 		GTEST_SKIP() << "tpm2-tools is not installed";
-	auto transients = [&] {
-		auto r = run("tpm2_getcap handles-transient -T " + swtpm_->tcti());
-		EXPECT_EQ(r.status, 0) << r.output;
-		std::size_t n = 0;
-		for (std::size_t at = 0; (at = r.output.find("0x80", at)) != std::string::npos; ++at)
-			++n;
-		return n;
-	};
 	std::string pem;
 	{
 		auto t = Tpm::open(swtpm_->tcti());
@@ -104,23 +107,23 @@ TEST_F(QuoteTest, AkStaysLoadedAndIsCreatedAgainWhenFlushed)
 		auto q = t->quote(HashAlgo::sha256, {10}, Bytes(8, 1));
 		ASSERT_TRUE(q) << q.error().message();
 		pem = q->ak_pem;
-		EXPECT_EQ(transients(), 1u) << "the AK stays loaded";
+		EXPECT_EQ(transient_objects(), 1u) << "the AK stays loaded";
 		auto id = t->identity(); // the loaded AK, and an EK flushed again
 		ASSERT_TRUE(id) << id.error().message();
 		EXPECT_EQ(id->ak_pem, pem);
-		EXPECT_EQ(transients(), 1u);
+		EXPECT_EQ(transient_objects(), 1u);
 
 		auto flushed = run("tpm2_flushcontext -t -T " + swtpm_->tcti());
 		ASSERT_EQ(flushed.status, 0) << flushed.output;
-		EXPECT_EQ(transients(), 0u);
+		EXPECT_EQ(transient_objects(), 0u);
 		q = t->quote(HashAlgo::sha256, {10}, Bytes(8, 2));
 		ASSERT_TRUE(q) << "after the AK was flushed: " << q.error().message();
 		EXPECT_EQ(q->ak_pem, pem);
-		EXPECT_EQ(transients(), 1u);
+		EXPECT_EQ(transient_objects(), 1u);
 		auto ok = checkquote(*q, "sha256:10", "0202020202020202");
 		EXPECT_EQ(ok.status, 0) << ok.output;
 	}
-	EXPECT_EQ(transients(), 0u) << "closing the Tpm flushes its AK";
+	EXPECT_EQ(transient_objects(), 0u) << "closing the Tpm flushes its AK";
 }
 
 // Without a resource manager objects outlive their process: an eimad killed with -9 leaves its
@@ -130,14 +133,6 @@ TEST_F(QuoteTest, ObjectsLeftByAKilledOwnerAreFlushedWhenTheTpmIsFull)
 {
 	if (!program_on_path("tpm2_getcap") || !program_on_path("tpm2_createprimary"))
 		GTEST_SKIP() << "tpm2-tools is not installed";
-	auto transients = [&] {
-		auto r = run("tpm2_getcap handles-transient -T " + swtpm_->tcti());
-		EXPECT_EQ(r.status, 0) << r.output;
-		std::size_t n = 0;
-		for (std::size_t at = 0; (at = r.output.find("0x80", at)) != std::string::npos; ++at)
-			++n;
-		return n;
-	};
 	auto leave_object = [&](int i) {
 		auto r = run("tpm2_createprimary -C o -g sha256 -G ecc -T " + swtpm_->tcti() + " -c " +
 			     dir_.path() + "/left" + std::to_string(i) + ".ctx");
@@ -145,24 +140,24 @@ TEST_F(QuoteTest, ObjectsLeftByAKilledOwnerAreFlushedWhenTheTpmIsFull)
 	};
 	for (int i = 0; i < 3; ++i)
 		leave_object(i);
-	ASSERT_EQ(transients(), 3u) << "tpm2-tools leaves its primaries loaded, as a killed eimad";
+	ASSERT_EQ(transient_objects(), 3u) << "tpm2-tools leaves its primaries loaded, as a killed eimad";
 
 	auto t = Tpm::open(swtpm_->tcti());
 	ASSERT_TRUE(t) << t.error().message();
 	auto q = t->quote(HashAlgo::sha256, {10}, Bytes(8, 3));
 	ASSERT_TRUE(q) << "a full TPM: " << q.error().message();
-	EXPECT_EQ(transients(), 1u) << "the stale objects went, the AK stays";
+	EXPECT_EQ(transient_objects(), 1u) << "the stale objects went, the AK stays";
 	auto ok = checkquote(*q, "sha256:10", "0303030303030303");
 	EXPECT_EQ(ok.status, 0) << ok.output;
 
 	// Full again while this Tpm holds its AK: the EK needs a slot, the AK is spared.
 	leave_object(3);
 	leave_object(4);
-	ASSERT_EQ(transients(), 3u);
+	ASSERT_EQ(transient_objects(), 3u);
 	auto id = t->identity();
 	ASSERT_TRUE(id) << "full, with the AK loaded: " << id.error().message();
 	EXPECT_EQ(id->ak_pem, q->ak_pem);
-	EXPECT_EQ(transients(), 1u);
+	EXPECT_EQ(transient_objects(), 1u);
 	q = t->quote(HashAlgo::sha256, {10}, Bytes(8, 4));
 	ASSERT_TRUE(q) << q.error().message();
 	ok = checkquote(*q, "sha256:10", "0404040404040404");
