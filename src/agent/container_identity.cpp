@@ -43,7 +43,8 @@ bool runc_state_exists(const std::string &dir, std::string_view ns, std::string_
 }
 
 std::optional<RuntimeContainerId> from_path(std::string_view path, const std::string &runc_dir,
-					    const std::string &containerd_dir)
+					    const std::string &containerd_dir,
+					    const RuntimeStateWatch *recent)
 {
 	// Walk components from the leaf: the innermost container wins.
 	std::vector<std::string_view> comps;
@@ -81,9 +82,12 @@ std::optional<RuntimeContainerId> from_path(std::string_view path, const std::st
 				return RuntimeContainerId{"containerd", std::string(*it), "k8s.io"};
 		}
 	}
-	if (!comps.empty() && runc_state_exists(runc_dir, "", comps.back()))
+	if (!comps.empty() && (runc_state_exists(runc_dir, "", comps.back()) ||
+			       (recent && recent->seen_runc(comps.back()))))
 		return RuntimeContainerId{"runc", std::string(comps.back())};
-	if (comps.size() >= 2 && runc_state_exists(containerd_dir, comps[comps.size() - 2], comps.back()))
+	if (comps.size() >= 2 &&
+	    (runc_state_exists(containerd_dir, comps[comps.size() - 2], comps.back()) ||
+	     (recent && recent->seen_containerd(comps[comps.size() - 2], comps.back()))))
 		return RuntimeContainerId{"containerd", std::string(comps.back()),
 					  std::string(comps[comps.size() - 2])};
 	return std::nullopt;
@@ -93,7 +97,8 @@ std::optional<RuntimeContainerId> from_path(std::string_view path, const std::st
 
 std::optional<RuntimeContainerId> container_id_from_cgroup(std::string_view text,
 							   const std::string &runc_state_dir,
-							   const std::string &containerd_runc_root)
+							   const std::string &containerd_runc_root,
+							   const RuntimeStateWatch *recent)
 {
 	// Lines are "hierarchy-id:controllers:path"; v2 is "0::path". Prefer v2, then any.
 	std::optional<RuntimeContainerId> found;
@@ -107,7 +112,7 @@ std::optional<RuntimeContainerId> container_id_from_cgroup(std::string_view text
 		auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
 		if (c2 == std::string_view::npos)
 			continue;
-		if (auto id = from_path(line.substr(c2 + 1), runc_state_dir, containerd_runc_root)) {
+		if (auto id = from_path(line.substr(c2 + 1), runc_state_dir, containerd_runc_root, recent)) {
 			if (line.starts_with("0::"))
 				return id;
 			if (!found)

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "agent/runtime_state_watch.h"
 #include "common/error.h"
 
 namespace eima::agent {
@@ -26,10 +27,12 @@ struct RuntimeContainerId {
 // cgroupfs /libpod_parent/libpod-<hex>), a runc container whose name is a directory under
 // runc_state_dir (runc's default cgroup path is /<id>), and a containerd container started
 // without Kubernetes (ctr; cgroup /<namespace>/<id>), known by its runc state under
-// containerd_runc_root/<namespace>/<id>. nullopt when nothing names a container.
+// containerd_runc_root/<namespace>/<id>. `recent`, when given, also knows the state of
+// runc and containerd containers already removed. nullopt when nothing names a container.
 std::optional<RuntimeContainerId>
 container_id_from_cgroup(std::string_view cgroup_text, const std::string &runc_state_dir = "/run/runc",
-			 const std::string &containerd_runc_root = "/run/containerd/runc");
+			 const std::string &containerd_runc_root = "/run/containerd/runc",
+			 const RuntimeStateWatch *recent = nullptr);
 
 struct NamespaceIds {
 	std::uint64_t mnt = 0, pid = 0, uts = 0;

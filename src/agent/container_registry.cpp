@@ -165,8 +165,10 @@ nlohmann::json vtpm_json(const Container &c)
 }
 
 ContainerRegistry::ContainerRegistry(const ProcessView &proc, std::string runc_state_dir,
-				     std::size_t keep_exited)
-	: proc_(proc), runc_state_dir_(std::move(runc_state_dir)), keep_exited_(keep_exited)
+				     std::size_t keep_exited, std::string containerd_runc_root)
+	: proc_(proc), runc_state_dir_(std::move(runc_state_dir)),
+	  containerd_runc_root_(std::move(containerd_runc_root)),
+	  runtime_state_(runc_state_dir_, containerd_runc_root_), keep_exited_(keep_exited)
 {
 }
 
@@ -208,17 +210,23 @@ Container &ContainerRegistry::add(const eima_event_head &h, std::optional<std::s
 	int pid = static_cast<int>(h.tgid);
 	c.anchor_pid = pid;
 	c.anchor_start = proc_.start_time_of(pid);
+	// A runtime's state, created before the container's first exec, may be gone with it.
+	runtime_state_.refresh();
+	auto from_cgroup = [&](std::string_view text) {
+		return container_id_from_cgroup(text, runc_state_dir_, containerd_runc_root_,
+						&runtime_state_);
+	};
 	std::optional<RuntimeContainerId> rid;
 	if (auto cg = proc_.cgroup_of(pid))
-		rid = container_id_from_cgroup(*cg, runc_state_dir_);
+		rid = from_cgroup(*cg);
 	// The process may be gone already; its cgroup, which the event names, may not be (it
 	// outlives its last process until the runtime removes it); else the cgroup's path as
 	// the hook saw it. Else the namespace names the container.
 	if (!rid)
 		if (auto path = proc_.cgroup_path_of(h.cgroup_id))
-			rid = container_id_from_cgroup("0::" + *path + "\n", runc_state_dir_);
+			rid = from_cgroup("0::" + *path + "\n");
 	if (!rid && hook_cgroup)
-		rid = container_id_from_cgroup("0::" + *hook_cgroup + "\n", runc_state_dir_);
+		rid = from_cgroup("0::" + *hook_cgroup + "\n");
 	c.runtime = rid ? rid->runtime : "";
 	c.engine_namespace = rid ? rid->engine_namespace : "";
 	c.id = container_name(rid, h.mntns);

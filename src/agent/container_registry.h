@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/container_identity.h"
+#include "agent/runtime_state_watch.h"
 #include "agent/measurement_list.h"
 #include "agent/virtual_tpm.h"
 #include "bpf/abi/event.h"
@@ -124,9 +125,12 @@ nlohmann::json vtpm_json(const Container &c);
 class ContainerRegistry {
 public:
 	// proc outlives the registry. keep_exited: exited containers kept (with their
-	// directories) before the oldest goes.
+	// directories) before the oldest goes. runc_state_dir and containerd_runc_root: where
+	// runc and containerd keep a container's state, watched for containers gone before
+	// their first event is read.
 	ContainerRegistry(const ProcessView &proc, std::string runc_state_dir,
-			  std::size_t keep_exited);
+			  std::size_t keep_exited,
+			  std::string containerd_runc_root = "/run/containerd/runc");
 
 	Container *find(std::uint64_t key);
 	// A live container by id.
@@ -176,7 +180,8 @@ public:
 
 private:
 	const ProcessView &proc_;
-	std::string runc_state_dir_;
+	std::string runc_state_dir_, containerd_runc_root_;
+	RuntimeStateWatch runtime_state_;
 	std::size_t keep_exited_;
 	std::map<std::uint64_t, Container> live_; // by Container::key
 	std::multiset<std::string> retiring_ids_;
