@@ -107,6 +107,17 @@ Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 	// undone. Search stays: bpf_lookup_user_key needs none, `keyctl show` does.
 	if (keyctl(KEYCTL_RESTRICT_KEYRING, static_cast<unsigned long>(out.serial)) < 0)
 		return fail(errno, "restrict keyring", fmt::format("{} ({})", description, out.serial));
+	// Also held by this process's own keyring, which no other process can write: root can
+	// take the keyring out of @u without asking it (`keyctl clear @u`, or another keyring
+	// of the same description displacing it), and a keyring with no link left is freed -
+	// enforcement would then refuse everything (no_keyring) while eimad runs. The process
+	// keyring belongs to the calling thread's credentials (eimad's main thread, which
+	// lives as long as eimad) and goes with the process; @u keeps the keyring for pinned
+	// hooks after that. Done before the lock below, which takes away the link permission.
+	if (keyctl(KEYCTL_LINK, static_cast<unsigned long>(out.serial),
+		   static_cast<unsigned long>(KEY_SPEC_PROCESS_KEYRING)) < 0)
+		return fail(errno, "link keyring",
+			    fmt::format("{} ({}) into eimad's process keyring", description, out.serial));
 	std::uint32_t perm = key_pos_view | key_pos_read | key_pos_search | key_usr_view |
 			     key_usr_read | key_usr_search;
 	if (keyctl(KEYCTL_SETPERM, static_cast<unsigned long>(out.serial), perm) < 0)

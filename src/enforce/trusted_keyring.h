@@ -3,8 +3,10 @@
 // certificates, then locked - no key may be linked in or removed afterwards, by anyone,
 // root included (KEYCTL_RESTRICT_KEYRING with no type, then SETPERM without write, link or
 // setattr). It is linked into root's user keyring (@u) so that it outlives a killed eimad:
-// pinned hooks keep verifying while eimad is down. Each start makes a new one; the old one
-// is unlinked and the kernel frees it once nothing refers to it.
+// pinned hooks keep verifying while eimad is down. It is linked into eimad's process
+// keyring too, so that root cannot free it while eimad runs by emptying @u. Each start
+// makes a new one; the old one is unlinked and the kernel frees it once nothing refers to
+// it.
 #pragma once
 
 #include <cstdint>

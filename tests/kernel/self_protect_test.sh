@@ -4,7 +4,8 @@
 # own bpffs directory. As root, each of these must be refused and change nothing:
 # `bpftool map update` of eima's appraisal switch, `bpftool link detach` of an eima link,
 # kill -9 and SIGTERM of eimad, ptrace access to its memory, `rm` of its pins, `keyctl
-# unlink` and `keyctl invalidate` of its keyring and key. `eima stop` still stops it and
+# unlink` and `keyctl invalidate` of its keyring and key; `keyctl clear @u` leaves the
+# keyring alive (a blessed program still verifies). `eima stop` still stops it and
 # lifts everything. Then a crash (kill -9 through the test-only bypass, from a cgroup of
 # this test's): enforcement and protection stay in force while eimad is down, and the
 # restarted eimad adopts the pinned set. Last, `eima stop --force-cleanup` after a crash
@@ -66,6 +67,18 @@ measure func=BPRM_CHECK
 appraise func=BPRM_CHECK appraise_type=imasig container=*
 EOP
 in_container() { "$BIN/eima-test-container" "$root" -- /bin/true 2>/dev/null; }
+# A root whose static busybox is blessed, twice (two files: a verdict, once cached, would
+# not ask the keyring again). They run under enforcement only while the keyring lives.
+broot=$T/blessed-root
+make_rootfs "$broot"
+cp "$broot/bin/busybox" "$broot/bin/busybox-after"
+chmod -R a+rX "$broot"
+printf '{"spdxVersion": "SPDX-2.3", "name": "protect", "files": [%s, %s]}\n' \
+	"$(printf '{"fileName": "/bin/%s", "checksums": [{"algorithm": "SHA256", "checksumValue": "%s"}]}' \
+		busybox "$(sha256_of "$broot/bin/busybox")")" \
+	"$(printf '{"fileName": "/bin/%s", "checksums": [{"algorithm": "SHA256", "checksumValue": "%s"}]}' \
+		busybox-after "$(sha256_of "$broot/bin/busybox")")" >"$T/sbom.json"
+blessed_runs() { "$BIN/eima-test-container" "$broot" -- "/bin/$1" true 2>/dev/null; }
 # in_container once the kernel has let go of the programs: it frees a sleepable LSM
 # program's link after an RCU-tasks-trace grace period, not at close, and under TCG that
 # took over a second once in CI (the exec still refused). Enforcement must end within 20 s.
@@ -75,6 +88,10 @@ runs_once_released() {
 }
 in_container
 check_eq "before eimad, a program runs in the container" 0 $?
+
+"$BIN/eima" bless --sbom "$T/sbom.json" --root "$broot" --key "$T/key.pem" --cert "$T/cert.pem" \
+	>"$T/bless.out" 2>&1
+check_eq "eima bless exits 0" 0 $?
 
 starts=0
 start() {
@@ -184,6 +201,16 @@ check_eq "enforcement still refuses after all that" 125 $?
 for k in map_write link signal ptrace pin key; do
 	check "refusals counted: $k" test "$(refusals $k)" -ge 1
 done
+blessed_runs busybox
+check_eq "a blessed program runs under enforcement" 0 $?
+# Emptying root's user keyring asks no permission of the keyrings in it: @u loses its
+# link, and eimad's process keyring still holds the keyring.
+keyctl clear @u
+check_eq "keyctl clear @u (not refusable: it asks @u, root's own)" 0 $?
+check_eq "the keyring is no longer linked in @u" 0 "$(keyctl rlist @u 2>/dev/null | tr ' ' '\n' | grep -cx "$KR")"
+check "the keyring lives on (eimad's process keyring holds it)" keyctl describe "$KR"
+blessed_runs busybox-after
+check_eq "a blessed program never run before still verifies after keyctl clear @u" 0 $?
 
 # ---- eima stop: authorized over the control socket; protection lifted by eimad ----
 "$BIN/eima" stop --run-dir "$RUN" --timeout 30 >"$T/stop.out" 2>&1
@@ -196,8 +223,13 @@ check_status "the clean stop removed the pins" 1 test -e "$PIN"
 check_eq "no protection hook left" 0 "$(progs eima_protect 0)"
 runs_once_released
 check_eq "enforcement ended with eimad" 0 $?
-keyctl unlink "$KR" @u >/dev/null 2>&1
-check_eq "the keyring can be unlinked once protection is lifted" 0 $?
+# Its last link was eimad's process keyring (@u was emptied above): gone with eimad.
+freed=no
+for _ in $(seq 1 50); do
+	keyctl describe "$KR" >/dev/null 2>&1 || { freed=yes; break; }
+	sleep 0.1
+done
+check_eq "the keyring is freed once eimad has exited" yes "$freed"
 
 # ---- crash: kill -9 through the test bypass; everything stays in force ----
 start || exit 1
