@@ -172,14 +172,16 @@ void HostRecorder::flush()
 	unwritten_.clear();
 }
 
-void HostRecorder::save_drained_at(std::chrono::system_clock::time_point t)
+void HostRecorder::save_drained_at(std::chrono::system_clock::time_point t,
+				   std::chrono::steady_clock::time_point steady_now)
 {
 	// An older value only makes the span start earlier, which still covers every exec
-	// in it: written at most every 100 ms.
-	auto now = std::chrono::steady_clock::now();
-	if (!unwritten_.empty() || now - drained_saved_ < std::chrono::milliseconds(100))
+	// in it.
+	bool new_entries = entries() != entries_at_save_ || drained_saved_ == decltype(drained_saved_){};
+	if (!unwritten_.empty() || steady_now - drained_saved_ < (new_entries ? busy_save : idle_save))
 		return;
-	drained_saved_ = now;
+	drained_saved_ = steady_now;
+	entries_at_save_ = entries();
 	// Replaced whole (rename), so a kill mid-write never leaves it empty.
 	std::string path = dir_ + "/drained_at_ns";
 	if (write_file(path + ".tmp", std::to_string(wall_ns(t)) + "\n"))

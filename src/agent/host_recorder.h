@@ -40,8 +40,14 @@ public:
 	// nothing: the entries go out with the next flush that writes them.
 	void flush();
 	// Records t (every event queued before it is handled) as where a restart's
-	// interruption begins, once what was appended is written; at most every 100 ms.
-	void save_drained_at(std::chrono::system_clock::time_point t);
+	// interruption begins, once what was appended is written: at most every 100 ms while
+	// entries arrive, and every idle_save while none do (an idle eimad then rewrites
+	// the file once in idle_save, not ten times a second; an older value only widens a
+	// restart's interruption). steady_now: the time the limits are measured in.
+	void save_drained_at(std::chrono::system_clock::time_point t,
+			     std::chrono::steady_clock::time_point steady_now = std::chrono::steady_clock::now());
+	static constexpr auto busy_save = std::chrono::milliseconds(100);
+	static constexpr auto idle_save = std::chrono::seconds(5);
 
 	// Where the interruption began, for a resumed list (ns since the epoch; 0 if unknown).
 	std::uint64_t drained_at_ns() const { return drained_at_ns_; }
@@ -72,6 +78,7 @@ private:
 	std::string state_;
 	std::uint64_t drained_at_ns_ = 0; // wall time of the last drain whose entries are on disk
 	std::chrono::steady_clock::time_point drained_saved_{};
+	std::size_t entries_at_save_ = 0; // entries() when drained_at_ns was last written
 };
 
 // Appends the binding entry of the container's vTPM once it is up (failed: logged, never

@@ -111,6 +111,40 @@ TEST(HostRecorder, DrainedAtIsSavedOnlyWhenWrittenAndIsWhatAResumeStartsFrom)
 	EXPECT_EQ(h.drained_at_ns(), 1'700'000'000'000'000'000u);
 }
 
+TEST(HostRecorder, DrainedAtIsRewrittenEvery100MsWhileEntriesArriveAndRarelyWhenIdle)
+{
+	TempDir tmp;
+	std::string dir = tmp.path() + "/host";
+	HostRecorder h(dir, nullptr);
+	ASSERT_TRUE(h.open(banks, false, "b\n", boot()));
+	h.flush();
+	auto wall = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
+	auto steady = std::chrono::steady_clock::time_point(std::chrono::hours(1));
+	auto saved = [&] { return read_file(dir + "/drained_at_ns").value_or(""); };
+	auto ns = [](std::chrono::system_clock::time_point t) {
+		return std::to_string(
+			       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count()) +
+		       "\n";
+	};
+	h.save_drained_at(wall, steady); // the first is always written
+	EXPECT_EQ(saved(), ns(wall));
+	// Idle (no new entry): not before idle_save.
+	auto t1 = wall + std::chrono::seconds(1);
+	h.save_drained_at(t1, steady + HostRecorder::busy_save * 2);
+	EXPECT_EQ(saved(), ns(wall));
+	h.save_drained_at(t1, steady + HostRecorder::idle_save);
+	EXPECT_EQ(saved(), ns(t1));
+	// Entries arrived: after busy_save.
+	h.append(entry(1));
+	h.flush();
+	auto t2 = t1 + std::chrono::seconds(1);
+	auto s2 = steady + HostRecorder::idle_save;
+	h.save_drained_at(t2, s2 + HostRecorder::busy_save / 2);
+	EXPECT_EQ(saved(), ns(t1));
+	h.save_drained_at(t2, s2 + HostRecorder::busy_save);
+	EXPECT_EQ(saved(), ns(t2));
+}
+
 class HostRecorderTpmTest : public tpm::testing::SwtpmTest {
 protected:
 	std::unique_ptr<TpmExtender> extender()
