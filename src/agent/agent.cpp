@@ -1061,6 +1061,7 @@ Result<void> Agent::run()
 		if (enforcer_)
 			enforcer_->sweep(); // bless processes that exited lose their authorization
 		control_->answer(false);
+		event_stream_->flush_followers(); // what this pass published, in one write each
 		longest_wakeup_ = std::max(longest_wakeup_, clock::now() - woke);
 	}
 	// Clients waiting get their answers. Containers that exited get their final quote.

@@ -42,6 +42,7 @@ EventStream::EventStream(LoopFds loop, bool to_syslog, std::size_t backlog)
 
 EventStream::~EventStream()
 {
+	flush_followers(); // what the last pass published (containers retired at the stop)
 	if (posted_fd_)
 		loop_.unwatch(posted_fd_.get());
 	for (auto &r : readers_)
@@ -118,10 +119,20 @@ void EventStream::publish(nlohmann::json ev)
 	if (backlog_.size() > backlog_max_)
 		backlog_.pop_front();
 	for (auto &r : readers_)
-		if (r.subscribed) {
+		if (r.subscribed && r.fd) {
 			queue(r, line);
-			flush(r);
+			unflushed_ = true;
 		}
+}
+
+void EventStream::flush_followers()
+{
+	if (!unflushed_)
+		return;
+	unflushed_ = false;
+	for (auto &r : readers_)
+		if (r.subscribed && r.fd)
+			flush(r);
 	std::erase_if(readers_, [](const Reader &r) { return !r.fd; });
 }
 

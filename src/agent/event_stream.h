@@ -35,9 +35,13 @@ public:
 	bool owns(int fd) const;
 	void handle(int fd, std::uint32_t events);
 
-	// Adds "version" and "time" (RFC 3339, UTC, microseconds) and sends ev to every reader
-	// and to syslog. On eimad's loop only.
+	// Adds "version" and "time" (RFC 3339, UTC, microseconds), sends ev to syslog and
+	// queues it for every follower. On eimad's loop only.
 	void publish(nlohmann::json ev);
+	// Sends the followers what publish() queued: once per pass of eimad's loop, so that a
+	// drain of many events costs one write (and one wakeup of the reader) per follower,
+	// not one per event. Never blocks: what a follower does not take waits for EPOLLOUT.
+	void flush_followers();
 	// From any thread (fanotify enforcement decides on its own threads): ev is queued and
 	// published on the loop's next wakeup, which an eventfd brings. At most max_posted
 	// wait; beyond that they are counted in one "lost" event, never dropped silently.
@@ -74,6 +78,7 @@ private:
 	std::string path_;
 	std::list<Reader> readers_;
 	std::uint64_t published_ = 0;
+	bool unflushed_ = false; // publish() queued lines flush_followers() has not sent
 
 	void publish_posted();
 	UniqueFd posted_fd_; // eventfd: posted_ is not empty

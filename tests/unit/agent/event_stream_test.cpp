@@ -1,6 +1,6 @@
 // The event stream's cross-thread door: events posted from other threads (fanotify
 // enforcement's) are published on the loop's next wakeup, in order, and an overflow is one
-// "lost" event with the count, not silence.
+// "lost" event with the count, not silence. Followers get what a pass published at its end.
 #include <gtest/gtest.h>
 
 #include <sys/epoll.h>
@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,6 +108,31 @@ TEST_F(EventStreamPostTest, AnOverflowIsOneLostEventWithTheCount)
 	ASSERT_FALSE(got.empty());
 	EXPECT_EQ(got.back()["type"], "lost");
 	EXPECT_EQ(got.back()["count"], 7);
+}
+
+TEST_F(EventStreamPostTest, AFollowerGetsAPassOfEventsInOneWriteWhenFlushed)
+{
+	ASSERT_TRUE(stream_.listen(sock_));
+	UniqueFd c(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	sockaddr_un addr{.sun_family = AF_UNIX};
+	sock_.copy(addr.sun_path, sizeof addr.sun_path - 1);
+	ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
+	ASSERT_EQ(::write(c.get(), "follow\n", 7), 7);
+	for (int i = 0; i < 50 && stream_.readers() == 0; ++i)
+		turn(10);
+	for (int i = 0; i < 2; ++i) // the request is read on the reader's own wakeup
+		turn(10);
+	ASSERT_EQ(stream_.readers(), 1u);
+	for (int i = 0; i < 3; ++i)
+		stream_.publish({{"type", "measurement"}, {"n", i}});
+	char buf[4096];
+	EXPECT_LT(::recv(c.get(), buf, sizeof buf, MSG_DONTWAIT), 0); // queued, not sent yet
+	stream_.flush_followers();
+	ssize_t n = ::recv(c.get(), buf, sizeof buf, MSG_DONTWAIT);
+	ASSERT_GT(n, 0);
+	std::string got(buf, static_cast<std::size_t>(n));
+	EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 3); // all three in that one read
+	EXPECT_NE(got.find("\"n\":2"), std::string::npos);
 }
 
 } // namespace
