@@ -38,6 +38,19 @@ check_absent() {
 		pass "$what"
 	fi
 }
+# check_refused "what" command...: the command fails with EPERM ("Operation not
+# permitted" in every tool's message). Root gets that only from an LSM refusing it (the
+# self-protection and BPF policy tests).
+check_refused() {
+	local what=$1 out rc; shift
+	out=$("$@" 2>&1)
+	rc=$?
+	if [[ $rc -ne 0 ]] && grep -qi "not permitted" <<<"$out"; then
+		pass "$what"
+	else
+		failed "$what: exit $rc: ${out:0:200}"
+	fi
+}
 skip_test() { echo "SKIP: $*"; exit 77; }
 finish() {
 	echo "$PASSED passed, $FAILED failed"

@@ -14,8 +14,9 @@
 # every task but its exception's cgroup, with its keyrings=; and its audit form. Last, eimad
 # applies the same rule from its own --policy: unsigned loads refused while its own
 # measurement goes on, refusals in RUN/audit.jsonl, the policy kept across a kill -9 and
-# replaced by the restarted eimad, gone after `eima stop`; its audit form; and a refusal to
-# start where it cannot enforce (trace mode). Pins under its own bpffs directories, and
+# replaced by the restarted eimad, gone after `eima stop`; with --protect, the policy's
+# pins, link, switch and keyring refused to root as the rest of eima is, until `eima stop`;
+# its audit form; and a refusal to start where it cannot enforce (trace mode). Pins under its own bpffs directories, and
 # removes them, its cgroups, its keyrings, eimad and the enforcing process on every exit.
 #   bpf_policy_test.sh BIN_DIR BPF_DIR UNSIGNED.bpf.o SOCKET_SAMPLE.bpf.o EXPECTED_PATH
 BIN=$1
@@ -32,9 +33,15 @@ PIN=/sys/fs/bpf/eima-bpf-policy-test-$$
 CG=/sys/fs/cgroup/eima-bpf-policy-test-$$
 CGX=/sys/fs/cgroup/eima-bpf-policy-exempt-$$
 EPIN=/sys/fs/bpf/eima-bpf-policy-eimad-$$
+ERUN=$T/eimad-run
 ENFORCER=
 cleanup() {
 	[[ -n $ENFORCER ]] && kill "$ENFORCER" 2>/dev/null && wait "$ENFORCER" 2>/dev/null
+	# A protected eimad refuses signals: its authorized stop first, then what it left.
+	if [[ -n ${EIMAD_PID:-} ]] && kill -0 "$EIMAD_PID" 2>/dev/null; then
+		"$BIN/eima" stop --run-dir "$ERUN" --timeout 60 >/dev/null 2>&1 ||
+			"$BIN/eima" stop --force-cleanup --pin-dir "$EPIN" >/dev/null 2>&1
+	fi
 	[[ -n ${EIMAD_PID:-} ]] && kill -KILL "$EIMAD_PID" 2>/dev/null && wait "$EIMAD_PID" 2>/dev/null
 	rm -rf "$PIN" "$EPIN" /sys/fs/bpf/eima-bpf-policy-unsigned-$$
 	rmdir "$CG" "$CGX" 2>/dev/null
@@ -280,7 +287,6 @@ check "bpftool's unsigned load is logged" grep -q '"comm":"bpftool".*"decision":
 check_eq "none says denied" 0 "$(log_count '"decision":"denied"')"
 rm -rf "$PIN"
 echo "== eimad: func=BPF_CHECK in its own policy"
-ERUN=$T/eimad-run
 LOG=$ERUN/audit.jsonl
 EIMAD=(--tpm none --vtpm none --pin-dir "$EPIN" --bpf-cert "$BPF/test-signing.crt"
 	--bpf-objects "$BPF")
@@ -377,6 +383,52 @@ check "eima stop stops it" "$BIN/eima" stop --run-dir "$ERUN" --timeout 60
 wait "$EIMAD_PID" 2>/dev/null
 EIMAD_PID=
 check_status "the clean stop removed the pins" 1 test -e "$EPIN"
+check "after eima stop an unsigned load works again" unsigned_load_anywhere_soon
+
+echo "== eimad --protect: the BPF policy is protected like the rest of eima"
+check "eimad starts with the rule and --protect" \
+	eimad_start "$T/eimad.4.log" "$T/eimad.policy" --protect
+check_eq "protection is on" True "$(field protection.on)"
+check "eima status says it enforces" grep -q "^enforcing" <<<"$(field bpf_check.state)"
+PP=$EPIN/bpf_policy_$EIMAD_PID
+plink=$(ls "$PP" | grep -m1 '^link_')
+check "the policy's pins are there ($plink)" test -e "$PP/$plink" -a -e "$PP/map_policy_config"
+check_refused "rm of the policy's link pin is refused" rm -f "$PP/$plink"
+check_refused "rm -rf of its pin directory is refused" rm -rf "$PP"
+check_refused "bpftool link detach of its link is refused" bpftool link detach pinned "$PP/$plink"
+# The switch that turns enforcement into audit or off: no writable fd, so no update.
+check_refused "bpftool map update of its policy_config is refused" \
+	bpftool map update pinned "$PP/map_policy_config" key hex 00 00 00 00 value hex 00
+check_refused "kill -9 of eimad is refused" kill -9 "$EIMAD_PID"
+if [[ $PATH_KIND == native ]]; then
+	BKR=$(field bpf_check.keyring)
+	BKEY=$(keyctl rlist "$BKR" | awk '{print $1}')
+	check "its keyring holds the signer's key ($BKR: $BKEY)" test -n "$BKEY"
+	check_refused "keyctl unlink of the policy's keyring is refused" keyctl unlink "$BKR" @u
+	# EACCES, before any LSM is asked: the locked keyring grants no write (as appraisal's).
+	keyctl unlink "$BKEY" "$BKR" >/dev/null 2>&1
+	check_status "keyctl unlink of the signer's key from it fails" 1 test $? -eq 0
+	check_refused "keyctl invalidate of the keyring is refused" keyctl invalidate "$BKR"
+else
+	echo "  (trusted-loader path: the policy has no keyring; eimad checks against --bpf-cert)"
+fi
+check "eimad still runs" kill -0 "$EIMAD_PID"
+check "every pin is still there" test -e "$PP/$plink" -a -e "$PP/map_policy_config"
+if [[ $PATH_KIND == native ]]; then
+	check_eq "the keyring still holds the key, linked in @u" "$BKEY 1" \
+		"$(keyctl rlist "$BKR") $(keyctl rlist @u | tr ' ' '\n' | grep -cx "$BKR")"
+fi
+check_status "the policy still refuses an unsigned load" 255 unsigned_load
+check "with EPERM" grep -q "Operation not permitted" "$T/bpftool.out"
+out=$(signed_load 2>&1)
+check "a signed object still loads" grep -q "loaded .* signature" <<<"$out"
+refused=$("$BIN/eima" status --run-dir "$ERUN" --json | python3 -c 'import json,sys
+print(sum(json.load(sys.stdin)["protection"]["refused"].values()))')
+check "protection counted the refusals ($refused)" test "$refused" -ge 5
+check "eima stop stops it" "$BIN/eima" stop --run-dir "$ERUN" --timeout 60
+wait "$EIMAD_PID" 2>/dev/null
+EIMAD_PID=
+check_status "the clean stop removed every pin" 1 test -e "$EPIN"
 check "after eima stop an unsigned load works again" unsigned_load_anywhere_soon
 
 echo "== eimad: audit func=BPF_CHECK"

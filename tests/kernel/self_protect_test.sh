@@ -117,18 +117,6 @@ progs() {
 	done
 	echo "$n"
 }
-# check_refused "what" command...: the command fails with EPERM ("Operation not
-# permitted" in every tool's message), which only the protection hooks give root here.
-check_refused() {
-	local what=$1 out rc; shift
-	out=$("$@" 2>&1)
-	rc=$?
-	if [[ $rc -ne 0 ]] && grep -qi "not permitted" <<<"$out"; then
-		pass "$what"
-	else
-		failed "$what: exit $rc: ${out:0:200}"
-	fi
-}
 zero_cfg=(key hex 00 00 00 00 value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00)
 
 start || exit 1
