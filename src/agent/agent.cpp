@@ -206,14 +206,24 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 
 Result<void> Agent::set_up_protection()
 {
-	if (!config_.protect)
+	if (config_.protect == ProtectChoice::off) {
+		protection_off_ = "not asked for (--protect)";
 		return {};
+	}
+	std::string why;
 	if (probe_->mode() != ProbeMode::lsm)
-		return fail(EINVAL, "--protect", "needs lsm mode (BPF LSM hooks protect eima)");
-	if (probe_->pin_dir().empty())
-		return fail(EINVAL, "--protect",
-			    "needs the BPF set pinned (pinning is " + pinning_ +
-				    "): protection guards the pins that outlive eimad");
+		why = "needs lsm mode (BPF LSM hooks protect eima)";
+	else if (probe_->pin_dir().empty())
+		why = "needs the BPF set pinned (pinning is " + pinning_ +
+		      "): protection guards the pins that outlive eimad";
+	if (!why.empty()) {
+		if (config_.protect == ProtectChoice::on)
+			return fail(EINVAL, "--protect", why);
+		// auto: the shipped configuration starts everywhere, and says what it lacks.
+		protection_off_ = "protect = auto, and protection " + why;
+		spdlog::warn("self-protection off: {}", protection_off_);
+		return {};
+	}
 	ProtectRequest req{probe_->pin_dir(), enforcer_->key_serials(),
 			   config_.protect_test_kill_cgroup};
 	if (bpf_policy_) {
@@ -223,8 +233,15 @@ Result<void> Agent::set_up_protection()
 			req.key_serials.push_back(k);
 	}
 	auto p = SelfProtection::start(req);
-	if (!p)
-		return std::unexpected(p.error());
+	if (!p) {
+		if (config_.protect == ProtectChoice::on)
+			return std::unexpected(p.error());
+		// auto: measuring goes on unprotected, loudly, rather than not at all.
+		protection_off_ = "protect = auto, and protection failed to start: " +
+				  p.error().message();
+		spdlog::error("self-protection off: {}", protection_off_);
+		return {};
+	}
 	protection_ = std::move(*p);
 	return {};
 }
@@ -1133,7 +1150,7 @@ nlohmann::json Agent::status() const
 	if (!bpf_relaxed_.empty())
 		j["bpf_check"]["earlier_sets_relaxed"] = bpf_relaxed_;
 	j["protection"] = protection_ ? protection_->status()
-				      : nlohmann::json{{"on", false}};
+				      : nlohmann::json{{"on", false}, {"why_off", protection_off_}};
 	j["protection"]["test_bypass_compiled"] = config_.protect_test_bypass_compiled;
 	j["kernel_digests_used"] = measurer_.kernel_digests_used();
 	// Taken in the kernel with another algorithm than the list's (--hash, template=ima):

@@ -25,6 +25,17 @@ std::optional<ModeChoice> mode_choice_from_name(std::string_view name)
 	return std::nullopt;
 }
 
+std::optional<ProtectChoice> protect_choice_from_name(std::string_view name)
+{
+	if (name == "auto")
+		return ProtectChoice::automatic;
+	if (name == "on" || name == "true")
+		return ProtectChoice::on;
+	if (name == "off" || name == "false")
+		return ProtectChoice::off;
+	return std::nullopt;
+}
+
 Result<TpmChoice> tpm_choice_from_name(std::string_view name)
 {
 	TpmChoice c;

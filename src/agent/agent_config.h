@@ -28,6 +28,13 @@ struct TpmChoice {
 // auto | swtpm | device | device:PATH | none
 Result<TpmChoice> tpm_choice_from_name(std::string_view name);
 
+// --protect: self-protection on (a start error where it cannot be had), off, or automatic:
+// on where eimad runs in lsm mode with its set pinned, else off with the reason in `eima
+// status` (the shipped configuration, which must start on kernels without BPF LSM too).
+enum class ProtectChoice { automatic, on, off };
+// auto | on | off (true and false, as a TOML boolean in the configuration file, too)
+std::optional<ProtectChoice> protect_choice_from_name(std::string_view name);
+
 // --template and a rule's template=: the list's template.
 enum class TemplateKind { ima, ima_ng, ima_sig };
 std::string_view template_name(TemplateKind t);
@@ -55,7 +62,7 @@ struct AgentConfig {
 	// eimad is down (docs/restart.md); "" for pin_dir_for(run_dir), "none" for no pins.
 	std::string pin_dir;
 	// Self-protection (--protect, lsm mode with pins; docs/self-protection.md).
-	bool protect = false;
+	ProtectChoice protect = ProtectChoice::off;
 	// Tests only, in builds with EIMA_TEST_BYPASS: signals from this cgroup (its id) reach
 	// eimad under protection, so a test can simulate a crash.
 	std::uint64_t protect_test_kill_cgroup = 0;

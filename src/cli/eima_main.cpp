@@ -161,7 +161,8 @@ int cmd_status(const std::string &run_dir, bool as_json)
 			   p.value("objects", 0u), p.value("pin_directories", 0u), p.value("keys", 0u),
 			   json_dump(p.value("refused", nlohmann::json::object())));
 	else
-		fmt::print("protection:  off (eimad --protect)\n");
+		fmt::print("protection:  off ({})\n",
+			   p.value("why_off", std::string("eimad --protect")));
 	// func=BPF_CHECK of eimad's policy (docs/signed-bpf.md): what eimad applies, or why not.
 	if (auto b = s.value("bpf_check", nlohmann::json()); b.is_object()) {
 		fmt::print("bpf loads:   {}: {}\n", b.value("mode", std::string("none")),

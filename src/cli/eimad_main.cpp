@@ -152,11 +152,15 @@ int main(int argc, char **argv)
 		       "a verdict not reached in this time is given by a watchdog: deny (enforce) "
 		       "or allow (audit); default 2000")
 		->check(CLI::Range(10u, 60000u));
-	app.add_flag("--protect", cfg.protect,
+	std::string protect = "off";
+	app.add_flag("--protect{on}", protect,
 		     "self-protection (lsm mode, pinned set): no other process, root included, "
 		     "may detach or update eima's BPF objects, remove its pins or keyring, or "
 		     "signal or ptrace eimad; `eima stop` and PID 1 stop it "
-		     "(docs/self-protection.md)");
+		     "(docs/self-protection.md). --protect=auto: on where eimad runs in lsm "
+		     "mode with its set pinned, else off, said in `eima status` (the shipped "
+		     "configuration); --protect alone: on, and a start error where it cannot be")
+		->check(CLI::IsMember({"on", "off", "auto", "true", "false"}));
 #ifdef EIMA_TEST_BYPASS
 	std::string test_kill_cgroup;
 	app.add_option("--protect-test-kill-cgroup", test_kill_cgroup,
@@ -192,6 +196,7 @@ int main(int argc, char **argv)
 	::setenv("TSS2_LOG", "all+none", 0);
 	cfg.hash = *ima::hash_algo_from_name(hash);
 	cfg.mode = *agent::mode_choice_from_name(mode);
+	cfg.protect = *agent::protect_choice_from_name(protect);
 	cfg.tpm = *agent::tpm_choice_from_name(tpm);
 	cfg.vtpm = vtpm == "swtpm";
 	cfg.template_kind = *agent::template_from_name(tmpl);

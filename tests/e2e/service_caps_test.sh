@@ -2,7 +2,9 @@
 # eimad as packaging/eimad.service runs it: with exactly the unit's CapabilityBoundingSet,
 # NoNewPrivileges and the shipped /etc/eima/eimad.conf (packaging/eimad.conf), eimad
 # measures, its swtpm extends and a quote verifies. Without CAP_BPF it must fail to start
-# (which shows the bounding set is really applied). What systemd's other sandboxing
+# (which shows the bounding set is really applied). The configuration's protect = auto
+# leaves protection off where nothing is pinned, saying why, and (lsm mode) turns it on
+# once the set is pinned: root's SIGTERM and rm of the pins are refused, eima stop works. What systemd's other sandboxing
 # (ProtectSystem=, DevicePolicy=...) does cannot be run without systemd as PID 1; the
 # package test checks the unit with systemd-analyze.
 #
@@ -19,7 +21,13 @@ command -v setpriv >/dev/null || skip_test "setpriv (util-linux) is not installe
 command -v jq >/dev/null || skip_test "jq is not installed"
 T=$(mktemp -d "${EIMA_TEST_TMPDIR:-/tmp}/eima-caps.XXXXXX")
 RUN=$T/run
-cleanup() { stop_eimad >/dev/null 2>&1; rm -rf "$T"; }
+PINS=/sys/fs/bpf/eima-caps-test-$$
+cleanup() {
+	# A protected eimad refuses signals: its authorized stop first.
+	[[ -n ${EIMAD_PID:-} ]] && "$BIN/eima" stop --run-dir "$RUN-pinned" --timeout 60 >/dev/null 2>&1
+	stop_eimad >/dev/null 2>&1
+	rm -rf "$T" "$PINS"
+}
 trap cleanup EXIT
 
 # The unit's capabilities as setpriv's bounding set: -all,+bpf,+perfmon,...
@@ -67,6 +75,25 @@ nonce=$(head -c 20 /dev/urandom | xxd -p -c 64)
 check_eq "eima quote exits 0" 0 $?
 "$BIN/eima" verify "$T/ev.json" --nonce "$nonce" --ak "$T/q/ak.pem" >"$T/verify.out"
 check_eq "eima verify accepts the evidence" 0 $?
+# The shipped protect = auto: off here, as nothing is pinned (start_eimad's --pin-dir
+# none), and eima status says why.
+why=$("$BIN/eima" status --run-dir "$RUN" --json | jq -r '"\(.protection.on) \(.protection.why_off)"')
+check "protect = auto without pins: off, and status says why ($why)" \
+	grep -q '^false protect = auto, and protection needs ' <<<"$why"
 stop_eimad
 check_eq "eimad stops cleanly" 0 $?
+
+if [[ $MODE == lsm ]]; then
+	echo "== pinned, the shipped protect = auto protects eimad under the unit's capabilities"
+	BIN=$T/bin start_eimad "$RUN-pinned" "$T/eimad.pinned.log" --mode lsm --pin-dir "$PINS" ||
+		{ failed "eimad starts with its set pinned"; finish; exit; }
+	check_eq "protection is on" true "$("$BIN/eima" status --run-dir "$RUN-pinned" --json | jq .protection.on)"
+	check_refused "SIGTERM from root (not PID 1) is refused" kill -TERM "$EIMAD_PID"
+	check_refused "rm of its pins is refused" rm -rf "$PINS"
+	check "eima stop stops it" "$BIN/eima" stop --run-dir "$RUN-pinned" --timeout 60
+	wait "$EIMAD_PID"
+	check_eq "eimad's exit status after eima stop" 0 $?
+	EIMAD_PID=
+	check_status "the clean stop removed the pins" 1 test -e "$PINS"
+fi
 finish
