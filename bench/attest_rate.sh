@@ -49,22 +49,36 @@ one() {
 		{ echo "quote or verify failed: $*" >&2; return 1; }
 	rm -f "$out"
 }
-# rate PARALLEL ARGS...: N rounds, PARALLEL at a time; prints rounds per second.
+# floor: a round of the same shape that does no attestation: the same helpers, and two
+# starts of the same eima binary (`eima --version`: the dynamic linking and page faults of
+# a start, no work). The baseline for the process rows: what starting processes costs on
+# this machine, whatever they do.
+floor() {
+	local n out
+	n=$(head -c 16 /dev/urandom | xxd -p -c 64)
+	out=$(mktemp "$T/ev.XXXXXX")
+	"$BIN/eima" --version >/dev/null && "$BIN/eima" --version >/dev/null
+	rm -f "$out"
+}
+# rate ROUND PARALLEL ARGS...: N rounds of ROUND (one or floor), PARALLEL at a time;
+# prints rounds per second.
 rate() {
-	local par=$1; shift
+	local round=$1 par=$2; shift 2
 	local start end i
 	start=$(date +%s%N)
 	for ((i = 0; i < N; i += par)); do
-		for ((j = 0; j < par && i + j < N; ++j)); do one "$@" & done
+		for ((j = 0; j < par && i + j < N; ++j)); do "$round" "$@" & done
 		wait
 	done
 	end=$(date +%s%N)
 	awk -v n="$N" -v ns="$((end - start))" 'BEGIN { printf "%.1f", n / (ns / 1e9) }'
 }
-host1=$(rate 1)
-hostp=$(rate "$P")
-cont1=$(rate 1 --container "$id")
-contp=$(rate "$P" --container "$id")
+floor1=$(rate floor 1)
+floorp=$(rate floor "$P")
+host1=$(rate one 1)
+hostp=$(rate one "$P")
+cont1=$(rate one 1 --container "$id")
+contp=$(rate one "$P" --container "$id")
 # loop CLIENTS [CONTAINER]: N rounds from one long-lived process (bench/attest_loop.cpp).
 loop() {
 	local line
@@ -91,6 +105,25 @@ row() {
 }
 row host "$host1" "$hostp" "$lhost1" "$lhostp"
 row "container (vTPM + host binding)" "$cont1" "$contp" "$lcont1" "$lcontp"
+echo
+# ms a round: what attestation adds to a round of the same shape that does nothing.
+ms() { awk -v r="$1" 'BEGIN { printf "%.1f", 1000 / r }'; }
+echo "Process floor (a round of the same shape, two \`eima --version\` instead of quote and"
+echo "verify): $floor1/s sequential, $floorp/s $P at once. A sequential round costs $(ms "$floor1") ms"
+echo "with no attestation in it; quote + verify add $(awk -v a="$host1" -v f="$floor1" \
+	'BEGIN { printf "%.1f", 1000 / a - 1000 / f }') ms (host) and $(awk -v a="$cont1" -v f="$floor1" \
+	'BEGIN { printf "%.1f", 1000 / a - 1000 / f }') ms (container) to it."
+# Why starts cost what they cost here: minor page faults per start, eima against /bin/true.
+faults() { /usr/bin/time -f %R "$@" 2>&1 >/dev/null | tail -n1; }
+start_ms() { # the wall time of one start, the mean of 50
+	local s i
+	s=$(date +%s%N)
+	for ((i = 0; i < 50; ++i)); do "$@" >/dev/null; done
+	awk -v ns="$(($(date +%s%N) - s))" 'BEGIN { printf "%.1f", ns / 50 / 1e6 }'
+}
+echo "One start of \`eima --version\`: $(start_ms "$BIN/eima" --version) ms and" \
+	"$(faults "$BIN/eima" --version) page faults; of /bin/true: $(start_ms /bin/true) ms and" \
+	"$(faults /bin/true) page faults."
 echo
 echo "\"processes\": each round is \`eima quote\` then \`eima verify\` (two process starts and the"
 echo "shell's own work); \"one process\": \`eima-bench-attest\`, the same quote and checks from one"
