@@ -1,10 +1,10 @@
 #include "agent/runtime_state_watch.h"
 
-#include <dirent.h>
 #include <sys/inotify.h>
 
+#include <algorithm>
 #include <array>
-#include <cstring>
+#include <filesystem>
 #include <vector>
 
 namespace eima::agent {
@@ -26,10 +26,15 @@ void RuntimeStateWatch::watch_roots()
 {
 	if (!inotify_)
 		return;
-	if (!runc_watched_ && !runc_root_.empty())
+	if (!runc_root_.empty() && !watching(Dir::runc_root))
 		watch(Dir::runc_root, runc_root_, "");
-	if (!containerd_watched_ && !containerd_root_.empty())
+	if (!containerd_root_.empty() && !watching(Dir::containerd_root))
 		watch(Dir::containerd_root, containerd_root_, "");
+}
+
+bool RuntimeStateWatch::watching(Dir dir) const
+{
+	return std::ranges::any_of(watched_, [dir](const auto &w) { return w.second.dir == dir; });
 }
 
 void RuntimeStateWatch::watch(Dir dir, const std::string &path, std::string ns)
@@ -39,22 +44,15 @@ void RuntimeStateWatch::watch(Dir dir, const std::string &path, std::string ns)
 		return; // absent (yet): a root is tried again at the next refresh
 	// Re-adding a watch on the same directory returns the same descriptor.
 	Watched &w = watched_[wd] = Watched{dir, path, std::move(ns)};
-	if (dir == Dir::runc_root)
-		runc_watched_ = true;
-	if (dir == Dir::containerd_root)
-		containerd_watched_ = true;
-	// What was there before the watch.
-	if (DIR *d = ::opendir(path.c_str())) {
-		std::vector<std::string> names;
-		while (auto *e = ::readdir(d))
-			if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 &&
-			    std::strcmp(e->d_name, "..") != 0)
-				names.emplace_back(e->d_name);
-		::closedir(d);
-		Watched copy = w; // entry() may watch this directory again, overwriting w
-		for (auto &n : names)
-			entry(copy, n);
-	}
+	// What was there before the watch: its directories (not symlinks to one).
+	std::vector<std::string> names;
+	std::error_code ec;
+	for (std::filesystem::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec))
+		if (std::error_code e; it->symlink_status(e).type() == std::filesystem::file_type::directory)
+			names.push_back(it->path().filename().string());
+	Watched copy = w; // entry() may watch this directory again, overwriting w
+	for (auto &n : names)
+		entry(copy, n);
 }
 
 void RuntimeStateWatch::entry(const Watched &w, std::string_view name)
@@ -112,12 +110,8 @@ void RuntimeStateWatch::refresh()
 			auto it = watched_.find(ev->wd);
 			if (it == watched_.end())
 				continue;
-			if (ev->mask & IN_IGNORED) { // the directory is gone
-				if (it->second.dir == Dir::runc_root)
-					runc_watched_ = false;
-				if (it->second.dir == Dir::containerd_root)
-					containerd_watched_ = false;
-				watched_.erase(it);
+			if (ev->mask & IN_IGNORED) { // the directory is gone (a root: watched again
+				watched_.erase(it);  // once it is back)
 				continue;
 			}
 			if ((ev->mask & IN_ISDIR) && ev->len > 0)

@@ -56,6 +56,7 @@ private:
 		return k;
 	}
 	void watch_roots();
+	bool watching(Dir dir) const; // a root: whether its watch is in place
 	// Adds a watch on `path` and remembers what it holds now (events before the watch are
 	// not queued).
 	void watch(Dir dir, const std::string &path, std::string ns);
@@ -67,7 +68,6 @@ private:
 	std::size_t keep_;
 	UniqueFd inotify_;
 	std::map<int, Watched> watched_; // by watch descriptor
-	bool runc_watched_ = false, containerd_watched_ = false;
 	std::deque<std::string> order_; // oldest first
 	std::unordered_set<std::string> seen_;
 };

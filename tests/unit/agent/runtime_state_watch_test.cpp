@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "agent/container_identity.h"
 #include "agent/container_registry.h"
@@ -33,6 +34,9 @@ protected:
 TEST_F(RuntimeStateWatchTest, ARuncContainerGoneBeforeAnyoneAskedIsStillKnown)
 {
 	fs::create_directories(dir_ / "runc" / "before");
+	fs::create_directories(dir_ / "elsewhere");
+	fs::create_directory_symlink(dir_ / "elsewhere", dir_ / "runc" / "a-link"); // not state
+	std::ofstream(dir_ / "runc" / "a-file") << "x";
 	RuntimeStateWatch watch((dir_ / "runc").string(), "");
 	ASSERT_TRUE(watch.active());
 	fs::create_directories(dir_ / "runc" / "short-lived");
@@ -42,6 +46,9 @@ TEST_F(RuntimeStateWatchTest, ARuncContainerGoneBeforeAnyoneAskedIsStillKnown)
 	EXPECT_TRUE(watch.seen_runc("short-lived"));
 	EXPECT_TRUE(watch.seen_runc("before")); // there when the watch began
 	EXPECT_FALSE(watch.seen_runc("other"));
+	EXPECT_FALSE(watch.seen_runc("a-link"));
+	EXPECT_FALSE(watch.seen_runc("a-file"));
+	EXPECT_EQ(watch.remembered(), 2u);
 	EXPECT_FALSE(watch.seen_containerd("", "short-lived"));
 
 	// What identification makes of it: the state is gone, the name is not.
