@@ -157,9 +157,9 @@ private:
 	eima_policy compiled_policy_{}; // what the kernel holds, measured into the host list
 	std::optional<enforce::Enforcer> enforcer_; // appraisal, its keyring and audit log
 	std::unique_ptr<SelfProtection> protection_; // --protect
+	std::string protection_off_;		     // why it is off, for `eima status`
 	policy::BpfCheckPolicy bpf_rules_;	     // the policy's func=BPF_CHECK rules
 	std::unique_ptr<SignedBpfPolicy> bpf_policy_; // applying them
-	std::string protection_off_; // why protection is off: `eima status` says it
 	std::string bpf_policy_off_;		     // why they are not applied, when not
 	std::vector<std::string> bpf_relaxed_;	     // earlier eimads' sets, put in audit mode
 	std::optional<enforce::AuditLog> bpf_audit_; // when appraisal keeps no audit log
