@@ -207,7 +207,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 Result<void> Agent::set_up_protection()
 {
 	if (config_.protect == ProtectChoice::off) {
-		protection_off_ = "not asked for (--protect)";
+		protection_off_ = "not asked for: eimad --protect";
 		return {};
 	}
 	std::string why;
