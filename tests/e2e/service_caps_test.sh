@@ -4,9 +4,9 @@
 # measures, its swtpm extends and a quote verifies. Without CAP_BPF it must fail to start
 # (which shows the bounding set is really applied). The configuration's protect = auto
 # leaves protection off where nothing is pinned, saying why, and (lsm mode) turns it on
-# once the set is pinned: root's SIGTERM and rm of the pins are refused, eima stop works. What systemd's other sandboxing
-# (ProtectSystem=, DevicePolicy=...) does cannot be run without systemd as PID 1; the
-# package test checks the unit with systemd-analyze.
+# once the set is pinned: root's SIGTERM and rm of the pins are refused, eima stop works.
+# What systemd's other sandboxing (ProtectSystem=, DevicePolicy=...) does cannot be run
+# without systemd as PID 1; the package test checks the unit with systemd-analyze.
 #
 #   service_caps_test.sh BIN_DIR trace|lsm
 BIN=$1

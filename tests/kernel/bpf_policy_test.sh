@@ -16,8 +16,9 @@
 # measurement goes on, refusals in RUN/audit.jsonl, the policy kept across a kill -9 and
 # replaced by the restarted eimad, gone after `eima stop`; with --protect, the policy's
 # pins, link, switch and keyring refused to root as the rest of eima is, until `eima stop`;
-# its audit form; and a refusal to start where it cannot enforce (trace mode). Pins under its own bpffs directories, and
-# removes them, its cgroups, its keyrings, eimad and the enforcing process on every exit.
+# its audit form; and a refusal to start where it cannot enforce (trace mode). Pins under
+# its own bpffs directories, and removes them, its cgroups, its keyrings, eimad and the
+# enforcing process on every exit.
 #   bpf_policy_test.sh BIN_DIR BPF_DIR UNSIGNED.bpf.o SOCKET_SAMPLE.bpf.o EXPECTED_PATH
 BIN=$1
 BPF=$2
