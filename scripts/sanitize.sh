@@ -15,7 +15,8 @@
 #            (podman, containerd, the service's capabilities) or memory bounds that
 #            ASan's quarantine inflates (cli.sbom_memory). What .ci/run runs.
 #   tsan     TSan in build-tsan/: unit_agent only, the agent's threaded parts (the TPM
-#            extender, the background disposer, vTPMs, quotes) and their users.
+#            extender, the background disposer, vTPMs, quotes) and their users (and the
+#            test helpers built, not run: that a sanitized build links them).
 #   ci       asan-ci, then tsan.
 #
 # Reports go to BUILD/sanitizer-reports/ (log_path), because eimad and eima run under the
@@ -35,6 +36,10 @@ jobs=$(nproc)
 # server is single-threaded, and its ticks must stay under 250 ms while building a 1 MiB
 # reply, which TSan's slowdown takes away on a busy machine.
 tsan_tests=(-R '^agent\.' -E '^agent\.HostileClientTest\.')
+# What the tsan build builds: unit_agent, and the test helpers, which cost seconds: a check
+# in CI that a sanitized build still links them (a -static helper once broke every ASan
+# build, unnoticed because CI builds only this).
+tsan_targets=(unit_agent eima-test-container eima-test-truncate)
 asan_exclude='^(kernel|package)'
 asan_ci_exclude='^(kernel|package)|^cli\.sbom_memory$|^e2e\.(podman|containerd|service_caps)\.'
 
@@ -95,14 +100,14 @@ asan-ci)
 	run "$asan_dir" -E "$asan_ci_exclude" "$@"
 	;;
 tsan)
-	build "$tsan_dir" thread unit_agent
+	build "$tsan_dir" thread "${tsan_targets[@]}"
 	run "$tsan_dir" "${tsan_tests[@]}" "$@"
 	;;
 ci)
 	rc=0
 	build "$asan_dir" address,undefined
 	run "$asan_dir" -E "$asan_ci_exclude" "$@" || rc=1
-	build "$tsan_dir" thread unit_agent
+	build "$tsan_dir" thread "${tsan_targets[@]}"
 	run "$tsan_dir" "${tsan_tests[@]}" "$@" || rc=1
 	exit "$rc"
 	;;
