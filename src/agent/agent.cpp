@@ -174,8 +174,9 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 				[a] { a->drain_ring(); });
 	if (auto r = agent->control_->listen(config.run_dir + "/eimad.sock"); !r)
 		return std::unexpected(r.error());
-	// The BPF policy loads attached but allowing everything, so that protection's own
-	// (unsigned) programs still load; protection then covers its pins and keyring.
+	// The BPF policy loads attached but allowing everything, so that protection's programs
+	// load even when they are unsigned (no --bpf-cert); protection then covers the policy's
+	// pins and keyring.
 	if (auto r = agent->load_bpf_policy(); !r)
 		return std::unexpected(r.error());
 	// Last: everything it protects is in place (pins, keyring, the control socket that
@@ -226,10 +227,16 @@ Result<void> Agent::set_up_protection()
 	}
 	ProtectRequest req{probe_->pin_dir(), enforcer_->key_serials(),
 			   config_.protect_test_kill_cgroup};
+	// Signed when eimad knows the signer of its objects: checked against the BPF policy's
+	// keyring when there is one, else against a keyring of the same name made for it.
+	req.object = {config_.bpf_objects_dir, config_.bpf_cert, 0, "eima:bpf:" + config_.run_dir};
 	if (bpf_policy_) {
 		if (!bpf_policy_->pin_dir().empty())
 			req.extra_pin_dirs.push_back(bpf_policy_->pin_dir());
-		for (auto k : bpf_policy_->key_serials())
+		auto keys = bpf_policy_->key_serials(); // its keyring first (native path)
+		if (!keys.empty())
+			req.object.keyring = keys.front();
+		for (auto k : keys)
 			req.key_serials.push_back(k);
 	}
 	auto p = SelfProtection::start(req);

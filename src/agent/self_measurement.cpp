@@ -35,7 +35,8 @@ Result<ima::TemplateEntry> own_binary_entry(const SelfMeasurementFormat &f, cons
 }
 
 Result<attest::BpfProgRecord> program_record(const ProbeProgram &prog, const std::string &object,
-					     std::span<const std::uint8_t> object_sha256)
+					     std::span<const std::uint8_t> object_sha256,
+					     const std::string &signer)
 {
 	bpf_prog_info info{};
 	std::uint32_t len = sizeof(info);
@@ -48,9 +49,10 @@ Result<attest::BpfProgRecord> program_record(const ProbeProgram &prog, const std
 	r.tag.assign(info.tag, info.tag + sizeof(info.tag));
 	r.object = object;
 	r.object_sha256.assign(object_sha256.begin(), object_sha256.end());
-	// eimad loads its measuring programs from the skeleton it carries, without a signature
-	// (docs/signed-bpf.md): said as it is, so a verifier can require otherwise one day.
-	r.is_signed = false;
+	// Said as it is: the measurement programs still come from the skeleton eimad carries,
+	// unsigned (docs/signed-bpf.md), so that a verifier can tell them from signed ones.
+	r.is_signed = !signer.empty();
+	r.signer = signer;
 	return r;
 }
 
@@ -84,11 +86,12 @@ Result<ima::TemplateEntry> program_entry(const SelfMeasurementFormat &f,
 
 Result<std::vector<ima::TemplateEntry>>
 program_entries(const SelfMeasurementFormat &f, const std::vector<ProbeProgram> &programs,
-		const std::string &object, std::span<const std::uint8_t> object_sha256)
+		const std::string &object, std::span<const std::uint8_t> object_sha256,
+		const std::string &signer)
 {
 	std::vector<ima::TemplateEntry> out;
 	for (auto &p : programs) {
-		auto r = program_record(p, object, object_sha256);
+		auto r = program_record(p, object, object_sha256, signer);
 		auto e = r ? program_entry(f, *r) : std::unexpected(r.error());
 		if (!e)
 			return std::unexpected(e.error());
@@ -133,7 +136,8 @@ Result<std::vector<ima::TemplateEntry>> measure_protection(const SelfMeasurement
 	auto fds = protection.program_fds();
 	if (!fds)
 		return std::unexpected(fds.error());
-	return program_entries(f, *fds, SelfProtection::object_name, protection.object_sha256());
+	return program_entries(f, *fds, protection.object_name(), protection.object_sha256(),
+			       protection.signer());
 }
 
 } // namespace eima::agent

@@ -42,9 +42,11 @@ struct SelfMeasurementFormat {
 Result<ima::TemplateEntry> own_binary_entry(const SelfMeasurementFormat &f,
 					    const std::string &exe = "/proc/self/exe");
 
-// One loaded program's record, read from the kernel (bpf_prog_info: type and tag).
+// One loaded program's record, read from the kernel (bpf_prog_info: type and tag); signer:
+// the subject of the certificate its signature was checked against, "" for unsigned.
 Result<attest::BpfProgRecord> program_record(const ProbeProgram &prog, const std::string &object,
-					     std::span<const std::uint8_t> object_sha256);
+					     std::span<const std::uint8_t> object_sha256,
+					     const std::string &signer = "");
 
 Result<ima::TemplateEntry> program_entry(const SelfMeasurementFormat &f,
 					 const attest::BpfProgRecord &record);
@@ -52,7 +54,8 @@ Result<ima::TemplateEntry> program_entry(const SelfMeasurementFormat &f,
 // Entries for every program of a set, in its order.
 Result<std::vector<ima::TemplateEntry>>
 program_entries(const SelfMeasurementFormat &f, const std::vector<ProbeProgram> &programs,
-		const std::string &object, std::span<const std::uint8_t> object_sha256);
+		const std::string &object, std::span<const std::uint8_t> object_sha256,
+		const std::string &signer = "");
 
 Result<ima::TemplateEntry> policy_entry(const SelfMeasurementFormat &f, const eima_policy &policy);
 

@@ -19,10 +19,12 @@
 #include "agent/file_opener.h"
 #include "agent/measurement_probe.h"
 #include "bpf/abi/self_protect.h"
+#include "bpfsign/bpf_check_setup.h"
 #include "common/file_io.h"
 #include "common/unique_fd.h"
 #include "control/control_protocol.h"
 #include "enforce/trusted_keyring.h"
+#include "ima/hash_algo.h"
 
 #include "self_protect.skel.h"
 
@@ -124,71 +126,165 @@ Result<eima_protected_dir> dir_key(const std::string &dir)
 } // namespace
 
 struct SelfProtection::Impl {
-	self_protect_bpf *skel = nullptr;
+	self_protect_bpf *skel = nullptr;	       // unsigned: the skeleton eimad carries
+	std::optional<bpfsign::LoadedObject> loaded;   // signed: from self_protect.signed.bpf.o
+	std::optional<enforce::TrustedKeyring> keyring; // made for a native signed load
+	std::string object_name = SelfProtection::unsigned_object;
+	std::array<std::uint8_t, 32> object_sha256{};
+	std::string signer, how;
+	int cfg = -1, objs = -1, dirs_map = -1, keys_map = -1, refusals = -1; // map fds
 	std::string dir; // PIN_DIR/protect_<pid>
 	std::size_t objects = 0, dirs = 0, keys = 0;
 	std::uint64_t test_kill_cgroup = 0;
 
 	~Impl()
 	{
-		if (!skel)
-			return;
-		// Off before anything goes: from here eimad unpins as anyone could.
-		std::uint32_t zero = 0;
-		eima_protect_cfg off{};
-		bpf_map__update_elem(skel->maps.protect_cfg, &zero, sizeof(zero), &off, sizeof(off),
-				     BPF_ANY);
-		remove_flat_dir(dir);
-		self_protect_bpf__destroy(skel); // the links' last fds: the hooks detach
+		if (cfg >= 0) {
+			// Off before anything goes: from here eimad unpins as anyone could.
+			std::uint32_t zero = 0;
+			eima_protect_cfg off{};
+			bpf_map_update_elem(cfg, &zero, &off, BPF_ANY);
+		}
+		if (!dir.empty())
+			remove_flat_dir(dir);
+		// The links' last fds (the skeleton's, or `loaded`'s): the hooks detach.
+		if (skel)
+			self_protect_bpf__destroy(skel);
 	}
+
+	Result<void> load_unsigned();
+	Result<void> load_signed(const ProtectObject &o);
+	Result<void> pin();
 };
+
+Result<void> SelfProtection::Impl::load_unsigned()
+{
+	skel = self_protect_bpf__open_and_load();
+	if (!skel)
+		return fail(errno, "load BPF programs", unsigned_object);
+	if (int err = self_protect_bpf__attach(skel))
+		return fail(-err, "attach BPF LSM programs", unsigned_object);
+	std::size_t size = 0;
+	const void *elf = self_protect_bpf__elf_bytes(&size);
+	object_sha256 = elf_sha256(elf, size);
+	how = "unsigned: the skeleton eimad carries (no --bpf-cert)";
+	cfg = bpf_map__fd(skel->maps.protect_cfg);
+	objs = bpf_map__fd(skel->maps.protected_objs);
+	dirs_map = bpf_map__fd(skel->maps.protected_dirs);
+	keys_map = bpf_map__fd(skel->maps.protected_keys);
+	refusals = bpf_map__fd(skel->maps.protect_refusals);
+	return {};
+}
+
+Result<void> SelfProtection::Impl::load_signed(const ProtectObject &o)
+{
+	std::string file = o.objects_dir + "/" + SelfProtection::signed_object;
+	auto path = bpfsign::probe_signing_path();
+	if (!path)
+		return std::unexpected(path.error());
+	auto obj = bpfsign::read_signed_object(file);
+	if (!obj)
+		return fail(obj.error().err, "self-protection",
+			    obj.error().message() + " (--bpf-objects DIR)");
+	auto manifest = bpfsign::read_loader_manifest(obj->data);
+	if (!manifest)
+		return std::unexpected(manifest.error());
+	auto sha = ima::hash_path(ima::HashAlgo::sha256, file);
+	if (!sha)
+		return std::unexpected(sha.error());
+	std::copy_n(sha->begin(), std::min(sha->size(), object_sha256.size()), object_sha256.begin());
+	std::int32_t serial = o.keyring;
+	if (*path == bpfsign::SigningPath::native && !serial) {
+		auto k = enforce::make_trusted_keyring(o.keyring_name, {o.cert});
+		if (!k)
+			return std::unexpected(k.error());
+		keyring = std::move(*k);
+		serial = keyring->serial;
+	}
+	auto pl = bpfsign::load_on_path(*obj, *manifest, *path, serial, o.cert, file);
+	if (!pl)
+		return std::unexpected(pl.error());
+	loaded = std::move(pl->loaded);
+	how = std::move(pl->how) + ")";
+	object_name = SelfProtection::signed_object;
+	signer = o.cert;
+	if (auto subject = enforce::certificate_subject(o.cert); subject)
+		signer = *subject;
+	if (auto a = bpfsign::attach_programs(*loaded, *manifest); !a)
+		return std::unexpected(a.error());
+	const std::pair<int *, const char *> maps[] = {{&cfg, "protect_cfg"},
+						       {&objs, "protected_objs"},
+						       {&dirs_map, "protected_dirs"},
+						       {&keys_map, "protected_keys"},
+						       {&refusals, "protect_refusals"}};
+	for (auto [fd, name] : maps) {
+		auto m = bpfsign::loaded_map_fd(*loaded, name, file);
+		if (!m)
+			return std::unexpected(m.error());
+		*fd = *m;
+	}
+	return {};
+}
+
+Result<void> SelfProtection::Impl::pin()
+{
+	if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+		return fail(errno, "create pin directory", dir);
+	if (loaded)
+		return bpfsign::pin_loaded_object(*loaded, dir);
+	bpf_map *map;
+	bpf_object__for_each_map(map, skel->obj) {
+		if (bpf_map__is_internal(map))
+			continue;
+		std::string path = dir + "/" + bpf_map__name(map);
+		if (int err = bpf_map__pin(map, path.c_str()))
+			return fail(-err, "pin BPF map", path);
+	}
+	const bpf_object_skeleton *sk = skel->skeleton;
+	for (int i = 0; i < sk->prog_cnt; ++i) {
+		std::string path = dir + "/link_" + sk->progs[i].name;
+		if (int err = bpf_link__pin(*sk->progs[i].link, path.c_str()))
+			return fail(-err, "pin BPF link", path);
+	}
+	return {};
+}
 
 SelfProtection::SelfProtection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SelfProtection::~SelfProtection()
 {
-	if (impl_ && impl_->skel)
+	if (impl_ && impl_->cfg >= 0)
 		spdlog::info("self-protection lifted");
 }
 
 Result<std::vector<ProbeProgram>> SelfProtection::program_fds() const
 {
-	return loaded_program_fds(impl_->skel->obj);
+	if (impl_->skel)
+		return loaded_program_fds(impl_->skel->obj);
+	std::vector<ProbeProgram> out;
+	for (const auto &[name, fd] : impl_->loaded->programs) {
+		UniqueFd dup(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+		if (!dup)
+			return fail(errno, "dup BPF program", name);
+		out.push_back(ProbeProgram{name, std::move(dup)});
+	}
+	return out;
 }
 
-std::array<std::uint8_t, 32> SelfProtection::object_sha256() const
-{
-	std::size_t size = 0;
-	const void *elf = self_protect_bpf__elf_bytes(&size);
-	return elf_sha256(elf, size);
-}
+const std::string &SelfProtection::object_name() const { return impl_->object_name; }
+
+std::array<std::uint8_t, 32> SelfProtection::object_sha256() const { return impl_->object_sha256; }
+
+const std::string &SelfProtection::signer() const { return impl_->signer; }
 
 Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectRequest &req)
 {
 	auto impl = std::make_unique<Impl>();
-	impl->skel = self_protect_bpf__open_and_load();
-	if (!impl->skel)
-		return fail(errno, "load BPF programs", "self_protect.bpf.o");
-	if (int err = self_protect_bpf__attach(impl->skel))
-		return fail(-err, "attach BPF LSM programs", "self_protect.bpf.o");
-
+	if (auto r = req.object.cert.empty() ? impl->load_unsigned() : impl->load_signed(req.object); !r)
+		return std::unexpected(r.error());
 	impl->dir = fmt::format("{}/{}{}", req.pin_dir, protect_prefix, ::getpid());
-	if (::mkdir(impl->dir.c_str(), 0700) != 0 && errno != EEXIST)
-		return fail(errno, "create pin directory", impl->dir);
-	bpf_map *map;
-	bpf_object__for_each_map(map, impl->skel->obj) {
-		if (bpf_map__is_internal(map))
-			continue;
-		std::string path = impl->dir + "/" + bpf_map__name(map);
-		if (int err = bpf_map__pin(map, path.c_str()))
-			return fail(-err, "pin BPF map", path);
-	}
-	const bpf_object_skeleton *sk = impl->skel->skeleton;
-	for (int i = 0; i < sk->prog_cnt; ++i) {
-		std::string path = impl->dir + "/link_" + sk->progs[i].name;
-		if (int err = bpf_link__pin(*sk->progs[i].link, path.c_str()))
-			return fail(-err, "pin BPF link", path);
-	}
+	if (auto r = impl->pin(); !r)
+		return std::unexpected(r.error());
 
 	// What is eima's: the measurement set, this one and the others eimad pins, each link's
 	// program and maps.
@@ -201,8 +297,7 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 	std::uint8_t one = 1;
 	for (auto [kind, id] : objects) {
 		eima_protected_obj key{kind, id};
-		if (bpf_map__update_elem(impl->skel->maps.protected_objs, &key, sizeof(key), &one,
-					 sizeof(one), BPF_NOEXIST))
+		if (bpf_map_update_elem(impl->objs, &key, &one, BPF_NOEXIST))
 			return fail(errno, "protect BPF object",
 				    fmt::format("kind {} id {} (at most {})", kind, id,
 						EIMA_PROTECT_MAX_OBJS));
@@ -212,15 +307,19 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 		auto key = dir_key(dir);
 		if (!key)
 			return std::unexpected(key.error());
-		if (bpf_map__update_elem(impl->skel->maps.protected_dirs, &*key, sizeof(*key), &one,
-					 sizeof(one), BPF_ANY))
+		if (bpf_map_update_elem(impl->dirs_map, &*key, &one, BPF_ANY))
 			return fail(errno, "protect pin directory", dir);
 		++impl->dirs;
 	}
+	std::vector<std::int32_t> key_serials = req.key_serials;
+	if (impl->keyring) {
+		key_serials.push_back(impl->keyring->serial);
+		for (const auto &c : impl->keyring->certs)
+			key_serials.push_back(c.key_serial);
+	}
 	std::uint8_t key_protection = EIMA_PROT_KEY;
-	for (auto serial : req.key_serials) {
-		if (bpf_map__update_elem(impl->skel->maps.protected_keys, &serial, sizeof(serial),
-					 &key_protection, sizeof(key_protection), BPF_ANY))
+	for (auto serial : key_serials) {
+		if (bpf_map_update_elem(impl->keys_map, &serial, &key_protection, BPF_ANY))
 			return fail(errno, "protect key", std::to_string(serial));
 		++impl->keys;
 	}
@@ -240,8 +339,7 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 	cfg.test_kill_cgroup = req.test_kill_cgroup;
 	impl->test_kill_cgroup = cfg.test_kill_cgroup;
 	std::uint32_t zero = 0;
-	if (bpf_map__update_elem(impl->skel->maps.protect_cfg, &zero, sizeof(zero), &cfg,
-				 sizeof(cfg), BPF_ANY))
+	if (bpf_map_update_elem(impl->cfg, &zero, &cfg, BPF_ANY))
 		return fail(errno, "turn self-protection on");
 
 	// Sets a crashed eimad left: this one protects everything now, so theirs can go (as
@@ -256,8 +354,9 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 			remove_flat_dir(entry.path());
 		}
 	}
-	spdlog::info("self-protection on: {} BPF objects, {} pin directories, {} keys{}",
-		     impl->objects, impl->dirs, impl->keys,
+	spdlog::info("self-protection on: {} BPF objects, {} pin directories, {} keys; its "
+		     "programs loaded {}{}",
+		     impl->objects, impl->dirs, impl->keys, impl->how,
 		     impl->test_kill_cgroup ? " (TEST BYPASS: signals from a test cgroup pass)" : "");
 	return std::unique_ptr<SelfProtection>(new SelfProtection(std::move(impl)));
 }
@@ -271,12 +370,18 @@ nlohmann::json SelfProtection::status() const
 	j["pin_directories"] = impl_->dirs;
 	j["keys"] = impl_->keys;
 	j["test_bypass"] = impl_->test_kill_cgroup != 0;
+	j["programs"] = {{"object", impl_->object_name},
+			 {"signed", !impl_->signer.empty()},
+			 {"loaded", impl_->how}};
+	if (!impl_->signer.empty())
+		j["programs"]["signer"] = impl_->signer;
+	if (impl_->keyring)
+		j["programs"]["keyring"] = impl_->keyring->serial;
 	int ncpu = libbpf_num_possible_cpus();
 	std::vector<std::uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
 	for (std::uint32_t k = 0; k < EIMA_PR_COUNT; ++k) {
 		std::uint64_t sum = 0;
-		if (bpf_map__lookup_elem(impl_->skel->maps.protect_refusals, &k, sizeof(k),
-					 per_cpu.data(), per_cpu.size() * sizeof(per_cpu[0]), 0) == 0)
+		if (bpf_map_lookup_elem(impl_->refusals, &k, per_cpu.data()) == 0)
 			for (auto v : per_cpu)
 				sum += v;
 		j["refused"][refusal_names[k]] = sum;

@@ -6,6 +6,7 @@
 // Lifting it (a clean stop: SIGTERM from PID 1, or `eima stop`) is eimad's own act.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,12 +19,26 @@
 
 namespace eima::agent {
 
+// Where the protection programs come from. With the signer's certificate (eimad
+// --bpf-cert), from the signed object the build made (self_protect.signed.bpf.o in
+// objects_dir), loaded on this kernel's signing path (docs/signed-bpf.md): native, checked
+// by the kernel against `keyring` (0: a keyring of its own, named keyring_name, is made);
+// trusted-loader, checked by eimad against the certificate. Without one, from the skeleton
+// eimad carries, unsigned, and said so.
+struct ProtectObject {
+	std::string objects_dir;
+	std::string cert; // "": the unsigned skeleton
+	std::int32_t keyring = 0;
+	std::string keyring_name;
+};
+
 struct ProtectRequest {
 	std::string pin_dir;		   // the measurement set's pins: all of it is protected
 	std::vector<std::int32_t> key_serials; // eimad's keyring and the keys in it
 	std::uint64_t test_kill_cgroup = 0;	   // tests only (EIMA_TEST_BYPASS): see bpf/abi
 	// Other pin directories of eimad's (the BPF policy's, signed_bpf_policy.h): all of each.
 	std::vector<std::string> extra_pin_dirs;
+	ProtectObject object;
 };
 
 class SelfProtection {
@@ -37,11 +52,15 @@ public:
 	SelfProtection(const SelfProtection &) = delete;
 	SelfProtection &operator=(const SelfProtection &) = delete;
 
-	// Its programs, for the host list (self_measurement.h): each as a new fd, and the
-	// object they come from.
+	// Its programs, for the host list (self_measurement.h): each as a new fd, the object
+	// they come from (self_protect.bpf.o, the skeleton's; self_protect.signed.bpf.o) and
+	// that object's SHA-256, and who signed them ("" when they were loaded unsigned).
 	Result<std::vector<ProbeProgram>> program_fds() const;
-	static constexpr const char *object_name = "self_protect.bpf.o";
+	const std::string &object_name() const;
+	static constexpr const char *unsigned_object = "self_protect.bpf.o";
+	static constexpr const char *signed_object = "self_protect.signed.bpf.o";
 	std::array<std::uint8_t, 32> object_sha256() const;
+	const std::string &signer() const;
 
 	// For `eima status`: what is protected, and the refusals counted so far.
 	nlohmann::json status() const;

@@ -276,11 +276,11 @@ Result<std::vector<ima::TemplateEntry>> SignedBpfPolicy::measure(const SelfMeasu
 		UniqueFd dup(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
 		if (!dup)
 			return fail(errno, "dup BPF program", name);
-		auto r = program_record(ProbeProgram{name, std::move(dup)}, object, impl_->object_sha256);
+		// Signed, checked by the kernel (native) or by eimad (trusted loader).
+		auto r = program_record(ProbeProgram{name, std::move(dup)}, object, impl_->object_sha256,
+					signer);
 		if (!r)
 			return std::unexpected(r.error());
-		r->is_signed = true; // by the kernel (native) or by eimad (trusted loader)
-		r->signer = signer;
 		auto e = program_entry(f, *r);
 		if (!e)
 			return std::unexpected(e.error());

@@ -29,11 +29,7 @@ namespace {
 
 Result<int> map_fd(const LoadedObject &loaded, const std::string &name, const char *object)
 {
-	for (const auto &[n, fd] : loaded.maps)
-		if (n == name)
-			return fd.get();
-	return fail("configure BPF policy",
-		    fmt::format("the object has no map {} (not {}.bpf.o)", name, object));
+	return loaded_map_fd(loaded, name, fmt::format("configure BPF policy (is it {}.bpf.o?)", object));
 }
 
 // A file's identity as the kernel's inode names it: i_sb->s_dev is MAJOR << 20 | MINOR,

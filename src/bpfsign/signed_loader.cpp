@@ -283,6 +283,15 @@ Result<void> attach_programs(LoadedObject &loaded, const LoaderManifest &manifes
 	return {};
 }
 
+Result<int> loaded_map_fd(const LoadedObject &loaded, const std::string &name,
+			  const std::string &what)
+{
+	for (const auto &[n, fd] : loaded.maps)
+		if (n == name)
+			return fd.get();
+	return fail(ENOENT, what, fmt::format("the object has no map {}", name));
+}
+
 Result<void> pin_loaded_object(const LoadedObject &loaded, const std::string &dir)
 {
 	if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)

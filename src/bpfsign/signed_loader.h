@@ -67,6 +67,11 @@ Result<UniqueFd> load_loader(const UnverifiedSignedObject &object, int loader_ma
 // tp_btf), and fails on others.
 Result<void> attach_programs(LoadedObject &loaded, const LoaderManifest &manifest);
 
+// The fd of the map named `name` (its name in the object) of a loaded object, or an error
+// saying that `what` has no such map.
+Result<int> loaded_map_fd(const LoadedObject &loaded, const std::string &name,
+			  const std::string &what);
+
 // Pins each program, map and link under dir (created if missing) by its name:
 // dir/prog_NAME, dir/map_NAME, dir/link_NAME, with every '.' in NAME as '_' (bpffs refuses
 // dots).

@@ -154,13 +154,17 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	if (s.contains("kernel"))
 		fmt::print("kernel:      {}\n", json_dump(s["kernel"]));
 	print_enforcement(s.value("enforcement", nlohmann::json()));
-	if (auto p = s.value("protection", nlohmann::json()); p.value("on", false))
+	if (auto p = s.value("protection", nlohmann::json()); p.value("on", false)) {
 		fmt::print("protection:  on{} — {} BPF objects, {} pin directories, {} keys; "
 			   "refused: {}\n",
 			   p.value("test_bypass", false) ? " (TEST BYPASS)" : "",
 			   p.value("objects", 0u), p.value("pin_directories", 0u), p.value("keys", 0u),
 			   json_dump(p.value("refused", nlohmann::json::object())));
-	else
+		if (auto progs = p.value("programs", nlohmann::json()); progs.is_object())
+			fmt::print("             its programs: {}, loaded {}\n",
+				   progs.value("object", std::string("?")),
+				   progs.value("loaded", std::string("?")));
+	} else
 		fmt::print("protection:  off ({})\n",
 			   p.value("why_off", std::string("eimad --protect")));
 	// func=BPF_CHECK of eimad's policy (docs/signed-bpf.md): what eimad applies, or why not.

@@ -112,15 +112,16 @@ int main(int argc, char **argv)
 		->check(CLI::ExistingFile);
 	cfg.bpf_objects_dir = EIMA_BPF_OBJECT_DIR;
 	app.add_option("--bpf-cert", cfg.bpf_cert,
-		       "func=BPF_CHECK in the policy: the certificate (PEM or DER) eima's BPF "
-		       "objects are signed with. On 6.18+ eimad loads it into a locked keyring of "
-		       "its own (\"eima:bpf:<run dir>\"), the keyring signed loads are checked "
-		       "against; before 6.18 eimad checks the policy object against it "
-		       "(docs/signed-bpf.md)")
+		       "the certificate (PEM or DER) eima's BPF objects are signed with, needed by "
+		       "func=BPF_CHECK in the policy; with it, --protect loads its programs signed "
+		       "too. On 6.18+ eimad loads it into a locked keyring of its own "
+		       "(\"eima:bpf:<run dir>\"), the keyring signed loads are checked against; "
+		       "before 6.18 eimad checks the objects against it (docs/signed-bpf.md)")
 		->check(CLI::ExistingFile);
 	app.add_option("--bpf-objects", cfg.bpf_objects_dir,
-		       "func=BPF_CHECK: the directory of the signed policy objects "
-		       "bpf_policy.signed.bpf.o and bpf_policy_tl.signed.bpf.o (default " +
+		       "the directory of the signed objects eimad loads with --bpf-cert: "
+		       "bpf_policy.signed.bpf.o, bpf_policy_tl.signed.bpf.o, "
+		       "self_protect.signed.bpf.o (default " +
 			       std::string(EIMA_BPF_OBJECT_DIR) + ")");
 	app.add_option("--blessing-xattr", blessing_xattr,
 		       "where blessings are read: user.eima (6.8+) or security.bpf.eima (6.13+)")

@@ -35,10 +35,16 @@ long keyctl(int op, unsigned long a, unsigned long b = 0, unsigned long c = 0)
 	return ::syscall(SYS_keyctl, op, a, b, c, 0);
 }
 
-std::string subject_of(X509 *x)
+// One line, or "?" for DER that does not parse.
+std::string subject_of_der(const std::string &der)
 {
+	const auto *p = reinterpret_cast<const unsigned char *>(der.data());
+	std::unique_ptr<X509, decltype(&X509_free)> x(d2i_X509(nullptr, &p, static_cast<long>(der.size())),
+						       X509_free);
+	if (!x)
+		return "?";
 	char buf[256];
-	X509_NAME_oneline(X509_get_subject_name(x), buf, sizeof(buf));
+	X509_NAME_oneline(X509_get_subject_name(x.get()), buf, sizeof(buf));
 	return buf;
 }
 
@@ -74,6 +80,14 @@ Result<std::vector<std::string>> read_certificates(const std::string &path)
 	return ders;
 }
 
+Result<std::string> certificate_subject(const std::string &path)
+{
+	auto ders = read_certificates(path);
+	if (!ders)
+		return std::unexpected(ders.error());
+	return subject_of_der(ders->front());
+}
+
 Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 					    const std::vector<std::string> &cert_paths)
 {
@@ -97,10 +111,7 @@ Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 		if (k < 0)
 			return fail(errno, "add trusted certificate",
 				    path + " (the kernel's X.509 parser refused it)");
-		const auto *p = reinterpret_cast<const unsigned char *>(der.data());
-		std::unique_ptr<X509, decltype(&X509_free)> x(
-			d2i_X509(nullptr, &p, static_cast<long>(der.size())), X509_free);
-		out.certs.push_back({path, x ? subject_of(x.get()) : "?", static_cast<std::int32_t>(k)});
+		out.certs.push_back({path, subject_of_der(der), static_cast<std::int32_t>(k)});
 	}
 	// Locked: no more links (a restriction with no type refuses every key), then no
 	// write, link or setattr for anyone, so the set cannot change and the lock cannot be

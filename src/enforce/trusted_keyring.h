@@ -33,6 +33,8 @@ struct TrustedKeyring {
 
 // The DER certificates of a PEM (or DER) file; an error names the file and what was wrong.
 Result<std::vector<std::string>> read_certificates(const std::string &path);
+// The subject of the first of them, on one line.
+Result<std::string> certificate_subject(const std::string &path);
 
 // A new locked keyring named description holding every certificate of `cert_paths`.
 // The previous keyring of the same description in @u is replaced.

@@ -386,10 +386,44 @@ EIMAD_PID=
 check_status "the clean stop removed the pins" 1 test -e "$EPIN"
 check "after eima stop an unsigned load works again" unsigned_load_anywhere_soon
 
+echo "== eimad --protect --bpf-cert: protection's programs load signed, or not at all"
+# The same objects, but self-protection's signed by another key: the kernel (native) or
+# eimad (trusted loader) refuses it, and so eimad does not start.
+mkdir "$T/objs"
+cp "$BPF"/bpf_policy*.signed.bpf.o "$T/objs/"
+"$BIN/eima" bpf sign "$BPF/self_protect.bpf.o" --key "$T/c.key" --cert "$T/c.crt" \
+	-o "$T/objs/self_protect.signed.bpf.o" >/dev/null
+"$BIN/eimad" --run-dir "$ERUN" --tpm none --vtpm none --pin-dir "$EPIN" \
+	--bpf-cert "$BPF/test-signing.crt" --bpf-objects "$T/objs" --mode lsm \
+	--policy "$T/eimad.policy" --protect >"$T/badsig.out" 2>&1
+check_eq "eimad --protect does not start with a protection object signed by another key" 1 $?
+grep critical "$T/badsig.out"
+if [[ $PATH_KIND == native ]]; then
+	check "the kernel refused its signature (ENOKEY)" \
+		grep -q "self_protect.signed.bpf.o.*Required key not available" "$T/badsig.out"
+else
+	check "eimad refused its signature" grep -q "loader signature of .*self_protect" "$T/badsig.out"
+fi
+
 echo "== eimad --protect: the BPF policy is protected like the rest of eima"
 check "eimad starts with the rule and --protect" \
 	eimad_start "$T/eimad.4.log" "$T/eimad.policy" --protect
 check_eq "protection is on" True "$(field protection.on)"
+check_eq "its programs were loaded signed" True "$(field protection.programs.signed)"
+check_eq "from the signed object" self_protect.signed.bpf.o "$(field protection.programs.object)"
+check "on this kernel's path" grep -q "$([[ $PATH_KIND == native ]] && echo "native: the kernel checked" || echo "trusted-loader: eima checked")" <<<"$(field protection.programs.loaded)"
+# The host list says so (docs/measurer.md): each protection program with the tag bpftool
+# shows, the signed object and its signer.
+recorded=$(awk '$3 == "ima-buf" && $5 ~ /^eima-bpf-prog:eima_protect/ {print $6}' \
+	"$ERUN/host/ascii_runtime_measurements" | while read -r h; do xxd -r -p <<<"$h"; echo; done |
+	python3 -c 'import json,sys
+for l in sys.stdin: r=json.loads(l); print(r["name"][:15], r["tag"], r["object"], r["signed"], r.get("signer"))' | sort)
+shown=$(bpftool -j prog show | python3 -c 'import json,sys
+for p in json.load(sys.stdin):
+	if p.get("name", "").startswith("eima_protect"):
+		print(p["name"][:15], p["tag"], "self_protect.signed.bpf.o True /CN=eima test build key")' | sort)
+check "the host list records protection programs ($(wc -l <<<"$recorded"))" test -n "$recorded"
+check_eq "each signed, with its tag and signer" "$shown" "$recorded"
 check "eima status says it enforces" grep -q "^enforcing" <<<"$(field bpf_check.state)"
 PP=$EPIN/bpf_policy_$EIMAD_PID
 plink=$(ls "$PP" | grep -m1 '^link_')

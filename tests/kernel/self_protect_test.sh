@@ -134,6 +134,10 @@ for p in json.load(sys.stdin):
 	if p.get("name", "").startswith("eima_protect"): print(p["name"][:15], p["tag"], "self_protect.bpf.o")' | sort)
 check "the host list records protection programs ($(wc -l <<<"$recorded"))" test -n "$recorded"
 check_eq "the host list records each protection program with its tag" "$shown" "$recorded"
+# Without --bpf-cert eimad has nothing to check a signature against: the skeleton it
+# carries, unsigned, and said so (bpf_policy_test.sh has the signed load).
+check_eq "without --bpf-cert its programs are unsigned" False "$(field protection.programs.signed)"
+check "and status says why" grep -q "no --bpf-cert" <<<"$(field protection.programs.loaded)"
 check_eq "status reports the test bypass" true "$(field protection.test_bypass)"
 objects=$(field protection.objects)
 check "eima's BPF objects are protected ($objects)" test "$objects" -ge 10
