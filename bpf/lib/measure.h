@@ -390,7 +390,10 @@ static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *kn)
 static struct eima_cgroup_path cgroup_path_zero;
 
 /* Keeps the task's cgroup v2 path for a namespace eimad does not know yet (the first such
- * event wins; later ones find the entry). */
+ * event wins; later ones find the entry). A task in the v2 root while its memory
+ * controller sits in a v1 hierarchy (a hybrid host: runc and podman with cgroupfs make no
+ * v2 cgroup there) is named by its memory cgroup instead, which the runtime named after
+ * the container the same way. */
 static __always_inline void note_cgroup(struct task_struct *task, __u64 mntns_id)
 {
 	if (bpf_map_lookup_elem(&cgroup_of_mntns, &mntns_id) ||
@@ -401,6 +404,19 @@ static __always_inline void note_cgroup(struct task_struct *task, __u64 mntns_id
 
 	if (!p)
 		return;
+	if (kn && !kernfs_parent(kn) &&
+	    bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
+		struct css_set *cset = BPF_CORE_READ(task, cgroups);
+		struct cgroup_subsys_state *css = NULL;
+		__u32 id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+
+		/* A probe read at a relocated index: the verifier needs no bound for it. */
+		bpf_probe_read_kernel(&css, sizeof(css), &cset->subsys[0] + id);
+		struct kernfs_node *v1 = css ? BPF_CORE_READ(css, cgroup, kn) : NULL;
+
+		if (v1 && kernfs_parent(v1))
+			kn = v1;
+	}
 #pragma unroll
 	for (int i = 0; i < EIMA_CGROUP_DEPTH; i++) {
 		if (!kn)
