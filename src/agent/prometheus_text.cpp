@@ -126,6 +126,29 @@ std::string prometheus_text(const json &status, const json &ps)
 			scalar(out, *k, c.key, c.name, "counter", c.help);
 	}
 
+	// Self-protection (docs/self-protection.md): on or off, and what it refused, by kind.
+	// Each refusal is someone, root included, trying to stop or blind eima.
+	if (auto p = status.find("protection"); p != status.end() && p->is_object()) {
+		Family(out, "eima_protection_on", "gauge",
+		       "self-protection (eimad --protect) is on: 1, off: 0 (eima status says why)")
+			.sample(p->value("on", false) ? 1 : 0);
+		if (auto r = p->find("refused"); r != p->end() && r->is_object()) {
+			Family refused(out, "eima_protection_refusals_total", "counter",
+				       "attempts on eima's BPF objects, pins, keys or process that "
+				       "self-protection refused, by kind");
+			for (auto &[kind, n] : r->items())
+				if (n.is_number())
+					refused.sample(n.get<double>(),
+						       fmt::format("attempt=\"{}\"",
+								   prometheus_label_value(kind)));
+		}
+	}
+	// Only signed BPF (func=BPF_CHECK, docs/signed-bpf.md): its records in the audit log.
+	if (auto b = status.find("bpf_check"); b != status.end() && b->is_object())
+		scalar(out, *b, "events_written", "eima_bpf_load_decisions_total", "counter",
+		       "BPF program loads the BPF policy refused, or would have in audit mode "
+		       "(records written to the audit log)");
+
 	// Containers: how many in each state, vTPMs alive, and each one's list.
 	auto containers = ps.find("containers");
 	if (containers == ps.end() || !containers->is_array())

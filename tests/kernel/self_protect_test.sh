@@ -19,7 +19,7 @@ source "$here/../e2e/lib.sh"
 
 grep -q bpf /sys/kernel/security/lsm 2>/dev/null || skip_test "BPF LSM is not active (run inside vmrun)"
 [[ $(id -u) -eq 0 ]] || skip_test "needs root"
-for t in bpftool keyctl python3; do
+for t in bpftool keyctl python3 curl promtool; do
 	command -v $t >/dev/null || skip_test "no $t"
 done
 grep -q -- --protect-test-kill-cgroup <<<"$("$BIN/eimad" --help)" ||
@@ -98,7 +98,8 @@ start() {
 	starts=$((starts + 1))
 	start_eimad "$RUN" "$T/eimad.$starts.log" --mode lsm --tpm none --vtpm none \
 		--pin-dir "$PIN" --policy "$T/policy" --appraise enforce \
-		--trusted-cert "$T/cert.pem" --protect --protect-test-kill-cgroup "$CG"
+		--trusted-cert "$T/cert.pem" --protect --protect-test-kill-cgroup "$CG" \
+		--metrics "unix:$RUN/metrics.sock"
 }
 status_json() { "$BIN/eima" status --run-dir "$RUN" --json; }
 field() { status_json | python3 -c 'import json,sys
@@ -136,7 +137,7 @@ check "the host list records protection programs ($(wc -l <<<"$recorded"))" test
 check_eq "the host list records each protection program with its tag" "$shown" "$recorded"
 # Without --bpf-cert eimad has nothing to check a signature against: the skeleton it
 # carries, unsigned, and said so (bpf_policy_test.sh has the signed load).
-check_eq "without --bpf-cert its programs are unsigned" False "$(field protection.programs.signed)"
+check_eq "without --bpf-cert its programs are unsigned" false "$(field protection.programs.signed)"
 check "and status says why" grep -q "no --bpf-cert" <<<"$(field protection.programs.loaded)"
 check_eq "status reports the test bypass" true "$(field protection.test_bypass)"
 objects=$(field protection.objects)
@@ -192,6 +193,14 @@ in_container
 check_eq "enforcement still refuses after all that" 125 $?
 for k in map_write link signal ptrace pin key; do
 	check "refusals counted: $k" test "$(refusals $k)" -ge 1
+done
+# The same counts, as a monitoring system reads them (docs/metrics.md).
+curl -sf --unix-socket "$RUN/metrics.sock" http://eimad/metrics >"$T/metrics.txt"
+check "promtool accepts the metrics" bash -c 'promtool check metrics <"$1"' _ "$T/metrics.txt"
+check_eq "eima_protection_on is 1" 1 "$(awk '$1 == "eima_protection_on" {print $2}' "$T/metrics.txt")"
+for k in signal key; do
+	check_eq "eima_protection_refusals_total{attempt=\"$k\"} is the count status shows" \
+		"$(refusals $k)" "$(sed -n "s/^eima_protection_refusals_total{attempt=\"$k\"} //p" "$T/metrics.txt")"
 done
 blessed_runs busybox
 check_eq "a blessed program runs under enforcement" 0 $?

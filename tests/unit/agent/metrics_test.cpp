@@ -35,6 +35,26 @@ TEST(PrometheusText, WhatStatusLacksIsLeftOutNotZero)
 	EXPECT_EQ(text.find("eima_containers"), std::string::npos);       // no ps answer
 }
 
+TEST(PrometheusText, SelfProtectionAndBpfPolicyRefusals)
+{
+	json status = {{"protection", {{"on", true}, {"refused", {{"signal", 2}, {"map_write", 5}}}}},
+		       {"bpf_check", {{"mode", "enforce"}, {"events_written", 3}}}};
+	auto text = prometheus_text(status, json::object());
+	EXPECT_NE(text.find("eima_protection_on 1\n"), std::string::npos);
+	EXPECT_NE(text.find("# TYPE eima_protection_refusals_total counter\n"), std::string::npos);
+	EXPECT_NE(text.find("eima_protection_refusals_total{attempt=\"signal\"} 2\n"),
+		  std::string::npos);
+	EXPECT_NE(text.find("eima_protection_refusals_total{attempt=\"map_write\"} 5\n"),
+		  std::string::npos);
+	EXPECT_NE(text.find("eima_bpf_load_decisions_total 3\n"), std::string::npos);
+
+	auto off = prometheus_text(json{{"protection", {{"on", false}, {"why_off", "x"}}}},
+				   json::object());
+	EXPECT_NE(off.find("eima_protection_on 0\n"), std::string::npos);
+	EXPECT_EQ(off.find("eima_protection_refusals_total"), std::string::npos);
+	EXPECT_EQ(off.find("eima_bpf_load_decisions_total"), std::string::npos);
+}
+
 TEST(PrometheusText, ContainersByStateWithTheirListsAndVtpms)
 {
 	json ps = {{"containers",
