@@ -2,7 +2,8 @@
 /*
  * Self-protection (eimad --protect, lsm mode; docs/self-protection.md): no process but the
  * eimad that owns eima's pinned BPF set may take that set apart or stop eimad, root
- * included. Each hook refuses with -EPERM, and counts the refusal:
+ * included. Each hook refuses with -EPERM, counts the refusal and queues a record of it
+ * for the audit log (struct eima_protect_event):
  *   - a writable fd to one of eima's maps (lsm/bpf_map: map_create, BPF_MAP_GET_FD_BY_ID
  *     and BPF_OBJ_GET all pass there), so nothing can update or delete their elements,
  *     freeze them or mmap the ring buffer's consumer page; read-only fds still open
@@ -76,6 +77,18 @@ struct {
 	__type(value, __u64);
 } protect_refusals SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, EIMA_PROTECT_EVENTS_BYTES);
+} protect_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} protect_events_lost SEC(".maps");
+
 static __always_inline struct eima_protect_cfg *active_cfg(void)
 {
 	__u32 zero = 0;
@@ -84,12 +97,39 @@ static __always_inline struct eima_protect_cfg *active_cfg(void)
 	return cfg && cfg->enabled ? cfg : NULL;
 }
 
-static __always_inline int refuse(__u32 kind)
+/* Queues a refusal's record for the audit log; a full ring loses the record, counted,
+ * never the refusal. A frame of its own so that its prototype puts struct
+ * eima_protect_event in the object's BTF, where tests/unit/agent/abi_layout_test.cpp
+ * checks the layout against C++'s. */
+static __noinline void queue_refusal(struct eima_protect_event *ev)
+{
+	__u32 zero = 0;
+
+	if (bpf_ringbuf_output(&protect_events, ev, sizeof(*ev), 0)) {
+		__u64 *lost = bpf_map_lookup_elem(&protect_events_lost, &zero);
+
+		if (lost)
+			*lost += 1;
+	}
+}
+
+/* Counts the refusal and queues its record. */
+static __always_inline int refuse(__u32 kind, __u64 target)
 {
 	__u64 *n = bpf_map_lookup_elem(&protect_refusals, &kind);
+	struct eima_protect_event ev = {};
+	__u64 id = bpf_get_current_pid_tgid();
 
 	if (n)
 		*n += 1;
+	ev.ktime_ns = bpf_ktime_get_ns();
+	ev.kind = kind;
+	ev.pid = id >> 32;
+	ev.tid = (__u32)id;
+	ev.uid = (__u32)bpf_get_current_uid_gid();
+	ev.target = target;
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	queue_refusal(&ev);
 	return -EPERM;
 }
 
@@ -148,7 +188,7 @@ int BPF_PROG(eima_protect_map, struct bpf_map *map, fmode_t fmode)
 
 	if (!cfg || !(fmode & FMODE_WRITE) || !is_protected(EIMA_PROT_MAP, map->id))
 		return 0;
-	return may_touch(cfg) ? 0 : refuse(EIMA_PR_MAP_WRITE);
+	return may_touch(cfg) ? 0 : refuse(EIMA_PR_MAP_WRITE, map->id);
 }
 
 /* The link an fd of the calling task refers to, or 0. Read without the fd table's lock:
@@ -187,9 +227,11 @@ int BPF_PROG(eima_protect_bpf_cmd, int cmd, union bpf_attr *attr)
 		fd = BPF_CORE_READ(attr, link_update.link_fd);
 	else
 		return 0;
-	if (!is_protected(EIMA_PROT_LINK, link_id_of_fd(fd)))
+	__u32 link = link_id_of_fd(fd);
+
+	if (!is_protected(EIMA_PROT_LINK, link))
 		return 0;
-	return may_touch(cfg) ? 0 : refuse(EIMA_PR_LINK);
+	return may_touch(cfg) ? 0 : refuse(EIMA_PR_LINK, link);
 }
 
 SEC("lsm/task_kill")
@@ -204,7 +246,7 @@ int BPF_PROG(eima_protect_kill, struct task_struct *p, struct kernel_siginfo *in
 		return 0;
 	if (cfg->test_kill_cgroup && bpf_get_current_cgroup_id() == cfg->test_kill_cgroup)
 		return 0;
-	return refuse(EIMA_PR_SIGNAL);
+	return refuse(EIMA_PR_SIGNAL, sig);
 }
 
 SEC("lsm/ptrace_access_check")
@@ -215,7 +257,7 @@ int BPF_PROG(eima_protect_ptrace, struct task_struct *child, unsigned int mode)
 
 	if (!cfg || !(mode & PTRACE_MODE_ATTACH) || child->tgid != cfg->owner_tgid)
 		return 0;
-	return tgid == cfg->owner_tgid || tgid == 1 ? 0 : refuse(EIMA_PR_PTRACE);
+	return tgid == cfg->owner_tgid || tgid == 1 ? 0 : refuse(EIMA_PR_PTRACE, mode);
 }
 
 SEC("lsm/inode_unlink")
@@ -225,7 +267,7 @@ int BPF_PROG(eima_protect_unlink, struct inode *dir, struct dentry *dentry)
 
 	if (!cfg || !is_protected_dir(dir))
 		return 0;
-	return may_touch(cfg) ? 0 : refuse(EIMA_PR_PIN);
+	return may_touch(cfg) ? 0 : refuse(EIMA_PR_PIN, BPF_CORE_READ(dir, i_ino));
 }
 
 SEC("lsm/inode_rename")
@@ -236,7 +278,7 @@ int BPF_PROG(eima_protect_rename, struct inode *old_dir, struct dentry *old_dent
 
 	if (!cfg || (!is_protected_dir(old_dir) && !is_protected_dir(new_dir)))
 		return 0;
-	return may_touch(cfg) ? 0 : refuse(EIMA_PR_PIN);
+	return may_touch(cfg) ? 0 : refuse(EIMA_PR_PIN, BPF_CORE_READ(old_dir, i_ino));
 }
 
 SEC("lsm/sb_umount")
@@ -246,7 +288,7 @@ int BPF_PROG(eima_protect_umount, struct vfsmount *mnt, int flags)
 
 	if (!cfg || BPF_CORE_READ(mnt, mnt_sb, s_dev) != cfg->pins_dev)
 		return 0;
-	return may_touch(cfg) ? 0 : refuse(EIMA_PR_UMOUNT);
+	return may_touch(cfg) ? 0 : refuse(EIMA_PR_UMOUNT, 0);
 }
 
 /* keyctl(2) and add_key(2) on eimad's keyring or its keys: every such operation asks
@@ -289,5 +331,5 @@ int eima_protect_key(unsigned long long *ctx)
 	how = bpf_map_lookup_elem(&protected_keys, &serial);
 	if (!how || *how != EIMA_PROT_KEY)
 		return 0;
-	return may_touch(cfg) ? 0 : refuse(EIMA_PR_KEY);
+	return may_touch(cfg) ? 0 : refuse(EIMA_PR_KEY, (__u32)serial);
 }

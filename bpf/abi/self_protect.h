@@ -63,6 +63,24 @@ enum eima_protect_refusal {
 	EIMA_PR_COUNT = 7,
 };
 
+/* One refusal, as eimad writes it to RUN/audit.jsonl (mechanism "self_protection"): a
+ * record of the "protect_events" ring buffer. A record the full ring could not take is
+ * counted in "protect_events_lost"; the refusal is in "protect_refusals" either way. */
+struct eima_protect_event {
+	__u64 ktime_ns; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+	__u32 kind;	/* enum eima_protect_refusal */
+	__u32 pid;	/* the refused process (tgid) and thread, in the initial pid namespace */
+	__u32 tid;
+	__u32 uid;
+	/* What was touched: map_write the map id, link the link id, signal the signal number,
+	 * ptrace the ptrace mode, pin the directory's inode number, key the key's serial;
+	 * umount 0. */
+	__u64 target;
+	char comm[16];
+};
+
+#define EIMA_PROTECT_EVENTS_BYTES (64 * 1024)
+
 /* Values of "protected_keys" (by serial). */
 enum eima_protected_key {
 	EIMA_PROT_KEY = 1, /* eimad's keyring or a key in it */

@@ -239,6 +239,8 @@ Result<void> Agent::set_up_protection()
 		for (auto k : keys)
 			req.key_serials.push_back(k);
 	}
+	// Its refusals go where the BPF policy's go: RUN/audit.jsonl and `eima events`.
+	req.sink = [this](const enforce::AppraisalRecord &r) { return decision_record(r); };
 	auto p = SelfProtection::start(req);
 	if (!p) {
 		if (config_.protect == ProtectChoice::on)
@@ -290,9 +292,10 @@ Result<void> Agent::load_bpf_policy()
 	return {};
 }
 
-Result<void> Agent::bpf_policy_record(const enforce::AppraisalRecord &r)
+Result<void> Agent::decision_record(const enforce::AppraisalRecord &r)
 {
-	spdlog::warn("BPF policy: {}", enforce::to_text(r));
+	spdlog::warn("{}: {}", r.mechanism == "self_protection" ? "self-protection" : "BPF policy",
+		     enforce::to_text(r));
 	emit(enforce::decision_event(r));
 	enforce::AuditLog *log = enforcer_ ? enforcer_->audit_log() : nullptr;
 	if (!log) {
@@ -310,7 +313,7 @@ Result<void> Agent::bpf_policy_record(const enforce::AppraisalRecord &r)
 
 Result<void> Agent::enable_bpf_policy()
 {
-	auto sink = [this](const enforce::AppraisalRecord &r) { return bpf_policy_record(r); };
+	auto sink = [this](const enforce::AppraisalRecord &r) { return decision_record(r); };
 	if (!bpf_policy_) {
 		// No rules now (or not applied): earlier eimads' sets go, their events logged.
 		if (!probe_->pin_dir().empty())
@@ -969,11 +972,16 @@ Result<void> Agent::run()
 	int bpf_events = bpf_policy_ ? bpf_policy_->events_fd() : -1;
 	if (bpf_events >= 0)
 		loop_fds.watch(bpf_events, EPOLLIN);
-	auto drain_bpf_policy = [this] {
-		if (!bpf_policy_)
-			return;
-		if (auto n = bpf_policy_->drain(); !n)
-			spdlog::error("BPF policy events: {}", n.error().message());
+	int protection_events = protection_ ? protection_->events_fd() : -1;
+	if (protection_events >= 0)
+		loop_fds.watch(protection_events, EPOLLIN);
+	auto drain_decisions = [this] {
+		if (bpf_policy_)
+			if (auto n = bpf_policy_->drain(); !n)
+				spdlog::error("BPF policy events: {}", n.error().message());
+		if (protection_)
+			if (auto n = protection_->drain(); !n)
+				spdlog::error("self-protection events: {}", n.error().message());
 	};
 	// Events for `eima events` and syslog, for as long as the loop runs.
 	{
@@ -1058,8 +1066,8 @@ Result<void> Agent::run()
 				metrics->handle(fd, evs[i].events);
 			} else if (fd == control_->fd()) {
 				control_->serve_ready(); // never waits on a client
-			} else if (fd == bpf_events) {
-				drain_bpf_policy();
+			} else if (fd == bpf_events || fd == protection_events) {
+				drain_decisions();
 			}
 		}
 		stop = stop || stop_requested_;
@@ -1092,7 +1100,7 @@ Result<void> Agent::run()
 	// Those still running keep their lists and vTPMs for the next eimad: each swtpm saves
 	// its state as it stops (docs/restart.md); no vTPM outlives eimad.
 	control_->answer(true);
-	drain_bpf_policy();
+	drain_decisions();
 	reap_exited(); // those gone by now retire here, not at the next start
 	retirement_->advance(true);
 	flush_all(); // the last entries reach the lists, then the TPMs

@@ -92,8 +92,9 @@ private:
 	Result<void> enable_bpf_policy();
 	// Why eimad refuses to start: an enforcing func=BPF_CHECK rule it cannot apply.
 	Error bpf_check_refusal(const std::string &why) const;
-	// Where the BPF policy's refusals go: RUN/audit.jsonl and `eima events`.
-	Result<void> bpf_policy_record(const enforce::AppraisalRecord &r);
+	// Where the BPF policy's and self-protection's refusals go: RUN/audit.jsonl and `eima
+	// events`.
+	Result<void> decision_record(const enforce::AppraisalRecord &r);
 	Result<ima::TemplateEntry> boot_aggregate_entry();
 	Container &container_for(const PendingEvent &ev);
 	// The "eima-interrupted:<from>-<to>" violation on a PCR.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <span>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -132,13 +133,19 @@ struct SelfProtection::Impl {
 	std::string object_name = SelfProtection::unsigned_object;
 	std::array<std::uint8_t, 32> object_sha256{};
 	std::string signer, how;
-	int cfg = -1, objs = -1, dirs_map = -1, keys_map = -1, refusals = -1; // map fds
+	int cfg = -1, objs = -1, dirs_map = -1, keys_map = -1, refusals = -1, ring = -1,
+	    lost = -1; // map fds
+	std::optional<bpfsign::PolicyEventReader> events;
 	std::string dir; // PIN_DIR/protect_<pid>
 	std::size_t objects = 0, dirs = 0, keys = 0;
 	std::uint64_t test_kill_cgroup = 0;
 
 	~Impl()
 	{
+		if (events)
+			if (auto r = events->consume(); !r)
+				spdlog::error("self-protection events: {}", r.error().message());
+		events.reset();
 		if (cfg >= 0) {
 			// Off before anything goes: from here eimad unpins as anyone could.
 			std::uint32_t zero = 0;
@@ -173,6 +180,8 @@ Result<void> SelfProtection::Impl::load_unsigned()
 	dirs_map = bpf_map__fd(skel->maps.protected_dirs);
 	keys_map = bpf_map__fd(skel->maps.protected_keys);
 	refusals = bpf_map__fd(skel->maps.protect_refusals);
+	ring = bpf_map__fd(skel->maps.protect_events);
+	lost = bpf_map__fd(skel->maps.protect_events_lost);
 	return {};
 }
 
@@ -216,7 +225,9 @@ Result<void> SelfProtection::Impl::load_signed(const ProtectObject &o)
 						       {&objs, "protected_objs"},
 						       {&dirs_map, "protected_dirs"},
 						       {&keys_map, "protected_keys"},
-						       {&refusals, "protect_refusals"}};
+						       {&refusals, "protect_refusals"},
+						       {&ring, "protect_events"},
+						       {&lost, "protect_events_lost"}};
 	for (auto [fd, name] : maps) {
 		auto m = bpfsign::loaded_map_fd(*loaded, name, file);
 		if (!m)
@@ -276,6 +287,78 @@ const std::string &SelfProtection::object_name() const { return impl_->object_na
 std::array<std::uint8_t, 32> SelfProtection::object_sha256() const { return impl_->object_sha256; }
 
 const std::string &SelfProtection::signer() const { return impl_->signer; }
+
+namespace {
+
+// A record of the protect_events ring as an audit record.
+Result<enforce::AppraisalRecord> decode_refusal(std::span<const std::uint8_t> data,
+						std::int64_t boot_to_wall_ns)
+{
+	if (data.size() < sizeof(eima_protect_event))
+		return fail(EINVAL, "read self-protection event", fmt::format("{} bytes", data.size()));
+	eima_protect_event ev{};
+	std::memcpy(&ev, data.data(), sizeof(ev));
+	enforce::AppraisalRecord r;
+	r.time_ns = static_cast<std::uint64_t>(static_cast<std::int64_t>(ev.ktime_ns) + boot_to_wall_ns);
+	r.container = "host";
+	r.pid = ev.pid;
+	r.tid = ev.tid;
+	r.uid = ev.uid;
+	r.comm.assign(ev.comm, ::strnlen(ev.comm, sizeof(ev.comm)));
+	r.operation = ev.kind < EIMA_PR_COUNT ? refusal_names[ev.kind] : fmt::format("kind-{}", ev.kind);
+	r.reason = "protected";
+	r.denied = true;
+	r.mechanism = "self_protection";
+	switch (ev.kind) {
+	case EIMA_PR_MAP_WRITE: r.detail = fmt::format("writable fd to eima's map id {}", ev.target); break;
+	case EIMA_PR_LINK: r.detail = fmt::format("detach or update of eima's link id {}", ev.target); break;
+	case EIMA_PR_SIGNAL: r.detail = fmt::format("signal {} to eimad", ev.target); break;
+	case EIMA_PR_PTRACE: r.detail = fmt::format("ptrace access (mode {:#x}) to eimad", ev.target); break;
+	case EIMA_PR_PIN: r.detail = fmt::format("unlink or rename in pin directory inode {}", ev.target); break;
+	case EIMA_PR_UMOUNT: r.detail = "unmount of the bpffs holding eima's pins"; break;
+	case EIMA_PR_KEY: r.detail = fmt::format("change to eimad's key or keyring {}", ev.target); break;
+	default: r.detail = fmt::format("target {}", ev.target);
+	}
+	// The executable, while the process still exists.
+	std::string exe(4096, '\0');
+	ssize_t n = ::readlink(fmt::format("/proc/{}/exe", ev.pid).c_str(), exe.data(), exe.size());
+	if (n > 0)
+		r.path.assign(exe.data(), static_cast<std::size_t>(n));
+	return r;
+}
+
+// The refusals a stopped eimad's set still holds (made while no eimad read them), to sink.
+// Its ring is pinned as protect_events (skeleton) or map_protect_events (signed).
+void drain_earlier(const fs::path &set, const bpfsign::PolicyRecordSink &sink)
+{
+	for (const char *name : {"protect_events", "map_protect_events"}) {
+		UniqueFd ring(bpf_obj_get((set / name).c_str()));
+		if (!ring)
+			continue;
+		auto r = bpfsign::PolicyEventReader::open_ring(ring.get(), set / name, decode_refusal, sink);
+		auto n = r ? r->consume() : std::unexpected(r.error());
+		if (!n)
+			spdlog::error("self-protection: the refusals of {}: {}", set.string(),
+				      n.error().message());
+		else if (*n)
+			spdlog::info("self-protection: {} refusals made while no eimad ran, from {}", *n,
+				     set.string());
+	}
+}
+
+} // namespace
+
+int SelfProtection::events_fd() const
+{
+	return impl_->events ? impl_->events->epoll_fd() : -1;
+}
+
+Result<std::uint64_t> SelfProtection::drain()
+{
+	if (!impl_->events)
+		return 0;
+	return impl_->events->consume();
+}
 
 Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectRequest &req)
 {
@@ -342,6 +425,13 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 	if (bpf_map_update_elem(impl->cfg, &zero, &cfg, BPF_ANY))
 		return fail(errno, "turn self-protection on");
 
+	if (req.sink) {
+		auto r = bpfsign::PolicyEventReader::open_ring(impl->ring, "self-protection's refusals",
+							       decode_refusal, req.sink);
+		if (!r)
+			return std::unexpected(r.error());
+		impl->events.emplace(std::move(*r));
+	}
 	// Sets a crashed eimad left: this one protects everything now, so theirs can go (as
 	// their owner is gone and this process runs eimad, their hooks let it).
 	std::error_code ec;
@@ -351,6 +441,8 @@ Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectReque
 		    entry.path() != impl->dir) {
 			spdlog::info("self-protection: replacing the set a stopped eimad left in {}",
 				     entry.path().string());
+			if (req.sink)
+				drain_earlier(entry.path(), req.sink);
 			remove_flat_dir(entry.path());
 		}
 	}
@@ -386,6 +478,14 @@ nlohmann::json SelfProtection::status() const
 				sum += v;
 		j["refused"][refusal_names[k]] = sum;
 	}
+	std::uint32_t zero = 0;
+	std::uint64_t lost = 0;
+	if (bpf_map_lookup_elem(impl_->lost, &zero, per_cpu.data()) == 0)
+		for (auto v : per_cpu)
+			lost += v;
+	// Refusals whose record the full ring could not take: counted above, not in the log.
+	j["records_lost"] = lost;
+	j["records_written"] = impl_->events ? impl_->events->written() : 0;
 	return j;
 }
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/measurement_probe.h"
+#include "bpfsign/bpf_policy.h"
 #include "common/error.h"
 
 namespace eima::agent {
@@ -39,6 +40,11 @@ struct ProtectRequest {
 	// Other pin directories of eimad's (the BPF policy's, signed_bpf_policy.h): all of each.
 	std::vector<std::string> extra_pin_dirs;
 	ProtectObject object;
+	// Where its refusals go as audit records (mechanism "self_protection", operation the
+	// kind: docs/self-protection.md), as eimad's loop reads them (events_fd(), drain()),
+	// those a crashed eimad's set still holds first; on destruction what is queued. Unset:
+	// they stay in the ring.
+	bpfsign::PolicyRecordSink sink;
 };
 
 class SelfProtection {
@@ -61,6 +67,11 @@ public:
 	static constexpr const char *signed_object = "self_protect.signed.bpf.o";
 	std::array<std::uint8_t, 32> object_sha256() const;
 	const std::string &signer() const;
+
+	// Its refusals' ring, for eimad's loop (-1 without a sink); drain() writes what is
+	// queued to the request's sink.
+	int events_fd() const;
+	Result<std::uint64_t> drain();
 
 	// For `eima status`: what is protected, and the refusals counted so far.
 	nlohmann::json status() const;

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -215,7 +216,8 @@ enforce::AppraisalRecord bpf_policy_record(const eima_bpf_policy_event &ev,
 
 struct PolicyEventReader::State {
 	PolicyRecordSink sink;
-	std::string path;
+	RingRecordDecoder decode;
+	std::string path; // or what names the ring
 	std::int64_t boot_to_wall_ns = 0;
 	std::uint64_t written = 0;
 	std::optional<Error> error;
@@ -233,20 +235,12 @@ namespace {
 int on_event(void *ctx, void *data, std::size_t size)
 {
 	auto *st = static_cast<PolicyEventReader::State *>(ctx);
-	if (size < sizeof(eima_bpf_policy_event)) {
-		st->error = Error{EINVAL, "read BPF policy event", fmt::format("{} bytes", size)};
+	auto r = st->decode({static_cast<const std::uint8_t *>(data), size}, st->boot_to_wall_ns);
+	if (!r) {
+		st->error = r.error();
 		return -EINVAL;
 	}
-	eima_bpf_policy_event ev{};
-	std::memcpy(&ev, data, sizeof(ev));
-	auto r = bpf_policy_record(ev, st->boot_to_wall_ns);
-	// The executable's path, while the process still exists; the inode names it anyway.
-	std::string link = fmt::format("/proc/{}/exe", ev.pid);
-	std::string exe(4096, '\0');
-	ssize_t n = ::readlink(link.c_str(), exe.data(), exe.size());
-	if (n > 0)
-		r.path.assign(exe.data(), static_cast<std::size_t>(n));
-	if (auto w = st->sink(r); !w) {
+	if (auto w = st->sink(*r); !w) {
 		st->error = w.error();
 		return -EIO;
 	}
@@ -254,22 +248,50 @@ int on_event(void *ctx, void *data, std::size_t size)
 	return 0;
 }
 
+Result<enforce::AppraisalRecord> decode_policy_event(std::span<const std::uint8_t> data,
+						     std::int64_t boot_to_wall_ns)
+{
+	if (data.size() < sizeof(eima_bpf_policy_event))
+		return fail(EINVAL, "read BPF policy event", fmt::format("{} bytes", data.size()));
+	eima_bpf_policy_event ev{};
+	std::memcpy(&ev, data.data(), sizeof(ev));
+	auto r = bpf_policy_record(ev, boot_to_wall_ns);
+	// The executable's path, while the process still exists; the inode names it anyway.
+	std::string link = fmt::format("/proc/{}/exe", ev.pid);
+	std::string exe(4096, '\0');
+	ssize_t n = ::readlink(link.c_str(), exe.data(), exe.size());
+	if (n > 0)
+		r.path.assign(exe.data(), static_cast<std::size_t>(n));
+	return r;
+}
+
 } // namespace
 
 Result<PolicyEventReader> PolicyEventReader::open(const std::string &policy_dir,
 						  PolicyRecordSink sink)
 {
+	std::string path = policy_dir + "/map_policy_events";
+	UniqueFd map(bpf_obj_get(path.c_str()));
+	if (!map)
+		return fail(errno, "open the BPF policy's events", path);
+	return open_ring(map.get(), path, decode_policy_event, std::move(sink));
+}
+
+Result<PolicyEventReader> PolicyEventReader::open_ring(int ring_fd, const std::string &what,
+						       RingRecordDecoder decode, PolicyRecordSink sink)
+{
 	PolicyEventReader r;
 	r.st_ = std::make_unique<State>();
 	r.st_->sink = std::move(sink);
-	r.st_->path = policy_dir + "/map_policy_events";
+	r.st_->decode = std::move(decode);
+	r.st_->path = what;
 	r.st_->boot_to_wall_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
-	r.st_->map.reset(bpf_obj_get(r.st_->path.c_str()));
+	r.st_->map.reset(::fcntl(ring_fd, F_DUPFD_CLOEXEC, 0));
 	if (!r.st_->map)
-		return fail(errno, "open the BPF policy's events", r.st_->path);
+		return fail(errno, "dup events ring", what);
 	r.st_->rb = ring_buffer__new(r.st_->map.get(), on_event, r.st_.get(), nullptr);
 	if (!r.st_->rb)
-		return fail(errno, "read the BPF policy's events", r.st_->path);
+		return fail(errno, "read events", what);
 	return r;
 }
 
@@ -297,7 +319,7 @@ Result<std::uint64_t> count_since(PolicyEventReader::State &st, std::uint64_t be
 		return std::unexpected(e);
 	}
 	if (n < 0 && n != -EINTR)
-		return fail(-n, "read the BPF policy's events", st.path);
+		return fail(-n, "read events", st.path);
 	return st.written - before;
 }
 

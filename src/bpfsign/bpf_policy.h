@@ -57,11 +57,19 @@ enforce::AppraisalRecord bpf_policy_record(const eima_bpf_policy_event &ev,
 // Where a reader of the policy's events puts each record (the audit log, eimad's events).
 using PolicyRecordSink = std::function<Result<void>(const enforce::AppraisalRecord &)>;
 
+// One record of a decision ring as an audit record, or why it is not one (its size).
+using RingRecordDecoder = std::function<Result<enforce::AppraisalRecord>(
+	std::span<const std::uint8_t> record, std::int64_t boot_to_wall_ns)>;
+
 // The policy's events ring (map_policy_events), read for as long as this lives: by
 // `eima bpf drain`/`enforce --audit-log`, and by eimad on its event loop (epoll_fd()).
+// open_ring reads another ring of decisions the same way (self-protection's refusals).
 class PolicyEventReader {
 public:
 	static Result<PolicyEventReader> open(const std::string &policy_dir, PolicyRecordSink sink);
+	// ring_fd is duplicated; `what` names the ring in errors.
+	static Result<PolicyEventReader> open_ring(int ring_fd, const std::string &what,
+						   RingRecordDecoder decode, PolicyRecordSink sink);
 	PolicyEventReader(PolicyEventReader &&) noexcept;
 	PolicyEventReader &operator=(PolicyEventReader &&) noexcept;
 	~PolicyEventReader();

@@ -194,6 +194,22 @@ check_eq "enforcement still refuses after all that" 125 $?
 for k in map_write link signal ptrace pin key; do
 	check "refusals counted: $k" test "$(refusals $k)" -ge 1
 done
+# Every refusal is an audit record in RUN/audit.jsonl, beside enforcement's, once eimad's
+# loop has read the ring: as many records as refusals counted, none lost.
+records_settled() {
+	status_json | python3 -c 'import json,sys
+p=json.load(sys.stdin)["protection"]
+sys.exit(0 if p["records_written"] + p["records_lost"] == sum(p["refused"].values()) else 1)'
+}
+for _ in $(seq 50); do records_settled && break; sleep 0.2; done
+check "every refusal counted has its audit record" records_settled
+check_eq "none was lost to a full ring" 0 "$(field protection.records_lost)"
+for k in map_write link signal ptrace pin key; do
+	check "an audit record of a $k refusal" \
+		grep -q "\"mechanism\":\"self_protection\".*\"operation\":\"$k\"" "$RUN/audit.jsonl"
+done
+check "kill -9's record names the signal" \
+	grep -q '"detail":"signal 9 to eimad".*"mechanism":"self_protection"' "$RUN/audit.jsonl"
 # The same counts, as a monitoring system reads them (docs/metrics.md).
 curl -sf --unix-socket "$RUN/metrics.sock" http://eimad/metrics >"$T/metrics.txt"
 check "promtool accepts the metrics" bash -c 'promtool check metrics <"$1"' _ "$T/metrics.txt"
@@ -243,7 +259,11 @@ check_eq "enforcement stays in force while eimad is down" 125 $?
 check_refused "rm of a pin is refused while eimad is down" rm -f "$PIN/appraise_cfg"
 check_refused "bpftool map update is refused while eimad is down" \
 	bpftool map update pinned "$PIN/appraise_cfg" "${zero_cfg[@]}"
+protect_records() { grep -c '"mechanism":"self_protection"' "$RUN/audit.jsonl"; }
+before=$(protect_records)
 start || exit 1
+check "the refusals made while eimad was down reach the audit log ($before, then $(protect_records))" \
+	test "$(protect_records)" -ge $((before + 2))
 check_eq "the restarted eimad adopts the pinned set" true "$(field probe_adopted)"
 check_eq "protection is on again" true "$(field protection.on)"
 check_eq "one protection set (the crashed one's was replaced)" 1 "$(ls -d "$PIN"/protect_* | wc -l)"

@@ -166,5 +166,15 @@ TEST(AbiLayout, SelfProtectMatchesCxx)
 	EXPECT_MEMBER(dir, eima_protected_dir, dev);
 	EXPECT_MEMBER(dir, eima_protected_dir, ino);
 	EXPECT_EQ(dir.offsets.size(), 2u);
+	auto ev = btf_layout(b, "eima_protect_event");
+	ASSERT_EQ(ev.size, sizeof(eima_protect_event)) << obj;
+	EXPECT_MEMBER(ev, eima_protect_event, ktime_ns);
+	EXPECT_MEMBER(ev, eima_protect_event, kind);
+	EXPECT_MEMBER(ev, eima_protect_event, pid);
+	EXPECT_MEMBER(ev, eima_protect_event, tid);
+	EXPECT_MEMBER(ev, eima_protect_event, uid);
+	EXPECT_MEMBER(ev, eima_protect_event, target);
+	EXPECT_MEMBER(ev, eima_protect_event, comm);
+	EXPECT_EQ(ev.offsets.size(), 7u) << "a member of eima_protect_event is not checked";
 	btf__free(b);
 }
