@@ -294,10 +294,10 @@ namespace {
 Result<enforce::AppraisalRecord> decode_refusal(std::span<const std::uint8_t> data,
 						std::int64_t boot_to_wall_ns)
 {
-	if (data.size() < sizeof(eima_protect_event))
-		return fail(EINVAL, "read self-protection event", fmt::format("{} bytes", data.size()));
-	eima_protect_event ev{};
-	std::memcpy(&ev, data.data(), sizeof(ev));
+	auto read = bpfsign::ring_record_as<eima_protect_event>(data, "read self-protection event");
+	if (!read)
+		return std::unexpected(read.error());
+	const eima_protect_event &ev = *read;
 	enforce::AppraisalRecord r;
 	r.time_ns = static_cast<std::uint64_t>(static_cast<std::int64_t>(ev.ktime_ns) + boot_to_wall_ns);
 	r.container = "host";
@@ -319,11 +319,7 @@ Result<enforce::AppraisalRecord> decode_refusal(std::span<const std::uint8_t> da
 	case EIMA_PR_KEY: r.detail = fmt::format("change to eimad's key or keyring {}", ev.target); break;
 	default: r.detail = fmt::format("target {}", ev.target);
 	}
-	// The executable, while the process still exists.
-	std::string exe(4096, '\0');
-	ssize_t n = ::readlink(fmt::format("/proc/{}/exe", ev.pid).c_str(), exe.data(), exe.size());
-	if (n > 0)
-		r.path.assign(exe.data(), static_cast<std::size_t>(n));
+	r.path = bpfsign::executable_of(ev.pid);
 	return r;
 }
 

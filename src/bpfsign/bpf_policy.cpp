@@ -251,21 +251,25 @@ int on_event(void *ctx, void *data, std::size_t size)
 Result<enforce::AppraisalRecord> decode_policy_event(std::span<const std::uint8_t> data,
 						     std::int64_t boot_to_wall_ns)
 {
-	if (data.size() < sizeof(eima_bpf_policy_event))
-		return fail(EINVAL, "read BPF policy event", fmt::format("{} bytes", data.size()));
-	eima_bpf_policy_event ev{};
-	std::memcpy(&ev, data.data(), sizeof(ev));
-	auto r = bpf_policy_record(ev, boot_to_wall_ns);
-	// The executable's path, while the process still exists; the inode names it anyway.
-	std::string link = fmt::format("/proc/{}/exe", ev.pid);
-	std::string exe(4096, '\0');
-	ssize_t n = ::readlink(link.c_str(), exe.data(), exe.size());
-	if (n > 0)
-		r.path.assign(exe.data(), static_cast<std::size_t>(n));
+	auto ev = ring_record_as<eima_bpf_policy_event>(data, "read BPF policy event");
+	if (!ev)
+		return std::unexpected(ev.error());
+	auto r = bpf_policy_record(*ev, boot_to_wall_ns);
+	r.path = executable_of(ev->pid); // the inode names it anyway
 	return r;
 }
 
 } // namespace
+
+std::string executable_of(std::uint32_t pid)
+{
+	std::string exe(4096, '\0');
+	ssize_t n = ::readlink(fmt::format("/proc/{}/exe", pid).c_str(), exe.data(), exe.size());
+	if (n <= 0)
+		return {};
+	exe.resize(static_cast<std::size_t>(n));
+	return exe;
+}
 
 Result<PolicyEventReader> PolicyEventReader::open(const std::string &policy_dir,
 						  PolicyRecordSink sink)

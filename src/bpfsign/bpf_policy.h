@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
@@ -60,6 +61,21 @@ using PolicyRecordSink = std::function<Result<void>(const enforce::AppraisalReco
 // One record of a decision ring as an audit record, or why it is not one (its size).
 using RingRecordDecoder = std::function<Result<enforce::AppraisalRecord>(
 	std::span<const std::uint8_t> record, std::int64_t boot_to_wall_ns)>;
+
+// A ring record as the struct T the BPF side wrote, or an error naming `what` when it is
+// too short.
+template <class T>
+Result<T> ring_record_as(std::span<const std::uint8_t> data, const char *what)
+{
+	if (data.size() < sizeof(T))
+		return fail(EINVAL, what, std::to_string(data.size()) + " bytes");
+	T out{};
+	std::memcpy(&out, data.data(), sizeof(out));
+	return out;
+}
+
+// The executable a process runs while it exists, "" after: a decision record's path.
+std::string executable_of(std::uint32_t pid);
 
 // The policy's events ring (map_policy_events), read for as long as this lives: by
 // `eima bpf drain`/`enforce --audit-log`, and by eimad on its event loop (epoll_fd()).
