@@ -156,6 +156,9 @@ Result<void> verify_pkcs7_detached_by_any(std::span<const std::uint8_t> data,
 					  std::span<const std::uint8_t> sig, const void *x509_stack,
 					  const std::string &what)
 {
+	// A failure below reports the queue's first error: not one that an earlier, handled
+	// failure left (reading a PEM file to its end leaves "no start line").
+	ERR_clear_error();
 	auto cms = parse_der(sig, what);
 	if (!cms)
 		return std::unexpected(cms.error());
