@@ -41,6 +41,19 @@ enum eima_event_flags {
 /* Room for the largest digest the kernel's IMA hashes with (SHA-512). */
 #define EIMA_DIGEST_MAX 64
 
+/*
+ * What eimad sets in a measuring object (measure_lsm, measure_trace) after loading it and
+ * before attaching it: the object's ".data.config" map, one element of this struct. Not
+ * `const volatile` .rodata, because a signed object's .rodata is fixed when it is signed
+ * (docs/signed-bpf.md), while these are known only on the host that runs it.
+ */
+struct eima_probe_config {
+	__u64 host_mntns;      /* init's mount namespace: "the host" */
+	__u32 wakeup_bytes;    /* wake eimad once this much is queued in the ring */
+	__u8 want_file_check;  /* measure_lsm: the policy has FILE_CHECK rules */
+	__u8 pad[3];
+};
+
 /* Identity of one version of a file. cookie changes whenever content may have: it mixes
  * ctime and size, so a rewrite is measured again. eimad compares dev, ino, generation,
  * ctime_ns and size with fstat() of the file it opens, before and after hashing it. */

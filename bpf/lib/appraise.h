@@ -241,7 +241,7 @@ static __always_inline int appraise_file(struct file *file, __u32 func, __u32 ma
 		.func = func,
 		.mask = mask,
 		.reqprot_exec = reqprot_exec,
-		.is_host = current_mntns_ino(task) == host_mntns,
+		.is_host = current_mntns_ino(task) == probe_config.host_mntns,
 	};
 	if (!appraise_match(pol, &acc, inode, &m))
 		return 0;

@@ -30,9 +30,10 @@
 #define ESTALE 116
 #endif
 
-/* Set by eimad before load. */
-const volatile __u64 host_mntns = 0;   /* init's mount namespace: "the host" */
-const volatile __u32 wakeup_bytes = 256 * 1024; /* wake eimad once this much is queued */
+/* Set by eimad before it attaches the programs (bpf/abi/event.h). */
+struct eima_probe_config probe_config SEC(".data.config") = {
+	.wakeup_bytes = 256 * 1024,
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -151,17 +152,19 @@ static __always_inline void count(__u32 idx)
 
 /* The current task is eimad's (the agent map). Its start time is taken at the first open
  * after eimad wrote its tgid: only eimad's own threads have that tgid while eimad lives,
- * and they all store the same value. A frame of its own: inlined, its key went over the
- * verifier's 512 bytes of stack for file_open's whole call chain (528). */
-static __noinline bool current_is_agent(void)
+ * and they all store the same value. Inlined into file_open, whose frame holds nothing
+ * else (measure_lsm.bpf.c: tamper_open): its key is the frame's 8 bytes. */
+static __always_inline bool current_is_agent(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 *start = bpf_map_lookup_elem(&agent, &tgid);
 
 	if (!start)
 		return false;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 mine = BPF_CORE_READ(task, group_leader, start_time);
+	/* BTF pointers, not probe reads: those would need 16 bytes of stack in a frame that
+	 * has 16 to spare (measure_lsm.bpf.c: file_open). */
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 mine = task->group_leader->start_time;
 
 	if (*start == 0)
 		*start = mine;
@@ -360,7 +363,7 @@ static __always_inline long submit_event(struct eima_event *ev, __u64 mntns_ino)
 	__u64 wake = BPF_RB_NO_WAKEUP;
 
 	if (!bpf_map_lookup_elem(&known_mntns, &mntns_ino) ||
-	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= probe_config.wakeup_bytes)
 		wake = BPF_RB_FORCE_WAKEUP;
 	/* file_path keeps path_off + path_len <= EIMA_PATH_MAX; the clamp shows the verifier
 	 * that the copy stays inside the slot. */
@@ -483,7 +486,7 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 		.func = func,
 		.mask = mask,
 		.reqprot_exec = reqprot_exec,
-		.is_host = mntns_ino == host_mntns,
+		.is_host = mntns_ino == probe_config.host_mntns,
 	};
 	if (!policy_match(pol, &acc, inode, &m)) {
 		count(EIMA_CNT_POLICY_SKIP);
@@ -522,7 +525,7 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	val.cookie = id.cookie;
 	bpf_map_update_elem(&measured, &key, &val, BPF_ANY);
 	/* Before the event is queued, so eimad finds it when it reads the event. */
-	if (mntns_ino != host_mntns && !bpf_map_lookup_elem(&known_mntns, &mntns_ino))
+	if (mntns_ino != probe_config.host_mntns && !bpf_map_lookup_elem(&known_mntns, &mntns_ino))
 		note_cgroup(task, key.mntns);
 
 	long err = submit_event(ev, mntns_ino);

@@ -224,9 +224,11 @@ static long cgroup_hash_step(__u64 i, void *data)
 
 static __noinline __u64 cgroup_container_hash(void)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	/* BTF pointers, not probe reads (16 bytes of stack): this frame is the third of
+	 * file_open's deepest chain, which has no bytes to spare. */
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct cgroup_hash_walk w = {
-		.name = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name),
+		.name = task->cgroups->dfl_cgrp->kn->name,
 		.whole = EIMA_FNV_OFFSET,
 		.tail = EIMA_FNV_OFFSET,
 	};

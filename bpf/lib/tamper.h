@@ -95,7 +95,7 @@ static __always_inline bool tamper_in_scope(struct inode *inode, struct eima_mat
 	__u32 zero = 0;
 	struct eima_policy *pol = bpf_map_lookup_elem(&policy, &zero);
 	struct task_struct *task = bpf_get_current_task_btf();
-	bool is_host = current_mntns_ino(task) == host_mntns;
+	bool is_host = current_mntns_ino(task) == probe_config.host_mntns;
 
 	if (!pol || !inode)
 		return false;

@@ -450,6 +450,14 @@ Result<void> Agent::set_up_probe()
 				  m == ProbeMode::lsm && pol->has_appraise};
 		if (opts.protect_blessed)
 			opts.dentry_xattr = enforce::probe_kernel_support().change_hooks_read_xattr;
+		// Given the certificate eima's objects are signed with, the measuring programs
+		// load from their signed object, as the BPF policy's and self-protection's do
+		// (trace mode has no BPF LSM to enforce anything with: it keeps the skeleton).
+		if (m == ProbeMode::lsm && !config_.bpf_cert.empty()) {
+			opts.signed_object = config_.bpf_objects_dir + "/measure_lsm.signed.bpf.o";
+			opts.signer_cert = config_.bpf_cert;
+			opts.keyring_name = "eima:bpf:" + config_.run_dir;
+		}
 		return std::pair(opts, pol->compiled);
 	};
 	auto load_in = [&](ProbeMode m,
@@ -1116,6 +1124,13 @@ nlohmann::json Agent::status() const
 	j["mode"] = probe_mode_name(probe_->mode());
 	j["mode_reason"] = mode_reason_;
 	j["programs"] = probe_->programs();
+	// Where the measuring programs came from: the skeleton eimad carries, or the signed
+	// object given --bpf-cert (docs/signed-bpf.md).
+	j["programs_object"] = {{"object", probe_->object_name()},
+				{"signed", !probe_->signer().empty()},
+				{"loaded", probe_->load_detail()}};
+	if (!probe_->signer().empty())
+		j["programs_object"]["signer"] = probe_->signer();
 	j["tpm"] = tpm_description_;
 	j["hash"] = ima::hash_algo_name(config_.hash);
 	j["template"] = template_name(config_.template_kind);

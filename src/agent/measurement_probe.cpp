@@ -24,7 +24,9 @@
 
 #include "agent/agent_config.h"
 #include "agent/ring_reader.h"
+#include "bpfsign/bpf_check_setup.h"
 #include "common/bpf_map_keys.h"
+#include "enforce/trusted_keyring.h"
 #include "ima/hash_algo.h"
 
 #include "measure_lsm.skel.h"
@@ -72,6 +74,58 @@ Result<void> ensure_tracefs()
 	return {};
 }
 
+// measure_lsm's programs these options attach (the object has alternatives for each hook).
+std::vector<std::string> lsm_programs(const ProbeOptions &o)
+{
+	std::vector<std::string> names;
+	auto choose = [&](bool on, std::initializer_list<const char *> programs) {
+		if (on)
+			names.insert(names.end(), programs.begin(), programs.end());
+	};
+	// One set of hooks: the sleepable ones that hash, or the plain ones. Without
+	// FILE_CHECK rules, file_open is not hooked at all: every open would otherwise pay for
+	// a program that returns at once.
+	bool hash = o.kernel_digest, plain = !o.kernel_digest;
+	bool protect = hash && o.protect_blessed;
+	choose(hash, {"eima_bprm_check_hash", "eima_mmap_file_hash"});
+	choose(hash && (o.want_file_check || protect), {"eima_file_open_hash"});
+	choose(plain, {"eima_bprm_check", "eima_mmap_file"});
+	choose(true, {"eima_file_mprotect"}); // never sleepable
+	choose(plain && o.want_file_check, {"eima_file_open"});
+	// Changes to blessed files: only beside the sleepable file_open that marks them. Where
+	// the kernel can read a dentry's xattr, the hooks that have a dentry read it themselves
+	// (the *_read programs) instead of relying on the mark alone.
+	bool read = protect && o.dentry_xattr;
+	choose(protect, {"eima_file_truncate", "eima_path_truncate", "eima_inode_removexattr",
+			 "eima_inode_post_setxattr", "eima_inode_post_removexattr"});
+	choose(protect && !read,
+	       {"eima_path_unlink", "eima_path_link", "eima_path_rename", "eima_inode_setxattr"});
+	choose(read, {"eima_path_unlink_read", "eima_path_link_read", "eima_path_rename_read",
+		      "eima_inode_setxattr_read", "eima_inode_setattr_read"});
+	return names;
+}
+
+// What eimad writes into the object's ".data.config" before attaching it.
+eima_probe_config probe_config_for(ProbeMode mode, const ProbeOptions &o, std::uint32_t ring_bytes)
+{
+	eima_probe_config c{};
+	c.host_mntns = o.host_mntns;
+	c.wakeup_bytes = 256 * 1024;
+	// Wake eimad when a quarter of a small ring is used, so bursts do not overflow it.
+	c.wakeup_bytes = std::min(c.wakeup_bytes, ring_bytes / 4);
+	c.want_file_check = mode == ProbeMode::lsm && o.want_file_check;
+	return c;
+}
+
+// The file the skeleton embeds, as bpf/CMakeLists.txt names it (and the package installs
+// it under /usr/lib/<multiarch>/eima/bpf), or the signed object's.
+std::string expected_object_name(ProbeMode mode, const ProbeOptions &opts)
+{
+	if (!opts.signed_object.empty())
+		return std::filesystem::path(opts.signed_object).filename();
+	return mode == ProbeMode::lsm ? "measure_lsm.bpf.o" : "measure_trace.bpf.o";
+}
+
 // One implementation per skeleton type: both skeletons have the same maps by name.
 template <typename Skel, typename Ops>
 class SkeletonProbe final : public MeasurementProbe {
@@ -92,14 +146,12 @@ public:
 		if (!probe->skel_)
 			return fail(errno, "open BPF skeleton", std::string(probe_mode_name(mode)));
 		Skel *s = probe->skel_;
-		s->rodata->host_mntns = opts.host_mntns;
 		Ops::configure(s, opts);
-		// Wake eimad when a quarter of a small ring is used, so bursts do not overflow it.
-		if (opts.ring_bytes && opts.ring_bytes / 4 < s->rodata->wakeup_bytes)
-			s->rodata->wakeup_bytes = opts.ring_bytes / 4;
 		if (opts.ring_bytes)
 			if (int err = bpf_map__set_max_entries(s->maps.events, opts.ring_bytes))
 				return fail(-err, "size ring buffer", std::to_string(opts.ring_bytes));
+		s->data_config->probe_config =
+			probe_config_for(mode, opts, bpf_map__max_entries(s->maps.events));
 		if (int err = Ops::load(s))
 			return fail(-err, "load BPF programs",
 				    std::string(probe_mode_name(mode)) +
@@ -123,6 +175,7 @@ public:
 			return fail(-err, "attach BPF programs", std::string(probe_mode_name(mode)));
 		probe->programs_ = autoloaded(s->obj);
 		probe->info_ = describe<Skel>(mode, opts, s);
+		probe->object_name_ = expected_object_name(mode, opts);
 		return std::unique_ptr<MeasurementProbe>(std::move(probe));
 	}
 
@@ -214,38 +267,11 @@ struct LsmOps {
 	static measure_lsm_bpf *open() { return measure_lsm_bpf::open(); }
 	static void configure(measure_lsm_bpf *s, const ProbeOptions &o)
 	{
-		s->rodata->want_file_check = o.want_file_check;
-		// One set of hooks: the sleepable ones that hash, or the plain ones. Without
-		// FILE_CHECK rules, file_open is not hooked at all: every open would otherwise
-		// pay for a program that returns at once.
-		bool hash = o.kernel_digest, plain = !o.kernel_digest;
-		bool protect = hash && o.protect_blessed;
-		bpf_program__set_autoload(s->progs.eima_bprm_check_hash, hash);
-		bpf_program__set_autoload(s->progs.eima_mmap_file_hash, hash);
-		bpf_program__set_autoload(s->progs.eima_file_open_hash,
-					  hash && (o.want_file_check || protect));
-		bpf_program__set_autoload(s->progs.eima_bprm_check, plain);
-		bpf_program__set_autoload(s->progs.eima_mmap_file, plain);
-		bpf_program__set_autoload(s->progs.eima_file_mprotect, true); // never sleepable
-		bpf_program__set_autoload(s->progs.eima_file_open, plain && o.want_file_check);
-		// Changes to blessed files: only beside the sleepable file_open that marks them.
-		// Where the kernel can read a dentry's xattr, the hooks that have a dentry read
-		// it themselves (the *_read programs) instead of relying on the mark alone.
-		bool read = protect && o.dentry_xattr;
-		for (bpf_program *p :
-		     {s->progs.eima_file_truncate, s->progs.eima_path_truncate,
-		      s->progs.eima_inode_removexattr, s->progs.eima_inode_post_setxattr,
-		      s->progs.eima_inode_post_removexattr})
-			bpf_program__set_autoload(p, protect);
-		for (auto [mark_only, reading] :
-		     {std::pair(s->progs.eima_path_unlink, s->progs.eima_path_unlink_read),
-		      std::pair(s->progs.eima_path_link, s->progs.eima_path_link_read),
-		      std::pair(s->progs.eima_path_rename, s->progs.eima_path_rename_read),
-		      std::pair(s->progs.eima_inode_setxattr, s->progs.eima_inode_setxattr_read)}) {
-			bpf_program__set_autoload(mark_only, protect && !read);
-			bpf_program__set_autoload(reading, read);
-		}
-		bpf_program__set_autoload(s->progs.eima_inode_setattr_read, read);
+		auto chosen = lsm_programs(o);
+		bpf_program *p;
+		bpf_object__for_each_program(p, s->obj)
+			bpf_program__set_autoload(
+				p, std::ranges::find(chosen, bpf_program__name(p)) != chosen.end());
 	}
 	static int load(measure_lsm_bpf *s) { return measure_lsm_bpf::load(s); }
 	static int attach(measure_lsm_bpf *s) { return measure_lsm_bpf::attach(s); }
@@ -260,12 +286,198 @@ struct TraceOps {
 	static void destroy(measure_trace_bpf *s) { measure_trace_bpf::destroy(s); }
 };
 
+// measure_lsm from its signed object (ProbeOptions::signed_object): the signed loader
+// creates every map and program of the object, eimad configures the maps, attaches the
+// programs these options choose and closes the others, which the kernel then frees.
+class SignedProbe final : public MeasurementProbe {
+public:
+	static Result<std::unique_ptr<MeasurementProbe>> load(const ProbeOptions &opts,
+							      const eima_policy &policy)
+	{
+		const std::string &file = opts.signed_object;
+		auto expected = expect(opts);
+		if (!expected)
+			return std::unexpected(expected.error());
+		auto path = bpfsign::probe_signing_path();
+		if (!path)
+			return std::unexpected(path.error());
+		auto obj = bpfsign::read_signed_object(file);
+		if (!obj)
+			return fail(obj.error().err, "measure_lsm",
+				    obj.error().message() + " (--bpf-objects DIR)");
+		auto manifest = bpfsign::read_loader_manifest(obj->data);
+		if (!manifest)
+			return std::unexpected(manifest.error());
+		// The kernel checks the signature against a keyring; one is made for this load
+		// (the BPF policy and self-protection make theirs, of the same name, later).
+		std::int32_t serial = 0;
+		if (*path == bpfsign::SigningPath::native) {
+			auto k = enforce::make_trusted_keyring(opts.keyring_name, {opts.signer_cert});
+			if (!k)
+				return std::unexpected(k.error());
+			serial = k->serial;
+		}
+		auto pl = bpfsign::load_on_path(*obj, *manifest, *path, serial, opts.signer_cert, file);
+		if (!pl)
+			return std::unexpected(pl.error());
+		auto probe = std::unique_ptr<SignedProbe>(new SignedProbe());
+		probe->loaded_ = std::move(pl->loaded);
+		probe->load_detail_ = "signed: loaded " + pl->how + ")";
+		probe->mode_ = ProbeMode::lsm;
+		probe->kernel_digest_ = opts.kernel_digest;
+		probe->info_ = expected->first;
+		probe->programs_ = expected->second;
+		probe->object_name_ = expected_object_name(ProbeMode::lsm, opts);
+		probe->signer_ = opts.signer_cert;
+		if (auto subject = enforce::certificate_subject(opts.signer_cert); subject)
+			probe->signer_ = *subject;
+		if (auto r = probe->configure(opts, policy); !r)
+			return std::unexpected(r.error());
+		if (auto r = probe->attach(*manifest); !r)
+			return std::unexpected(r.error());
+		return std::unique_ptr<MeasurementProbe>(std::move(probe));
+	}
+
+	// What load() would give, without loading: the file's SHA-256, its ring's size (read
+	// from the object as libbpf sees it; the signed loader creates the map at that size).
+	static Result<std::pair<PinnedSetInfo, std::vector<std::string>>>
+	expect(const ProbeOptions &opts)
+	{
+		const std::string &file = opts.signed_object;
+		auto sha = ima::hash_path(ima::HashAlgo::sha256, file);
+		if (!sha)
+			return fail(sha.error().err, "measure_lsm",
+				    sha.error().message() + " (--bpf-objects DIR)");
+		std::unique_ptr<bpf_object, void (*)(bpf_object *)> obj(
+			bpf_object__open_file(file.c_str(), nullptr), bpf_object__close);
+		bpf_map *events = obj ? bpf_object__find_map_by_name(obj.get(), "events") : nullptr;
+		if (!events)
+			return fail(obj ? ENOENT : errno, "measure_lsm",
+				    file + ": not a BPF object with an events ring");
+		std::uint32_t ring = bpf_map__max_entries(events);
+		if (opts.ring_bytes && opts.ring_bytes != ring)
+			return fail(EINVAL, "--ring-buffer-kb",
+				    fmt::format("{}: the signed object's ring is {} KiB, fixed when "
+						"it was signed; leave the option out",
+						file, ring / 1024));
+		PinnedSetInfo info;
+		info.layout = PinnedSetInfo::current_layout;
+		info.mode = static_cast<std::uint32_t>(ProbeMode::lsm);
+		std::copy_n(sha->begin(), std::min(sha->size(), info.object_sha256.size()),
+			    info.object_sha256.begin());
+		info.host_mntns = opts.host_mntns;
+		info.ring_bytes = ring;
+		info.kernel_digest = opts.kernel_digest;
+		info.want_file_check = opts.want_file_check;
+		return std::pair(info, lsm_programs(opts));
+	}
+
+	Result<UniqueFd> open_map(const std::string &name) const override
+	{
+		auto fd = bpfsign::loaded_map_fd(loaded_, name, object_name_);
+		if (!fd)
+			return std::unexpected(fd.error());
+		return dup_fd(*fd, name);
+	}
+
+	Result<std::vector<ProbeProgram>> program_fds() const override
+	{
+		std::vector<ProbeProgram> out;
+		for (const auto &[name, fd] : loaded_.programs) {
+			auto dup = dup_fd(fd.get(), name);
+			if (!dup)
+				return std::unexpected(dup.error());
+			out.push_back({name, std::move(*dup)});
+		}
+		return out;
+	}
+
+	// The maps by name, as the skeleton's (the loader's internal ones, named "obj.rodata"
+	// and ".data.config", are held by the programs), and the links as "link_<program>".
+	Result<void> pin_objects(const ProbePins &pins) override
+	{
+		for (const auto &[name, fd] : loaded_.maps)
+			if (name.find('.') == std::string::npos &&
+			    bpf_obj_pin(fd.get(), pins.path(name).c_str()) != 0)
+				return fail(errno, "pin BPF map", pins.path(name));
+		for (const auto &[name, fd] : loaded_.links)
+			if (bpf_obj_pin(fd.get(), pins.path("link_" + name).c_str()) != 0)
+				return fail(errno, "pin BPF link", pins.path("link_" + name));
+		return {};
+	}
+
+private:
+	static Result<UniqueFd> dup_fd(int fd, const std::string &name)
+	{
+		UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+		if (!dup)
+			return fail(errno, "dup BPF fd", name);
+		return dup;
+	}
+
+	Result<void> configure(const ProbeOptions &opts, const eima_policy &policy)
+	{
+		auto map = [&](const char *name) -> Result<int> {
+			return bpfsign::loaded_map_fd(loaded_, name, object_name_);
+		};
+		int *fds[] = {&events_fd_,   &measured_fd_, &known_mntns_fd_, &dropped_fd_,
+			      &counters_fd_, &policy_fd_,   &cgroup_fd_};
+		const char *names[] = {"events",   "measured", "known_mntns", "dropped_by_mntns",
+				       "counters", "policy",   "cgroup_of_mntns"};
+		for (std::size_t i = 0; i < std::size(fds); ++i) {
+			auto fd = map(names[i]);
+			if (!fd)
+				return std::unexpected(fd.error());
+			*fds[i] = *fd;
+		}
+		auto config = map(".data.config");
+		auto agent = map("agent");
+		if (!config || !agent)
+			return std::unexpected(!config ? config.error() : agent.error());
+		eima_probe_config c = probe_config_for(ProbeMode::lsm, opts, info_.ring_bytes);
+		std::uint32_t zero = 0;
+		if (bpf_map_update_elem(*config, &zero, &c, BPF_ANY) != 0)
+			return fail(errno, "write BPF map", ".data.config");
+		if (auto r = set_policy(policy); !r)
+			return r;
+		return set_agent_tgid(*agent, opts.agent_tgid);
+	}
+
+	// Attaches the chosen programs and closes the others' fds: nothing else holds them,
+	// so the kernel frees them, and the set is what the skeleton would have loaded.
+	Result<void> attach(const bpfsign::LoaderManifest &manifest)
+	{
+		std::vector<std::pair<std::string, UniqueFd>> kept;
+		for (std::size_t i = 0; i < manifest.programs.size(); ++i) {
+			const auto &p = manifest.programs[i];
+			if (std::ranges::find(programs_, p.name) == programs_.end())
+				continue;
+			int fd = bpf_link_create(loaded_.programs[i].second.get(), 0,
+						 static_cast<bpf_attach_type>(p.attach_type), nullptr);
+			if (fd < 0)
+				return fail(-fd, "attach BPF program", p.name);
+			loaded_.links.emplace_back(p.name, UniqueFd(fd));
+			kept.push_back(std::move(loaded_.programs[i]));
+		}
+		if (kept.size() != programs_.size())
+			return fail(ENOENT, "attach BPF programs",
+				    fmt::format("{} lacks some of [{}]", object_name_,
+						fmt::join(programs_, " ")));
+		loaded_.programs = std::move(kept);
+		return {};
+	}
+
+	bpfsign::LoadedObject loaded_;
+};
+
 } // namespace
 
 Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::load(ProbeMode mode,
 								  const ProbeOptions &opts,
 								  const eima_policy &policy)
 {
+	if (mode == ProbeMode::lsm && !opts.signed_object.empty())
+		return SignedProbe::load(opts, policy);
 	if (mode == ProbeMode::lsm)
 		return SkeletonProbe<measure_lsm_bpf, LsmOps>::load(mode, opts, policy);
 	return SkeletonProbe<measure_trace_bpf, TraceOps>::load(mode, opts, policy);
@@ -294,13 +506,6 @@ std::array<std::uint8_t, 32> elf_sha256(const void *elf, std::size_t size)
 	    d && d->size() == out.size())
 		std::copy(d->begin(), d->end(), out.begin());
 	return out;
-}
-
-std::string MeasurementProbe::object_name() const
-{
-	// The file the skeleton embeds, as bpf/CMakeLists.txt names it (and the package installs
-	// it under /usr/lib/eima/bpf).
-	return mode_ == ProbeMode::lsm ? "measure_lsm.bpf.o" : "measure_trace.bpf.o";
 }
 
 // ---- Pinning and adoption (docs/restart.md) ----
@@ -350,6 +555,8 @@ public:
 Result<std::pair<PinnedSetInfo, std::vector<std::string>>> expected_set(ProbeMode mode,
 									const ProbeOptions &opts)
 {
+	if (mode == ProbeMode::lsm && !opts.signed_object.empty())
+		return SignedProbe::expect(opts);
 	if (mode == ProbeMode::lsm)
 		return SkeletonProbe<measure_lsm_bpf, LsmOps>::expect(mode, opts);
 	return SkeletonProbe<measure_trace_bpf, TraceOps>::expect(mode, opts);
@@ -588,6 +795,15 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 	probe->mode_ = mode;
 	probe->kernel_digest_ = found->kernel_digest;
 	probe->programs_ = links;
+	probe->object_name_ = expected_object_name(mode, opts);
+	if (!opts.signed_object.empty()) {
+		probe->signer_ = opts.signer_cert;
+		if (auto subject = enforce::certificate_subject(opts.signer_cert); subject)
+			probe->signer_ = *subject;
+		probe->load_detail_ = "signed: adopted (its signature was checked when it was loaded)";
+	} else {
+		probe->load_detail_ = "unsigned: adopted, loaded from the skeleton eimad carries";
+	}
 	probe->info_ = *found;
 	how.uncommitted = found->uncommitted != 0;
 	how.queued_bytes = RingPositions(probe->events_fd_).queued();

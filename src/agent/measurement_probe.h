@@ -45,6 +45,13 @@ struct ProbeOptions {
 	// With protect_blessed: the unlink, link, rename and xattr hooks can read the blessing
 	// themselves (KernelSupport::change_hooks_read_xattr, 6.13+; bpf/lib/tamper.h).
 	bool dentry_xattr = false;
+	// lsm only: load measure_lsm from this signed object (`*.signed.bpf.o`,
+	// docs/signed-bpf.md) rather than from the skeleton eimad carries, its signature
+	// checked against signer_cert: by the kernel (6.18+, in a keyring named keyring_name
+	// made for the load) or by eimad (6.12-6.17). Its ring size is the signed one.
+	std::string signed_object;
+	std::string signer_cert;
+	std::string keyring_name;
 };
 
 // Why BPF LSM cannot be used here, or an empty string when it can be tried: "bpf" must be
@@ -59,7 +66,7 @@ struct PinnedSetInfo {
 	std::uint32_t layout = 0;
 	std::uint32_t mode = 0;			      // ProbeMode
 	std::array<std::uint8_t, 32> object_sha256{}; // of the BPF object's ELF bytes
-	std::uint64_t host_mntns = 0;		      // rodata host_mntns
+	std::uint64_t host_mntns = 0;		      // eima_probe_config.host_mntns
 	std::uint32_t ring_bytes = 0;		      // the events ring's size
 	std::uint8_t kernel_digest = 0;		      // lsm: the sleepable hooks that hash
 	std::uint8_t want_file_check = 0;	      // lsm: file_open hooked
@@ -168,9 +175,15 @@ public:
 	const std::vector<std::string> &programs() const { return programs_; }
 	// The attached programs as fds (an adopted set's through its pinned links).
 	virtual Result<std::vector<ProbeProgram>> program_fds() const = 0;
-	// The BPF object the programs were loaded from: its file name ("measure_lsm.bpf.o")
-	// and SHA-256 of its ELF bytes (an adopted set's is the same: adopt() checks it).
-	std::string object_name() const;
+	// The BPF object the programs were loaded from: its file name ("measure_lsm.bpf.o",
+	// "measure_lsm.signed.bpf.o") and SHA-256 of its ELF bytes (an adopted set's is the
+	// same: adopt() checks it).
+	const std::string &object_name() const { return object_name_; }
+	// The subject of the certificate its signature was checked against, or "" for the
+	// skeleton eimad carries (unsigned).
+	const std::string &signer() const { return signer_; }
+	// How it was loaded, for `eima status`: the signing path and keyring, or "skeleton".
+	const std::string &load_detail() const { return load_detail_; }
 	const std::array<std::uint8_t, 32> &object_sha256() const { return info_.object_sha256; }
 	// A map of the set by its name in the BPF object (e.g. lsm mode's "appraise_cfg",
 	// which src/enforce/ drives), as a new fd; ENOENT when this set has no such map.
@@ -202,6 +215,7 @@ protected:
 	int events_fd_ = -1, measured_fd_ = -1, known_mntns_fd_ = -1, dropped_fd_ = -1,
 	    counters_fd_ = -1, policy_fd_ = -1, cgroup_fd_ = -1;
 	std::vector<std::string> programs_;
+	std::string object_name_, signer_, load_detail_ = "unsigned: the skeleton eimad carries";
 	std::optional<ProbePins> pins_;
 	UniqueFd info_fd_;
 	PinnedSetInfo info_;

@@ -118,7 +118,8 @@ Result<std::vector<ima::TemplateEntry>> measure_self(const SelfMeasurementFormat
 	auto fds = probe.program_fds();
 	if (!fds)
 		return std::unexpected(fds.error());
-	auto progs = program_entries(f, *fds, probe.object_name(), probe.object_sha256());
+	auto progs = program_entries(f, *fds, probe.object_name(), probe.object_sha256(),
+				     probe.signer());
 	if (!progs)
 		return std::unexpected(progs.error());
 	for (auto &e : *progs)

@@ -80,6 +80,8 @@ int cmd_status(const std::string &run_dir, bool as_json)
 	fmt::print("mode:        {} — {}\n", s["mode"].get<std::string>(),
 		   s["mode_reason"].get<std::string>());
 	fmt::print("programs:    {}\n", fmt::join(s["programs"].get<std::vector<std::string>>(), ", "));
+	if (auto o = s.value("programs_object", nlohmann::json()); o.is_object())
+		fmt::print("  from:      {} ({})\n", o.value("object", ""), o.value("loaded", ""));
 	fmt::print("bpf signing: {}{}\n", signing_text,
 		   signing && *signing == bpfsign::SigningPath::native
 			   ? " (the kernel checks BPF signatures)"

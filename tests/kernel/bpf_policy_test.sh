@@ -342,6 +342,30 @@ check "eimad's own measurement goes on: an exec is measured" \
 	grep -qE " (/usr)?/bin/true$" "$ERUN/host/ascii_runtime_measurements"
 check "its policy program is in the host list (the measurer is measured)" \
 	grep -q "eima-bpf-prog:eima_bpf_prog" "$ERUN/host/ascii_runtime_measurements"
+# With --bpf-cert the measuring programs come from measure_lsm.signed.bpf.o too, loaded
+# on this kernel's path: the unsigned skeleton would be refused here on the native path.
+check_eq "its measuring programs were loaded signed" True "$(field programs_object.signed)"
+check_eq "from measure_lsm's signed object" measure_lsm.signed.bpf.o "$(field programs_object.object)"
+check "on this kernel's path" grep -q "$([[ $PATH_KIND == native ]] && echo "native: the kernel checked" || echo "trusted-loader: eima checked")" <<<"$(field programs_object.loaded)"
+measuring_recorded() { # the host list's records of measure_lsm's programs
+	awk '$3 == "ima-buf" && $5 ~ /^eima-bpf-prog:/ {print $6}' "$ERUN/host/ascii_runtime_measurements" |
+		while read -r h; do xxd -r -p <<<"$h"; echo; done | python3 -c 'import json,sys
+for l in sys.stdin:
+	r=json.loads(l)
+	if r["object"].startswith("measure_lsm"): print(r["name"][:15], r["tag"], r["object"], r["signed"], r.get("signer"))' | sort
+}
+measuring_shown() { # what bpftool shows of them (the attached ones; the rest were freed)
+	bpftool -j prog show | python3 -c 'import json,sys
+for p in json.load(sys.stdin):
+	n=p.get("name", "")
+	if n.startswith("eima_") and not n.startswith(("eima_bpf_", "eima_protect")):
+		print(n[:15], p["tag"], "measure_lsm.signed.bpf.o True /CN=eima test build key")' | sort
+}
+recorded=$(measuring_recorded)
+check "the host list records the measuring programs ($(wc -l <<<"$recorded"))" test -n "$recorded"
+check_eq "each signed, with the tag bpftool shows and its signer" "$(measuring_shown)" "$recorded"
+programs=$("$BIN/eima" status --run-dir "$ERUN" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["programs"]))')
+check_eq "only the programs eimad chose stay loaded" "$programs" "$(wc -l <<<"$recorded")"
 denied=$(log_count '"mechanism":"bpf_policy"')
 check "the refusal is in RUN/audit.jsonl ($denied)" test "$denied" -ge 1
 reason=$([[ $PATH_KIND == native ]] && echo unsigned_bpf || echo unknown_tag)
@@ -375,6 +399,7 @@ check_status "with eimad killed, the pinned policy still refuses an unsigned loa
 before=$(log_count '"decision":"denied"')
 check "a restarted eimad starts (its own loads pass the earlier policy)" \
 	eimad_start "$T/eimad.2.log" "$T/eimad.policy"
+check "it adopted the signed measuring programs" grep -q "^signed: adopted" <<<"$(field programs_object.loaded)"
 check "and replaces the earlier policy" grep -q "bpf_policy_$old" <<<"$(field bpf_check.replaced_earlier_sets)"
 check_status "the earlier set's pins are gone" 1 test -e "$EPIN/bpf_policy_$old"
 check "the refusal made while eimad was down is in the audit log" \
@@ -387,23 +412,31 @@ check_status "the clean stop removed the pins" 1 test -e "$EPIN"
 check "after eima stop an unsigned load works again" unsigned_load_anywhere_soon
 
 echo "== eimad --protect --bpf-cert: protection's programs load signed, or not at all"
-# The same objects, but self-protection's signed by another key: the kernel (native) or
-# eimad (trusted loader) refuses it, and so eimad does not start.
-mkdir "$T/objs"
-cp "$BPF"/bpf_policy*.signed.bpf.o "$T/objs/"
-"$BIN/eima" bpf sign "$BPF/self_protect.bpf.o" --key "$T/c.key" --cert "$T/c.crt" \
-	-o "$T/objs/self_protect.signed.bpf.o" >/dev/null
-"$BIN/eimad" --run-dir "$ERUN" --tpm none --vtpm none --pin-dir "$EPIN" \
-	--bpf-cert "$BPF/test-signing.crt" --bpf-objects "$T/objs" --mode lsm \
-	--policy "$T/eimad.policy" --protect >"$T/badsig.out" 2>&1
-check_eq "eimad --protect does not start with a protection object signed by another key" 1 $?
-grep critical "$T/badsig.out"
-if [[ $PATH_KIND == native ]]; then
-	check "the kernel refused its signature (ENOKEY)" \
-		grep -q "self_protect.signed.bpf.o.*Required key not available" "$T/badsig.out"
-else
-	check "eimad refused its signature" grep -q "loader signature of .*self_protect" "$T/badsig.out"
-fi
+# One of eima's objects signed by another key: the kernel (native) or eimad (trusted loader)
+# refuses it, and so eimad does not start; it never falls back to the skeleton it carries.
+refused_other_key() { # OBJECT WHAT [eimad args]
+	local obj=$1 what=$2 dir=$T/objs-$1
+	shift 2
+	mkdir "$dir"
+	cp "$BPF"/*.signed.bpf.o "$dir/"
+	"$BIN/eima" bpf sign "$BPF/$obj.bpf.o" --key "$T/c.key" --cert "$T/c.crt" \
+		-o "$dir/new.o" >/dev/null
+	mv "$dir/new.o" "$dir/$obj.signed.bpf.o"
+	"$BIN/eimad" --run-dir "$ERUN" --tpm none --vtpm none --pin-dir "$EPIN" \
+		--bpf-cert "$BPF/test-signing.crt" --bpf-objects "$dir" --mode lsm \
+		--policy "$T/eimad.policy" "$@" >"$dir.out" 2>&1
+	check_eq "eimad does not start with $what signed by another key" 1 $?
+	grep critical "$dir.out"
+	if [[ $PATH_KIND == native ]]; then
+		check "the kernel refused the signature (ENOKEY)" \
+			grep -q "$obj.signed.bpf.o.*Required key not available" "$dir.out"
+	else
+		check "eimad refused the signature" grep -q "loader signature of .*$obj" "$dir.out"
+	fi
+}
+refused_other_key self_protect "--protect and a protection object" --protect
+refused_other_key measure_lsm "measuring programs"
+check_status "and left no pins" 1 test -e "$EPIN/link_eima_file_mprotect"
 
 echo "== eimad --protect: the BPF policy is protected like the rest of eima"
 check "eimad starts with the rule and --protect" \

@@ -139,6 +139,8 @@ check_eq "the host list records each protection program with its tag" "$shown" "
 # carries, unsigned, and said so (bpf_policy_test.sh has the signed load).
 check_eq "without --bpf-cert its programs are unsigned" false "$(field protection.programs.signed)"
 check "and status says why" grep -q "no --bpf-cert" <<<"$(field protection.programs.loaded)"
+check_eq "and so are its measuring programs, from the skeleton" "false measure_lsm.bpf.o" \
+	"$(field programs_object.signed) $(field programs_object.object)"
 check_eq "status reports the test bypass" true "$(field protection.test_bypass)"
 objects=$(field protection.objects)
 check "eima's BPF objects are protected ($objects)" test "$objects" -ge 10

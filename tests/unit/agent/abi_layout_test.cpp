@@ -54,6 +54,14 @@ void check_object(const std::string &obj)
 	ASSERT_EQ(ev.size, sizeof(eima_event)) << obj;
 	EXPECT_MEMBER(ev, eima_event, head);
 	EXPECT_MEMBER(ev, eima_event, path_buf);
+	// eimad writes this whole into ".data.config", before the programs are attached.
+	auto config = btf_layout(b, "eima_probe_config");
+	ASSERT_EQ(config.size, sizeof(eima_probe_config)) << obj;
+	EXPECT_MEMBER(config, eima_probe_config, host_mntns);
+	EXPECT_MEMBER(config, eima_probe_config, wakeup_bytes);
+	EXPECT_MEMBER(config, eima_probe_config, want_file_check);
+	EXPECT_MEMBER(config, eima_probe_config, pad);
+	EXPECT_EQ(config.offsets.size(), 4u) << "a member of eima_probe_config is not checked";
 	auto head = btf_layout(b, "eima_event_head");
 	ASSERT_EQ(head.size, sizeof(eima_event_head)) << obj;
 	// Every member: one that is missing here fails the count below.
