@@ -47,6 +47,9 @@ enum eima_event_flags {
  * `const volatile` .rodata, because a signed object's .rodata is fixed when it is signed
  * (docs/signed-bpf.md), while these are known only on the host that runs it.
  */
+/* Unless the ring is so small that a quarter of it is less. */
+#define EIMA_WAKEUP_BYTES (256 * 1024)
+
 struct eima_probe_config {
 	__u64 host_mntns;      /* init's mount namespace: "the host" */
 	__u32 wakeup_bytes;    /* wake eimad once this much is queued in the ring */

@@ -32,7 +32,7 @@
 
 /* Set by eimad before it attaches the programs (bpf/abi/event.h). */
 struct eima_probe_config probe_config SEC(".data.config") = {
-	.wakeup_bytes = 256 * 1024,
+	.wakeup_bytes = EIMA_WAKEUP_BYTES,
 };
 
 struct {

@@ -62,6 +62,12 @@ MeasurementProbe::~MeasurementProbe()
 
 namespace {
 
+constexpr const char *info_pin = "info";
+constexpr const char *agent_pin = "agent";
+// The maps both objects have, by name (the skeletons' maps, pinned under these names).
+constexpr const char *map_pins[] = {"events",	    "measured", "known_mntns", "dropped_by_mntns",
+				    "counters", "policy",   agent_pin, "cgroup_of_mntns"};
+
 // Syscall tracepoints are attached by id, read from tracefs. Where nobody mounted it
 // (containers, minimal hosts) mount it: eimad is root and the mount is harmless.
 Result<void> ensure_tracefs()
@@ -110,9 +116,8 @@ eima_probe_config probe_config_for(ProbeMode mode, const ProbeOptions &o, std::u
 {
 	eima_probe_config c{};
 	c.host_mntns = o.host_mntns;
-	c.wakeup_bytes = 256 * 1024;
 	// Wake eimad when a quarter of a small ring is used, so bursts do not overflow it.
-	c.wakeup_bytes = std::min(c.wakeup_bytes, ring_bytes / 4);
+	c.wakeup_bytes = std::min<std::uint32_t>(EIMA_WAKEUP_BYTES, ring_bytes / 4);
 	c.want_file_check = mode == ProbeMode::lsm && o.want_file_check;
 	return c;
 }
@@ -157,16 +162,17 @@ public:
 				    std::string(probe_mode_name(mode)) +
 					    " (libbpf logged the verifier's reason; see it with "
 					    "--log-level debug if it was expected)");
-		probe->events_fd_ = bpf_map__fd(s->maps.events);
-		probe->measured_fd_ = bpf_map__fd(s->maps.measured);
-		probe->known_mntns_fd_ = bpf_map__fd(s->maps.known_mntns);
-		probe->dropped_fd_ = bpf_map__fd(s->maps.dropped_by_mntns);
-		probe->counters_fd_ = bpf_map__fd(s->maps.counters);
-		probe->policy_fd_ = bpf_map__fd(s->maps.policy);
-		probe->cgroup_fd_ = bpf_map__fd(s->maps.cgroup_of_mntns);
+		auto agent = probe->bind_maps([s](const char *name) -> Result<int> {
+			int fd = bpf_object__find_map_fd_by_name(s->obj, name);
+			if (fd < 0)
+				return fail(-fd, "find BPF map", name);
+			return fd;
+		});
+		if (!agent)
+			return std::unexpected(agent.error());
 		if (auto r = probe->set_policy(policy); !r)
 			return std::unexpected(r.error());
-		if (auto r = set_agent_tgid(bpf_map__fd(s->maps.agent), opts.agent_tgid); !r)
+		if (auto r = set_agent_tgid(*agent, opts.agent_tgid); !r)
 			return std::unexpected(r.error());
 		if (mode == ProbeMode::trace)
 			if (auto r = ensure_tracefs(); !r)
@@ -328,9 +334,7 @@ public:
 		probe->info_ = expected->first;
 		probe->programs_ = expected->second;
 		probe->object_name_ = expected_object_name(ProbeMode::lsm, opts);
-		probe->signer_ = opts.signer_cert;
-		if (auto subject = enforce::certificate_subject(opts.signer_cert); subject)
-			probe->signer_ = *subject;
+		probe->signer_ = enforce::signer_name(opts.signer_cert);
 		if (auto r = probe->configure(opts, policy); !r)
 			return std::unexpected(r.error());
 		if (auto r = probe->attach(*manifest); !r)
@@ -420,18 +424,8 @@ private:
 		auto map = [&](const char *name) -> Result<int> {
 			return bpfsign::loaded_map_fd(loaded_, name, object_name_);
 		};
-		int *fds[] = {&events_fd_,   &measured_fd_, &known_mntns_fd_, &dropped_fd_,
-			      &counters_fd_, &policy_fd_,   &cgroup_fd_};
-		const char *names[] = {"events",   "measured", "known_mntns", "dropped_by_mntns",
-				       "counters", "policy",   "cgroup_of_mntns"};
-		for (std::size_t i = 0; i < std::size(fds); ++i) {
-			auto fd = map(names[i]);
-			if (!fd)
-				return std::unexpected(fd.error());
-			*fds[i] = *fd;
-		}
+		auto agent = bind_maps(map);
 		auto config = map(".data.config");
-		auto agent = map("agent");
 		if (!config || !agent)
 			return std::unexpected(!config ? config.error() : agent.error());
 		eima_probe_config c = probe_config_for(ProbeMode::lsm, opts, info_.ring_bytes);
@@ -472,6 +466,21 @@ private:
 
 } // namespace
 
+Result<int> MeasurementProbe::bind_maps(const std::function<Result<int>(const char *)> &open)
+{
+	int agent_fd = -1;
+	int *fds[] = {&events_fd_,   &measured_fd_, &known_mntns_fd_, &dropped_fd_,
+		      &counters_fd_, &policy_fd_,   &agent_fd,	      &cgroup_fd_};
+	static_assert(std::size(fds) == std::size(map_pins));
+	for (std::size_t i = 0; i < std::size(map_pins); ++i) {
+		auto fd = open(map_pins[i]);
+		if (!fd)
+			return std::unexpected(fd.error());
+		*fds[i] = *fd;
+	}
+	return agent_fd;
+}
+
 Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::load(ProbeMode mode,
 								  const ProbeOptions &opts,
 								  const eima_policy &policy)
@@ -511,12 +520,6 @@ std::array<std::uint8_t, 32> elf_sha256(const void *elf, std::size_t size)
 // ---- Pinning and adoption (docs/restart.md) ----
 
 namespace {
-
-constexpr const char *info_pin = "info";
-constexpr const char *agent_pin = "agent";
-// The maps both objects have, by name (the skeletons' maps, pinned under these names).
-constexpr const char *map_pins[] = {"events",	    "measured", "known_mntns", "dropped_by_mntns",
-				    "counters", "policy",   agent_pin, "cgroup_of_mntns"};
 
 // The pinned set of a killed eimad, adopted: the links stay pinned (they keep the programs
 // attached), the maps are used through the fds opened here.
@@ -756,19 +759,15 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 	if (auto why = pinned_set_mismatch(*found, links, wanted->first, wanted->second);
 	    !why.empty())
 		return refuse(why);
-	int agent_fd = -1;
-	int *fds[] = {&probe->events_fd_,   &probe->measured_fd_, &probe->known_mntns_fd_,
-		      &probe->dropped_fd_,  &probe->counters_fd_, &probe->policy_fd_,
-		      &agent_fd,	    &probe->cgroup_fd_};
-	static_assert(sizeof(fds) / sizeof(fds[0]) == std::size(map_pins));
-	for (std::size_t i = 0; i < std::size(map_pins); ++i) {
-		UniqueFd fd(bpf_obj_get(pins.path(map_pins[i]).c_str()));
+	auto agent_fd = probe->bind_maps([&](const char *name) -> Result<int> {
+		UniqueFd fd(bpf_obj_get(pins.path(name).c_str()));
 		if (!fd)
-			return refuse(fmt::format("map {} is not pinned ({})", map_pins[i],
-						  std::strerror(errno)));
-		*fds[i] = fd.get();
+			return fail(fmt::format("map {} is not pinned ({})", name, std::strerror(errno)));
 		probe->fds_.push_back(std::move(fd));
-	}
+		return probe->fds_.back().get();
+	});
+	if (!agent_fd)
+		return refuse(agent_fd.error().message());
 	probe->info_fd_.reset(bpf_obj_get(pins.path(info_pin).c_str()));
 	if (!probe->info_fd_)
 		return refuse("its description is gone");
@@ -789,7 +788,7 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 	clear_map<std::uint64_t>(probe->known_mntns_fd_);
 	// Claimed already when the directory was locked (ProbePins::claim_agent); again here,
 	// where a failure is an error, for whoever adopts without having claimed.
-	if (auto r = set_agent_tgid(agent_fd, opts.agent_tgid); !r)
+	if (auto r = set_agent_tgid(*agent_fd, opts.agent_tgid); !r)
 		return std::unexpected(r.error());
 
 	probe->mode_ = mode;
@@ -797,9 +796,7 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 	probe->programs_ = links;
 	probe->object_name_ = expected_object_name(mode, opts);
 	if (!opts.signed_object.empty()) {
-		probe->signer_ = opts.signer_cert;
-		if (auto subject = enforce::certificate_subject(opts.signer_cert); subject)
-			probe->signer_ = *subject;
+		probe->signer_ = enforce::signer_name(opts.signer_cert);
 		probe->load_detail_ = "signed: adopted (its signature was checked when it was loaded)";
 	} else {
 		probe->load_detail_ = "unsigned: adopted, loaded from the skeleton eimad carries";

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -210,6 +211,9 @@ protected:
 	MeasurementProbe() = default;
 	// Pins the loaded links and maps (a loaded set only).
 	virtual Result<void> pin_objects(const ProbePins &) { return {}; }
+	// Sets the fds of the maps every set has from open(name) (the object's map names,
+	// which are also their pin names), and returns the "agent" map's fd.
+	Result<int> bind_maps(const std::function<Result<int>(const char *name)> &open);
 	ProbeMode mode_ = ProbeMode::trace;
 	bool kernel_digest_ = false;
 	int events_fd_ = -1, measured_fd_ = -1, known_mntns_fd_ = -1, dropped_fd_ = -1,

@@ -216,9 +216,7 @@ Result<void> SelfProtection::Impl::load_signed(const ProtectObject &o)
 	loaded = std::move(pl->loaded);
 	how = std::move(pl->how) + ")";
 	object_name = SelfProtection::signed_object;
-	signer = o.cert;
-	if (auto subject = enforce::certificate_subject(o.cert); subject)
-		signer = *subject;
+	signer = enforce::signer_name(o.cert);
 	if (auto a = bpfsign::attach_programs(*loaded, *manifest); !a)
 		return std::unexpected(a.error());
 	const std::pair<int *, const char *> maps[] = {{&cfg, "protect_cfg"},

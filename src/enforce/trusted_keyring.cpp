@@ -88,6 +88,12 @@ Result<std::string> certificate_subject(const std::string &path)
 	return subject_of_der(ders->front());
 }
 
+std::string signer_name(const std::string &cert_path)
+{
+	auto subject = certificate_subject(cert_path);
+	return subject ? *subject : cert_path;
+}
+
 Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 					    const std::vector<std::string> &cert_paths)
 {

@@ -35,6 +35,9 @@ struct TrustedKeyring {
 Result<std::vector<std::string>> read_certificates(const std::string &path);
 // The subject of the first of them, on one line.
 Result<std::string> certificate_subject(const std::string &path);
+// A signer as eima names it to users (status, the host list): its certificate's subject,
+// or the certificate's path when that cannot be read.
+std::string signer_name(const std::string &cert_path);
 
 // A new locked keyring named description holding every certificate of `cert_paths`.
 // The previous keyring of the same description in @u is replaced.
