@@ -208,7 +208,7 @@ static __always_inline void report_appraisal(struct file *file, const struct eim
 	} else {
 		__builtin_memset(ev->head.digest, 0, EIMA_DIGEST_MAX);
 	}
-	if (submit_event(ev, mntns_ino))
+	if (submit_event(ev))
 		count_drop(mntns_ino);
 	scratch_release(s);
 }

@@ -86,9 +86,11 @@ struct {
 	__type(value, struct eima_measured_val);
 } measured SEC(".maps");
 
-/* Mount namespaces eimad has set up (container root held open). The first event of an
- * unknown namespace wakes eimad at once, so it can reach the container's root while a
- * process of it still lives; the rest are batched. */
+/* Mount namespaces eimad has set up (container root held open), by unique id: an inode
+ * number is reused as soon as its namespace dies, often before eimad has seen the death,
+ * and a reused inode found here would leave a new container unannounced. The first event
+ * of an unknown namespace wakes eimad at once, so it can reach the container's root while
+ * a process of it still lives; the rest are batched. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -358,11 +360,12 @@ static __always_inline void fill_event(struct eima_event *ev, struct file *file,
 
 /* Queues an assembled event; wakes eimad for a namespace it does not know yet, or when
  * the ring fills. Returns bpf_ringbuf_output's result. */
-static __always_inline long submit_event(struct eima_event *ev, __u64 mntns_ino)
+static __always_inline long submit_event(struct eima_event *ev)
 {
 	__u64 wake = BPF_RB_NO_WAKEUP;
+	__u64 mntns_id = ev->head.mntns_id;
 
-	if (!bpf_map_lookup_elem(&known_mntns, &mntns_ino) ||
+	if (!bpf_map_lookup_elem(&known_mntns, &mntns_id) ||
 	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= probe_config.wakeup_bytes)
 		wake = BPF_RB_FORCE_WAKEUP;
 	/* file_path keeps path_off + path_len <= EIMA_PATH_MAX; the clamp shows the verifier
@@ -525,10 +528,10 @@ static __always_inline bool measure_file(struct file *file, __u32 func, __u32 ma
 	val.cookie = id.cookie;
 	bpf_map_update_elem(&measured, &key, &val, BPF_ANY);
 	/* Before the event is queued, so eimad finds it when it reads the event. */
-	if (mntns_ino != probe_config.host_mntns && !bpf_map_lookup_elem(&known_mntns, &mntns_ino))
+	if (mntns_ino != probe_config.host_mntns && !bpf_map_lookup_elem(&known_mntns, &key.mntns))
 		note_cgroup(task, key.mntns);
 
-	long err = submit_event(ev, mntns_ino);
+	long err = submit_event(ev);
 
 	scratch_release(s);
 	if (err) {

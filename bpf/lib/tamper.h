@@ -151,7 +151,7 @@ static __noinline void report_tamper(struct dentry *dentry, struct vfsmount *vfs
 	ev->head.appraise_reason = EIMA_AR_BLESSED;
 	ev->head.appraise_op = op;
 	__builtin_memset(ev->head.digest, 0, EIMA_DIGEST_MAX);
-	if (submit_event(ev, mntns_ino))
+	if (submit_event(ev))
 		count_drop(mntns_ino);
 	scratch_release(s);
 }

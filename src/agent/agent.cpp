@@ -596,7 +596,7 @@ Container &Agent::container_for(const PendingEvent &ev)
 		retire(std::move(old));
 	Container &c = registry_->add(ev.head, probe_->take_cgroup_path(ev.head.mntns_id));
 	open_container_list(c);
-	probe_->mark_known(ev.head.mntns);
+	probe_->mark_known(ev.head.mntns_id);
 	emit({{"type", "container_started"},
 	      {"container", c.id},
 	      {"runtime", c.runtime},
@@ -689,7 +689,7 @@ Agent::resume_containers(bool host_resumed,
 			append_container(c, *gap);
 		}
 		registry_->capture_root(c, -1);
-		probe_->mark_known(c.ns.mnt);
+		probe_->mark_known(c.key);
 		spdlog::info("container {} resumed: {}", c.id, c.resumed);
 	}
 	return {};

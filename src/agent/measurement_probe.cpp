@@ -853,11 +853,11 @@ void MeasurementProbe::forget(const eima_measured_key &key)
 	bpf_map_delete_elem(measured_fd_, &key);
 }
 
-void MeasurementProbe::mark_known(std::uint64_t mntns)
+void MeasurementProbe::mark_known(std::uint64_t mntns_id)
 {
 	std::uint8_t one = 1;
 	// Full map: the namespace keeps waking eimad at once, which is only slower.
-	bpf_map_update_elem(known_mntns_fd_, &mntns, &one, BPF_ANY);
+	bpf_map_update_elem(known_mntns_fd_, &mntns_id, &one, BPF_ANY);
 }
 
 std::optional<std::string> MeasurementProbe::take_cgroup_path(std::uint64_t mntns_id)
@@ -879,7 +879,7 @@ std::optional<std::string> MeasurementProbe::take_cgroup_path(std::uint64_t mntn
 void MeasurementProbe::forget_mntns(std::uint64_t mntns_inode, std::uint64_t mntns_id)
 {
 	bpf_map_delete_elem(cgroup_fd_, &mntns_id);
-	bpf_map_delete_elem(known_mntns_fd_, &mntns_inode);
+	bpf_map_delete_elem(known_mntns_fd_, &mntns_id);
 	bpf_map_delete_elem(dropped_fd_, &mntns_inode);
 	// Files measured under a never-reused id can never match another namespace; they age
 	// out of the LRU. Only where the kernel has no such id (the inode stands in for it)

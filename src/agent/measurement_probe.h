@@ -197,14 +197,15 @@ public:
 	Result<void> set_policy(const eima_policy &policy);
 	// Forget a file version so the next access reports it again (after a failed measurement).
 	void forget(const eima_measured_key &key);
-	void mark_known(std::uint64_t mntns);
+	// eimad has set up this namespace (by mntns_id): its events no longer wake eimad at once.
+	void mark_known(std::uint64_t mntns_id);
 	// The cgroup v2 path ("/a/b", up to EIMA_CGROUP_DEPTH innermost components) the hook
 	// saw at a new namespace's first event, taken out of the kernel's map; nullopt when it
 	// has none (a host event, or one it was not taken for).
 	std::optional<std::string> take_cgroup_path(std::uint64_t mntns_id);
-	// The namespace is gone: its inode number will be reused, so nothing recorded under it
-	// (known, lost-event count, and measured files where mntns_id is the inode too) may
-	// carry over to the next one.
+	// The namespace is gone: nothing recorded for it may carry over to the next one under
+	// its inode number (its lost-event count, and measured files where mntns_id is the
+	// inode too); its known mark and cgroup path go too, so the maps do not fill.
 	void forget_mntns(std::uint64_t mntns_inode, std::uint64_t mntns_id);
 
 protected:
