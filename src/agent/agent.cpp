@@ -24,6 +24,7 @@
 #include "agent/self_measurement.h"
 #include "agent/prometheus_text.h"
 #include "agent/service_notify.h"
+#include "bpfsign/signed_loader.h"
 #include "common/file_io.h"
 #include "common/hex.h"
 #include "common/json_text.h"
@@ -94,10 +95,18 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 	// opens from here on (the files below are read before the set is adopted).
 	if (auto r = agent->open_pins(); !r)
 		return std::unexpected(r.error());
-	// A BPF policy an earlier eimad left would refuse this one's own (unsigned) programs:
-	// audit mode until this eimad's policy replaces it (signed_bpf_policy.h).
-	if (agent->pins_)
-		agent->bpf_relaxed_ = SignedBpfPolicy::relax_earlier(agent->pins_->dir());
+	// A BPF policy an earlier eimad left keeps enforcing if it trusts what this one loads,
+	// else audit mode until this eimad's policy replaces it (signed_bpf_policy.h).
+	if (auto r = agent->set_up_bpf_keyring(); !r)
+		return std::unexpected(r.error());
+	if (agent->pins_) {
+		OwnLoads own;
+		if (agent->bpf_keyring_)
+			own.keyring = agent->bpf_keyring_->serial;
+		// With the signer's certificate, in lsm mode, every object eimad loads is signed.
+		own.all_signed = !config.bpf_cert.empty() && config.mode != ModeChoice::trace;
+		agent->bpf_earlier_ = SignedBpfPolicy::relax_earlier(agent->pins_->dir(), own);
+	}
 	if (auto r = agent->set_up_tpm(); !r)
 		return std::unexpected(r.error());
 	auto boot = agent->boot_aggregate_entry();
@@ -227,18 +236,11 @@ Result<void> Agent::set_up_protection()
 	}
 	ProtectRequest req{probe_->pin_dir(), enforcer_->key_serials(),
 			   config_.protect_test_kill_cgroup};
-	// Signed when eimad knows the signer of its objects: checked against the BPF policy's
-	// keyring when there is one, else against a keyring of the same name made for it.
-	req.object = {config_.bpf_objects_dir, config_.bpf_cert, 0, "eima:bpf:" + config_.run_dir};
-	if (bpf_policy_) {
-		if (!bpf_policy_->pin_dir().empty())
-			req.extra_pin_dirs.push_back(bpf_policy_->pin_dir());
-		auto keys = bpf_policy_->key_serials(); // its keyring first (native path)
-		if (!keys.empty())
-			req.object.keyring = keys.front();
-		for (auto k : keys)
-			req.key_serials.push_back(k);
-	}
+	// Signed when eimad knows the signer of its objects: checked against eimad's keyring
+	// (which it protects, with its keys).
+	req.object = {config_.bpf_objects_dir, config_.bpf_cert, bpf_keyring_};
+	if (bpf_policy_ && !bpf_policy_->pin_dir().empty())
+		req.extra_pin_dirs.push_back(bpf_policy_->pin_dir());
 	// Its refusals go where the BPF policy's go: RUN/audit.jsonl and `eima events`.
 	req.sink = [this](const enforce::AppraisalRecord &r) { return decision_record(r); };
 	auto p = SelfProtection::start(req);
@@ -284,7 +286,7 @@ Result<void> Agent::load_bpf_policy()
 			     config_.bpf_objects_dir,
 			     config_.bpf_cert,
 			     probe_->pin_dir(),
-			     config_.run_dir};
+			     bpf_keyring_};
 	auto p = SignedBpfPolicy::load(req);
 	if (!p)
 		return not_applied(p.error().message());
@@ -408,6 +410,36 @@ Result<ima::TemplateEntry> Agent::boot_aggregate_entry()
 	return ima::make_boot_aggregate(algo, digest, template_name(config_.template_kind));
 }
 
+Result<void> Agent::set_up_bpf_keyring()
+{
+	if (config_.bpf_cert.empty())
+		return {};
+	auto path = bpfsign::probe_signing_path();
+	if (!path)
+		return std::unexpected(path.error());
+	if (*path != bpfsign::SigningPath::native)
+		return {}; // eimad checks the signatures itself
+	const std::string name = "eima:bpf:" + config_.run_dir;
+	if (pins_) {
+		auto earlier = enforce::find_trusted_keyring(
+			name, {config_.bpf_cert}, SignedBpfPolicy::earlier_trusted_keyrings(pins_->dir()));
+		if (!earlier)
+			return std::unexpected(earlier.error());
+		if (*earlier) {
+			bpf_keyring_ = std::move(**earlier);
+			spdlog::info("keyring {} ({}): an earlier eimad's, trusted by the BPF policy it "
+				     "left, holding {}: this eimad's signed loads are checked against it",
+				     name, bpf_keyring_->serial, config_.bpf_cert);
+			return {};
+		}
+	}
+	auto made = enforce::make_trusted_keyring(name, {config_.bpf_cert});
+	if (!made)
+		return std::unexpected(made.error());
+	bpf_keyring_ = std::move(*made);
+	return {};
+}
+
 Result<void> Agent::open_pins()
 {
 	if (config_.pin_dir == "none") {
@@ -456,7 +488,8 @@ Result<void> Agent::set_up_probe()
 		if (m == ProbeMode::lsm && !config_.bpf_cert.empty()) {
 			opts.signed_object = config_.bpf_objects_dir + "/measure_lsm.signed.bpf.o";
 			opts.signer_cert = config_.bpf_cert;
-			opts.keyring_name = "eima:bpf:" + config_.run_dir;
+			if (bpf_keyring_)
+				opts.keyring = bpf_keyring_->serial;
 		}
 		return std::pair(opts, pol->compiled);
 	};
@@ -1177,8 +1210,10 @@ nlohmann::json Agent::status() const
 	} else {
 		j["bpf_check"] = {{"mode", "none"}, {"state", "no func=BPF_CHECK rule in the policy"}};
 	}
-	if (!bpf_relaxed_.empty())
-		j["bpf_check"]["earlier_sets_relaxed"] = bpf_relaxed_;
+	if (!bpf_earlier_.relaxed.empty())
+		j["bpf_check"]["earlier_sets_relaxed"] = bpf_earlier_.relaxed;
+	if (!bpf_earlier_.kept.empty())
+		j["bpf_check"]["earlier_sets_kept_enforcing"] = bpf_earlier_.kept;
 	j["protection"] = protection_ ? protection_->status()
 				      : nlohmann::json{{"on", false}, {"why_off", protection_off_}};
 	j["protection"]["test_bypass_compiled"] = config_.protect_test_bypass_compiled;

@@ -84,6 +84,7 @@ private:
 	Result<void> set_up_tpm();
 	// Locks the pin directory (pins_) and claims a set pinned there (ProbePins::claim_agent).
 	Result<void> open_pins();
+	Result<void> set_up_bpf_keyring();
 	Result<void> set_up_probe();
 	Result<void> set_up_enforcer();
 	Result<void> set_up_protection();
@@ -162,7 +163,10 @@ private:
 	policy::BpfCheckPolicy bpf_rules_;	     // the policy's func=BPF_CHECK rules
 	std::unique_ptr<SignedBpfPolicy> bpf_policy_; // applying them
 	std::string bpf_policy_off_;		     // why they are not applied, when not
-	std::vector<std::string> bpf_relaxed_;	     // earlier eimads' sets, put in audit mode
+	EarlierSets bpf_earlier_; // earlier eimads' sets: put in audit mode, or left enforcing
+	// The keyring every signed load of eimad's is checked against (native path, with
+	// --bpf-cert; signed_bpf_policy.h, step 0).
+	std::optional<enforce::TrustedKeyring> bpf_keyring_;
 	std::optional<enforce::AuditLog> bpf_audit_; // when appraisal keeps no audit log
 	bool stop_requested_ = false;		     // by `eima stop`
 	std::uint64_t host_mntns_ = 0;

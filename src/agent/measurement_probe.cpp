@@ -314,14 +314,14 @@ public:
 		auto manifest = bpfsign::read_loader_manifest(obj->data);
 		if (!manifest)
 			return std::unexpected(manifest.error());
-		// The kernel checks the signature against a keyring; one is made for this load
-		// (the BPF policy and self-protection make theirs, of the same name, later).
+		// The kernel checks the signature against eimad's keyring (the BPF policy's and
+		// self-protection's loads are checked against it too).
 		std::int32_t serial = 0;
 		if (*path == bpfsign::SigningPath::native) {
-			auto k = enforce::make_trusted_keyring(opts.keyring_name, {opts.signer_cert});
-			if (!k)
-				return std::unexpected(k.error());
-			serial = k->serial;
+			if (!opts.keyring)
+				return fail(EINVAL, "measure_lsm",
+					    "no keyring to check its signed load against");
+			serial = opts.keyring;
 		}
 		auto pl = bpfsign::load_on_path(*obj, *manifest, *path, serial, opts.signer_cert, file);
 		if (!pl)

@@ -48,11 +48,11 @@ struct ProbeOptions {
 	bool dentry_xattr = false;
 	// lsm only: load measure_lsm from this signed object (`*.signed.bpf.o`,
 	// docs/signed-bpf.md) rather than from the skeleton eimad carries, its signature
-	// checked against signer_cert: by the kernel (6.18+, in a keyring named keyring_name
-	// made for the load) or by eimad (6.12-6.17). Its ring size is the signed one.
+	// checked against signer_cert: by the kernel (6.18+, in eimad's keyring `keyring`,
+	// which holds it) or by eimad (6.12-6.17). Its ring size is the signed one.
 	std::string signed_object;
 	std::string signer_cert;
-	std::string keyring_name;
+	std::int32_t keyring = 0;
 };
 
 // Why BPF LSM cannot be used here, or an empty string when it can be tried: "bpf" must be

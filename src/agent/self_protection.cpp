@@ -129,7 +129,7 @@ Result<eima_protected_dir> dir_key(const std::string &dir)
 struct SelfProtection::Impl {
 	self_protect_bpf *skel = nullptr;	       // unsigned: the skeleton eimad carries
 	std::optional<bpfsign::LoadedObject> loaded;   // signed: from self_protect.signed.bpf.o
-	std::optional<enforce::TrustedKeyring> keyring; // made for a native signed load
+	std::optional<enforce::TrustedKeyring> keyring; // eimad's (native): protected, with its keys
 	std::string object_name = SelfProtection::unsigned_object;
 	std::array<std::uint8_t, 32> object_sha256{};
 	std::string signer, how;
@@ -202,12 +202,11 @@ Result<void> SelfProtection::Impl::load_signed(const ProtectObject &o)
 	if (!sha)
 		return std::unexpected(sha.error());
 	std::copy_n(sha->begin(), std::min(sha->size(), object_sha256.size()), object_sha256.begin());
-	std::int32_t serial = o.keyring;
-	if (*path == bpfsign::SigningPath::native && !serial) {
-		auto k = enforce::make_trusted_keyring(o.keyring_name, {o.cert});
-		if (!k)
-			return std::unexpected(k.error());
-		keyring = std::move(*k);
+	std::int32_t serial = 0;
+	if (*path == bpfsign::SigningPath::native) {
+		if (!o.keyring)
+			return fail(EINVAL, "self-protection", "no keyring to check its signed load against");
+		keyring = o.keyring;
 		serial = keyring->serial;
 	}
 	auto pl = bpfsign::load_on_path(*obj, *manifest, *path, serial, o.cert, file);

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,20 +18,20 @@
 #include "agent/measurement_probe.h"
 #include "bpfsign/bpf_policy.h"
 #include "common/error.h"
+#include "enforce/trusted_keyring.h"
 
 namespace eima::agent {
 
 // Where the protection programs come from. With the signer's certificate (eimad
 // --bpf-cert), from the signed object the build made (self_protect.signed.bpf.o in
 // objects_dir), loaded on this kernel's signing path (docs/signed-bpf.md): native, checked
-// by the kernel against `keyring` (0: a keyring of its own, named keyring_name, is made);
+// by the kernel against `keyring` (eimad's, shared with its other signed loads);
 // trusted-loader, checked by eimad against the certificate. Without one, from the skeleton
 // eimad carries, unsigned, and said so.
 struct ProtectObject {
 	std::string objects_dir;
 	std::string cert; // "": the unsigned skeleton
-	std::int32_t keyring = 0;
-	std::string keyring_name;
+	std::optional<enforce::TrustedKeyring> keyring; // native path
 };
 
 struct ProtectRequest {

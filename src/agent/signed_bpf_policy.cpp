@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -84,10 +85,41 @@ SignedBpfPolicy::~SignedBpfPolicy()
 		spdlog::info("BPF policy (func=BPF_CHECK) removed: BPF loads are no longer judged");
 }
 
-std::vector<std::string> SignedBpfPolicy::relax_earlier(const std::string &pin_parent)
+std::vector<std::int32_t> SignedBpfPolicy::earlier_trusted_keyrings(const std::string &pin_parent)
 {
-	auto sets = earlier_sets(pin_parent, "");
-	for (const auto &dir : sets) {
+	std::vector<std::int32_t> out;
+	for (const auto &dir : earlier_sets(pin_parent, ""))
+		if (auto t = bpfsign::read_pinned_policy_trust(dir))
+			out.insert(out.end(), t->keyrings.begin(), t->keyrings.end());
+	return out;
+}
+
+EarlierSets SignedBpfPolicy::relax_earlier(const std::string &pin_parent, const OwnLoads &own)
+{
+	EarlierSets out;
+	for (const auto &dir : earlier_sets(pin_parent, "")) {
+		auto trust = bpfsign::read_pinned_policy_trust(dir);
+		if (!trust) {
+			spdlog::warn("BPF policy left in {}: {}; removed", dir, trust.error().message());
+			remove_flat_dir(dir);
+			continue;
+		}
+		if (!trust->enforcing)
+			continue;
+		bool admitted = trust->path == bpfsign::SigningPath::native
+					? own.all_signed && own.keyring &&
+						  std::ranges::count(trust->keyrings, *own.keyring) > 0
+					: trust->trusts_own_executable;
+		if (admitted) {
+			spdlog::info("BPF policy left in {} by an earlier eimad keeps enforcing: it "
+				     "trusts this eimad's loads ({})",
+				     dir,
+				     trust->path == bpfsign::SigningPath::native
+					     ? fmt::format("signed against keyring {}", *own.keyring)
+					     : "its executable is a trusted loader");
+			out.kept.push_back(dir);
+			continue;
+		}
 		std::string path = dir + "/map_policy_config";
 		UniqueFd fd(bpf_obj_get(path.c_str()));
 		eima_bpf_policy_config cfg{};
@@ -97,20 +129,23 @@ std::vector<std::string> SignedBpfPolicy::relax_earlier(const std::string &pin_p
 			remove_flat_dir(dir);
 			continue;
 		}
-		if (cfg.enabled && !cfg.audit) {
-			cfg.audit = 1;
-			if (bpf_map_update_elem(fd.get(), &zero, &cfg, BPF_ANY) != 0) {
-				spdlog::warn("BPF policy left in {}: cannot switch it to audit: {}", dir,
-					     std::strerror(errno));
-				continue;
-			}
-			spdlog::warn("BPF policy left in {} by an earlier eimad: audit mode while this "
-				     "eimad loads its own programs (each load meanwhile is a would_deny "
-				     "record)",
-				     dir);
+		cfg.audit = 1;
+		if (bpf_map_update_elem(fd.get(), &zero, &cfg, BPF_ANY) != 0) {
+			spdlog::warn("BPF policy left in {}: cannot switch it to audit: {}", dir,
+				     std::strerror(errno));
+			continue;
 		}
+		spdlog::warn("BPF policy left in {} by an earlier eimad: audit mode while this eimad "
+			     "loads its own programs, which it would refuse ({}); each load meanwhile "
+			     "is a would_deny record",
+			     dir,
+			     trust->path == bpfsign::SigningPath::trusted_loader
+				     ? "this executable is not one of its trusted loaders"
+			     : !own.all_signed ? "not all of them are signed"
+					       : "signed against a keyring it does not trust");
+		out.relaxed.push_back(dir);
 	}
-	return sets;
+	return out;
 }
 
 std::vector<std::string> SignedBpfPolicy::remove_earlier(const std::string &pin_parent,
@@ -163,12 +198,11 @@ Result<std::unique_ptr<SignedBpfPolicy>> SignedBpfPolicy::load(const SignedBpfRe
 
 	std::int32_t keyring = 0;
 	if (*path == bpfsign::SigningPath::native) {
-		// A keyring of eimad's own, like appraisal's, holding the signer's certificate,
-		// locked: the kernel checks the policy object and every signed load against it.
-		auto k = enforce::make_trusted_keyring("eima:bpf:" + req.run_dir, {req.cert});
-		if (!k)
-			return std::unexpected(k.error());
-		impl->keyring = std::move(*k);
+		// eimad's keyring holding the signer's certificate, locked: the kernel checks the
+		// policy object and every signed load against it.
+		if (!req.keyring)
+			return fail(EINVAL, where, "no keyring to check signed BPF loads against");
+		impl->keyring = req.keyring;
 		keyring = impl->keyring->serial;
 	}
 	auto pl = bpfsign::load_on_path(*obj, *manifest, *path, keyring, req.cert, impl->object);
@@ -252,17 +286,6 @@ Result<std::uint64_t> SignedBpfPolicy::drain()
 const std::string &SignedBpfPolicy::pin_dir() const
 {
 	return impl_->dir;
-}
-
-std::vector<std::int32_t> SignedBpfPolicy::key_serials() const
-{
-	std::vector<std::int32_t> out;
-	if (!impl_->keyring)
-		return out;
-	out.push_back(impl_->keyring->serial);
-	for (const auto &c : impl_->keyring->certs)
-		out.push_back(c.key_serial);
-	return out;
 }
 
 Result<std::vector<ima::TemplateEntry>> SignedBpfPolicy::measure(const SelfMeasurementFormat &f) const

@@ -4,10 +4,15 @@
 // 6.12-6.17), pinned under eimad's pin directory as bpf_policy_<pid>, its refusals read
 // into RUN/audit.jsonl and `eima events`.
 //
-// Order at start (eimad's own programs are unsigned skeletons, which the policy would
-// refuse on the native path):
-//   1. relax_earlier(): a policy an earlier (killed) eimad left pinned goes to audit mode,
-//      so that this eimad's own loads pass; each load in that window is a would_deny record.
+// Order at start:
+//   0. the keyring eimad's signed loads are checked against (native path): the one the
+//      BPF policy of an earlier (killed) eimad trusts, when it holds --bpf-cert's
+//      certificate, else a new one (enforce::find_trusted_keyring).
+//   1. relax_earlier(): a policy an earlier eimad left pinned keeps enforcing when it lets
+//      this eimad's own loads through (native: all of them signed against a keyring it
+//      trusts; trusted loader: this executable is one of its trusted loaders). Otherwise
+//      (another certificate or binary, unsigned skeletons) it goes to audit mode so that
+//      they pass; each load in that window is a would_deny record.
 //   2. eimad loads its measurement set (or adopts it).
 //   3. load(): the signed policy object is loaded, attached and pinned, not yet enabled (it
 //      allows everything until policy_config says enabled).
@@ -19,6 +24,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +34,7 @@
 #include "agent/self_measurement.h"
 #include "bpfsign/bpf_policy.h"
 #include "common/error.h"
+#include "enforce/trusted_keyring.h"
 #include "policy/bpf_check.h"
 
 namespace eima::agent {
@@ -38,7 +45,20 @@ struct SignedBpfRequest {
 	std::string objects_dir;      // holds bpf_policy.signed.bpf.o and bpf_policy_tl.signed.bpf.o
 	std::string cert;             // --bpf-cert: the signer's certificate (PEM or DER)
 	std::string pin_parent;       // eimad's pin directory; "" when eimad pins nothing
-	std::string run_dir;          // names the keyring ("eima:bpf:<run dir>")
+	// native: the keyring (step 0) the policy object is checked against, and trusts
+	std::optional<enforce::TrustedKeyring> keyring;
+};
+
+// What this eimad will load, for step 1.
+struct OwnLoads {
+	std::optional<std::int32_t> keyring; // native: what its signed loads are checked against
+	bool all_signed = false;	     // every program it loads is signed
+};
+
+// Step 1's outcome: the earlier sets switched to audit mode, and those left enforcing.
+struct EarlierSets {
+	std::vector<std::string> relaxed;
+	std::vector<std::string> kept;
 };
 
 // Why eimad cannot apply func=BPF_CHECK here, or "" when it can be tried: the policy
@@ -50,8 +70,10 @@ constexpr const char *signed_bpf_pin_prefix = "bpf_policy_";
 
 class SignedBpfPolicy {
 public:
-	// Step 1 above: the directories of the policies earlier eimads left (relaxed to audit).
-	static std::vector<std::string> relax_earlier(const std::string &pin_parent);
+	// Step 0: the keyrings the earlier sets trust (native path).
+	static std::vector<std::int32_t> earlier_trusted_keyrings(const std::string &pin_parent);
+	// Step 1.
+	static EarlierSets relax_earlier(const std::string &pin_parent, const OwnLoads &own);
 	// Step 5 without a policy of its own (the rules were removed): the earlier sets' queued
 	// events go to sink, then the sets. Returns their directories.
 	static std::vector<std::string> remove_earlier(const std::string &pin_parent,
@@ -69,7 +91,6 @@ public:
 	int events_fd() const;
 	Result<std::uint64_t> drain();
 	const std::string &pin_dir() const; // "" when not pinned
-	std::vector<std::int32_t> key_serials() const; // the keyring eimad made, and its key
 	// The policy's programs, for the host list (self_measurement.h).
 	Result<std::vector<ima::TemplateEntry>> measure(const SelfMeasurementFormat &f) const;
 	nlohmann::json status() const;

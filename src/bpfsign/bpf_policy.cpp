@@ -84,6 +84,37 @@ const char *policy_object_name(SigningPath p)
 	return p == SigningPath::native ? "bpf_policy" : "bpf_policy_tl";
 }
 
+Result<PinnedPolicyTrust> read_pinned_policy_trust(const std::string &policy_dir)
+{
+	auto open_map = [&](const char *name) {
+		return UniqueFd(bpf_obj_get((policy_dir + "/map_" + name).c_str()));
+	};
+	PinnedPolicyTrust out;
+	UniqueFd config = open_map("policy_config");
+	eima_bpf_policy_config cfg{};
+	std::uint32_t zero = 0;
+	if (!config || bpf_map_lookup_elem(config.get(), &zero, &cfg) != 0)
+		return fail(errno, "read BPF policy", policy_dir + "/map_policy_config");
+	out.enforcing = cfg.enabled && !cfg.audit;
+	if (UniqueFd keyrings = open_map("trusted_keyrings")) {
+		std::int32_t key = 0, *prev = nullptr;
+		while (bpf_map_get_next_key(keyrings.get(), prev, &key) == 0) {
+			out.keyrings.push_back(key);
+			prev = &key;
+		}
+		return out;
+	}
+	UniqueFd loaders = open_map("trusted_loaders");
+	if (!loaders)
+		return fail(errno, "read BPF policy",
+			    policy_dir + ": neither map_trusted_keyrings nor map_trusted_loaders");
+	out.path = SigningPath::trusted_loader;
+	auto self = loader_id("/proc/self/exe");
+	std::uint8_t one = 0;
+	out.trusts_own_executable = self && bpf_map_lookup_elem(loaders.get(), &*self, &one) == 0;
+	return out;
+}
+
 Result<void> configure_bpf_policy(const LoadedObject &loaded, const BpfPolicySettings &s)
 {
 	const char *object = policy_object_name(s.path);

@@ -42,6 +42,17 @@ const char *policy_object_name(SigningPath p);
 // loaded policy object and enables it. Refuses the other path's object.
 Result<void> configure_bpf_policy(const LoadedObject &loaded, const BpfPolicySettings &s);
 
+// Whom a policy pinned in policy_dir (by eimad or `eima bpf enforce --pin`) lets load:
+// whether it is enforcing, and what its trust maps hold. A restarted eimad reads it to
+// know whether its own loads pass the policy a killed eimad left (signed_bpf_policy.h).
+struct PinnedPolicyTrust {
+	bool enforcing = false; // enabled, and not in audit mode
+	SigningPath path = SigningPath::native;
+	std::vector<std::int32_t> keyrings; // native: the trusted keyrings' serials
+	bool trusts_own_executable = false; // trusted-loader: this process's is a trusted loader
+};
+Result<PinnedPolicyTrust> read_pinned_policy_trust(const std::string &policy_dir);
+
 // Trusted-loader path: records the tag of each program in `loaded` in the policy pinned in
 // policy_dir (its map_trusted_tags), so that the same program may be created again.
 Result<void> record_trusted_tags(const LoadedObject &loaded, const std::string &policy_dir);

@@ -48,6 +48,57 @@ std::string subject_of_der(const std::string &der)
 	return buf;
 }
 
+struct KeyDescription {
+	std::string type;
+	std::string description;
+};
+
+// KEYCTL_DESCRIBE's "type;uid;gid;perm;description"; nullopt for a key gone meanwhile, or
+// not ours to view.
+std::optional<KeyDescription> describe_key(std::int32_t id)
+{
+	char desc[512];
+	long len = keyctl(KEYCTL_DESCRIBE, static_cast<unsigned long>(id),
+			  reinterpret_cast<unsigned long>(desc), sizeof(desc));
+	if (len <= 0)
+		return std::nullopt;
+	std::string_view d(desc, ::strnlen(desc, std::min<std::size_t>(len, sizeof(desc))));
+	std::size_t at = 0;
+	for (int field = 0; field < 4 && at != d.npos; ++field)
+		at = d.find(';', at ? at + 1 : 0);
+	if (at == d.npos)
+		return std::nullopt;
+	return KeyDescription{std::string(d.substr(0, d.find(';'))), std::string(d.substr(at + 1))};
+}
+
+// The serials a keyring links (its first 256).
+Result<std::vector<std::int32_t>> keyring_members(std::int32_t ring, const std::string &what)
+{
+	std::vector<std::int32_t> ids(256);
+	long n = keyctl(KEYCTL_READ, static_cast<unsigned long>(ring),
+			reinterpret_cast<unsigned long>(ids.data()), ids.size() * sizeof(ids[0]));
+	if (n < 0)
+		return fail(errno, "list keys", what);
+	ids.resize(std::min<std::size_t>(static_cast<std::size_t>(n) / sizeof(ids[0]), ids.size()));
+	return ids;
+}
+
+// The certificates' DER, each with the file it came from.
+using CertDers = std::vector<std::pair<std::string, std::string>>;
+
+Result<CertDers> read_all_certificates(const std::vector<std::string> &cert_paths)
+{
+	CertDers certs;
+	for (const auto &path : cert_paths) {
+		auto ders = read_certificates(path);
+		if (!ders)
+			return std::unexpected(ders.error());
+		for (auto &d : *ders)
+			certs.emplace_back(path, std::move(d));
+	}
+	return certs;
+}
+
 } // namespace
 
 Result<std::vector<std::string>> read_certificates(const std::string &path)
@@ -100,19 +151,14 @@ Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 	TrustedKeyring out;
 	out.description = description;
 	// Certificates first: a bad one fails before any keyring exists.
-	std::vector<std::pair<std::string, std::string>> certs; // path, DER
-	for (const auto &path : cert_paths) {
-		auto ders = read_certificates(path);
-		if (!ders)
-			return std::unexpected(ders.error());
-		for (auto &d : *ders)
-			certs.emplace_back(path, std::move(d));
-	}
+	auto certs = read_all_certificates(cert_paths);
+	if (!certs)
+		return std::unexpected(certs.error());
 	long ring = add_key("keyring", description.c_str(), nullptr, 0, KEY_SPEC_USER_KEYRING);
 	if (ring < 0)
 		return fail(errno, "create keyring", description + " in the user keyring @u");
 	out.serial = static_cast<std::int32_t>(ring);
-	for (auto &[path, der] : certs) {
+	for (auto &[path, der] : *certs) {
 		long k = add_key("asymmetric", "", der.data(), der.size(), out.serial);
 		if (k < 0)
 			return fail(errno, "add trusted certificate",
@@ -143,34 +189,75 @@ Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 	return out;
 }
 
+Result<std::optional<TrustedKeyring>> find_trusted_keyring(const std::string &description,
+							   const std::vector<std::string> &cert_paths,
+							   const std::vector<std::int32_t> &serials)
+{
+	auto certs = read_all_certificates(cert_paths);
+	if (!certs)
+		return std::unexpected(certs.error());
+	// How the kernel names these certificates' keys ("<subject>: <key id>"): learnt from a
+	// scratch keyring in this process's keyring, gone at the end of this call.
+	long scratch = add_key("keyring", "eima:compare", nullptr, 0, KEY_SPEC_PROCESS_KEYRING);
+	if (scratch < 0)
+		return fail(errno, "create keyring", "eima:compare in eimad's process keyring");
+	std::vector<std::pair<std::string, const std::pair<std::string, std::string> *>> want;
+	for (const auto &cert : *certs) {
+		long k = add_key("asymmetric", "", cert.second.data(), cert.second.size(),
+				 static_cast<std::int32_t>(scratch));
+		auto d = k < 0 ? std::nullopt : describe_key(static_cast<std::int32_t>(k));
+		if (!d) {
+			keyctl(KEYCTL_INVALIDATE, static_cast<unsigned long>(scratch));
+			return fail(errno, "add trusted certificate",
+				    cert.first + " (the kernel's X.509 parser refused it)");
+		}
+		want.emplace_back(d->description, &cert);
+	}
+	keyctl(KEYCTL_INVALIDATE, static_cast<unsigned long>(scratch));
+	std::sort(want.begin(), want.end());
+
+	for (std::int32_t serial : serials) {
+		auto ring = describe_key(serial);
+		if (!ring || ring->type != "keyring" || ring->description != description)
+			continue;
+		auto members = keyring_members(serial, fmt::format("{} ({})", description, serial));
+		if (!members || members->size() != want.size())
+			continue;
+		TrustedKeyring out{serial, description, {}};
+		std::vector<std::string> got;
+		for (std::int32_t id : *members) {
+			auto k = describe_key(id);
+			if (!k || k->type != "asymmetric")
+				break;
+			auto w = std::lower_bound(want.begin(), want.end(), k->description,
+						  [](const auto &e, const std::string &d) { return e.first < d; });
+			if (w == want.end() || w->first != k->description)
+				break;
+			out.certs.push_back({w->second->first, subject_of_der(w->second->second), id});
+			got.push_back(k->description);
+		}
+		std::sort(got.begin(), got.end());
+		if (got.size() == want.size() &&
+		    std::equal(got.begin(), got.end(), want.begin(),
+			       [](const std::string &g, const auto &w) { return g == w.first; }))
+			return out;
+	}
+	return std::nullopt;
+}
+
 Result<std::vector<std::int32_t>>
 unlink_user_keyrings(std::string_view prefix,
 		     const std::function<bool(std::string_view description)> &keep)
 {
-	std::vector<std::int32_t> ids(256);
-	long n = keyctl(KEYCTL_READ, static_cast<unsigned long>(KEY_SPEC_USER_KEYRING),
-			reinterpret_cast<unsigned long>(ids.data()), ids.size() * sizeof(ids[0]));
-	if (n < 0)
-		return fail(errno, "list keys", "the user keyring @u");
-	// More links than fit: the first 256 are read; a second call sees the rest.
-	ids.resize(std::min<std::size_t>(static_cast<std::size_t>(n) / sizeof(ids[0]), ids.size()));
+	auto ids = keyring_members(KEY_SPEC_USER_KEYRING, "the user keyring @u");
+	if (!ids)
+		return std::unexpected(ids.error());
 	std::vector<std::int32_t> unlinked;
-	for (auto id : ids) {
-		char desc[512];
-		long len = keyctl(KEYCTL_DESCRIBE, static_cast<unsigned long>(id),
-				  reinterpret_cast<unsigned long>(desc), sizeof(desc));
-		if (len <= 0)
-			continue; // gone meanwhile, or not ours to view
-		// "type;uid;gid;perm;description"
-		std::string_view d(desc, ::strnlen(desc, std::min<std::size_t>(len, sizeof(desc))));
-		if (!d.starts_with("keyring;"))
+	for (auto id : *ids) {
+		auto k = describe_key(id);
+		if (!k || k->type != "keyring")
 			continue;
-		std::size_t at = 0;
-		for (int field = 0; field < 4 && at != d.npos; ++field)
-			at = d.find(';', at ? at + 1 : 0);
-		if (at == d.npos)
-			continue;
-		auto name = d.substr(at + 1);
+		const std::string &name = k->description;
 		if (!name.starts_with(prefix) || keep(name))
 			continue;
 		if (keyctl(KEYCTL_UNLINK, static_cast<unsigned long>(id),

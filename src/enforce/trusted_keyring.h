@@ -6,11 +6,13 @@
 // pinned hooks keep verifying while eimad is down. It is linked into eimad's process
 // keyring too, so that root cannot free it while eimad runs by emptying @u. Each start
 // makes a new one; the old one is unlinked and the kernel frees it once nothing refers to
-// it.
+// it (a restarted eimad may instead find the one a pinned BPF policy trusts:
+// find_trusted_keyring).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +45,16 @@ std::string signer_name(const std::string &cert_path);
 // The previous keyring of the same description in @u is replaced.
 Result<TrustedKeyring> make_trusted_keyring(const std::string &description,
 					    const std::vector<std::string> &cert_paths);
+
+// A keyring an earlier eimad made and left (a restart after a crash): the first of
+// `serials` that is a keyring named description holding exactly the certificates of
+// cert_paths, as the kernel names their keys; nullopt when none is. A restarted eimad signs
+// against it, so that the BPF policy the crashed one left, which trusts that serial, keeps
+// refusing unsigned loads while this one loads its own programs. It is held by @u only:
+// the lock took away the link that would put it in this process's keyring too.
+Result<std::optional<TrustedKeyring>> find_trusted_keyring(const std::string &description,
+							   const std::vector<std::string> &cert_paths,
+							   const std::vector<std::int32_t> &serials);
 
 // Unlinks from @u every keyring whose description starts with `prefix` ("eima:" for all of
 // eimad's) and that `keep` does not claim, returning their serials; the kernel frees each

@@ -397,8 +397,32 @@ wait "$old" 2>/dev/null
 EIMAD_PID=
 check_status "with eimad killed, the pinned policy still refuses an unsigned load" 255 unsigned_load
 before=$(log_count '"decision":"denied"')
+# While the restarted eimad starts, another process keeps trying unsigned loads: the earlier
+# policy trusts the keyring (native) or the executable (trusted loader) this eimad loads
+# with, so it keeps enforcing, and not one of them may get through (an audit-mode window
+# would let them).
+touch "$T/probing"
+(
+	while [[ -e $T/probing ]]; do
+		if bpftool prog load "$UNSIGNED" "/sys/fs/bpf/eima-bpf-policy-probe-$BASHPID" >/dev/null 2>&1; then
+			echo loaded
+			rm -f "/sys/fs/bpf/eima-bpf-policy-probe-$BASHPID"
+		else
+			echo refused
+		fi
+	done >"$T/probe.out"
+) &
+probe_pid=$!
 check "a restarted eimad starts (its own loads pass the earlier policy)" \
 	eimad_start "$T/eimad.2.log" "$T/eimad.policy"
+rm -f "$T/probing"
+wait "$probe_pid"
+echo "  unsigned loads tried while eimad started: $(grep -c refused "$T/probe.out") refused, $(grep -c loaded "$T/probe.out") loaded"
+check "some were tried" grep -q refused "$T/probe.out"
+check_status "none loaded: the earlier policy never stopped enforcing" 1 grep -q loaded "$T/probe.out"
+check "it says the earlier policy kept enforcing" \
+	grep -q "bpf_policy_$old" <<<"$(field bpf_check.earlier_sets_kept_enforcing)"
+check_status "and relaxed none" 1 grep -q earlier_sets_relaxed <<<"$("$BIN/eima" status --run-dir "$ERUN" --json)"
 check "it adopted the signed measuring programs" grep -q "^signed: adopted" <<<"$(field programs_object.loaded)"
 check "and replaces the earlier policy" grep -q "bpf_policy_$old" <<<"$(field bpf_check.replaced_earlier_sets)"
 check_status "the earlier set's pins are gone" 1 test -e "$EPIN/bpf_policy_$old"

@@ -95,7 +95,6 @@ SignedBpfRequest request(const std::string &objects, const std::string &cert)
 	r.policy_source = "/etc/eima/policy";
 	r.objects_dir = objects;
 	r.cert = cert;
-	r.run_dir = "/run/eima-unit";
 	return r;
 }
 
