@@ -71,7 +71,7 @@ std::optional<KeyDescription> describe_key(std::int32_t id)
 	return KeyDescription{std::string(d.substr(0, d.find(';'))), std::string(d.substr(at + 1))};
 }
 
-// The serials a keyring links (its first 256).
+// The serials a keyring links: its first 256 (a second call after unlinking sees the rest).
 Result<std::vector<std::int32_t>> keyring_members(std::int32_t ring, const std::string &what)
 {
 	std::vector<std::int32_t> ids(256);
@@ -223,8 +223,9 @@ Result<std::optional<TrustedKeyring>> find_trusted_keyring(const std::string &de
 		auto members = keyring_members(serial, fmt::format("{} ({})", description, serial));
 		if (!members || members->size() != want.size())
 			continue;
+		// As many keys as certificates, each one of them: the same set, since a keyring
+		// holds one key per description.
 		TrustedKeyring out{serial, description, {}};
-		std::vector<std::string> got;
 		for (std::int32_t id : *members) {
 			auto k = describe_key(id);
 			if (!k || k->type != "asymmetric")
@@ -234,12 +235,8 @@ Result<std::optional<TrustedKeyring>> find_trusted_keyring(const std::string &de
 			if (w == want.end() || w->first != k->description)
 				break;
 			out.certs.push_back({w->second->first, subject_of_der(w->second->second), id});
-			got.push_back(k->description);
 		}
-		std::sort(got.begin(), got.end());
-		if (got.size() == want.size() &&
-		    std::equal(got.begin(), got.end(), want.begin(),
-			       [](const std::string &g, const auto &w) { return g == w.first; }))
+		if (out.certs.size() == want.size())
 			return out;
 	}
 	return std::nullopt;
