@@ -97,12 +97,12 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig &config)
 		return std::unexpected(r.error());
 	// A BPF policy an earlier eimad left keeps enforcing if it trusts what this one loads,
 	// else audit mode until this eimad's policy replaces it (signed_bpf_policy.h).
-	if (auto r = agent->set_up_bpf_keyring(); !r)
+	if (auto r = agent->set_up_bpf_signing(); !r)
 		return std::unexpected(r.error());
 	if (agent->pins_) {
 		OwnLoads own;
-		if (agent->bpf_keyring_)
-			own.keyring = agent->bpf_keyring_->serial;
+		if (agent->bpf_signing_ && agent->bpf_signing_->keyring)
+			own.keyring = agent->bpf_signing_->keyring->serial;
 		// With the signer's certificate, in lsm mode, every object eimad loads is signed.
 		own.all_signed = !config.bpf_cert.empty() && config.mode != ModeChoice::trace;
 		agent->bpf_earlier_ = SignedBpfPolicy::relax_earlier(agent->pins_->dir(), own);
@@ -238,7 +238,7 @@ Result<void> Agent::set_up_protection()
 			   config_.protect_test_kill_cgroup};
 	// Signed when eimad knows the signer of its objects: checked against eimad's keyring
 	// (which it protects, with its keys).
-	req.object = {config_.bpf_objects_dir, config_.bpf_cert, bpf_keyring_};
+	req.object = {config_.bpf_objects_dir, bpf_signing_};
 	if (bpf_policy_ && !bpf_policy_->pin_dir().empty())
 		req.extra_pin_dirs.push_back(bpf_policy_->pin_dir());
 	// Its refusals go where the BPF policy's go: RUN/audit.jsonl and `eima events`.
@@ -281,12 +281,8 @@ Result<void> Agent::load_bpf_policy()
 	};
 	if (auto why = signed_bpf_unavailable(probe_->mode(), mode_reason_); !why.empty())
 		return not_applied(why);
-	SignedBpfRequest req{bpf_rules_,
-			     config_.policy,
-			     config_.bpf_objects_dir,
-			     config_.bpf_cert,
-			     probe_->pin_dir(),
-			     bpf_keyring_};
+	SignedBpfRequest req{bpf_rules_, config_.policy, config_.bpf_objects_dir,
+			     probe_->pin_dir(), bpf_signing_};
 	auto p = SignedBpfPolicy::load(req);
 	if (!p)
 		return not_applied(p.error().message());
@@ -410,15 +406,18 @@ Result<ima::TemplateEntry> Agent::boot_aggregate_entry()
 	return ima::make_boot_aggregate(algo, digest, template_name(config_.template_kind));
 }
 
-Result<void> Agent::set_up_bpf_keyring()
+Result<void> Agent::set_up_bpf_signing()
 {
 	if (config_.bpf_cert.empty())
 		return {};
 	auto path = bpfsign::probe_signing_path();
 	if (!path)
 		return std::unexpected(path.error());
-	if (*path != bpfsign::SigningPath::native)
-		return {}; // eimad checks the signatures itself
+	bpfsign::SigningContext signing{*path, std::nullopt, config_.bpf_cert};
+	if (*path == bpfsign::SigningPath::trusted_loader) {
+		bpf_signing_ = std::move(signing); // eimad checks the signatures itself
+		return {};
+	}
 	const std::string name = "eima:bpf:" + config_.run_dir;
 	if (pins_) {
 		auto earlier = enforce::find_trusted_keyring(
@@ -426,17 +425,19 @@ Result<void> Agent::set_up_bpf_keyring()
 		if (!earlier)
 			return std::unexpected(earlier.error());
 		if (*earlier) {
-			bpf_keyring_ = std::move(**earlier);
+			signing.keyring = std::move(**earlier);
 			spdlog::info("keyring {} ({}): an earlier eimad's, trusted by the BPF policy it "
 				     "left, holding {}: this eimad's signed loads are checked against it",
-				     name, bpf_keyring_->serial, config_.bpf_cert);
+				     name, signing.keyring->serial, config_.bpf_cert);
+			bpf_signing_ = std::move(signing);
 			return {};
 		}
 	}
 	auto made = enforce::make_trusted_keyring(name, {config_.bpf_cert});
 	if (!made)
 		return std::unexpected(made.error());
-	bpf_keyring_ = std::move(*made);
+	signing.keyring = std::move(*made);
+	bpf_signing_ = std::move(signing);
 	return {};
 }
 
@@ -485,11 +486,9 @@ Result<void> Agent::set_up_probe()
 		// Given the certificate eima's objects are signed with, the measuring programs
 		// load from their signed object, as the BPF policy's and self-protection's do
 		// (trace mode has no BPF LSM to enforce anything with: it keeps the skeleton).
-		if (m == ProbeMode::lsm && !config_.bpf_cert.empty()) {
+		if (m == ProbeMode::lsm && bpf_signing_) {
 			opts.signed_object = config_.bpf_objects_dir + "/measure_lsm.signed.bpf.o";
-			opts.signer_cert = config_.bpf_cert;
-			if (bpf_keyring_)
-				opts.keyring = bpf_keyring_->serial;
+			opts.signing = bpf_signing_;
 		}
 		return std::pair(opts, pol->compiled);
 	};

@@ -84,7 +84,8 @@ private:
 	Result<void> set_up_tpm();
 	// Locks the pin directory (pins_) and claims a set pinned there (ProbePins::claim_agent).
 	Result<void> open_pins();
-	Result<void> set_up_bpf_keyring();
+	// With --bpf-cert: how every signed object of eimad's loads (bpf_signing_).
+	Result<void> set_up_bpf_signing();
 	Result<void> set_up_probe();
 	Result<void> set_up_enforcer();
 	Result<void> set_up_protection();
@@ -164,9 +165,10 @@ private:
 	std::unique_ptr<SignedBpfPolicy> bpf_policy_; // applying them
 	std::string bpf_policy_off_;		     // why they are not applied, when not
 	EarlierSets bpf_earlier_; // earlier eimads' sets: put in audit mode, or left enforcing
-	// The keyring every signed load of eimad's is checked against (native path, with
-	// --bpf-cert; signed_bpf_policy.h, step 0).
-	std::optional<enforce::TrustedKeyring> bpf_keyring_;
+	// With --bpf-cert, how eimad's signed objects load (measuring programs, protection, BPF
+	// policy): the kernel's signing path, probed once, and on the native path the keyring
+	// each load is checked against (signed_bpf_policy.h, step 0).
+	std::optional<bpfsign::SigningContext> bpf_signing_;
 	std::optional<enforce::AuditLog> bpf_audit_; // when appraisal keeps no audit log
 	bool stop_requested_ = false;		     // by `eima stop`
 	std::uint64_t host_mntns_ = 0;

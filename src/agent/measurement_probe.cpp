@@ -24,7 +24,7 @@
 
 #include "agent/agent_config.h"
 #include "agent/ring_reader.h"
-#include "bpfsign/bpf_check_setup.h"
+#include "bpfsign/signed_file.h"
 #include "common/bpf_map_keys.h"
 #include "enforce/trusted_keyring.h"
 #include "ima/hash_algo.h"
@@ -300,30 +300,16 @@ public:
 	static Result<std::unique_ptr<MeasurementProbe>> load(const ProbeOptions &opts,
 							      const eima_policy &policy)
 	{
-		const std::string &file = opts.signed_object;
-		auto expected = expect(opts);
+		if (!opts.signing)
+			return fail(EINVAL, "measure_lsm",
+				    "a signed object needs the certificate it was signed with");
+		auto file = read(opts);
+		if (!file)
+			return std::unexpected(file.error());
+		auto expected = expect(opts, file->bytes, file->sha256);
 		if (!expected)
 			return std::unexpected(expected.error());
-		auto path = bpfsign::probe_signing_path();
-		if (!path)
-			return std::unexpected(path.error());
-		auto obj = bpfsign::read_signed_object(file);
-		if (!obj)
-			return fail(obj.error().err, "measure_lsm",
-				    obj.error().message() + " (--bpf-objects DIR)");
-		auto manifest = bpfsign::read_loader_manifest(obj->data);
-		if (!manifest)
-			return std::unexpected(manifest.error());
-		// The kernel checks the signature against eimad's keyring (the BPF policy's and
-		// self-protection's loads are checked against it too).
-		std::int32_t serial = 0;
-		if (*path == bpfsign::SigningPath::native) {
-			if (!opts.keyring)
-				return fail(EINVAL, "measure_lsm",
-					    "no keyring to check its signed load against");
-			serial = opts.keyring;
-		}
-		auto pl = bpfsign::load_on_path(*obj, *manifest, *path, serial, opts.signer_cert, file);
+		auto pl = bpfsign::load_signed_file(*file, *opts.signing);
 		if (!pl)
 			return std::unexpected(pl.error());
 		auto probe = std::unique_ptr<SignedProbe>(new SignedProbe());
@@ -334,26 +320,34 @@ public:
 		probe->info_ = expected->first;
 		probe->programs_ = expected->second;
 		probe->object_name_ = expected_object_name(ProbeMode::lsm, opts);
-		probe->signer_ = enforce::signer_name(opts.signer_cert);
+		probe->signer_ = enforce::signer_name(opts.signing->cert);
 		if (auto r = probe->configure(opts, policy); !r)
 			return std::unexpected(r.error());
-		if (auto r = probe->attach(*manifest); !r)
+		if (auto r = probe->attach(file->manifest); !r)
 			return std::unexpected(r.error());
 		return std::unique_ptr<MeasurementProbe>(std::move(probe));
 	}
 
-	// What load() would give, without loading: the file's SHA-256, its ring's size (read
-	// from the object as libbpf sees it; the signed loader creates the map at that size).
+	// What load() would give, without loading (a pinned set's match).
 	static Result<std::pair<PinnedSetInfo, std::vector<std::string>>>
 	expect(const ProbeOptions &opts)
 	{
+		auto file = read(opts);
+		if (!file)
+			return std::unexpected(file.error());
+		return expect(opts, file->bytes, file->sha256);
+	}
+
+	// The same from the object's bytes (read once: the SHA-256 recorded is that of what is
+	// loaded), its ring's size read as libbpf sees it: the signed loader creates the map
+	// at that size.
+	static Result<std::pair<PinnedSetInfo, std::vector<std::string>>>
+	expect(const ProbeOptions &opts, std::span<const std::uint8_t> bytes,
+	       const bpfsign::Sha256 &sha)
+	{
 		const std::string &file = opts.signed_object;
-		auto sha = ima::hash_path(ima::HashAlgo::sha256, file);
-		if (!sha)
-			return fail(sha.error().err, "measure_lsm",
-				    sha.error().message() + " (--bpf-objects DIR)");
 		std::unique_ptr<bpf_object, void (*)(bpf_object *)> obj(
-			bpf_object__open_file(file.c_str(), nullptr), bpf_object__close);
+			bpf_object__open_mem(bytes.data(), bytes.size(), nullptr), bpf_object__close);
 		bpf_map *events = obj ? bpf_object__find_map_by_name(obj.get(), "events") : nullptr;
 		if (!events)
 			return fail(obj ? ENOENT : errno, "measure_lsm",
@@ -367,13 +361,21 @@ public:
 		PinnedSetInfo info;
 		info.layout = PinnedSetInfo::current_layout;
 		info.mode = static_cast<std::uint32_t>(ProbeMode::lsm);
-		std::copy_n(sha->begin(), std::min(sha->size(), info.object_sha256.size()),
-			    info.object_sha256.begin());
+		info.object_sha256 = sha;
 		info.host_mntns = opts.host_mntns;
 		info.ring_bytes = ring;
 		info.kernel_digest = opts.kernel_digest;
 		info.want_file_check = opts.want_file_check;
 		return std::pair(info, lsm_programs(opts));
+	}
+
+	static Result<bpfsign::SignedFile> read(const ProbeOptions &opts)
+	{
+		auto file = bpfsign::read_signed_file(opts.signed_object);
+		if (!file)
+			return fail(file.error().err, "measure_lsm",
+				    file.error().message() + " (--bpf-objects DIR)");
+		return file;
 	}
 
 	Result<UniqueFd> open_map(const std::string &name) const override
@@ -796,7 +798,7 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 	probe->programs_ = links;
 	probe->object_name_ = expected_object_name(mode, opts);
 	if (!opts.signed_object.empty()) {
-		probe->signer_ = enforce::signer_name(opts.signer_cert);
+		probe->signer_ = enforce::signer_name(opts.signing ? opts.signing->cert : "");
 		probe->load_detail_ = "signed: adopted (its signature was checked when it was loaded)";
 	} else {
 		probe->load_detail_ = "unsigned: adopted, loaded from the skeleton eimad carries";

@@ -19,6 +19,7 @@
 
 #include "bpf/abi/event.h"
 #include "bpf/abi/policy.h"
+#include "bpfsign/signed_file.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
 
@@ -47,12 +48,11 @@ struct ProbeOptions {
 	// themselves (KernelSupport::change_hooks_read_xattr, 6.13+; bpf/lib/tamper.h).
 	bool dentry_xattr = false;
 	// lsm only: load measure_lsm from this signed object (`*.signed.bpf.o`,
-	// docs/signed-bpf.md) rather than from the skeleton eimad carries, its signature
-	// checked against signer_cert: by the kernel (6.18+, in eimad's keyring `keyring`,
-	// which holds it) or by eimad (6.12-6.17). Its ring size is the signed one.
+	// docs/signed-bpf.md) rather than from the skeleton eimad carries, on eimad's signing
+	// path: checked by the kernel against eimad's keyring (6.18+) or by eimad against the
+	// signer's certificate (6.12-6.17). Its ring size is the signed one.
 	std::string signed_object;
-	std::string signer_cert;
-	std::int32_t keyring = 0;
+	std::optional<bpfsign::SigningContext> signing;
 };
 
 // Why BPF LSM cannot be used here, or an empty string when it can be tried: "bpf" must be

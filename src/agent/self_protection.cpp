@@ -20,12 +20,11 @@
 #include "agent/file_opener.h"
 #include "agent/measurement_probe.h"
 #include "bpf/abi/self_protect.h"
-#include "bpfsign/bpf_check_setup.h"
+#include "bpfsign/signed_file.h"
 #include "common/file_io.h"
 #include "common/unique_fd.h"
 #include "control/control_protocol.h"
 #include "enforce/trusted_keyring.h"
-#include "ima/hash_algo.h"
 
 #include "self_protect.skel.h"
 
@@ -187,36 +186,20 @@ Result<void> SelfProtection::Impl::load_unsigned()
 
 Result<void> SelfProtection::Impl::load_signed(const ProtectObject &o)
 {
-	std::string file = o.objects_dir + "/" + SelfProtection::signed_object;
-	auto path = bpfsign::probe_signing_path();
-	if (!path)
-		return std::unexpected(path.error());
-	auto obj = bpfsign::read_signed_object(file);
-	if (!obj)
-		return fail(obj.error().err, "self-protection",
-			    obj.error().message() + " (--bpf-objects DIR)");
-	auto manifest = bpfsign::read_loader_manifest(obj->data);
-	if (!manifest)
-		return std::unexpected(manifest.error());
-	auto sha = ima::hash_path(ima::HashAlgo::sha256, file);
-	if (!sha)
-		return std::unexpected(sha.error());
-	std::copy_n(sha->begin(), std::min(sha->size(), object_sha256.size()), object_sha256.begin());
-	std::int32_t serial = 0;
-	if (*path == bpfsign::SigningPath::native) {
-		if (!o.keyring)
-			return fail(EINVAL, "self-protection", "no keyring to check its signed load against");
-		keyring = o.keyring;
-		serial = keyring->serial;
-	}
-	auto pl = bpfsign::load_on_path(*obj, *manifest, *path, serial, o.cert, file);
+	auto file = bpfsign::read_signed_file(o.objects_dir + "/" + SelfProtection::signed_object);
+	if (!file)
+		return fail(file.error().err, "self-protection",
+			    file.error().message() + " (--bpf-objects DIR)");
+	object_sha256 = file->sha256;
+	auto pl = bpfsign::load_signed_file(*file, *o.signing);
 	if (!pl)
 		return std::unexpected(pl.error());
+	keyring = o.signing->keyring;
 	loaded = std::move(pl->loaded);
 	how = std::move(pl->how) + ")";
 	object_name = SelfProtection::signed_object;
-	signer = enforce::signer_name(o.cert);
-	if (auto a = bpfsign::attach_programs(*loaded, *manifest); !a)
+	signer = enforce::signer_name(o.signing->cert);
+	if (auto a = bpfsign::attach_programs(*loaded, file->manifest); !a)
 		return std::unexpected(a.error());
 	const std::pair<int *, const char *> maps[] = {{&cfg, "protect_cfg"},
 						       {&objs, "protected_objs"},
@@ -226,7 +209,7 @@ Result<void> SelfProtection::Impl::load_signed(const ProtectObject &o)
 						       {&ring, "protect_events"},
 						       {&lost, "protect_events_lost"}};
 	for (auto [fd, name] : maps) {
-		auto m = bpfsign::loaded_map_fd(*loaded, name, file);
+		auto m = bpfsign::loaded_map_fd(*loaded, name, file->path);
 		if (!m)
 			return std::unexpected(m.error());
 		*fd = *m;
@@ -356,7 +339,7 @@ Result<std::uint64_t> SelfProtection::drain()
 Result<std::unique_ptr<SelfProtection>> SelfProtection::start(const ProtectRequest &req)
 {
 	auto impl = std::make_unique<Impl>();
-	if (auto r = req.object.cert.empty() ? impl->load_unsigned() : impl->load_signed(req.object); !r)
+	if (auto r = req.object.signing ? impl->load_signed(req.object) : impl->load_unsigned(); !r)
 		return std::unexpected(r.error());
 	impl->dir = fmt::format("{}/{}{}", req.pin_dir, protect_prefix, ::getpid());
 	if (auto r = impl->pin(); !r)

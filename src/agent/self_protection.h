@@ -17,21 +17,21 @@
 
 #include "agent/measurement_probe.h"
 #include "bpfsign/bpf_policy.h"
+#include "bpfsign/signed_file.h"
 #include "common/error.h"
 #include "enforce/trusted_keyring.h"
 
 namespace eima::agent {
 
-// Where the protection programs come from. With the signer's certificate (eimad
+// Where the protection programs come from. Given how eimad loads signed objects (eimad
 // --bpf-cert), from the signed object the build made (self_protect.signed.bpf.o in
 // objects_dir), loaded on this kernel's signing path (docs/signed-bpf.md): native, checked
-// by the kernel against `keyring` (eimad's, shared with its other signed loads);
-// trusted-loader, checked by eimad against the certificate. Without one, from the skeleton
+// by the kernel against eimad's keyring, shared with its other signed loads;
+// trusted-loader, checked by eimad against the certificate. Without, from the skeleton
 // eimad carries, unsigned, and said so.
 struct ProtectObject {
 	std::string objects_dir;
-	std::string cert; // "": the unsigned skeleton
-	std::optional<enforce::TrustedKeyring> keyring; // native path
+	std::optional<bpfsign::SigningContext> signing;
 };
 
 struct ProtectRequest {

@@ -1,12 +1,10 @@
 #include "agent/signed_bpf_policy.h"
 
-#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 
@@ -14,13 +12,9 @@
 #include <spdlog/spdlog.h>
 
 #include "bpfsign/bpf_check_setup.h"
+#include "bpfsign/signed_file.h"
 #include "common/file_io.h"
 #include "enforce/trusted_keyring.h"
-#include "ima/hash_algo.h"
-
-extern "C" {
-#include "bpf/abi/bpf_policy.h"
-}
 
 namespace eima::agent {
 
@@ -52,10 +46,10 @@ std::string signed_bpf_unavailable(ProbeMode mode, const std::string &lsm_reason
 
 struct SignedBpfPolicy::Impl {
 	SignedBpfRequest req;
-	bpfsign::SigningPath path = bpfsign::SigningPath::native;
+	bpfsign::SigningContext signing; // req.signing's
 	std::string object;      // the signed object's file
 	Bytes object_sha256;
-	std::optional<enforce::TrustedKeyring> keyring; // native
+	std::string signer;
 	bpfsign::LoadedObject loaded;
 	std::string how;
 	std::string dir; // PIN_PARENT/bpf_policy_<pid>, "" when not pinned
@@ -120,19 +114,9 @@ EarlierSets SignedBpfPolicy::relax_earlier(const std::string &pin_parent, const 
 			out.kept.push_back(dir);
 			continue;
 		}
-		std::string path = dir + "/map_policy_config";
-		UniqueFd fd(bpf_obj_get(path.c_str()));
-		eima_bpf_policy_config cfg{};
-		std::uint32_t zero = 0;
-		if (!fd || bpf_map_lookup_elem(fd.get(), &zero, &cfg) != 0) {
-			spdlog::warn("BPF policy left in {}: {}; removed", dir, std::strerror(errno));
-			remove_flat_dir(dir);
-			continue;
-		}
-		cfg.audit = 1;
-		if (bpf_map_update_elem(fd.get(), &zero, &cfg, BPF_ANY) != 0) {
-			spdlog::warn("BPF policy left in {}: cannot switch it to audit: {}", dir,
-				     std::strerror(errno));
+		if (auto a = bpfsign::audit_pinned_policy(dir); !a) {
+			// Left enforcing: this eimad's own loads may then be refused, and it says why.
+			spdlog::warn("BPF policy left in {}: {}", dir, a.error().message());
 			continue;
 		}
 		spdlog::warn("BPF policy left in {} by an earlier eimad: audit mode while this eimad "
@@ -170,48 +154,32 @@ Result<std::unique_ptr<SignedBpfPolicy>> SignedBpfPolicy::load(const SignedBpfRe
 	impl->req = req;
 	std::string where = fmt::format("{}:{} ({})", req.policy_source, req.rules.line,
 					req.rules.text);
-	auto path = bpfsign::probe_signing_path();
-	if (!path)
-		return std::unexpected(path.error());
-	impl->path = *path;
-	if (req.cert.empty())
+	if (!req.signing)
 		return fail(EINVAL, where,
 			    "func=BPF_CHECK needs the certificate eima's BPF objects are signed with: "
 			    "--bpf-cert FILE (config bpf-cert)");
+	const bpfsign::SigningContext &signing = impl->signing = *req.signing;
 	impl->object = fmt::format("{}/{}.signed.bpf.o", req.objects_dir,
-				   bpfsign::policy_object_name(*path));
-	auto obj = bpfsign::read_signed_object(impl->object);
-	if (!obj)
-		return fail(obj.error().err, where,
+				   bpfsign::policy_object_name(signing.path));
+	auto file = bpfsign::read_signed_file(impl->object);
+	if (!file)
+		return fail(file.error().err, where,
 			    fmt::format("the signed BPF policy object of this kernel's {} path: {} "
 					"(--bpf-objects DIR)",
-					bpfsign::signing_path_name(*path), obj.error().message()));
-	auto manifest = bpfsign::read_loader_manifest(obj->data);
-	if (!manifest)
-		return std::unexpected(manifest.error());
-	if (auto c = bpfsign::check_policy_manifest(*manifest, *path); !c)
+					bpfsign::signing_path_name(signing.path),
+					file.error().message()));
+	if (auto c = bpfsign::check_policy_manifest(file->manifest, signing.path); !c)
 		return std::unexpected(c.error());
-	auto sha = ima::hash_path(ima::HashAlgo::sha256, impl->object);
-	if (!sha)
-		return std::unexpected(sha.error());
-	impl->object_sha256 = *sha;
-
-	std::int32_t keyring = 0;
-	if (*path == bpfsign::SigningPath::native) {
-		// eimad's keyring holding the signer's certificate, locked: the kernel checks the
-		// policy object and every signed load against it.
-		if (!req.keyring)
-			return fail(EINVAL, where, "no keyring to check signed BPF loads against");
-		impl->keyring = req.keyring;
-		keyring = impl->keyring->serial;
-	}
-	auto pl = bpfsign::load_on_path(*obj, *manifest, *path, keyring, req.cert, impl->object);
+	impl->object_sha256.assign(file->sha256.begin(), file->sha256.end());
+	impl->signer = enforce::signer_name(signing.cert);
+	// Native: checked against eimad's keyring, which the policy then trusts.
+	auto pl = bpfsign::load_signed_file(*file, signing);
 	if (!pl)
 		return std::unexpected(pl.error());
 	impl->loaded = std::move(pl->loaded);
 	impl->how = std::move(pl->how) + ")";
 	// Attached before it is configured: it allows everything until enable().
-	if (auto a = bpfsign::attach_programs(impl->loaded, *manifest); !a)
+	if (auto a = bpfsign::attach_programs(impl->loaded, file->manifest); !a)
 		return std::unexpected(a.error());
 	if (!req.pin_parent.empty()) {
 		std::string dir = fmt::format("{}/{}{}", req.pin_parent, signed_bpf_pin_prefix, ::getpid());
@@ -229,9 +197,9 @@ Result<void> SignedBpfPolicy::enable(bpfsign::PolicyRecordSink sink)
 {
 	Impl &m = *impl_;
 	bpfsign::BpfPolicySettings s;
-	s.path = m.path;
-	if (m.keyring)
-		s.trusted_keyrings = {m.keyring->serial};
+	s.path = m.signing.path;
+	if (m.signing.keyring)
+		s.trusted_keyrings = {m.signing.keyring->serial};
 	// Trusted loaders: eimad itself, and the eima beside it, so that `eima bpf load` (which
 	// checks a signature before it loads anything) may load (docs/signed-bpf.md).
 	s.trusted_loaders = {"/proc/self/exe"};
@@ -266,7 +234,7 @@ Result<void> SignedBpfPolicy::enable(bpfsign::PolicyRecordSink sink)
 	spdlog::info("BPF policy (func=BPF_CHECK, {}:{}): {} on the {} path, loaded {}{}",
 		     m.req.policy_source, m.req.rules.line,
 		     policy::bpf_check_mode_name(m.req.rules.mode),
-		     bpfsign::signing_path_name(m.path), m.how,
+		     bpfsign::signing_path_name(m.signing.path), m.how,
 		     m.dir.empty() ? "" : ", pinned in " + m.dir);
 	return {};
 }
@@ -291,9 +259,6 @@ const std::string &SignedBpfPolicy::pin_dir() const
 Result<std::vector<ima::TemplateEntry>> SignedBpfPolicy::measure(const SelfMeasurementFormat &f) const
 {
 	std::string object = fs::path(impl_->object).filename();
-	std::string signer = impl_->keyring && !impl_->keyring->certs.empty()
-				     ? impl_->keyring->certs.front().subject
-				     : impl_->req.cert;
 	std::vector<ima::TemplateEntry> out;
 	for (const auto &[name, fd] : impl_->loaded.programs) {
 		UniqueFd dup(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
@@ -301,7 +266,7 @@ Result<std::vector<ima::TemplateEntry>> SignedBpfPolicy::measure(const SelfMeasu
 			return fail(errno, "dup BPF program", name);
 		// Signed, checked by the kernel (native) or by eimad (trusted loader).
 		auto r = program_record(ProbeProgram{name, std::move(dup)}, object, impl_->object_sha256,
-					signer);
+					impl_->signer);
 		if (!r)
 			return std::unexpected(r.error());
 		auto e = program_entry(f, *r);
@@ -320,15 +285,15 @@ nlohmann::json SignedBpfPolicy::status() const
 		     : m.req.rules.mode == policy::BpfCheckPolicy::Mode::audit
 			     ? "auditing: nothing refused, would-be refusals recorded"
 			     : "enforcing: BPF loads without a trusted signature refused (EPERM)";
-	j["signing_path"] = bpfsign::signing_path_name(m.path);
+	j["signing_path"] = bpfsign::signing_path_name(m.signing.path);
 	j["object"] = m.object;
 	j["loaded"] = m.how;
 	j["pins"] = m.dir.empty() ? nlohmann::json("not pinned") : nlohmann::json(m.dir);
-	if (m.keyring) {
-		j["keyring"] = m.keyring->serial;
-		j["keyring_description"] = m.keyring->description;
+	if (m.signing.keyring) {
+		j["keyring"] = m.signing.keyring->serial;
+		j["keyring_description"] = m.signing.keyring->description;
 	} else {
-		j["cert"] = m.req.cert;
+		j["cert"] = m.signing.cert;
 		j["trusted_loaders"] = m.trusted_loaders;
 	}
 	if (!m.note.empty())

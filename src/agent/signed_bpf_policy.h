@@ -5,9 +5,10 @@
 // into RUN/audit.jsonl and `eima events`.
 //
 // Order at start:
-//   0. the keyring eimad's signed loads are checked against (native path): the one the
-//      BPF policy of an earlier (killed) eimad trusts, when it holds --bpf-cert's
-//      certificate, else a new one (enforce::find_trusted_keyring).
+//   0. how eimad loads signed objects (Agent::set_up_bpf_signing): the kernel's signing
+//      path, probed once, and on the native path the keyring its loads are checked
+//      against: the one the BPF policy of an earlier (killed) eimad trusts, when it holds
+//      --bpf-cert's certificate, else a new one (enforce::find_trusted_keyring).
 //   1. relax_earlier(): a policy an earlier eimad left pinned keeps enforcing when it lets
 //      this eimad's own loads through (native: all of them signed against a keyring it
 //      trusts; trusted loader: this executable is one of its trusted loaders). Otherwise
@@ -33,6 +34,7 @@
 #include "agent/measurement_probe.h"
 #include "agent/self_measurement.h"
 #include "bpfsign/bpf_policy.h"
+#include "bpfsign/signed_file.h"
 #include "common/error.h"
 #include "enforce/trusted_keyring.h"
 #include "policy/bpf_check.h"
@@ -43,10 +45,10 @@ struct SignedBpfRequest {
 	policy::BpfCheckPolicy rules; // mode enforce or audit
 	std::string policy_source;    // the policy file, for messages
 	std::string objects_dir;      // holds bpf_policy.signed.bpf.o and bpf_policy_tl.signed.bpf.o
-	std::string cert;             // --bpf-cert: the signer's certificate (PEM or DER)
 	std::string pin_parent;       // eimad's pin directory; "" when eimad pins nothing
-	// native: the keyring (step 0) the policy object is checked against, and trusts
-	std::optional<enforce::TrustedKeyring> keyring;
+	// How eimad loads signed objects (unset without --bpf-cert: an error). Native: the
+	// keyring (step 0) the policy object is checked against, and trusts.
+	std::optional<bpfsign::SigningContext> signing;
 };
 
 // What this eimad will load, for step 1.

@@ -6,32 +6,6 @@
 
 namespace eima::bpfsign {
 
-Result<PathLoad> load_on_path(const UnverifiedSignedObject &object, const LoaderManifest &manifest,
-			      SigningPath path, std::int32_t keyring, const std::string &cert_pem,
-			      const std::string &what)
-{
-	PathLoad out;
-	Result<LoadedObject> loaded;
-	if (path == SigningPath::native) {
-		loaded = load_signed_object(object, manifest, keyring, what);
-		out.how = fmt::format("with its signature (native: the kernel checked it, keyring {}",
-				      keyring);
-	} else {
-		if (cert_pem.empty())
-			return fail(EINVAL, "load " + what,
-				    "this kernel cannot check BPF signatures (trusted-loader path): "
-				    "give a certificate to check it against");
-		loaded = load_trusted_object(object, cert_pem, what);
-		out.how = fmt::format("as its trusted loader (trusted-loader: eima checked the "
-				      "signature against {}",
-				      cert_pem);
-	}
-	if (!loaded)
-		return std::unexpected(loaded.error());
-	out.loaded = std::move(*loaded);
-	return out;
-}
-
 Result<void> check_policy_manifest(const LoaderManifest &manifest, SigningPath path)
 {
 	const char *want = path == SigningPath::native ? "trusted_keyrings" : "trusted_loaders";

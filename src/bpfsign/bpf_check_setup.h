@@ -1,6 +1,6 @@
-// What `eima bpf enforce` and eimad share to put "only signed BPF" in place: loading the
-// signed policy object the way this kernel allows, checking it is the policy for that path,
-// and turning a policy's func=BPF_CHECK rules into the policy program's settings
+// What `eima bpf enforce` and eimad share to put "only signed BPF" in place: checking the
+// signed policy object is the policy for this kernel's path (signed_file.h loads it), and
+// turning a policy's func=BPF_CHECK rules into the policy program's settings
 // (docs/signed-bpf.md).
 #pragma once
 
@@ -10,22 +10,10 @@
 #include "bpfsign/bpf_policy.h"
 #include "bpfsign/loader_image.h"
 #include "bpfsign/signed_loader.h"
-#include "bpfsign/signed_object.h"
 #include "common/error.h"
 #include "policy/bpf_check.h"
 
 namespace eima::bpfsign {
-
-// A signed object loaded on this kernel's path: native, with its signature, checked by the
-// kernel against `keyring`; trusted-loader, checked here against `cert_pem` and loaded by
-// this process. `how` says which, for the user.
-struct PathLoad {
-	LoadedObject loaded;
-	std::string how;
-};
-Result<PathLoad> load_on_path(const UnverifiedSignedObject &object, const LoaderManifest &manifest,
-			      SigningPath path, std::int32_t keyring, const std::string &cert_pem,
-			      const std::string &what);
 
 // Refuses a manifest that is not the policy object of this path: each path has its own
 // (6.18's hook has an argument 6.12's lacks).

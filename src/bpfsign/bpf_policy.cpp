@@ -115,6 +115,20 @@ Result<PinnedPolicyTrust> read_pinned_policy_trust(const std::string &policy_dir
 	return out;
 }
 
+Result<void> audit_pinned_policy(const std::string &policy_dir)
+{
+	std::string path = policy_dir + "/map_policy_config";
+	UniqueFd config(bpf_obj_get(path.c_str()));
+	eima_bpf_policy_config cfg{};
+	std::uint32_t zero = 0;
+	if (!config || bpf_map_lookup_elem(config.get(), &zero, &cfg) != 0)
+		return fail(errno, "read BPF policy", path);
+	cfg.audit = 1;
+	if (bpf_map_update_elem(config.get(), &zero, &cfg, BPF_ANY) != 0)
+		return fail(errno, "switch BPF policy to audit mode", path);
+	return {};
+}
+
 Result<void> configure_bpf_policy(const LoadedObject &loaded, const BpfPolicySettings &s)
 {
 	const char *object = policy_object_name(s.path);

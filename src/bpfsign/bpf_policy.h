@@ -52,6 +52,9 @@ struct PinnedPolicyTrust {
 	bool trusts_own_executable = false; // trusted-loader: this process's is a trusted loader
 };
 Result<PinnedPolicyTrust> read_pinned_policy_trust(const std::string &policy_dir);
+// Switches the policy pinned in policy_dir to audit mode: it records what it would refuse
+// and refuses nothing.
+Result<void> audit_pinned_policy(const std::string &policy_dir);
 
 // Trusted-loader path: records the tag of each program in `loaded` in the policy pinned in
 // policy_dir (its map_trusted_tags), so that the same program may be created again.

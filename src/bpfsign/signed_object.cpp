@@ -152,10 +152,18 @@ Result<UnverifiedSignedObject> read_signed_object(const std::string &path)
 	auto bytes = read_file(path);
 	if (!bytes)
 		return std::unexpected(bytes.error());
+	return parse_signed_object(as_bytes(*bytes), path);
+}
+
+Result<UnverifiedSignedObject> parse_signed_object(std::span<const std::uint8_t> bytes,
+						   const std::string &path)
+{
 	elf_version(EV_CURRENT);
 	// From memory: libelf checks every header against the buffer's size, so a truncated or
-	// lying file is an error here, never a read past its end.
-	ElfPtr elf(elf_memory(bytes->data(), bytes->size()));
+	// lying file is an error here, never a read past its end. libelf does not write to a
+	// buffer opened for reading.
+	ElfPtr elf(elf_memory(const_cast<char *>(reinterpret_cast<const char *>(bytes.data())),
+			      bytes.size()));
 	if (!elf)
 		return fail("read signed BPF object", path + ": " + elf_error());
 	if (auto ok = check_bpf_elf(elf.get(), path); !ok)

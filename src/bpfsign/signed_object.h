@@ -7,6 +7,8 @@
 // stays an ordinary object for libbpf, bpftool and llvm-objdump.
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 
 #include "bpfsign/loader_image.h"
@@ -34,5 +36,8 @@ Result<void> write_signed_object(const std::string &object_path, const std::stri
 
 // Reads the three sections; each must be present once, non-empty and within the file.
 Result<UnverifiedSignedObject> read_signed_object(const std::string &path);
+// The same from the file's bytes, read already; path names it in errors.
+Result<UnverifiedSignedObject> parse_signed_object(std::span<const std::uint8_t> bytes,
+						   const std::string &path);
 
 } // namespace eima::bpfsign

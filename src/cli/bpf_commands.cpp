@@ -10,6 +10,7 @@
 #include "bpfsign/bpf_check_setup.h"
 #include "bpfsign/bpf_policy.h"
 #include "bpfsign/loader_image.h"
+#include "bpfsign/signed_file.h"
 #include "bpfsign/signed_loader.h"
 #include "bpfsign/signed_object.h"
 #include "cli/report.h"
@@ -139,43 +140,35 @@ int load_signed(const BpfOptions &o, bool attach, const Configure &configure,
 	auto path = bpfsign::probe_signing_path();
 	if (!path)
 		return report(path.error());
-	auto obj = bpfsign::read_signed_object(o.object);
-	if (!obj)
-		return report(obj.error());
-	// No check of the data's hash here on the native path: the signed loader makes it in
-	// the kernel, which is what load trusts (and what kernel618.signed_bpf tests). The
-	// trusted loader checks it, with the signature, before loading.
-	auto manifest = bpfsign::read_loader_manifest(obj->data);
-	if (!manifest)
-		return report(manifest.error());
+	auto file = bpfsign::read_signed_file(o.object);
+	if (!file)
+		return report(file.error());
+	const auto &manifest = file->manifest;
 	if (check)
-		if (auto c = check(*manifest, *path); !c)
+		if (auto c = check(manifest, *path); !c)
 			return report(c.error());
-	std::int32_t keyring = 0;
+	bpfsign::SigningContext signing{*path, std::nullopt, o.cert};
 	if (*path == bpfsign::SigningPath::native) {
-		if (o.keyring) {
-			keyring = *o.keyring;
-		} else {
-			auto k = bpfsign::default_keyring();
-			if (!k)
-				return report(k.error());
-			keyring = *k;
-		}
+		auto k = o.keyring ? Result<std::int32_t>(*o.keyring) : bpfsign::default_keyring();
+		if (!k)
+			return report(k.error());
+		signing.keyring = enforce::TrustedKeyring{.serial = *k};
 	} else if (o.cert.empty()) {
 		return report(Error{EINVAL, "load " + o.object,
 				    "this kernel cannot check BPF signatures (trusted-loader "
 				    "path): give --cert CERT.pem to check it against"});
 	}
-	auto pl = bpfsign::load_on_path(*obj, *manifest, *path, keyring, o.cert, o.object);
+	auto pl = bpfsign::load_signed_file(*file, signing);
 	if (!pl)
 		return report(pl.error());
+	std::int32_t keyring = signing.keyring ? signing.keyring->serial : 0;
 	auto *loaded = &pl->loaded;
 	const std::string &how = pl->how;
 	if (configure)
 		if (auto c = configure(*loaded, *path, keyring); !c)
 			return report(c.error());
 	if (attach)
-		if (auto a = bpfsign::attach_programs(*loaded, *manifest); !a)
+		if (auto a = bpfsign::attach_programs(*loaded, manifest); !a)
 			return report(a.error());
 	if (!o.pin_dir.empty())
 		if (auto p = bpfsign::pin_loaded_object(*loaded, o.pin_dir); !p)

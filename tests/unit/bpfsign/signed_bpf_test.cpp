@@ -10,6 +10,7 @@
 #include <string>
 
 #include "bpfsign/loader_image.h"
+#include "bpfsign/signed_file.h"
 #include "bpfsign/signed_object.h"
 #include "common/file_io.h"
 #include "common/pkcs7_signature.h"
@@ -245,6 +246,39 @@ TEST_F(SignedBpf, SignedObjectErrors)
 	auto no_cert = Pkcs7Signer::load(path("a.key"), path("b.crt"));
 	ASSERT_FALSE(no_cert);
 	EXPECT_NE(no_cert.error().message().find("is not the key of"), std::string::npos);
+}
+
+TEST_F(SignedBpf, ASignedFileIsReadOnceAndHashedAsRead)
+{
+	LoaderImage image = sign_sample("file.o");
+	auto file = read_signed_file(path("file.o"));
+	ASSERT_TRUE(file) << file.error().message();
+	auto bytes = read_file(path("file.o"));
+	ASSERT_TRUE(bytes);
+	EXPECT_EQ(file->path, path("file.o"));
+	EXPECT_EQ(file->bytes, Bytes(bytes->begin(), bytes->end()));
+	EXPECT_EQ(file->sha256, sha256(as_bytes(*bytes)));
+	EXPECT_EQ(file->object.insns, image.insns);
+	EXPECT_EQ(file->object.data, image.data);
+	EXPECT_EQ(file->manifest.programs.size(), image.manifest.programs.size());
+
+	auto missing = read_signed_file(path("nonexistent.o"));
+	ASSERT_FALSE(missing);
+	EXPECT_NE(missing.error().message().find(path("nonexistent.o")), std::string::npos);
+	auto unsigned_obj = read_signed_file(EIMA_SIGNED_SAMPLE_OBJ);
+	ASSERT_FALSE(unsigned_obj);
+	EXPECT_NE(unsigned_obj.error().message().find("no .eima.loader section"), std::string::npos);
+
+	// Each path refuses to load with nothing to check the signature against, before it
+	// asks the kernel anything.
+	auto native = load_signed_file(*file, SigningContext{SigningPath::native, std::nullopt,
+							      path("a.crt")});
+	ASSERT_FALSE(native);
+	EXPECT_NE(native.error().message().find("no keyring"), std::string::npos);
+	auto tl = load_signed_file(*file, SigningContext{SigningPath::trusted_loader,
+							  std::nullopt, ""});
+	ASSERT_FALSE(tl);
+	EXPECT_NE(tl.error().message().find("give the certificate"), std::string::npos);
 }
 
 } // namespace
