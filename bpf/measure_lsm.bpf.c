@@ -184,7 +184,7 @@ int BPF_PROG(eima_inode_removexattr, struct mnt_idmap *idmap, struct dentry *den
 
 /*
  * The same changes where the kernel can read a dentry's xattr (bpf_get_dentry_xattr,
- * 6.13+): eimad loads these instead of the unlink, link, rename and setxattr hooks above,
+ * 6.12+): eimad loads these instead of the unlink, link, rename and setxattr hooks above,
  * and inode_setattr beside path_truncate, so a blessed file is protected whether or not a
  * task opened it (lib/tamper.h). Each hook is sleepable on 6.12 too, so this object, loaded
  * whole by its signed loader, loads there. That is why inode_removexattr, not sleepable on

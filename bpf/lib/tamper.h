@@ -8,24 +8,25 @@
  * signature are looked at. The one exception is a process in "bless_writers", an eima bless
  * that eimad authorized (docs/enforcement.md).
  *
- * How a hook knows a file is blessed: only hooks with a struct file can read an xattr
- * (bpf_get_file_xattr, sleepable); the dentry and path hooks cannot on 6.12
- * (bpf_get_dentry_xattr is 6.13+), and several of them are not sleepable there
- * (inode_removexattr, inode_link, file_truncate). So the sleepable file_open, which every
- * exec, mmap and read of the file goes through first, reads the xattr and keeps the answer
- * in the inode's storage ("blessed_marks"), and the other hooks read only that mark. A
- * blessed file that no task in scope opened since eimad started has no mark and is not
- * protected from the dentry and path hooks (it still cannot be opened for write, and is
- * refused at exec by its content); docs/enforcement.md says so. Setting the blessing
- * xattr (eima bless) marks the file at once, removing it unmarks it.
+ * How a hook knows a file is blessed: reading an xattr from BPF sleeps
+ * (bpf_get_file_xattr, bpf_get_dentry_xattr), and several hooks cannot sleep
+ * (inode_link, file_truncate; inode_removexattr on 6.12). So the sleepable file_open, which
+ * every exec, mmap and read of the file goes through first, reads the xattr and keeps the
+ * answer in the inode's storage ("blessed_marks"), and the hooks that cannot sleep read
+ * only that mark. Setting the blessing xattr (eima bless) marks the file at once, removing
+ * it unmarks it.
  *
- * Where the kernel has bpf_get_dentry_xattr (6.13+), eimad loads sleepable variants of the
- * unlink, link, rename and setxattr hooks instead (the *_read programs), which read the
- * xattr of an unmarked file themselves, and one on inode_setattr for truncate(2): there, a
- * blessed file is protected from those changes, opened or not. Removing the blessing xattr
- * itself needs no mark on any kernel (where it exists, the file is blessed); removing
- * security.ima or security.evm from a file never opened in scope is the one change left
- * to the mark (inode_removexattr cannot sleep on 6.12, where this object loads too).
+ * Where the kernel has bpf_get_dentry_xattr (Linux 6.12+, Debian's 6.12 included), eimad
+ * loads sleepable variants of the unlink, link, rename and setxattr hooks (the *_read
+ * programs), which read the xattr of an unmarked file themselves, and one on inode_setattr
+ * for truncate(2): a blessed file is protected from those changes, opened or not. Without
+ * it, a blessed file no task in scope opened since eimad started has no mark and is not
+ * protected from the dentry and path hooks (it still cannot be opened for write, and is
+ * refused at exec by its content); docs/enforcement.md says so. Removing the blessing
+ * xattr itself needs no mark on any kernel (where it exists, the file is blessed);
+ * removing security.ima or security.evm from a file never opened in scope is the one
+ * change left to the mark (inode_removexattr cannot sleep on 6.12, where this object loads
+ * too).
  *
  * Included by measure_lsm.bpf.c only, after lib/appraise.h.
  */
@@ -284,13 +285,15 @@ static __always_inline bool xattr_name(const char *name, char *n)
 	return bpf_probe_read_kernel_str(n, XATTR_NAME_BUF, name) > 0;
 }
 
-/* 6.13+; bpftool 7.1's vmlinux.h has no kfunc prototypes. */
+/* 6.12+; bpftool 7.1's vmlinux.h has no kfunc prototypes. */
 extern int bpf_get_dentry_xattr(struct dentry *dentry, const char *name__str,
 				struct bpf_dynptr *value_p) __ksym __weak;
 
-/* Whether the dentry carries the blessing, read now (sleepable hooks, 6.13+). As in
+/* Whether the dentry carries the blessing, read now (sleepable hooks). As in
  * tamper_file_open, 8 bytes of the task's buffer: a blessing reads as -ERANGE. No buffer,
- * or an error other than "no such xattr": not known as blessed (the mark may still say). */
+ * or an error other than "no such xattr": not known as blessed (the mark may still say).
+ * The kernel reads it only for a task that may read the file (inode_permission, as for
+ * bpf_get_file_xattr): for any other task, only the mark tells. */
 static __always_inline bool dentry_blessed(struct eima_appraise_cfg *cfg, struct dentry *dentry)
 {
 	struct appraise_task *t = bpf_task_storage_get(&appraise_task_storage,
@@ -309,7 +312,7 @@ static __always_inline bool dentry_blessed(struct eima_appraise_cfg *cfg, struct
 	return len > 0 || len == -ERANGE;
 }
 
-/* A change by a sleepable dentry or path hook (the *_read programs, 6.13+): decided when
+/* A change by a sleepable dentry or path hook (the *_read programs): decided when
  * the task is in scope and the file is blessed, by its mark or by its xattr read now. The
  * scope comes first: a change out of scope costs no xattr read. */
 static __always_inline int tamper_dentry_read(struct dentry *dentry, struct vfsmount *vfsmnt,

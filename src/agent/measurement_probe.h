@@ -45,7 +45,7 @@ struct ProbeOptions {
 	// appraise_cfg says off.
 	bool protect_blessed = false;
 	// With protect_blessed: the unlink, link, rename and xattr hooks can read the blessing
-	// themselves (KernelSupport::change_hooks_read_xattr, 6.13+; bpf/lib/tamper.h).
+	// themselves (KernelSupport::change_hooks_read_xattr; bpf/lib/tamper.h).
 	bool dentry_xattr = false;
 	// lsm only: load measure_lsm from this signed object (`*.signed.bpf.o`,
 	// docs/signed-bpf.md) rather than from the skeleton eimad carries, on eimad's signing

@@ -107,7 +107,7 @@ KernelSupport probe_kernel_support()
 	k.verify_pkcs7_signature = has("bpf_verify_pkcs7_signature");
 	k.lookup_user_key = has("bpf_lookup_user_key");
 	k.security_bpf_xattr = has("bpf_set_dentry_xattr");
-	k.change_hooks_read_xattr = has("bpf_get_dentry_xattr") && k.security_bpf_xattr;
+	k.change_hooks_read_xattr = has("bpf_get_dentry_xattr");
 	btf__free(vmlinux);
 	return k;
 }

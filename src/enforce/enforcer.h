@@ -50,10 +50,8 @@ struct KernelSupport {
 	bool verify_pkcs7_signature = false;
 	bool lookup_user_key = false;
 	bool security_bpf_xattr = false; // bpf_set_dentry_xattr exists: security.bpf.* (6.13+)
-	// bpf_get_dentry_xattr, and inode_removexattr sleepable: the hooks of changes to
-	// blessed files read the blessing themselves (bpf/lib/tamper.h). BTF does not say
-	// which hooks may sleep; inode_removexattr became sleepable in the release that added
-	// bpf_set_dentry_xattr (6.13), which Debian's 6.12 lacks though it has the getter.
+	// bpf_get_dentry_xattr (6.12+): the unlink, link, rename, setxattr and setattr hooks
+	// read the blessing of a file no task in scope opened yet (bpf/lib/tamper.h).
 	bool change_hooks_read_xattr = false;
 };
 KernelSupport probe_kernel_support();
