@@ -138,22 +138,26 @@ Result<UniqueFd> load_loader_insns(std::span<const std::uint8_t> insns, int load
 	return loader;
 }
 
-// Runs a loaded loader once: its context receives every map's and program's fd.
-Result<LoadedObject> run_loader(UniqueFd loader, const LoaderManifest &manifest,
-				const std::string &what)
+// Runs a loaded loader once: its context receives every map's and program's fd, which are
+// ours from then on, whatever the outcome (a failed run leaves some, closed with `out`).
+// With a log, the loader hands it to each program it loads (skel_internal.h's
+// bpf_loader_ctx), so a verifier refusal keeps its reason.
+std::int32_t run_loader_once(int loader, const LoaderManifest &manifest, LoadedObject &out,
+			     std::string *log)
 {
-	LoadedObject out;
-	if (auto tag = program_tag(loader.get()))
-		out.loader_tag = to_hex({tag->data(), tag->size()});
 	std::vector<std::uint8_t> ctx(loader_ctx_size(manifest), 0);
 	bpf_loader_ctx header{};
 	header.sz = static_cast<std::uint32_t>(ctx.size());
+	if (log) {
+		header.log_level = 1;
+		header.log_size = static_cast<std::uint32_t>(log->size());
+		header.log_buf = ptr(log->data());
+	}
 	std::memcpy(ctx.data(), &header, sizeof(header));
 	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = ctx.data(),
 		    .ctx_size_in = static_cast<std::uint32_t>(ctx.size()));
-	if (bpf_prog_test_run_opts(loader.get(), &run) != 0)
-		return fail(errno, "run the signed loader", what);
-	// Fds the loader made are ours from here, whatever happens next: take them first.
+	if (bpf_prog_test_run_opts(loader, &run) != 0)
+		return -errno;
 	auto fd_at = [&](std::size_t off) {
 		int fd = -1;
 		std::memcpy(&fd, ctx.data() + off, sizeof(fd));
@@ -164,14 +168,32 @@ Result<LoadedObject> run_loader(UniqueFd loader, const LoaderManifest &manifest,
 	for (std::size_t i = 0; i < manifest.programs.size(); i++)
 		out.programs.emplace_back(manifest.programs[i].name,
 					  UniqueFd(fd_at(loader_ctx_prog_fd_offset(manifest, i))));
-	auto retval = static_cast<std::int32_t>(run.retval);
-	if (retval != 0)
-		return fail(-retval, "signed loader refused or failed",
-			    what + (retval == -EBADMSG ? ": its data is not the signed data" : ""));
-	for (auto &[name, fd] : out.programs)
-		if (!fd)
-			return fail("signed loader left no program fd", what + ": " + name);
-	return out;
+	return static_cast<std::int32_t>(run.retval);
+}
+
+Result<LoadedObject> run_loader(UniqueFd loader, const LoaderManifest &manifest,
+				const std::string &what)
+{
+	LoadedObject out;
+	if (auto tag = program_tag(loader.get()))
+		out.loader_tag = to_hex({tag->data(), tag->size()});
+	std::int32_t retval = run_loader_once(loader.get(), manifest, out, nullptr);
+	if (retval == 0) {
+		for (auto &[name, fd] : out.programs)
+			if (!fd)
+				return fail("signed loader left no program fd", what + ": " + name);
+		return out;
+	}
+	if (retval == -EBADMSG)
+		return fail(EBADMSG, "signed loader refused or failed",
+			    what + ": its data is not the signed data");
+	// A map or program the kernel refused: run it again with a log for the reason, as
+	// load_loader_insns does for the loader (its data is frozen, so the second run is the
+	// same run). The kernel keeps the log's tail, where the reason is.
+	std::string log(1 << 20, '\0');
+	LoadedObject again;
+	run_loader_once(loader.get(), manifest, again, &log);
+	return fail(-retval, "signed loader refused or failed", what + verifier_reason(log));
 }
 
 } // namespace

@@ -107,6 +107,15 @@ log_count() { # PATTERN -> lines of the audit log matching it
 
 check "before enforcement an unsigned load works in the cgroup" unsigned_load in_cgroup
 
+# A signed object whose program the verifier refuses: the loader's refusal says why.
+"$BIN/eima" bpf sign "$(dirname "$SOCKET_SAMPLE")/refused_sample.bpf.o" \
+	--key "$BPF/test-signing.key" --cert "$BPF/test-signing.crt" -o "$T/refused-signed.o" >/dev/null
+out=$(in_cgroup "$BIN/eima" bpf load "$T/refused-signed.o" "${SIGNER[@]}" 2>&1)
+rc=$?
+echo "$out"
+check "a signed program the verifier refuses is not loaded (rc $rc)" test "$rc" != 0
+check "and eima bpf load gives the verifier's reason" grep -q "(verifier: " <<<"$out"
+
 echo "== enforce ($PATH_KIND)"
 check "eima bpf enforce loads the signed policy program" start_enforcing --cgroup "$CG"
 check "and says which path it took" grep -q "$([[ $PATH_KIND == native ]] && echo "native: the kernel checked" || echo "trusted-loader: eima checked")" "$T/enforce.out"
