@@ -413,7 +413,7 @@ Result<void> Agent::set_up_bpf_signing()
 	auto path = bpfsign::probe_signing_path();
 	if (!path)
 		return std::unexpected(path.error());
-	bpfsign::SigningContext signing{*path, std::nullopt, config_.bpf_cert};
+	auto signing = bpfsign::signing_context(*path, config_.bpf_cert);
 	if (*path == bpfsign::SigningPath::trusted_loader) {
 		bpf_signing_ = std::move(signing); // eimad checks the signatures itself
 		return {};
@@ -484,10 +484,13 @@ Result<void> Agent::set_up_probe()
 		if (opts.protect_blessed)
 			opts.dentry_xattr = enforce::probe_kernel_support().change_hooks_read_xattr;
 		// Given the certificate eima's objects are signed with, the measuring programs
-		// load from their signed object, as the BPF policy's and self-protection's do
-		// (trace mode has no BPF LSM to enforce anything with: it keeps the skeleton).
-		if (m == ProbeMode::lsm && bpf_signing_) {
-			opts.signed_object = config_.bpf_objects_dir + "/measure_lsm.signed.bpf.o";
+		// load from their signed object, as the BPF policy's and self-protection's do. In
+		// trace mode too: no BPF LSM refuses an unsigned load there, but the host list
+		// then names a signed object, checked by the kernel (6.18+) or by eimad.
+		if (bpf_signing_) {
+			opts.signed_object = config_.bpf_objects_dir +
+					     (m == ProbeMode::lsm ? "/measure_lsm.signed.bpf.o"
+								  : "/measure_trace.signed.bpf.o");
 			opts.signing = bpf_signing_;
 		}
 		return std::pair(opts, pol->compiled);

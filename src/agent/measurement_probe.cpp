@@ -26,7 +26,6 @@
 #include "agent/ring_reader.h"
 #include "bpfsign/signed_file.h"
 #include "common/bpf_map_keys.h"
-#include "enforce/trusted_keyring.h"
 #include "ima/hash_algo.h"
 
 #include "measure_lsm.skel.h"
@@ -292,21 +291,35 @@ struct TraceOps {
 	static void destroy(measure_trace_bpf *s) { measure_trace_bpf::destroy(s); }
 };
 
-// measure_lsm from its signed object (ProbeOptions::signed_object): the signed loader
-// creates every map and program of the object, eimad configures the maps, attaches the
-// programs these options choose and closes the others, which the kernel then frees.
+// The programs the signed object of a mode attaches: measure_lsm's these options choose
+// (as LsmOps), every one of measure_trace's (as the skeleton).
+std::vector<std::string> signed_programs(ProbeMode mode, const ProbeOptions &opts,
+					 const bpfsign::LoaderManifest &manifest)
+{
+	if (mode == ProbeMode::lsm)
+		return lsm_programs(opts);
+	std::vector<std::string> names;
+	for (const auto &p : manifest.programs)
+		names.push_back(p.name);
+	return names;
+}
+
+// measure_lsm or measure_trace from its signed object (ProbeOptions::signed_object): the
+// signed loader creates every map and program of the object, eimad configures the maps,
+// attaches the programs these options choose and closes the others, which the kernel then
+// frees.
 class SignedProbe final : public MeasurementProbe {
 public:
-	static Result<std::unique_ptr<MeasurementProbe>> load(const ProbeOptions &opts,
+	static Result<std::unique_ptr<MeasurementProbe>> load(ProbeMode mode, const ProbeOptions &opts,
 							      const eima_policy &policy)
 	{
 		if (!opts.signing)
-			return fail(EINVAL, "measure_lsm",
+			return fail(EINVAL, std::string(probe_mode_name(mode)),
 				    "a signed object needs the certificate it was signed with");
-		auto file = read(opts);
+		auto file = read(mode, opts);
 		if (!file)
 			return std::unexpected(file.error());
-		auto expected = expect(opts, file->bytes, file->sha256);
+		auto expected = expect(mode, opts, *file);
 		if (!expected)
 			return std::unexpected(expected.error());
 		auto pl = bpfsign::load_signed_file(*file, *opts.signing);
@@ -315,14 +328,17 @@ public:
 		auto probe = std::unique_ptr<SignedProbe>(new SignedProbe());
 		probe->loaded_ = std::move(pl->loaded);
 		probe->load_detail_ = "signed: loaded " + pl->how + ")";
-		probe->mode_ = ProbeMode::lsm;
-		probe->kernel_digest_ = opts.kernel_digest;
+		probe->mode_ = mode;
+		probe->kernel_digest_ = expected->first.kernel_digest;
 		probe->info_ = expected->first;
 		probe->programs_ = expected->second;
-		probe->object_name_ = expected_object_name(ProbeMode::lsm, opts);
-		probe->signer_ = enforce::signer_name(opts.signing->cert);
+		probe->object_name_ = expected_object_name(mode, opts);
+		probe->signer_ = opts.signing->signer;
 		if (auto r = probe->configure(opts, policy); !r)
 			return std::unexpected(r.error());
+		if (mode == ProbeMode::trace)
+			if (auto r = ensure_tracefs(); !r)
+				return std::unexpected(r.error());
 		if (auto r = probe->attach(file->manifest); !r)
 			return std::unexpected(r.error());
 		return std::unique_ptr<MeasurementProbe>(std::move(probe));
@@ -330,27 +346,27 @@ public:
 
 	// What load() would give, without loading (a pinned set's match).
 	static Result<std::pair<PinnedSetInfo, std::vector<std::string>>>
-	expect(const ProbeOptions &opts)
+	expect(ProbeMode mode, const ProbeOptions &opts)
 	{
-		auto file = read(opts);
+		auto file = read(mode, opts);
 		if (!file)
 			return std::unexpected(file.error());
-		return expect(opts, file->bytes, file->sha256);
+		return expect(mode, opts, *file);
 	}
 
-	// The same from the object's bytes (read once: the SHA-256 recorded is that of what is
+	// The same from the object as read (once: the SHA-256 recorded is that of what is
 	// loaded), its ring's size read as libbpf sees it: the signed loader creates the map
 	// at that size.
 	static Result<std::pair<PinnedSetInfo, std::vector<std::string>>>
-	expect(const ProbeOptions &opts, std::span<const std::uint8_t> bytes,
-	       const bpfsign::Sha256 &sha)
+	expect(ProbeMode mode, const ProbeOptions &opts, const bpfsign::SignedFile &signed_file)
 	{
 		const std::string &file = opts.signed_object;
+		const auto &bytes = signed_file.bytes;
 		std::unique_ptr<bpf_object, void (*)(bpf_object *)> obj(
 			bpf_object__open_mem(bytes.data(), bytes.size(), nullptr), bpf_object__close);
 		bpf_map *events = obj ? bpf_object__find_map_by_name(obj.get(), "events") : nullptr;
 		if (!events)
-			return fail(obj ? ENOENT : errno, "measure_lsm",
+			return fail(obj ? ENOENT : errno, std::string(probe_mode_name(mode)),
 				    file + ": not a BPF object with an events ring");
 		std::uint32_t ring = bpf_map__max_entries(events);
 		if (opts.ring_bytes && opts.ring_bytes != ring)
@@ -360,21 +376,25 @@ public:
 						file, ring / 1024));
 		PinnedSetInfo info;
 		info.layout = PinnedSetInfo::current_layout;
-		info.mode = static_cast<std::uint32_t>(ProbeMode::lsm);
-		info.object_sha256 = sha;
+		info.mode = static_cast<std::uint32_t>(mode);
+		info.object_sha256 = signed_file.sha256;
 		info.host_mntns = opts.host_mntns;
 		info.ring_bytes = ring;
-		info.kernel_digest = opts.kernel_digest;
-		info.want_file_check = opts.want_file_check;
-		return std::pair(info, lsm_programs(opts));
+		info.kernel_digest = mode == ProbeMode::lsm && opts.kernel_digest;
+		info.want_file_check = mode == ProbeMode::lsm && opts.want_file_check;
+		return std::pair(info, signed_programs(mode, opts, signed_file.manifest));
 	}
 
-	static Result<bpfsign::SignedFile> read(const ProbeOptions &opts)
+	static Result<bpfsign::SignedFile> read(ProbeMode mode, const ProbeOptions &opts)
 	{
 		auto file = bpfsign::read_signed_file(opts.signed_object);
-		if (!file)
-			return fail(file.error().err, "measure_lsm",
-				    file.error().message() + " (--bpf-objects DIR)");
+		if (!file) {
+			// The reader's error, naming the file, with where the objects come from.
+			Error e = file.error();
+			e.context += " (--bpf-objects DIR, measuring in " +
+				     std::string(probe_mode_name(mode)) + " mode)";
+			return std::unexpected(e);
+		}
 		return file;
 	}
 
@@ -430,7 +450,7 @@ private:
 		auto config = map(".data.config");
 		if (!config || !agent)
 			return std::unexpected(!config ? config.error() : agent.error());
-		eima_probe_config c = probe_config_for(ProbeMode::lsm, opts, info_.ring_bytes);
+		eima_probe_config c = probe_config_for(mode_, opts, info_.ring_bytes);
 		std::uint32_t zero = 0;
 		if (bpf_map_update_elem(*config, &zero, &c, BPF_ANY) != 0)
 			return fail(errno, "write BPF map", ".data.config");
@@ -448,11 +468,10 @@ private:
 			const auto &p = manifest.programs[i];
 			if (std::ranges::find(programs_, p.name) == programs_.end())
 				continue;
-			int fd = bpf_link_create(loaded_.programs[i].second.get(), 0,
-						 static_cast<bpf_attach_type>(p.attach_type), nullptr);
-			if (fd < 0)
-				return fail(-fd, "attach BPF program", p.name);
-			loaded_.links.emplace_back(p.name, UniqueFd(fd));
+			auto link = bpfsign::attach_program(loaded_.programs[i].second.get(), p);
+			if (!link)
+				return std::unexpected(link.error());
+			loaded_.links.emplace_back(p.name, std::move(*link));
 			kept.push_back(std::move(loaded_.programs[i]));
 		}
 		if (kept.size() != programs_.size())
@@ -487,8 +506,8 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::load(ProbeMode mode,
 								  const ProbeOptions &opts,
 								  const eima_policy &policy)
 {
-	if (mode == ProbeMode::lsm && !opts.signed_object.empty())
-		return SignedProbe::load(opts, policy);
+	if (!opts.signed_object.empty())
+		return SignedProbe::load(mode, opts, policy);
 	if (mode == ProbeMode::lsm)
 		return SkeletonProbe<measure_lsm_bpf, LsmOps>::load(mode, opts, policy);
 	return SkeletonProbe<measure_trace_bpf, TraceOps>::load(mode, opts, policy);
@@ -560,8 +579,8 @@ public:
 Result<std::pair<PinnedSetInfo, std::vector<std::string>>> expected_set(ProbeMode mode,
 									const ProbeOptions &opts)
 {
-	if (mode == ProbeMode::lsm && !opts.signed_object.empty())
-		return SignedProbe::expect(opts);
+	if (!opts.signed_object.empty())
+		return SignedProbe::expect(mode, opts);
 	if (mode == ProbeMode::lsm)
 		return SkeletonProbe<measure_lsm_bpf, LsmOps>::expect(mode, opts);
 	return SkeletonProbe<measure_trace_bpf, TraceOps>::expect(mode, opts);
@@ -798,7 +817,7 @@ Result<std::unique_ptr<MeasurementProbe>> MeasurementProbe::adopt(ProbePins &pin
 	probe->programs_ = links;
 	probe->object_name_ = expected_object_name(mode, opts);
 	if (!opts.signed_object.empty()) {
-		probe->signer_ = enforce::signer_name(opts.signing ? opts.signing->cert : "");
+		probe->signer_ = opts.signing ? opts.signing->signer : "";
 		probe->load_detail_ = "signed: adopted (its signature was checked when it was loaded)";
 	} else {
 		probe->load_detail_ = "unsigned: adopted, loaded from the skeleton eimad carries";

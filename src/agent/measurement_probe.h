@@ -47,10 +47,11 @@ struct ProbeOptions {
 	// With protect_blessed: the unlink, link, rename and xattr hooks can read the blessing
 	// themselves (KernelSupport::change_hooks_read_xattr; bpf/lib/tamper.h).
 	bool dentry_xattr = false;
-	// lsm only: load measure_lsm from this signed object (`*.signed.bpf.o`,
-	// docs/signed-bpf.md) rather than from the skeleton eimad carries, on eimad's signing
-	// path: checked by the kernel against eimad's keyring (6.18+) or by eimad against the
-	// signer's certificate (6.12-6.17). Its ring size is the signed one.
+	// Load the measuring programs (measure_lsm or measure_trace, as the mode) from this
+	// signed object (`*.signed.bpf.o`, docs/signed-bpf.md) rather than from the skeleton
+	// eimad carries, on eimad's signing path: checked by the kernel against eimad's
+	// keyring (6.18+) or by eimad against the signer's certificate (6.12-6.17). Its ring
+	// size is the signed one.
 	std::string signed_object;
 	std::optional<bpfsign::SigningContext> signing;
 };

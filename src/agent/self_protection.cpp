@@ -198,7 +198,7 @@ Result<void> SelfProtection::Impl::load_signed(const ProtectObject &o)
 	loaded = std::move(pl->loaded);
 	how = std::move(pl->how) + ")";
 	object_name = SelfProtection::signed_object;
-	signer = enforce::signer_name(o.signing->cert);
+	signer = o.signing->signer;
 	if (auto a = bpfsign::attach_programs(*loaded, file->manifest); !a)
 		return std::unexpected(a.error());
 	const std::pair<int *, const char *> maps[] = {{&cfg, "protect_cfg"},

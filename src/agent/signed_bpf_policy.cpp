@@ -171,7 +171,7 @@ Result<std::unique_ptr<SignedBpfPolicy>> SignedBpfPolicy::load(const SignedBpfRe
 	if (auto c = bpfsign::check_policy_manifest(file->manifest, signing.path); !c)
 		return std::unexpected(c.error());
 	impl->object_sha256.assign(file->sha256.begin(), file->sha256.end());
-	impl->signer = enforce::signer_name(signing.cert);
+	impl->signer = signing.signer;
 	// Native: checked against eimad's keyring, which the policy then trusts.
 	auto pl = bpfsign::load_signed_file(*file, signing);
 	if (!pl)

@@ -8,6 +8,11 @@
 
 namespace eima::bpfsign {
 
+SigningContext signing_context(SigningPath path, const std::string &cert)
+{
+	return {path, std::nullopt, cert, cert.empty() ? "" : enforce::signer_name(cert)};
+}
+
 Result<SignedFile> read_signed_file(const std::string &path)
 {
 	auto text = read_file(path);

@@ -21,9 +21,14 @@ struct SigningContext {
 	// native: the keyring the kernel checks each load against.
 	std::optional<enforce::TrustedKeyring> keyring;
 	// The signer's certificate (PEM or DER file): trusted-loader, what eima checks each
-	// load against; on both paths, who signed (status).
+	// load against.
 	std::string cert;
+	// Who signed, as status and the host list name them: the certificate's subject.
+	std::string signer;
 };
+// The context for cert on this path, its signer read from it once. The keyring (native)
+// is the caller's to add: it may be made or reused.
+SigningContext signing_context(SigningPath path, const std::string &cert);
 
 // A signed object file, read once: the SHA-256 shown to users (status, a pinned set's
 // info) is that of the very bytes that were checked and loaded.

@@ -3,13 +3,16 @@
 #include <bpf/bpf.h>
 #include <bpf/skel_internal.h>
 #include <linux/keyctl.h>
+#include <linux/perf_event.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -288,19 +291,94 @@ const char *signing_path_name(SigningPath p)
 	return p == SigningPath::native ? "native" : "trusted-loader";
 }
 
+namespace {
+
+// "tracepoint/CAT/NAME" or "tp/CAT/NAME" (libbpf's spellings): CAT/NAME, or empty.
+std::string tracepoint_of(const std::string &section)
+{
+	for (std::string_view prefix : {"tracepoint/", "tp/"})
+		if (section.starts_with(prefix))
+			return section.substr(prefix.size());
+	return {};
+}
+
+// The id tracefs gives a tracepoint (events/CAT/NAME/id), where it is mounted.
+Result<std::uint64_t> tracepoint_id(const std::string &tracepoint)
+{
+	for (const char *root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+		std::string path = fmt::format("{}/events/{}/id", root, tracepoint);
+		std::FILE *f = std::fopen(path.c_str(), "re");
+		if (!f)
+			continue;
+		unsigned long long id = 0;
+		int n = std::fscanf(f, "%llu", &id);
+		std::fclose(f);
+		if (n != 1)
+			return fail(EINVAL, "read tracepoint id", path);
+		return id;
+	}
+	return fail(ENOENT, "find tracepoint",
+		    tracepoint + " (no events/" + tracepoint +
+			    "/id under /sys/kernel/tracing or /sys/kernel/debug/tracing: is "
+			    "tracefs mounted?)");
+}
+
+// A tracepoint's BPF program runs on every CPU, whatever CPU its perf event names: the
+// program hangs off the tracepoint, the event only carries the attachment.
+Result<UniqueFd> attach_tracepoint(int prog_fd, const LoaderProgram &program,
+				   const std::string &tracepoint)
+{
+	auto id = tracepoint_id(tracepoint);
+	if (!id) {
+		Error e = id.error();
+		e.context = program.name + ": " + e.context;
+		return std::unexpected(e);
+	}
+	perf_event_attr attr{};
+	attr.type = PERF_TYPE_TRACEPOINT;
+	attr.size = sizeof(attr);
+	attr.config = *id;
+	attr.sample_period = 1;
+	attr.wakeup_events = 1;
+	UniqueFd event(static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1 /* any task */,
+						  0 /* cpu */, -1 /* no group */,
+						  PERF_FLAG_FD_CLOEXEC)));
+	if (!event)
+		return fail(errno, "open perf event", tracepoint);
+	int link = bpf_link_create(prog_fd, event.get(), BPF_PERF_EVENT, nullptr);
+	if (link < 0)
+		return fail(-link, "attach", program.name + " to " + tracepoint);
+	return UniqueFd(link);
+}
+
+} // namespace
+
+Result<UniqueFd> attach_program(int prog_fd, const LoaderProgram &program)
+{
+	if (program.type == BPF_PROG_TYPE_LSM || program.type == BPF_PROG_TYPE_TRACING) {
+		int fd = bpf_link_create(prog_fd, 0, static_cast<bpf_attach_type>(program.attach_type),
+					 nullptr);
+		if (fd < 0)
+			return fail(-fd, "attach", program.name);
+		return UniqueFd(fd);
+	}
+	std::string tracepoint = tracepoint_of(program.section);
+	if (program.type == BPF_PROG_TYPE_TRACEPOINT && !tracepoint.empty())
+		return attach_tracepoint(prog_fd, program, tracepoint);
+	return fail(EOPNOTSUPP, "attach",
+		    fmt::format("program {} (type {}, section {}): eima attaches LSM, tracing "
+				"and tracepoint programs only",
+				program.name, program.type, program.section));
+}
+
 Result<void> attach_programs(LoadedObject &loaded, const LoaderManifest &manifest)
 {
 	for (std::size_t i = 0; i < manifest.programs.size(); i++) {
 		const auto &p = manifest.programs[i];
-		if (p.type != BPF_PROG_TYPE_LSM && p.type != BPF_PROG_TYPE_TRACING)
-			return fail("attach", fmt::format("program {} (type {}): eima attaches LSM and "
-							  "tracing programs only",
-							  p.name, p.type));
-		int fd = bpf_link_create(loaded.programs[i].second.get(), 0,
-					 static_cast<bpf_attach_type>(p.attach_type), nullptr);
-		if (fd < 0)
-			return fail(-fd, "attach", p.name);
-		loaded.links.emplace_back(p.name, UniqueFd(fd));
+		auto link = attach_program(loaded.programs[i].second.get(), p);
+		if (!link)
+			return std::unexpected(link.error());
+		loaded.links.emplace_back(p.name, std::move(*link));
 	}
 	return {};
 }

@@ -63,8 +63,13 @@ Result<UniqueFd> load_loader(const UnverifiedSignedObject &object, int loader_ma
 			     std::optional<std::int32_t> keyring, const std::string &what);
 
 
-// Attaches every program whose type attaches with a plain BPF link (LSM, fentry/fexit,
-// tp_btf), and fails on others.
+// Attaches one program of a loaded object, as its section says: LSM, fentry/fexit and
+// tp_btf programs with a plain BPF link; classic tracepoints ("tracepoint/CAT/NAME" or
+// "tp/CAT/NAME") through a perf event on the tracepoint, its id read from tracefs, which
+// must be mounted. Other types fail, naming the program. The link holds the perf event.
+Result<UniqueFd> attach_program(int prog_fd, const LoaderProgram &program);
+
+// attach_program for every program of the object.
 Result<void> attach_programs(LoadedObject &loaded, const LoaderManifest &manifest);
 
 // The fd of the map named `name` (its name in the object) of a loaded object, or an error

@@ -147,7 +147,7 @@ int load_signed(const BpfOptions &o, bool attach, const Configure &configure,
 	if (check)
 		if (auto c = check(manifest, *path); !c)
 			return report(c.error());
-	bpfsign::SigningContext signing{*path, std::nullopt, o.cert};
+	auto signing = bpfsign::signing_context(*path, o.cert);
 	if (*path == bpfsign::SigningPath::native) {
 		auto k = o.keyring ? Result<std::int32_t>(*o.keyring) : bpfsign::default_keyring();
 		if (!k)

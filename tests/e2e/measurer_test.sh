@@ -5,11 +5,15 @@
 # compiled policy; they replay against the TPM like every entry (evmctl, eima log verify);
 # a runtime policy pinning them, built from those independent sources, passes `eima verify
 # --policy`, and fails, naming the entry, when one program, the binary or the policy differs.
-# A restart appends them again.
+# A restart appends them again. With `signed`, eimad gets --bpf-cert and loads its
+# measuring programs from their signed object (measure_MODE.signed.bpf.o, checked by the
+# kernel on 6.18+, by eimad before): each is recorded signed, by the build key's subject,
+# with that object's SHA-256, and the same checks hold.
 #
-#   measurer_test.sh BIN_DIR trace|lsm
+#   measurer_test.sh BIN_DIR trace|lsm [signed]
 BIN=$1
 MODE=$2
+SIGNED=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 
@@ -23,14 +27,22 @@ BPF_DIR=$(cd "$BIN/../bpf" && pwd)
 cleanup() { stop_eimad >/dev/null 2>&1; rm -rf "$T"; }
 trap cleanup EXIT
 LIST=$RUN/host/ascii_runtime_measurements
+SIGNING=()
+WANT_SIGNED=false
+if [[ $SIGNED == signed ]]; then
+	SIGNING=(--bpf-cert "$BPF_DIR/test-signing.crt" --bpf-objects "$BPF_DIR")
+	WANT_SIGNED=true
+	# The subject eimad names as signer, in OpenSSL's one-line form.
+	SIGNER=$(openssl x509 -in "$BPF_DIR/test-signing.crt" -noout -subject -nameopt compat | sed "s/^subject=//")
+fi
 
 # names FILE: the event names of an ascii list, one a line.
 names() { awk '{print $5}' "$1"; }
 # record NAME: the buffer of the first ima-buf entry NAME in the host list, as text.
 record() { awk -v n="$1" '$3 == "ima-buf" && $5 == n {print $6; exit}' "$LIST" | xxd -r -p; }
 
-echo "== eimad --mode $MODE --tpm swtpm"
-start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm swtpm || { failed "eimad starts"; finish; exit; }
+echo "== eimad --mode $MODE --tpm swtpm ${SIGNING[*]}"
+start_eimad "$RUN" "$T/eimad.log" --mode "$MODE" --tpm swtpm "${SIGNING[@]}" || { failed "eimad starts"; finish; exit; }
 settle "$RUN"
 cp "$LIST" "$T/list0"
 
@@ -65,7 +77,11 @@ for p in "${progs[@]}"; do
 	obj=$(jq -r .object <<<"$rec")
 	check_eq "$p: object_sha256 is sha256sum of $obj" "$(sha256_of "$BPF_DIR/$obj")" \
 		"$(jq -r .object_sha256 <<<"$rec")"
-	check_eq "$p: recorded as unsigned, as eimad loads it" false "$(jq -r .signed <<<"$rec")"
+	check_eq "$p: recorded signed=$WANT_SIGNED, as eimad loads it" $WANT_SIGNED "$(jq -r .signed <<<"$rec")"
+	if [[ $WANT_SIGNED == true ]]; then
+		check_eq "$p: from the signed object" "measure_$MODE.signed.bpf.o" "$obj"
+		check_eq "$p: signed by the build key's subject" "$SIGNER" "$(jq -r .signer <<<"$rec")"
+	fi
 	check_eq "$p: the record is compact JSON with sorted keys (jq -cS rebuilds it)" \
 		"$rec" "$(jq -cS . <<<"$rec")"
 done
@@ -75,6 +91,21 @@ check_eq "name, type and tag of every program eimad holds, as bpftool shows them
 check_eq "the policy entry is eima policy check's digest of the policy eimad runs (exec)" \
 	"sha256:$("$BIN/eima" policy check exec --mode "$MODE" --json | jq -r .eima_policy_sha256)" \
 	"$(awk '$5 == "eima-policy" {print $4; exit}' "$T/list0")"
+
+echo "== and they measure: a container's binary and the libc it maps, with their digests"
+# The exec comes from one program, the mmap of libc from another (in trace mode a syscall
+# tracepoint, attached through a perf event): each must have run.
+start_container a || failed "container a starts"
+settle "$RUN"
+A=$(container_id a)
+check "eima ps lists the container" test -n "$A"
+r=$T/rootfs-a
+for f in /bin/dyn-true /lib/x86_64-linux-gnu/libc.so.6; do
+	list_entries "$RUN/containers/$A/ascii_runtime_measurements" > "$T/a.txt"
+	check "its list has $f with the digest of the file" grep -qxF "$(sha256_of "$r$f") $f" "$T/a.txt"
+done
+touch "$r/tmp/go"
+wait "$CPID_a"
 
 echo "== they are in the TPM like every entry"
 snapshot "$RUN" "$T/snap"
@@ -108,8 +139,10 @@ for p in "${progs[@]}"; do
 	read -r type tag <<<"$(jq -r --arg n "${p:0:15}" '.[] | select(.name[0:15] == $n) |
 		"\(.type) \(.tag)"' "$T/progs.json")"
 	rebuilt=$(jq -cnS --arg name "$p" --arg type "$type" --arg tag "$tag" --arg obj "$obj" \
-		--arg sha "$(sha256_of "$BPF_DIR/$obj")" '{format: "eima-bpf-prog", version: 1,
-		name: $name, type: $type, tag: $tag, object: $obj, object_sha256: $sha, signed: false}')
+		--arg sha "$(sha256_of "$BPF_DIR/$obj")" --argjson signed $WANT_SIGNED \
+		--arg signer "${SIGNER:-}" '{format: "eima-bpf-prog", version: 1, name: $name,
+		type: $type, tag: $tag, object: $obj, object_sha256: $sha, signed: $signed} +
+		if $signed then {signer: $signer} else {} end')
 	bufs=$(jq --arg k "eima-bpf-prog:$p" --arg d "sha256:$(printf '%s' "$rebuilt" | sha256sum | cut -d' ' -f1)" \
 		'. + {($k): [$d]}' <<<"$bufs")
 done
@@ -149,7 +182,7 @@ verify_fails "a pinned program eimad did not record" "$T/extra.json" "eima-bpf-p
 
 echo "== a restart appends them again, after what the list holds"
 stop_eimad
-start_eimad "$RUN" "$T/eimad2.log" --mode "$MODE" --tpm swtpm || { failed "eimad restarts"; finish; exit; }
+start_eimad "$RUN" "$T/eimad2.log" --mode "$MODE" --tpm swtpm "${SIGNING[@]}" || { failed "eimad restarts"; finish; exit; }
 settle "$RUN"
 check_eq "two eima-policy entries" 2 "$(names "$LIST" | grep -cx eima-policy)"
 check_eq "two entries for eimad's binary" 2 "$(names "$LIST" | grep -cxF "$exe")"
@@ -158,4 +191,25 @@ snapshot "$RUN" "$T/snap2"
 check "the resumed list replays to the TPM's PCRs at its last entry" \
 	"$BIN/eima" log verify "$T/snap2/binary_runtime_measurements" --pcrs sha1,"$T/snap2/pcrs.sha1" --pcrs sha256,"$T/snap2/pcrs.sha256"
 stop_eimad
+
+if [[ $SIGNED == signed ]]; then
+	echo "== killed, the signed set stays attached from its pins and the next eimad adopts it"
+	PINS=/sys/fs/bpf/eima-measurer-$$
+	trap 'cleanup; rm -rf "$PINS"' EXIT
+	ARUN=$T/adopt-run
+	start_eimad "$ARUN" "$T/eimad3.log" --mode "$MODE" --tpm none --vtpm none "${SIGNING[@]}" \
+		--pin-dir "$PINS" || failed "eimad starts with pins"
+	check "each program's link is pinned" test -e "$PINS/link_${progs[0]}" -a -e "$PINS/link_${progs[-1]}"
+	kill -KILL "$EIMAD_PID"
+	wait "$EIMAD_PID" 2>/dev/null
+	start_eimad "$ARUN" "$T/eimad4.log" --mode "$MODE" --tpm none --vtpm none "${SIGNING[@]}" \
+		--pin-dir "$PINS" || failed "eimad restarts on the pins"
+	"$BIN/eima" status --run-dir "$ARUN" --json > "$T/adopt.json"
+	check_eq "the killed eimad's signed set is adopted" true "$(jq -r .probe_adopted "$T/adopt.json")"
+	[[ $(jq -r .probe_adopted "$T/adopt.json") == true ]] || jq -r .probe_adoption "$T/adopt.json"
+	check_eq "it is still the signed object's, signed" "measure_$MODE.signed.bpf.o true" \
+		"$(jq -r '"\(.programs_object.object) \(.programs_object.signed)"' "$T/adopt.json")"
+	stop_eimad
+	check_status "a clean stop removes the pins" 1 test -e "$PINS/link_${progs[0]}"
+fi
 finish

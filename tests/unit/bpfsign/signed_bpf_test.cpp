@@ -4,6 +4,7 @@
 #include <linux/bpf.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -11,6 +12,7 @@
 
 #include "bpfsign/loader_image.h"
 #include "bpfsign/signed_file.h"
+#include "bpfsign/signed_loader.h"
 #include "bpfsign/signed_object.h"
 #include "common/file_io.h"
 #include "common/pkcs7_signature.h"
@@ -279,6 +281,34 @@ TEST_F(SignedBpf, ASignedFileIsReadOnceAndHashedAsRead)
 							  std::nullopt, ""});
 	ASSERT_FALSE(tl);
 	EXPECT_NE(tl.error().message().find("give the certificate"), std::string::npos);
+}
+
+// What attach_program refuses before it asks the kernel for anything: a program type it
+// does not attach, and a tracepoint tracefs does not have. Each error names the program.
+TEST(AttachProgram, RefusesWhatItCannotAttachNamingIt)
+{
+	LoaderProgram kprobe{"eima_kp", "kprobe/do_sys_open", BPF_PROG_TYPE_KPROBE, 0};
+	auto r = attach_program(-1, kprobe);
+	ASSERT_FALSE(r);
+	EXPECT_EQ(r.error().err, EOPNOTSUPP);
+	EXPECT_NE(r.error().message().find("eima_kp"), std::string::npos) << r.error().message();
+	EXPECT_NE(r.error().message().find("kprobe/do_sys_open"), std::string::npos);
+
+	// A tracepoint program whose section names no tracepoint is not guessed at.
+	LoaderProgram bare{"eima_bare", "tracepoint", BPF_PROG_TYPE_TRACEPOINT, 0};
+	r = attach_program(-1, bare);
+	ASSERT_FALSE(r);
+	EXPECT_EQ(r.error().err, EOPNOTSUPP);
+
+	for (const char *section : {"tracepoint/eima_no_such/event", "tp/eima_no_such/event"}) {
+		LoaderProgram missing{"eima_tp", section, BPF_PROG_TYPE_TRACEPOINT, 0};
+		r = attach_program(-1, missing);
+		ASSERT_FALSE(r) << section;
+		EXPECT_EQ(r.error().err, ENOENT) << section;
+		EXPECT_NE(r.error().message().find("eima_tp: eima_no_such/event"), std::string::npos)
+			<< r.error().message();
+		EXPECT_NE(r.error().message().find("tracefs"), std::string::npos);
+	}
 }
 
 } // namespace
