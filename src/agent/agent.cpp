@@ -414,10 +414,22 @@ Result<void> Agent::set_up_bpf_signing()
 	if (!path)
 		return std::unexpected(path.error());
 	auto signing = bpfsign::signing_context(*path, config_.bpf_cert);
-	if (*path == bpfsign::SigningPath::trusted_loader) {
-		bpf_signing_ = std::move(signing); // eimad checks the signatures itself
-		return {};
+	// Trusted loader: eimad checks the signatures itself, against the certificate.
+	if (*path == bpfsign::SigningPath::native) {
+		auto keyring = native_bpf_keyring();
+		if (!keyring)
+			return std::unexpected(keyring.error());
+		signing.keyring = std::move(*keyring);
 	}
+	bpf_signing_ = std::move(signing);
+	return {};
+}
+
+// The keyring the kernel checks eimad's signed loads against: the one an earlier eimad's
+// pinned BPF policy trusts, when it holds exactly --bpf-cert (so that policy accepts them
+// while this eimad starts), or a new one.
+Result<enforce::TrustedKeyring> Agent::native_bpf_keyring()
+{
 	const std::string name = "eima:bpf:" + config_.run_dir;
 	if (pins_) {
 		auto earlier = enforce::find_trusted_keyring(
@@ -425,20 +437,13 @@ Result<void> Agent::set_up_bpf_signing()
 		if (!earlier)
 			return std::unexpected(earlier.error());
 		if (*earlier) {
-			signing.keyring = std::move(**earlier);
 			spdlog::info("keyring {} ({}): an earlier eimad's, trusted by the BPF policy it "
 				     "left, holding {}: this eimad's signed loads are checked against it",
-				     name, signing.keyring->serial, config_.bpf_cert);
-			bpf_signing_ = std::move(signing);
-			return {};
+				     name, (*earlier)->serial, config_.bpf_cert);
+			return std::move(**earlier);
 		}
 	}
-	auto made = enforce::make_trusted_keyring(name, {config_.bpf_cert});
-	if (!made)
-		return std::unexpected(made.error());
-	signing.keyring = std::move(*made);
-	bpf_signing_ = std::move(signing);
-	return {};
+	return enforce::make_trusted_keyring(name, {config_.bpf_cert});
 }
 
 Result<void> Agent::open_pins()

@@ -86,6 +86,7 @@ private:
 	Result<void> open_pins();
 	// With --bpf-cert: how every signed object of eimad's loads (bpf_signing_).
 	Result<void> set_up_bpf_signing();
+	Result<enforce::TrustedKeyring> native_bpf_keyring();
 	Result<void> set_up_probe();
 	Result<void> set_up_enforcer();
 	Result<void> set_up_protection();
